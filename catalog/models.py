@@ -1,0 +1,80 @@
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from marketplace.core.ids import PrefixedIdField
+from marketplace.core.money import MAX_AMOUNT, validate_currency
+
+
+class ProductStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    ARCHIVED = "archived", "Archived"
+
+
+class DeliveryType(models.TextChoices):
+    FILE = "file", "File"
+    LINK = "link", "Link"
+    TEXT = "text", "Text"
+    CODE_POOL = "code_pool", "Code pool"
+    LICENSE_KEY = "license_key", "License key"
+    PARTNER_API = "partner_api", "Partner API"
+
+
+class Product(models.Model):
+    id = PrefixedIdField(prefix="prd")
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="products")
+    slug = models.SlugField(max_length=80, unique=True)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True, max_length=20000)
+    status = models.CharField(max_length=10, choices=ProductStatus.choices, default=ProductStatus.DRAFT)
+    currency = models.CharField(max_length=3, validators=[validate_currency])
+    # What every unit sold delivers; see orders/fulfillment/ for each type.
+    delivery_type = models.CharField(max_length=20, choices=DeliveryType.choices)
+    delivery_content = models.TextField(blank=True, max_length=20000)
+    redemption_instructions = models.TextField(blank=True, max_length=5000)
+    delivery_options = models.JSONField(default=dict, blank=True, help_text="Per-type settings (license, partner).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["seller", "status"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Variant(models.Model):
+    id = PrefixedIdField(prefix="var")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="variants")
+    name = models.CharField(max_length=120)
+    price = models.BigIntegerField(validators=[MinValueValidator(0), MaxValueValidator(MAX_AMOUNT)])
+    # Units left to sell; null means unlimited. Code pools count their available codes instead.
+    stock = models.PositiveIntegerField(null=True, blank=True)
+    position = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.product.title} — {self.name}"
+
+
+class Upload(models.Model):
+    """A file a seller uploaded to private storage; ``key`` is the storage reference."""
+
+    id = PrefixedIdField(prefix="upl")
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="uploads")
+    key = models.CharField(max_length=500, unique=True)
+    filename = models.CharField(max_length=255)
+    size = models.BigIntegerField()
+    content_type = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.filename

@@ -1,0 +1,9 @@
+"""Shared fixtures for the whole suite."""
+
+import pytest
+from rest_framework.test import APIClient
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()

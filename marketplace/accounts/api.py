@@ -1,0 +1,98 @@
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from marketplace.core.errors import ApplicationError
+from marketplace.core.permissions import IsSeller
+
+from .models import APIKey
+from .serializers import APIKeyInput, APIKeyOutput, RefreshInput, RegisterInput, TokenInput, UserOutput
+from .services import api_key_create, api_key_revoke, user_register
+
+
+class RegisterApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[Any] = []
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+    @extend_schema(request=RegisterInput, responses={201: UserOutput})
+    def post(self, request: Request) -> Response:
+        data = RegisterInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = user_register(**data.validated_data)
+        return Response(UserOutput(user).data, status=status.HTTP_201_CREATED)
+
+
+def _expires_in() -> int:
+    return int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds())
+
+
+class TokenApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[Any] = []
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+    @extend_schema(request=TokenInput)
+    def post(self, request: Request) -> Response:
+        data = TokenInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(request, email=data.validated_data["email"].lower(), password=data.validated_data["password"])
+        if user is None or not user.is_active:
+            raise ApplicationError("Email or password is incorrect.", code="invalid_credentials", status_code=401)
+        refresh = RefreshToken.for_user(user)
+        return Response(
+            {"access": str(refresh.access_token), "refresh": str(refresh), "token_type": "Bearer", "expires_in": _expires_in()}
+        )
+
+
+class TokenRefreshApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[Any] = []
+
+    @extend_schema(request=RefreshInput)
+    def post(self, request: Request) -> Response:
+        data = RefreshInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            refresh = RefreshToken(data.validated_data["refresh"])
+        except TokenError:
+            raise ApplicationError("The refresh token is invalid or expired.", code="invalid_token", status_code=401) from None
+        return Response({"access": str(refresh.access_token), "expires_in": _expires_in()})
+
+
+class APIKeyListApi(APIView):
+    permission_classes = [IsSeller]
+
+    @extend_schema(responses=APIKeyOutput(many=True))
+    def get(self, request: Request) -> Response:
+        keys = APIKey.objects.filter(user=request.user, revoked_at__isnull=True)
+        return Response(APIKeyOutput(keys, many=True).data)
+
+    @extend_schema(request=APIKeyInput, responses={201: APIKeyOutput})
+    def post(self, request: Request) -> Response:
+        data = APIKeyInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        key, raw = api_key_create(user=request.user, name=data.validated_data["name"])  # type: ignore[arg-type]
+        body = dict(APIKeyOutput(key).data)
+        body["key"] = raw
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class APIKeyDetailApi(APIView):
+    permission_classes = [IsSeller]
+
+    def delete(self, request: Request, key_id: str) -> Response:
+        api_key_revoke(user=request.user, key_id=key_id)  # type: ignore[arg-type]
+        return Response(status=status.HTTP_204_NO_CONTENT)

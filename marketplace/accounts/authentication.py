@@ -1,0 +1,24 @@
+from typing import Any
+
+from rest_framework import authentication, exceptions
+
+from .services import API_KEY_PREFIX, api_key_authenticate
+
+
+class APIKeyAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Bearer sk_...``. Other bearer tokens are left to the JWT authenticator."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request: Any) -> tuple[Any, Any] | None:
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        parts = header.split()
+        if len(parts) != 2 or parts[0] != self.keyword or not parts[1].startswith(API_KEY_PREFIX):
+            return None
+        user = api_key_authenticate(parts[1])
+        if user is None:
+            raise exceptions.AuthenticationFailed("Invalid API key.")
+        return user, "api_key"
+
+    def authenticate_header(self, request: Any) -> str:
+        return self.keyword

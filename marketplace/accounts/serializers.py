@@ -1,0 +1,35 @@
+from rest_framework import serializers
+
+from .models import APIKey, Role, User
+
+
+class RegisterInput(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    name = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class UserOutput(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "email", "name", "role"]
+
+
+class TokenInput(serializers.Serializer):
+    email = serializers.EmailField()
+    password = serializers.CharField(trim_whitespace=False)
+
+
+class RefreshInput(serializers.Serializer):
+    refresh = serializers.CharField()
+
+
+class APIKeyInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+
+
+class APIKeyOutput(serializers.ModelSerializer):
+    class Meta:
+        model = APIKey
+        fields = ["id", "name", "prefix", "created_at", "last_used_at"]

@@ -1,0 +1,62 @@
+import hashlib
+import secrets
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from marketplace.core.errors import Conflict, NotFound, ValidationFailed
+
+from .models import APIKey, Role, User
+
+API_KEY_PREFIX = "sk_"
+
+
+def user_register(*, email: str, password: str, name: str, role: str) -> User:
+    email = email.strip().lower()
+    if role not in Role.values:
+        raise ValidationFailed(fields={"role": [f"Must be one of: {', '.join(Role.values)}."]})
+    candidate = User(email=email, name=name, role=role)
+    try:
+        validate_password(password, user=candidate)
+    except ValidationError as exc:
+        raise ValidationFailed(exc.messages[0], fields={"password": list(exc.messages)}) from None
+    if User.objects.filter(email__iexact=email).exists():
+        raise Conflict("An account with this email already exists.", code="email_taken")
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(email=email, password=password, name=name, role=role)
+    except IntegrityError:
+        raise Conflict("An account with this email already exists.", code="email_taken") from None
+
+
+def hash_api_key(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def api_key_create(*, user: User, name: str) -> tuple[APIKey, str]:
+    """Returns the key and its secret; the secret is never stored and cannot be shown again."""
+    raw = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    key = APIKey.objects.create(user=user, name=name, prefix=raw[:10], hashed_key=hash_api_key(raw))
+    return key, raw
+
+
+def api_key_revoke(*, user: User, key_id: str) -> None:
+    updated = APIKey.objects.filter(user=user, id=key_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    if not updated:
+        raise NotFound("API key not found.")
+
+
+def api_key_authenticate(raw_key: str) -> User | None:
+    key = (
+        APIKey.objects.select_related("user")
+        .filter(hashed_key=hash_api_key(raw_key), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if key is None:
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+        APIKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    return key.user

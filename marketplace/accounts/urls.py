@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("auth/register", api.RegisterApi.as_view(), name="auth-register"),
+    path("auth/token", api.TokenApi.as_view(), name="auth-token"),
+    path("auth/token/refresh", api.TokenRefreshApi.as_view(), name="auth-token-refresh"),
+    path("api-keys", api.APIKeyListApi.as_view(), name="api-keys"),
+    path("api-keys/<str:key_id>", api.APIKeyDetailApi.as_view(), name="api-key-detail"),
+]

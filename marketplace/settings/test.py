@@ -1,0 +1,17 @@
+"""Settings for the test suite: the embedded default, or PostgreSQL + Redis when DATABASE_URL and
+REDIS_URL are set."""
+
+from .local import *  # noqa: F403
+from .local import DATABASES, VAR_DIR, env
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+STORAGES = {  # noqa: F405
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory, so that a live server and a real worker process can share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{env.str('PYTEST_XDIST_WORKER', default='main')}.sqlite3")}

@@ -1,0 +1,143 @@
+from django.conf import settings
+from django.db import models
+
+from marketplace.core.ids import PrefixedIdField
+
+
+class OrderStatus(models.TextChoices):
+    PENDING = "pending", "Awaiting payment"
+    PAID = "paid", "Paid — delivering"
+    DELIVERED = "delivered", "Delivered"
+    PARTIALLY_DELIVERED = "partially_delivered", "Partially delivered"
+    NEEDS_ATTENTION = "needs_attention", "Needs attention"
+    FAILED = "failed", "Payment failed"
+    CANCELLED = "cancelled", "Cancelled"
+    REFUNDED = "refunded", "Refunded"
+    PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+
+
+class FulfillmentStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    DISPATCH_FAILED = "dispatch_failed", "Dispatch failed"
+    PARTNER_FAILED = "partner_failed", "Partner failed"
+    OUT_OF_STOCK = "out_of_stock", "Out of stock"
+
+
+class Order(models.Model):
+    id = PrefixedIdField(prefix="ord")
+    order_number = models.CharField(max_length=8, unique=True)
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sales")
+    product = models.ForeignKey("catalog.Product", on_delete=models.PROTECT, related_name="orders")
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="purchases"
+    )
+    buyer_email = models.EmailField()
+    recipient_email = models.EmailField(blank=True)
+    status = models.CharField(max_length=24, choices=OrderStatus.choices, default=OrderStatus.PENDING)
+    status_message = models.CharField(max_length=500, blank=True)
+    currency = models.CharField(max_length=3)
+    subtotal = models.BigIntegerField()
+    discount_code = models.CharField(max_length=64, blank=True)
+    discount_amount = models.BigIntegerField(default=0)
+    total_amount = models.BigIntegerField()
+    platform_fee = models.BigIntegerField(default=0)
+    seller_earnings = models.BigIntegerField(default=0)
+    refunded_amount = models.BigIntegerField(default=0)
+    meta = models.JSONField(default=dict, blank=True)
+    webhook_urls = models.JSONField(default=list, blank=True)
+    payment_reference = models.CharField(max_length=200, blank=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True)
+    dispatched_email = models.BooleanField(default=False)
+    email_sent_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="order_idempotency_key_per_product",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["seller", "status"]),
+            models.Index(fields=["seller", "created_at"]),
+            models.Index(fields=["status", "updated_at"]),
+            models.Index(fields=["buyer_email"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.order_number}"
+
+
+class OrderItem(models.Model):
+    id = PrefixedIdField(prefix="itm")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    product = models.ForeignKey("catalog.Product", on_delete=models.PROTECT, related_name="+")
+    variant = models.ForeignKey("catalog.Variant", on_delete=models.PROTECT, related_name="+")
+    title = models.CharField(max_length=200)
+    variant_name = models.CharField(max_length=120)
+    quantity = models.PositiveIntegerField()
+    unit_price = models.BigIntegerField()
+    fulfillment_input = models.JSONField(default=dict, blank=True)
+    # What the item delivers, copied from the product when the order is made (and overridable by the
+    # seller), so that a later edit of the product never changes what a past buyer received.
+    content_type = models.CharField(max_length=20)
+    delivery_content = models.TextField(blank=True)
+    redemption_instructions = models.TextField(blank=True)
+    fulfillment_status = models.CharField(
+        max_length=20, choices=FulfillmentStatus.choices, default=FulfillmentStatus.PENDING
+    )
+    fulfilled_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    download_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.title} × {self.quantity}"
+
+    @property
+    def fulfilled(self) -> bool:
+        return self.fulfillment_status == FulfillmentStatus.SUCCEEDED
+
+    @property
+    def line_total(self) -> int:
+        return self.unit_price * self.quantity
+
+
+class OrderEvent(models.Model):
+    """The order's timeline, and its audit log: every status change and every action on it."""
+
+    class Actor(models.TextChoices):
+        SYSTEM = "system", "System"
+        BUYER = "buyer", "Buyer"
+        SELLER = "seller", "Seller"
+        OPERATOR = "operator", "Operator"
+        GATEWAY = "gateway", "Payment gateway"
+
+    id = PrefixedIdField(prefix="evt")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=40)
+    from_status = models.CharField(max_length=24, blank=True)
+    to_status = models.CharField(max_length=24, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+    actor = models.CharField(max_length=10, choices=Actor.choices, default=Actor.SYSTEM)
+    actor_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.from_status}→{self.to_status}"

@@ -1,0 +1,86 @@
+from django.db import models
+
+from marketplace.core.ids import PrefixedIdField
+
+
+class PaymentStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    REFUNDED = "refunded", "Refunded"
+    PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+
+
+class Payment(models.Model):
+    """One attempt to collect an order's money through a gateway."""
+
+    id = PrefixedIdField(prefix="pay")
+    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="payments")
+    gateway = models.CharField(max_length=20)
+    status = models.CharField(max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    transaction_id = models.CharField(max_length=200, blank=True, db_index=True)
+    payment_method = models.CharField(max_length=40, blank=True)
+    redirect_url = models.URLField(max_length=2000, blank=True)
+    failure_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.gateway}, {self.status})"
+
+
+class WebhookEvent(models.Model):
+    """An incoming gateway webhook, stored once before it is acted on."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        REJECTED = "rejected", "Rejected (not confirmed by the gateway)"
+        IGNORED = "ignored", "Ignored"
+        FAILED = "failed", "Failed"
+
+    id = PrefixedIdField(prefix="whe")
+    gateway = models.CharField(max_length=20)
+    event_id = models.CharField(max_length=200)
+    type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    error = models.CharField(max_length=500, blank=True)
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.SET_NULL, related_name="webhook_events")
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [models.UniqueConstraint(fields=["gateway", "event_id"], name="webhook_event_once_per_gateway")]
+
+    def __str__(self) -> str:
+        return f"{self.gateway} {self.type} {self.event_id}"
+
+
+class SandboxPayment(models.Model):
+    """The sandbox gateway's own ledger: what an external gateway would hold on its side.
+
+    The marketplace never trusts a webhook; it asks this ledger (through the sandbox's status API)
+    whether a payment really succeeded.
+    """
+
+    id = models.CharField(primary_key=True, max_length=40, help_text="The payment id it was opened for (pay_...).")
+    order_id = models.CharField(max_length=40)
+    charge_id = models.CharField(max_length=40, blank=True, help_text="The gateway's transaction id, once charged.")
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    description = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=20, default="requires_payment")
+    return_url = models.URLField(max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.status})"
