@@ -1,0 +1,72 @@
+"""One strategy per delivery type (Polar's benefit strategies): each validates a product's delivery
+settings, fulfils an item once the order is paid, and hands the buyer what they bought."""
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from marketplace.core.errors import ValidationFailed
+
+if TYPE_CHECKING:
+    from catalog.models import Product
+    from orders.models import OrderItem
+
+
+class TransientDeliveryError(Exception):
+    """A failure worth retrying (a timeout, a 5xx from a partner). Retried with backoff."""
+
+
+class PermanentDeliveryError(Exception):
+    """A failure retries will not fix; the item gets ``fulfillment_status = status``."""
+
+    def __init__(self, message: str, status: str = "dispatch_failed") -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class DeliverySettings:
+    content_type: str
+    content: str = ""
+    redemption_instructions: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Resource:
+    """What the buyer gets from ``GET /orders/{id}/resource``: a redirect or a JSON body."""
+
+    redirect_url: str | None = None
+    body: dict[str, Any] | None = None
+
+
+class DeliveryStrategy:
+    content_type: ClassVar[str]
+    # Whether units are counted from a stock of codes (code pools) rather than unlimited.
+    counts_stock: ClassVar[bool] = False
+
+    def validate_settings(self, settings: DeliverySettings, *, seller: Any) -> DeliverySettings:
+        """Returns the cleaned settings or raises ``ValidationFailed`` naming the field."""
+        raise NotImplementedError
+
+    def fulfil(self, item: "OrderItem") -> None:
+        """Makes the item's delivery ready. Must be idempotent: called again after success, it
+        changes nothing. Raises TransientDeliveryError or PermanentDeliveryError."""
+
+    def delivery_view(self, item: "OrderItem") -> dict[str, Any]:
+        """The item's ``delivery`` object for the order API (only for fulfilled items)."""
+        return {"content_type": item.content_type, "content": item.delivery_content, "download_url": None, "expires_at": None}
+
+    def resource(self, item: "OrderItem", *, request: Any) -> Resource:
+        raise NotImplementedError
+
+    def snapshot(self, product: "Product") -> DeliverySettings:
+        return DeliverySettings(
+            content_type=product.delivery_type,
+            content=product.delivery_content,
+            redemption_instructions=product.redemption_instructions,
+            options=dict(product.delivery_options or {}),
+        )
+
+
+def invalid(field_name: str, message: str) -> ValidationFailed:
+    return ValidationFailed(message, fields={f"delivery.{field_name}": [message]})

@@ -1,0 +1,83 @@
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core import signing
+from django.core.files.storage import FileSystemStorage, storages
+from django.urls import reverse
+from django.utils import timezone
+
+from .base import DeliverySettings, DeliveryStrategy, PermanentDeliveryError, Resource, TransientDeliveryError, invalid
+
+DOWNLOAD_SALT = "orders.download"
+
+
+def private_storage() -> Any:
+    return storages["private"]
+
+
+def signed_download_url(key: str, filename: str) -> tuple[str, Any]:
+    """A link to the file that stops working after ``DOWNLOAD_LINK_TTL_SECONDS``.
+
+    S3 (and Backblaze B2) sign the link themselves; local storage gets a link to our own download
+    view carrying a signed, timestamped token.
+    """
+    ttl = django_settings.DOWNLOAD_LINK_TTL_SECONDS
+    expires_at = timezone.now() + timedelta(seconds=ttl)
+    storage = private_storage()
+    if isinstance(storage, FileSystemStorage):
+        token = signing.dumps({"k": key, "f": filename}, salt=DOWNLOAD_SALT, compress=True)
+        return django_settings.SITE_URL + reverse("orders:download", args=[token]), expires_at
+    url = storage.url(
+        key,
+        parameters={"ResponseContentDisposition": f'attachment; filename="{filename}"'},
+        expire=ttl,
+    )
+    return url, expires_at
+
+
+def unsign_download_token(token: str) -> dict[str, str]:
+    return signing.loads(token, salt=DOWNLOAD_SALT, max_age=django_settings.DOWNLOAD_LINK_TTL_SECONDS)
+
+
+class FileDelivery(DeliveryStrategy):
+    """A file the seller uploaded to private storage, downloaded through short-lived signed links."""
+
+    content_type = "file"
+
+    def validate_settings(self, settings: DeliverySettings, *, seller: Any) -> DeliverySettings:
+        from catalog.models import Upload
+
+        key = settings.content.strip()
+        if not key:
+            raise invalid("content", "Upload the file first and pass the `url` that the upload returned.")
+        if not Upload.objects.filter(key=key, seller=seller).exists():
+            raise invalid("content", "No upload of yours has this reference.")
+        return DeliverySettings("file", key, settings.redemption_instructions.strip(), {})
+
+    def fulfil(self, item: Any) -> None:
+        try:
+            exists = private_storage().exists(item.delivery_content)
+        except Exception as exc:  # noqa: BLE001 - storage outages are worth a retry
+            raise TransientDeliveryError(f"Storage did not answer: {exc}") from exc
+        if not exists:
+            raise PermanentDeliveryError("The product's file is missing from storage.", status="dispatch_failed")
+
+    def _filename(self, item: Any) -> str:
+        from catalog.models import Upload
+
+        upload = Upload.objects.filter(key=item.delivery_content).only("filename").first()
+        return upload.filename if upload else item.delivery_content.rsplit("/", 1)[-1]
+
+    def delivery_view(self, item: Any) -> dict[str, Any]:
+        download = django_settings.SITE_URL + reverse("orders-api:order-resource", args=[item.order_id]) + f"?item={item.id}"
+        return {
+            "content_type": "file",
+            "content": self._filename(item),
+            "download_url": download,
+            "expires_at": None,
+        }
+
+    def resource(self, item: Any, *, request: Any) -> Resource:
+        url, expires_at = signed_download_url(item.delivery_content, self._filename(item))
+        return Resource(redirect_url=url, body={"expires_at": expires_at})
