@@ -1,3 +1,11 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from . import views
+
+app_name = "checkout"
+
+urlpatterns = [
+    path("c/<slug:slug>", views.checkout_page, name="page"),
+    path("c/<slug:slug>/orders/<str:order_id>", views.success_page, name="success"),
+    path("downloads/<str:token>", views.download, name="download"),
+]

@@ -1,3 +1,18 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from . import api
+
+app_name = "orders-api"
+
+urlpatterns = [
+    path("public/checkout/<slug:slug>", api.CheckoutProductApi.as_view(), name="checkout-product"),
+    path("public/checkout/<slug:slug>/quote", api.CheckoutQuoteApi.as_view(), name="checkout-quote"),
+    path("public/checkout/<slug:slug>/pay", api.CheckoutPayApi.as_view(), name="checkout-pay"),
+    path("public/checkout/<slug:slug>/order/<str:order_id>", api.CheckoutOrderApi.as_view(), name="checkout-order"),
+    path("orders", api.OrderListApi.as_view(), name="order-list"),
+    path("orders/<str:order_id>/resource", api.OrderResourceApi.as_view(), name="order-resource"),
+    path("orders/<str:ref>", api.OrderDetailApi.as_view(), name="order-detail"),
+    path("orders/<str:ref>/status", api.OrderStatusApi.as_view(), name="order-status"),
+    path("orders/<str:ref>/delivery", api.OrderDeliveryApi.as_view(), name="order-delivery"),
+    path("orders/<str:ref>/retry-delivery", api.OrderRetryDeliveryApi.as_view(), name="order-retry-delivery"),
+]

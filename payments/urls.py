@@ -1,3 +1,10 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from . import api
+
+app_name = "payments-api"
+
+urlpatterns = [
+    path("payments/webhooks/<str:gateway>", api.WebhookApi.as_view(), name="webhook"),
+    path("payments/initiate/<str:order_id>", api.PaymentInitiateApi.as_view(), name="initiate"),
+]

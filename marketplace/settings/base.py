@@ -225,6 +225,8 @@ SANDBOX_WEBHOOK_SECRET = env.str("SANDBOX_WEBHOOK_SECRET", default="")
 # Where the sandbox posts its webhooks. Empty: straight to this process's webhook handler
 # (the same verification path as over HTTP, with no network hop).
 SANDBOX_WEBHOOK_URL = env.str("SANDBOX_WEBHOOK_URL", default="")
+# Base URL of the sandbox's status API for re-verification over HTTP; empty: ask it in-process.
+SANDBOX_API_URL = env.str("SANDBOX_API_URL", default="")
 WEBHOOK_TOLERANCE_SECONDS = 5 * 60
 
 LOGGING = {

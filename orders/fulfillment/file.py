@@ -27,7 +27,7 @@ def signed_download_url(key: str, filename: str) -> tuple[str, Any]:
     storage = private_storage()
     if isinstance(storage, FileSystemStorage):
         token = signing.dumps({"k": key, "f": filename}, salt=DOWNLOAD_SALT, compress=True)
-        return django_settings.SITE_URL + reverse("orders:download", args=[token]), expires_at
+        return django_settings.SITE_URL + reverse("checkout:download", args=[token]), expires_at
     url = storage.url(
         key,
         parameters={"ResponseContentDisposition": f'attachment; filename="{filename}"'},

@@ -1,0 +1,44 @@
+import django_filters
+from django.db.models import Q, QuerySet
+
+from .models import Order, OrderStatus
+
+
+class OrderFilter(django_filters.FilterSet):
+    status = django_filters.CharFilter(method="filter_status")
+    product = django_filters.CharFilter(method="filter_product")
+    buyer_email = django_filters.CharFilter(field_name="buyer_email", lookup_expr="iexact")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    min_amount = django_filters.NumberFilter(field_name="total_amount", lookup_expr="gte")
+    max_amount = django_filters.NumberFilter(field_name="total_amount", lookup_expr="lte")
+    idempotency_key = django_filters.CharFilter(field_name="idempotency_key")
+    q = django_filters.CharFilter(method="filter_q")
+
+    class Meta:
+        model = Order
+        fields: list[str] = []
+
+    def filter_status(self, queryset: QuerySet[Order], name: str, value: str) -> QuerySet[Order]:
+        wanted = [s.strip() for s in value.split(",") if s.strip()]
+        unknown = [s for s in wanted if s not in OrderStatus.values]
+        if unknown:
+            from rest_framework.exceptions import ValidationError
+
+            raise ValidationError({"status": [f"Unknown status: {', '.join(unknown)}."]})
+        return queryset.filter(status__in=wanted)
+
+    def filter_product(self, queryset: QuerySet[Order], name: str, value: str) -> QuerySet[Order]:
+        return queryset.filter(Q(product_id=value) | Q(product__slug=value))
+
+    def filter_q(self, queryset: QuerySet[Order], name: str, value: str) -> QuerySet[Order]:
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(order_number=value)
+            | Q(id=value)
+            | Q(buyer_email__icontains=value)
+            | Q(product__title__icontains=value)
+            | Q(payment_reference=value)
+        )

@@ -1,0 +1,94 @@
+"""The order lifecycle of ``shared/API.md``, and the one door every status change goes through."""
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from marketplace.core.errors import InvalidTransition
+
+from .models import Order, OrderEvent, OrderStatus
+
+S = OrderStatus
+PAID_STATES = frozenset({S.PAID, S.DELIVERED, S.PARTIALLY_DELIVERED, S.NEEDS_ATTENTION, S.PARTIALLY_REFUNDED})
+
+ALLOWED: dict[str, frozenset[str]] = {
+    S.PENDING: frozenset({S.PAID, S.FAILED, S.CANCELLED}),
+    S.FAILED: frozenset({S.PENDING, S.CANCELLED}),
+    S.PAID: frozenset({S.DELIVERED, S.PARTIALLY_DELIVERED, S.NEEDS_ATTENTION, S.REFUNDED, S.PARTIALLY_REFUNDED}),
+    S.PARTIALLY_DELIVERED: frozenset({S.DELIVERED, S.NEEDS_ATTENTION, S.REFUNDED, S.PARTIALLY_REFUNDED}),
+    S.NEEDS_ATTENTION: frozenset({S.DELIVERED, S.PARTIALLY_DELIVERED, S.REFUNDED, S.PARTIALLY_REFUNDED}),
+    S.DELIVERED: frozenset({S.REFUNDED, S.PARTIALLY_REFUNDED}),
+    S.PARTIALLY_REFUNDED: frozenset({S.REFUNDED}),
+    S.CANCELLED: frozenset(),
+    S.REFUNDED: frozenset(),
+}
+
+# Moves a seller or operator may make by hand; the rest belong to payments and fulfilment.
+MANUAL: dict[str, frozenset[str]] = {
+    S.PENDING: frozenset({S.CANCELLED}),
+    S.FAILED: frozenset({S.CANCELLED}),
+    S.PAID: frozenset({S.DELIVERED, S.NEEDS_ATTENTION}),
+    S.PARTIALLY_DELIVERED: frozenset({S.DELIVERED, S.NEEDS_ATTENTION}),
+    S.NEEDS_ATTENTION: frozenset({S.DELIVERED}),
+}
+
+
+def can_move(from_status: str, to_status: str) -> bool:
+    return to_status in ALLOWED.get(from_status, frozenset())
+
+
+def order_transition(
+    *,
+    order_id: str,
+    to_status: str,
+    message: str = "",
+    actor: str = OrderEvent.Actor.SYSTEM,
+    actor_user: Any = None,
+    data: dict[str, Any] | None = None,
+    manual: bool = False,
+) -> Order:
+    """Locks the order, checks the move, applies it and records an ``OrderEvent`` — atomically.
+
+    Raises ``InvalidTransition`` (409) for a move the lifecycle does not allow.
+    """
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        from_status = order.status
+        table = MANUAL if manual else ALLOWED
+        if to_status not in table.get(from_status, frozenset()):
+            raise InvalidTransition(
+                f"An order cannot move from {from_status} to {to_status}.",
+                extra={"from_status": from_status, "to_status": to_status},
+            )
+        now = timezone.now()
+        order.status = to_status
+        order.status_message = message[:500]
+        fields = ["status", "status_message", "updated_at"]
+        if to_status == S.PAID and order.paid_at is None:
+            order.paid_at = now
+            fields.append("paid_at")
+        if to_status == S.DELIVERED and order.delivered_at is None:
+            order.delivered_at = now
+            fields.append("delivered_at")
+        order.save(update_fields=fields)
+        OrderEvent.objects.create(
+            order=order,
+            type="status_changed",
+            from_status=from_status,
+            to_status=to_status,
+            message=message[:500],
+            actor=actor,
+            actor_user=actor_user,
+            data=data or {},
+        )
+        return order
+
+
+def order_event_record(
+    *, order: Order, type: str, message: str = "", actor: str = OrderEvent.Actor.SYSTEM, actor_user: Any = None,
+    data: dict[str, Any] | None = None,
+) -> OrderEvent:
+    return OrderEvent.objects.create(
+        order=order, type=type, message=message[:500], actor=actor, actor_user=actor_user, data=data or {}
+    )

@@ -1,0 +1,112 @@
+"""The order object of ``shared/API.md``, for the seller and for the buyer."""
+
+from typing import Any
+
+from .fulfillment import get_strategy
+from .models import Order, OrderItem, OrderStatus
+
+_REFUNDED_FULLY = {OrderStatus.REFUNDED}
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def item_to_dict(item: OrderItem, order: Order) -> dict[str, Any]:
+    delivered = item.fulfilled and order.status not in _REFUNDED_FULLY
+    delivery = get_strategy(item.content_type).delivery_view(item) if delivered else None
+    return {
+        "id": item.id,
+        "product_id": item.product_id,
+        "variant_id": item.variant_id,
+        "title": item.title,
+        "variant_name": item.variant_name,
+        "quantity": item.quantity,
+        "unit_price": item.unit_price,
+        "fulfilled": item.fulfilled,
+        "fulfilled_at": _iso(item.fulfilled_at),
+        "fulfillment_status": item.fulfillment_status,
+        "voucher_codes": [],
+        "delivery": delivery,
+    }
+
+
+def payment_to_dict(payment: Any) -> dict[str, Any]:
+    return {
+        "id": payment.id,
+        "gateway": payment.gateway,
+        "status": payment.status,
+        "transaction_id": payment.transaction_id or None,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "payment_method": payment.payment_method,
+        "created_at": _iso(payment.created_at),
+    }
+
+
+def event_to_dict(event: Any) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "from_status": event.from_status or None,
+        "to_status": event.to_status or None,
+        "message": event.message,
+        "actor": event.actor,
+        "data": event.data,
+        "created_at": _iso(event.created_at),
+    }
+
+
+def order_to_dict(order: Order, *, audience: str = "seller") -> dict[str, Any]:
+    items = [item_to_dict(item, order) for item in order.items.all()]
+    voucher_codes: list[str] = [code for item in items for code in item["voucher_codes"]]
+    first = items[0] if len(items) == 1 else None
+    data: dict[str, Any] = {
+        "id": order.id,
+        "order_number": order.order_number,
+        "status": order.status,
+        "status_label": order.get_status_display(),
+        "status_message": order.status_message,
+        "product": {"id": order.product_id, "slug": order.product.slug, "title": order.product.title},
+        "buyer_email": order.buyer_email,
+        "recipient_email": order.recipient_email or None,
+        "currency": order.currency,
+        "subtotal": order.subtotal,
+        "discount_code": order.discount_code or None,
+        "discount_amount": order.discount_amount,
+        "total_amount": order.total_amount,
+        "platform_fee": order.platform_fee,
+        "seller_earnings": order.seller_earnings,
+        "refunded_amount": order.refunded_amount,
+        "items": items,
+        "voucher_codes": voucher_codes,
+        "delivery_content": (first["delivery"] or {}).get("content") if first and first["delivery"] else None,
+        "content_type": first["delivery"]["content_type"] if first and first["delivery"] else None,
+        "payments": [payment_to_dict(p) for p in order.payments.all()],
+        "dispatched_email": order.dispatched_email,
+        "email_sent_at": _iso(order.email_sent_at),
+        "meta": order.meta,
+        "payment_reference": order.payment_reference or None,
+        "idempotency_key": order.idempotency_key,
+        "created_at": _iso(order.created_at),
+        "updated_at": _iso(order.updated_at),
+        "paid_at": _iso(order.paid_at),
+        "delivered_at": _iso(order.delivered_at),
+        "expires_at": _iso(order.expires_at),
+    }
+    if audience == "seller":
+        data["events"] = [event_to_dict(e) for e in order.events.all()]
+    else:
+        for private in ("platform_fee", "seller_earnings", "meta", "idempotency_key", "payment_reference"):
+            data.pop(private)
+        data["seller_name"] = order.seller.name
+    return data
+
+
+def order_summary_to_dict(order: Order) -> dict[str, Any]:
+    """The list view: the order without its timeline."""
+    data = order_to_dict(order, audience="seller")
+    data.pop("events", None)
+    return data

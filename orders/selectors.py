@@ -1,0 +1,41 @@
+"""Reads of orders that are more than a ``.get``."""
+
+from typing import Any
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from marketplace.core.errors import NotFound
+
+from .models import Order, OrderEvent
+
+
+def orders_with_details() -> QuerySet[Order]:
+    from payments.models import Payment
+
+    return Order.objects.select_related("product", "seller").prefetch_related(
+        "items",
+        Prefetch("payments", queryset=Payment.objects.order_by("created_at")),
+        Prefetch("events", queryset=OrderEvent.objects.order_by("created_at", "id")),
+    )
+
+
+def order_get_for_seller(*, seller: Any, ref: str) -> Order:
+    """By ``ord_`` id or 8-digit order number; another seller's order is simply not found."""
+    lookup = Q(id=ref) if ref.startswith("ord_") else Q(order_number=ref)
+    order = orders_with_details().filter(lookup, seller=seller).first()
+    if order is None:
+        raise NotFound("Order not found.", code="order_not_found")
+    return order
+
+
+def order_get_for_buyer(*, order_id: str, slug: str | None = None) -> Order:
+    """The ``ord_`` id is the buyer's capability; the order number never is."""
+    if not order_id.startswith("ord_"):
+        raise NotFound("Order not found.", code="order_not_found")
+    qs = orders_with_details().filter(id=order_id)
+    if slug is not None:
+        qs = qs.filter(product__slug=slug)
+    order = qs.first()
+    if order is None:
+        raise NotFound("Order not found.", code="order_not_found")
+    return order

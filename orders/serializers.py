@@ -1,0 +1,94 @@
+"""Input validation for checkout and order actions (output lives in ``presenters.py``)."""
+
+import json
+from typing import Any
+
+from django.core.validators import URLValidator
+from rest_framework import serializers
+
+from marketplace.core.fields import StrictIntegerField
+
+from .models import OrderStatus
+
+MAX_QUANTITY = 1000
+
+
+class CheckoutItemInput(serializers.Serializer):
+    variant_id = serializers.CharField(max_length=40)
+    quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
+    fulfillment_input = serializers.DictField(required=False, default=dict)
+
+
+class _ItemsMixin(serializers.Serializer):
+    items = CheckoutItemInput(many=True, required=False, allow_empty=False, max_length=50)
+    variant_id = serializers.CharField(max_length=40, required=False)
+    quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY, required=False)
+    discount_code = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("items") and (attrs.get("variant_id") or attrs.get("quantity")):
+            raise serializers.ValidationError({"items": ["Send either items or variant_id and quantity, not both."]})
+        if not attrs.get("items"):
+            if attrs.get("variant_id"):
+                attrs["items"] = [
+                    {"variant_id": attrs["variant_id"], "quantity": attrs.get("quantity") or 1, "fulfillment_input": {}}
+                ]
+            elif attrs.get("quantity") is not None:
+                attrs["items"] = [{"variant_id": None, "quantity": attrs["quantity"], "fulfillment_input": {}}]
+            else:
+                attrs["items"] = []
+        attrs.pop("variant_id", None)
+        attrs.pop("quantity", None)
+        return attrs
+
+
+class QuoteInput(_ItemsMixin):
+    pass
+
+
+_https = URLValidator(schemes=["https"])
+
+
+def _validate_webhook_url(value: str) -> str:
+    try:
+        _https(value)
+    except Exception:  # noqa: BLE001
+        raise serializers.ValidationError("Must be an https:// URL.") from None
+    return value
+
+
+class PayInput(_ItemsMixin):
+    buyer_email = serializers.EmailField(max_length=254)
+    recipient_email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
+    payment_method = serializers.CharField(max_length=20, required=False, default="")
+    init_payment = serializers.BooleanField(required=False, default=True)
+    idempotency_key = serializers.CharField(max_length=200, required=False, allow_blank=False)
+    meta = serializers.DictField(required=False, default=dict)
+    webhook_urls = serializers.ListField(
+        child=serializers.CharField(max_length=2000, validators=[_validate_webhook_url]),
+        required=False,
+        default=list,
+        max_length=5,
+    )
+    payment_reference = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+    def validate_meta(self, value: dict[str, Any]) -> dict[str, Any]:
+        if len(value) > 50:
+            raise serializers.ValidationError("At most 50 keys.")
+        if len(json.dumps(value)) > 16_384:
+            raise serializers.ValidationError("At most 16 KB of metadata.")
+        return value
+
+
+class InitiateInput(serializers.Serializer):
+    payment_method = serializers.CharField(max_length=20, required=False, default="")
+
+
+class StatusInput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=OrderStatus.choices)
+
+
+class DeliveryOverrideInput(serializers.Serializer):
+    delivery_content = serializers.CharField(max_length=20000, allow_blank=True)
+    content_type = serializers.CharField(max_length=20)
+    item_id = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")

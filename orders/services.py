@@ -1,0 +1,566 @@
+"""Every write to an order: checkout, payment outcomes, fulfilment, manual actions, the sweeper."""
+
+import hashlib
+import json
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from catalog.models import Product, ProductStatus, Variant
+from marketplace.core.errors import (
+    ApplicationError,
+    IdempotencyConflict,
+    NotFound,
+    OutOfStock,
+    Unprocessable,
+    ValidationFailed,
+)
+
+from .fulfillment import PermanentDeliveryError, TransientDeliveryError, get_strategy
+from .lifecycle import order_event_record, order_transition
+from .models import FulfillmentStatus, Order, OrderEvent, OrderItem, OrderStatus
+
+logger = logging.getLogger(__name__)
+S = OrderStatus
+Actor = OrderEvent.Actor
+
+
+# --- Checkout ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckoutLine:
+    variant_id: str
+    quantity: int
+    fulfillment_input: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class QuoteLine:
+    variant: Variant
+    quantity: int
+    unit_price: int
+    fulfillment_input: dict[str, Any]
+
+    @property
+    def total(self) -> int:
+        return self.unit_price * self.quantity
+
+
+@dataclass
+class Quote:
+    currency: str
+    lines: list[QuoteLine]
+    subtotal: int
+    discount_code: str
+    discount_amount: int
+    total_amount: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "currency": self.currency,
+            "subtotal": self.subtotal,
+            "discount_code": self.discount_code or None,
+            "discount_amount": self.discount_amount,
+            "total_amount": self.total_amount,
+            "items": [
+                {
+                    "variant_id": line.variant.id,
+                    "variant_name": line.variant.name,
+                    "quantity": line.quantity,
+                    "unit_price": line.unit_price,
+                    "total": line.total,
+                }
+                for line in self.lines
+            ],
+        }
+
+
+def product_for_checkout(slug: str) -> Product:
+    product = Product.objects.select_related("seller").filter(slug=slug, status=ProductStatus.ACTIVE).first()
+    if product is None:
+        raise NotFound("This product is not for sale.", code="product_not_found")
+    return product
+
+
+def checkout_quote(*, product: Product, lines: list[CheckoutLine], discount_code: str = "") -> Quote:
+    if not lines:
+        raise ValidationFailed("Choose at least one item.", fields={"items": ["Choose at least one item."]})
+    variants = {v.id: v for v in product.variants.all()}
+    quoted: list[QuoteLine] = []
+    seen: set[str] = set()
+    for index, line in enumerate(lines):
+        variant = variants.get(line.variant_id)
+        if variant is None:
+            message = "This option does not exist for this product."
+            raise ValidationFailed(message, fields={f"items.{index}.variant_id": [message]})
+        if line.variant_id in seen:
+            message = "Each option may appear once; raise its quantity instead."
+            raise ValidationFailed(message, fields={f"items.{index}.variant_id": [message]})
+        seen.add(line.variant_id)
+        quoted.append(QuoteLine(variant, line.quantity, variant.price, line.fulfillment_input))
+    subtotal = sum(line.total for line in quoted)
+    if discount_code:
+        # Discount codes arrive with the discounts module; until then no code is valid.
+        raise Unprocessable("This discount code is not valid.", code="invalid_discount")
+    return Quote(product.currency, quoted, subtotal, "", 0, subtotal)
+
+
+def platform_fee_for(total: int) -> int:
+    """Basis points of the total, rounded half up, plus a fixed part; never more than the total."""
+    fee = (total * settings.PLATFORM_FEE_BPS + 5_000) // 10_000 + (settings.PLATFORM_FEE_FIXED if total else 0)
+    return min(fee, total)
+
+
+def request_fingerprint(payload: dict[str, Any]) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _new_order_number() -> str:
+    for _ in range(20):
+        number = str(10_000_000 + secrets.randbelow(90_000_000))
+        if not Order.objects.filter(order_number=number).exists():
+            return number
+    raise ApplicationError("Could not allocate an order number.", status_code=503, code="service_unavailable")
+
+
+def _reserve_stock(lines: list[QuoteLine]) -> None:
+    """Locks each limited variant and takes the units; not enough for any line → nothing taken."""
+    limited = [line for line in lines if line.variant.stock is not None]
+    if not limited:
+        return
+    locked = {v.id: v for v in Variant.objects.select_for_update().filter(id__in=[line.variant.id for line in limited])}
+    for line in limited:
+        variant = locked[line.variant.id]
+        if variant.stock is None:
+            continue
+        if variant.stock < line.quantity:
+            raise OutOfStock(
+                f"Only {variant.stock} left of {variant.name}." if variant.stock else f"{variant.name} is sold out.",
+                extra={"variant_id": variant.id, "available": variant.stock},
+            )
+    for line in limited:
+        Variant.objects.filter(id=line.variant.id).update(stock=F("stock") - line.quantity)
+
+
+def _release_stock(order: Order) -> None:
+    for item in order.items.all():
+        Variant.objects.filter(id=item.variant_id, stock__isnull=False).update(stock=F("stock") + item.quantity)
+
+
+@dataclass
+class CreatedOrder:
+    order: Order
+    created: bool
+
+
+def order_create(
+    *,
+    product: Product,
+    buyer_email: str,
+    lines: list[CheckoutLine],
+    recipient_email: str = "",
+    discount_code: str = "",
+    meta: dict[str, Any] | None = None,
+    webhook_urls: list[str] | None = None,
+    payment_reference: str = "",
+    idempotency_key: str | None = None,
+    fingerprint: str = "",
+    buyer: Any = None,
+) -> CreatedOrder:
+    """Creates a pending order with its items and reserved stock, or replays an idempotent request.
+
+    The same idempotency key with the same request returns the first order; with a different
+    request it is a 409. Two concurrent requests with one key make one order: the second waits on
+    the unique index and then replays.
+    """
+    if idempotency_key:
+        existing = Order.objects.filter(product=product, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _replay(existing, fingerprint)
+    quote = checkout_quote(product=product, lines=lines, discount_code=discount_code)
+    try:
+        with transaction.atomic():
+            _reserve_stock(quote.lines)
+            fee = platform_fee_for(quote.total_amount)
+            order = Order.objects.create(
+                order_number=_new_order_number(),
+                seller=product.seller,
+                product=product,
+                buyer=buyer if getattr(buyer, "is_authenticated", False) else None,
+                buyer_email=buyer_email.lower(),
+                recipient_email=(recipient_email or "").lower(),
+                currency=quote.currency,
+                subtotal=quote.subtotal,
+                discount_code=quote.discount_code,
+                discount_amount=quote.discount_amount,
+                total_amount=quote.total_amount,
+                platform_fee=fee,
+                seller_earnings=quote.total_amount - fee,
+                meta=meta or {},
+                webhook_urls=webhook_urls or [],
+                payment_reference=payment_reference,
+                idempotency_key=idempotency_key or None,
+                request_fingerprint=fingerprint,
+                expires_at=timezone.now() + timedelta(minutes=settings.ORDER_EXPIRY_MINUTES),
+            )
+            strategy = get_strategy(product.delivery_type)
+            delivery = strategy.snapshot(product)
+            OrderItem.objects.bulk_create(
+                [
+                    OrderItem(
+                        order=order,
+                        product=product,
+                        variant=line.variant,
+                        title=product.title,
+                        variant_name=line.variant.name,
+                        quantity=line.quantity,
+                        unit_price=line.unit_price,
+                        fulfillment_input=line.fulfillment_input,
+                        content_type=delivery.content_type,
+                        delivery_content=delivery.content,
+                        redemption_instructions=delivery.redemption_instructions,
+                    )
+                    for line in quote.lines
+                ]
+            )
+            order_event_record(
+                order=order,
+                type="order_created",
+                message=f"Order created for {order.buyer_email}.",
+                actor=Actor.BUYER,
+                data={"total_amount": order.total_amount, "currency": order.currency},
+            )
+    except IntegrityError:
+        if idempotency_key:
+            existing = Order.objects.filter(product=product, idempotency_key=idempotency_key).first()
+            if existing is not None:
+                return _replay(existing, fingerprint)
+        raise
+    return CreatedOrder(order, True)
+
+
+def _replay(order: Order, fingerprint: str) -> CreatedOrder:
+    if fingerprint and order.request_fingerprint and fingerprint != order.request_fingerprint:
+        raise IdempotencyConflict()
+    return CreatedOrder(order, False)
+
+
+# --- Payment outcomes ----------------------------------------------------------------------------
+
+
+def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Order:
+    """The gateway confirmed the payment. Moves the order to paid and queues its fulfilment."""
+    from .tasks import fulfil_order
+
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.status == S.FAILED:
+            order_transition(order_id=order.id, to_status=S.PENDING, message="A new payment attempt succeeded.",
+                             actor=Actor.GATEWAY)
+            order.refresh_from_db()
+        if order.status != S.PENDING:
+            if order.status == S.CANCELLED:
+                order_event_record(
+                    order=order,
+                    type="payment_after_cancellation",
+                    message="A payment succeeded after the order was cancelled; it must be refunded.",
+                    actor=Actor.GATEWAY,
+                    data={"payment_id": payment_id},
+                )
+            return order
+        order = order_transition(
+            order_id=order.id,
+            to_status=S.PAID,
+            message=message or "Payment confirmed by the gateway.",
+            actor=Actor.GATEWAY,
+            data={"payment_id": payment_id},
+        )
+        fulfil_order.delay_on_commit(order.id)
+        return order
+
+
+def order_mark_payment_failed(*, order_id: str, payment_id: str, reason: str = "") -> Order:
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.status != S.PENDING:
+            return order
+        return order_transition(
+            order_id=order.id,
+            to_status=S.FAILED,
+            message=reason or "The payment was declined.",
+            actor=Actor.GATEWAY,
+            data={"payment_id": payment_id},
+        )
+
+
+def order_reopen_for_payment(*, order: Order) -> Order:
+    """A failed order gets a new payment attempt: failed → pending, with a fresh expiry."""
+    with transaction.atomic():
+        if order.status == S.FAILED:
+            order = order_transition(order_id=order.id, to_status=S.PENDING, message="New payment attempt.",
+                                     actor=Actor.BUYER)
+        if order.status != S.PENDING:
+            raise ApplicationError(
+                "This order cannot take a payment in its current state.", code="invalid_transition", status_code=409
+            )
+        Order.objects.filter(pk=order.pk).update(
+            expires_at=timezone.now() + timedelta(minutes=settings.ORDER_EXPIRY_MINUTES)
+        )
+        order.refresh_from_db()
+        return order
+
+
+def order_cancel(*, order_id: str, message: str, actor: str = Actor.SYSTEM, actor_user: Any = None,
+                 manual: bool = False) -> Order:
+    """Cancels an unpaid order and releases what it reserved, in one transaction."""
+    with transaction.atomic():
+        order = order_transition(order_id=order_id, to_status=S.CANCELLED, message=message, actor=actor,
+                                 actor_user=actor_user, manual=manual)
+        _release_stock(order)
+        return order
+
+
+# --- Fulfilment ----------------------------------------------------------------------------------
+
+FULFILLABLE = (S.PAID, S.PARTIALLY_DELIVERED, S.NEEDS_ATTENTION)
+
+
+@dataclass
+class FulfilmentResult:
+    outcome: str  # delivered | partial | needs_attention | skipped | retry
+    transient_errors: list[str] = field(default_factory=list)
+
+
+def _fulfil_item(item_id: str) -> tuple[str, str]:
+    """Fulfils one item under a row lock; returns (fulfillment_status, error). Never twice."""
+    with transaction.atomic():
+        item = OrderItem.objects.select_for_update().select_related("order").get(pk=item_id)
+        if item.fulfillment_status == FulfillmentStatus.SUCCEEDED:
+            return item.fulfillment_status, ""
+        item.attempts += 1
+        strategy = get_strategy(item.content_type)
+        try:
+            strategy.fulfil(item)
+        except TransientDeliveryError as exc:
+            item.last_error = str(exc)[:500]
+            item.save(update_fields=["attempts", "last_error"])
+            return "transient", item.last_error
+        except PermanentDeliveryError as exc:
+            item.fulfillment_status = exc.status
+            item.last_error = str(exc)[:500]
+            item.save(update_fields=["attempts", "last_error", "fulfillment_status"])
+            order_event_record(order=item.order, type="item_failed", message=f"{item.title}: {exc}",
+                               data={"item_id": item.id, "fulfillment_status": exc.status})
+            return item.fulfillment_status, item.last_error
+        item.fulfillment_status = FulfillmentStatus.SUCCEEDED
+        item.fulfilled_at = timezone.now()
+        item.last_error = ""
+        item.save(update_fields=["attempts", "last_error", "fulfillment_status", "fulfilled_at"])
+        order_event_record(order=item.order, type="item_fulfilled", message=f"{item.title} × {item.quantity} fulfilled.",
+                           data={"item_id": item.id})
+        return item.fulfillment_status, ""
+
+
+def order_fulfil(*, order_id: str, final_attempt: bool = False) -> FulfilmentResult:
+    """Fulfils every item not yet fulfilled, sends the one email, and marks the order delivered.
+
+    Safe to run twice or concurrently: items are locked and skipped once fulfilled, the email is
+    sent once under the order's lock. Transient failures raise ``TransientDeliveryError`` for the
+    task to retry, unless this is the final attempt, which hands the order to an operator.
+    """
+    order = Order.objects.filter(pk=order_id).first()
+    if order is None or order.status not in FULFILLABLE:
+        return FulfilmentResult("skipped")
+    transient: list[str] = []
+    permanent = False
+    for item_id in order.items.values_list("id", flat=True):
+        status, error = _fulfil_item(item_id)
+        if status == "transient":
+            transient.append(error)
+        elif status != FulfillmentStatus.SUCCEEDED:
+            permanent = True
+    items = list(order.items.all())
+    done = [item for item in items if item.fulfilled]
+    if len(done) == len(items):
+        try:
+            order_send_delivery_email(order_id=order.id)
+        except TransientDeliveryError as exc:
+            transient.append(str(exc))
+            if not final_attempt:
+                raise
+            return _hand_to_operator(order, f"The delivery email could not be sent: {exc}")
+        _move(order.id, S.DELIVERED, "Every item was delivered and the buyer was emailed.")
+        return FulfilmentResult("delivered")
+    if transient and not final_attempt and not permanent:
+        if done:
+            _move(order.id, S.PARTIALLY_DELIVERED, f"{len(done)} of {len(items)} items delivered; retrying the rest.")
+        raise TransientDeliveryError("; ".join(transient))
+    reason = "; ".join(item.last_error for item in items if not item.fulfilled and item.last_error)
+    return _hand_to_operator(order, f"Delivery failed after retries: {reason}"[:500])
+
+
+def _hand_to_operator(order: Order, message: str) -> FulfilmentResult:
+    _move(order.id, S.NEEDS_ATTENTION, message)
+    return FulfilmentResult("needs_attention")
+
+
+def _move(order_id: str, to_status: str, message: str) -> None:
+    """A fulfilment move that may already have happened (a second run): skip if not allowed."""
+    with transaction.atomic():
+        current = Order.objects.select_for_update().values_list("status", flat=True).get(pk=order_id)
+        if current == to_status:
+            return
+        from .lifecycle import can_move
+
+        if can_move(current, to_status):
+            order_transition(order_id=order_id, to_status=to_status, message=message)
+
+
+def order_send_delivery_email(*, order_id: str) -> bool:
+    """Sends the buyer one email with everything they bought. Returns False if already sent."""
+    from .emails import build_delivery_email
+
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.dispatched_email:
+            return False
+        message = build_delivery_email(order)
+        try:
+            message.send(fail_silently=False)
+        except Exception as exc:  # noqa: BLE001 - any mail failure is worth a retry
+            raise TransientDeliveryError(f"Email not sent: {exc}") from exc
+        order.dispatched_email = True
+        order.email_sent_at = timezone.now()
+        order.save(update_fields=["dispatched_email", "email_sent_at", "updated_at"])
+        order_event_record(order=order, type="email_sent", message=f"Delivery email sent to {message.to[0]}.")
+        return True
+
+
+# --- Seller and operator actions -----------------------------------------------------------------
+
+
+def order_set_status(*, order: Order, to_status: str, user: Any, actor: str = Actor.SELLER) -> Order:
+    if to_status == S.CANCELLED:
+        return order_cancel(order_id=order.id, message="Cancelled by hand.", actor=actor, actor_user=user, manual=True)
+    if to_status == S.DELIVERED:
+        return order_mark_delivered(order=order, user=user, actor=actor)
+    return order_transition(order_id=order.id, to_status=to_status, message="Status set by hand.", actor=actor,
+                            actor_user=user, manual=True)
+
+
+def order_mark_delivered(*, order: Order, user: Any, actor: str = Actor.SELLER) -> Order:
+    """The seller or an operator delivered outside the platform: items count as fulfilled."""
+    with transaction.atomic():
+        order = order_transition(order_id=order.id, to_status=S.DELIVERED, message="Marked delivered by hand.",
+                                 actor=actor, actor_user=user, manual=True)
+        order.items.exclude(fulfillment_status=FulfillmentStatus.SUCCEEDED).update(
+            fulfillment_status=FulfillmentStatus.SUCCEEDED, fulfilled_at=timezone.now()
+        )
+        return order
+
+
+def order_item_override_delivery(
+    *, order: Order, item_id: str | None, content_type: str, content: str, user: Any, actor: str = Actor.SELLER
+) -> OrderItem:
+    from .fulfillment import DeliverySettings, validate_delivery
+
+    items = list(order.items.all())
+    if item_id:
+        item = next((i for i in items if i.id == item_id), None)
+        if item is None:
+            raise NotFound("This order has no such item.", code="item_not_found")
+    elif len(items) == 1:
+        item = items[0]
+    else:
+        raise ValidationFailed("This order has several items: name one.", fields={"item_id": ["Required for this order."]})
+    if order.status in (S.CANCELLED, S.REFUNDED):
+        raise ApplicationError("This order is closed.", code="invalid_transition", status_code=409)
+    cleaned = validate_delivery(DeliverySettings(content_type, content), seller=order.seller)
+    with transaction.atomic():
+        item = OrderItem.objects.select_for_update().get(pk=item.id)
+        previous = {"content_type": item.content_type}
+        item.content_type = cleaned.content_type
+        item.delivery_content = cleaned.content
+        if item.fulfillment_status != FulfillmentStatus.SUCCEEDED:
+            item.fulfillment_status = FulfillmentStatus.PENDING
+        item.save(update_fields=["content_type", "delivery_content", "fulfillment_status"])
+        order_event_record(order=order, type="delivery_overridden", message=f"Delivery of {item.title} replaced.",
+                           actor=actor, actor_user=user,
+                           data={"item_id": item.id, "previous": previous, "content_type": cleaned.content_type})
+    return item
+
+
+def order_retry_delivery(*, order: Order, user: Any, actor: str = Actor.SELLER) -> Order:
+    from .tasks import fulfil_order
+
+    if order.status not in FULFILLABLE:
+        raise ApplicationError(
+            f"Only paid orders that are not fully delivered can be retried (this one is {order.status}).",
+            code="invalid_transition",
+            status_code=409,
+        )
+    with transaction.atomic():
+        reset = order.items.filter(
+            fulfillment_status__in=[FulfillmentStatus.DISPATCH_FAILED, FulfillmentStatus.PARTNER_FAILED,
+                                    FulfillmentStatus.OUT_OF_STOCK]
+        ).update(fulfillment_status=FulfillmentStatus.PENDING, last_error="")
+        order_event_record(order=order, type="delivery_retry_requested", message="Delivery retry requested.",
+                           actor=actor, actor_user=user, data={"items_reset": reset})
+        fulfil_order.delay_on_commit(order.id)
+    return order
+
+
+# --- The sweeper ---------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    requeued: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    paid: list[str] = field(default_factory=list)
+
+
+def orders_sweep(*, now: Any = None) -> SweepResult:
+    """Recovers what lost tasks and lost webhooks left undone.
+
+    - paid (or partially delivered) orders untouched for a while are queued for fulfilment again;
+    - unpaid orders past their expiry are first re-checked with the gateway (a lost webhook), then
+      cancelled, releasing their reservations.
+    """
+    from payments.services import payment_reconcile_order
+
+    from .tasks import fulfil_order
+
+    now = now or timezone.now()
+    result = SweepResult()
+    stuck_before = now - timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS)
+    for order_id in Order.objects.filter(status__in=[S.PAID, S.PARTIALLY_DELIVERED], updated_at__lt=stuck_before) \
+            .values_list("id", flat=True)[:500]:
+        fulfil_order.delay(order_id)
+        result.requeued.append(order_id)
+    for order in Order.objects.filter(status__in=[S.PENDING, S.FAILED], expires_at__lt=now)[:500]:
+        try:
+            if payment_reconcile_order(order=order):
+                result.paid.append(order.id)
+                continue
+        except Exception:  # noqa: BLE001 - a gateway outage must not stop the sweep
+            logger.exception("sweeper: could not re-check order %s with its gateway", order.id)
+            continue
+        try:
+            order_cancel(order_id=order.id, message="Expired before payment.")
+            result.cancelled.append(order.id)
+        except ApplicationError:
+            continue  # moved on meanwhile
+    if result.requeued or result.cancelled or result.paid:
+        logger.info("sweeper: requeued=%d cancelled=%d paid=%d", len(result.requeued), len(result.cancelled),
+                    len(result.paid))
+    return result

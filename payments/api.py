@@ -1,0 +1,56 @@
+from typing import Any
+
+from django.conf import settings
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from orders.presenters import payment_to_dict
+from orders.selectors import order_get_for_buyer
+from orders.serializers import InitiateInput
+
+from .services import headers_from_request, payment_initiate, webhook_receive
+
+
+class WebhookApi(APIView):
+    """Incoming gateway webhooks: signature over the raw body first, then stored once, then acted on."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[Any] = []
+
+    @extend_schema(request=None, responses={200: None})
+    def post(self, request: Request, gateway: str) -> Response:
+        from payments.gateways import available_gateways
+
+        if gateway not in available_gateways():
+            from marketplace.core.errors import NotFound
+
+            raise NotFound("Unknown gateway.", code="unknown_gateway")
+        event, processed = webhook_receive(
+            gateway_name=gateway, body=request._request.body, headers=headers_from_request(request)
+        )
+        return Response({"received": True, "event_id": event.event_id, "status": event.status, "duplicate": not processed})
+
+
+class PaymentInitiateApi(APIView):
+    """A payment for an order created with ``init_payment: false``, or a new attempt after a failure."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "checkout"
+
+    @extend_schema(request=InitiateInput)
+    def post(self, request: Request, order_id: str) -> Response:
+        order = order_get_for_buyer(order_id=order_id)
+        data = InitiateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return_url = settings.SITE_URL + reverse("checkout:success", args=[order.product.slug, order.id])
+        payment = payment_initiate(order=order, gateway_name=data.validated_data["payment_method"] or None,
+                                   return_url=return_url)
+        return Response({**payment_to_dict(payment), "redirect_url": payment.redirect_url},
+                        status=status.HTTP_201_CREATED)

@@ -1,0 +1,86 @@
+"""The marketplace's client for the built-in sandbox gateway.
+
+It talks to the sandbox the way it would talk to any external gateway: it opens a payment, sends
+the buyer to the gateway's hosted page, verifies signed webhooks, and asks the gateway's status
+API before it believes anything.
+"""
+
+import json
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.urls import reverse
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from .base import Checkout, GatewayStatus, GatewayUnavailable, InvalidSignature, PaymentGateway, WebhookMessage
+
+
+class SandboxGateway(PaymentGateway):
+    name = "sandbox"
+
+    def create_checkout(self, *, payment: Any, order: Any, return_url: str) -> Checkout:
+        from payments import sandbox
+
+        sandbox.sandbox_open_payment(
+            payment_id=payment.id,
+            order_id=order.id,
+            amount=payment.amount,
+            currency=payment.currency,
+            description=f"{order.product.title} — order #{order.order_number}",
+            return_url=return_url,
+        )
+        return Checkout(redirect_url=settings.SITE_URL + reverse("sandbox:pay", args=[payment.id]))
+
+    def retrieve(self, *, payment: Any) -> GatewayStatus:
+        base = getattr(settings, "SANDBOX_API_URL", "")
+        if base:
+            try:
+                response = requests.get(
+                    f"{base.rstrip('/')}/sandbox/api/payments/{payment.id}",
+                    headers={"Authorization": f"Bearer {settings.SANDBOX_WEBHOOK_SECRET}"},
+                    timeout=10,
+                )
+            except requests.RequestException as exc:
+                raise GatewayUnavailable(str(exc)) from exc
+            if response.status_code == 404:
+                return GatewayStatus("failed", payment.amount, payment.currency)
+            if response.status_code != 200:
+                raise GatewayUnavailable(f"sandbox answered {response.status_code}")
+            data = response.json()["data"]
+        else:
+            from payments import sandbox
+
+            data = sandbox.sandbox_payment_status(payment.id)
+            if data is None:
+                return GatewayStatus("failed", payment.amount, payment.currency)
+        return GatewayStatus(
+            status=_STATUS.get(data["status"], "pending"),
+            amount=int(data["amount"]),
+            currency=data["currency"],
+            transaction_id=data.get("charge_id") or "",
+        )
+
+    def parse_webhook(self, *, body: bytes, headers: dict[str, str]) -> WebhookMessage:
+        secret = settings.SANDBOX_WEBHOOK_SECRET
+        if not secret:
+            raise InvalidSignature("SANDBOX_WEBHOOK_SECRET is not configured.")
+        lowered = {k.lower(): v for k, v in headers.items()}
+        try:
+            Webhook(secret).verify(body, lowered, json_parse=False)
+        except (WebhookVerificationError, ValueError) as exc:  # a malformed header is a bad signature
+            raise InvalidSignature(str(exc)) from exc
+        try:
+            payload = json.loads(body)
+            data = payload.get("data") or {}
+            return WebhookMessage(
+                event_id=str(payload["id"]),
+                type=str(payload["type"]),
+                payment_id=data.get("payment_id"),
+                payload=payload,
+            )
+        except (ValueError, KeyError, AttributeError, TypeError) as exc:
+            raise InvalidSignature(f"Malformed event body: {exc}") from exc
+
+
+_STATUS = {"succeeded": "succeeded", "failed": "failed", "requires_payment": "pending"}

@@ -1,0 +1,120 @@
+"""The sandbox gateway's own side: what an external gateway would run on its servers.
+
+It keeps its own ledger (``SandboxPayment``), shows a hosted payment page, records the buyer's
+outcome, and sends a Standard Webhooks-signed event to the marketplace. The marketplace's client in
+``payments/gateways/sandbox.py`` only talks to it through its API and its webhooks.
+"""
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
+
+from marketplace.core.errors import Conflict, NotFound
+from marketplace.core.ids import make_id
+
+from .models import SandboxPayment
+
+logger = logging.getLogger(__name__)
+
+OUTCOMES = ("succeeded", "failed")
+
+
+def sandbox_open_payment(
+    *, payment_id: str, order_id: str, amount: int, currency: str, description: str, return_url: str
+) -> SandboxPayment:
+    payment, _ = SandboxPayment.objects.get_or_create(
+        id=payment_id,
+        defaults={
+            "order_id": order_id,
+            "amount": amount,
+            "currency": currency,
+            "description": description[:300],
+            "return_url": return_url,
+        },
+    )
+    return payment
+
+
+def sandbox_payment_status(payment_id: str) -> dict[str, Any] | None:
+    payment = SandboxPayment.objects.filter(id=payment_id).first()
+    if payment is None:
+        return None
+    return {
+        "id": payment.id,
+        "order_id": payment.order_id,
+        "status": payment.status,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "charge_id": payment.charge_id,
+        "completed_at": payment.completed_at.isoformat() if payment.completed_at else None,
+    }
+
+
+def sandbox_complete(*, payment_id: str, outcome: str) -> SandboxPayment:
+    """Records the buyer's choice on the hosted page, once, and sends the signed webhook."""
+    if outcome not in OUTCOMES:
+        raise Conflict("Unknown outcome.", code="invalid_outcome", status_code=400)
+    with transaction.atomic():
+        payment = SandboxPayment.objects.select_for_update().filter(id=payment_id).first()
+        if payment is None:
+            raise NotFound("No such sandbox payment.")
+        if payment.status != "requires_payment":
+            return payment  # already decided; a double click changes nothing
+        payment.status = outcome
+        payment.completed_at = timezone.now()
+        if outcome == "succeeded":
+            payment.charge_id = make_id("sbxch")
+        payment.save(update_fields=["status", "completed_at", "charge_id"])
+        event = {
+            "id": make_id("evt"),
+            "type": f"payment.{outcome}",
+            "data": {
+                "payment_id": payment.id,
+                "order_id": payment.order_id,
+                "amount": payment.amount,
+                "currency": payment.currency,
+            },
+        }
+        transaction.on_commit(lambda: sandbox_send_webhook(event))
+    return payment
+
+
+def sign_event(event: dict[str, Any], *, secret: str | None = None, at: datetime | None = None) -> tuple[bytes, dict[str, str]]:
+    """The raw body and Standard Webhooks headers for an event."""
+    body = json.dumps(event, separators=(",", ":"))
+    timestamp = at or datetime.now(tz=UTC)
+    msg_id = f"msg_{event['id']}"
+    signature = Webhook(secret or settings.SANDBOX_WEBHOOK_SECRET).sign(msg_id, timestamp, body)
+    headers = {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(timestamp.timestamp())),
+        "webhook-signature": signature,
+    }
+    return body.encode(), headers
+
+
+def sandbox_send_webhook(event: dict[str, Any]) -> None:
+    """Delivers the event: over HTTP when SANDBOX_WEBHOOK_URL is set, else straight into the same
+    handler the HTTP endpoint uses (signature verification included)."""
+    body, headers = sign_event(event)
+    url = settings.SANDBOX_WEBHOOK_URL
+    if url:
+        try:
+            response = requests.post(url, data=body, headers={**headers, "Content-Type": "application/json"}, timeout=10)
+            logger.info("sandbox webhook %s → %s", event["id"], response.status_code)
+        except requests.RequestException:
+            logger.exception("sandbox webhook %s could not be delivered; the sweeper will re-check", event["id"])
+        return
+    from .services import webhook_receive
+
+    try:
+        webhook_receive(gateway_name="sandbox", body=body, headers=headers)
+    except Exception:  # noqa: BLE001 - a real gateway would retry; our sweeper and polling re-check
+        logger.exception("sandbox webhook %s failed in processing", event["id"])

@@ -1,0 +1,51 @@
+"""The sandbox gateway's hosted payment page and status API (its 'external' side)."""
+
+import hmac
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from marketplace.core.api import error_body
+from marketplace.core.errors import ApplicationError
+from marketplace.core.money import format_money
+
+from .models import SandboxPayment
+from .sandbox import OUTCOMES, sandbox_complete, sandbox_payment_status
+
+
+@require_http_methods(["GET", "POST"])
+def sandbox_pay(request: HttpRequest, payment_id: str) -> HttpResponse:
+    payment = SandboxPayment.objects.filter(id=payment_id).first()
+    if payment is None:
+        return render(request, "sandbox/not_found.html", status=404)
+    if request.method == "POST":
+        outcome = request.POST.get("outcome", "")
+        if outcome not in OUTCOMES:
+            return render(request, "sandbox/pay.html", {"payment": payment, "amount": _amount(payment),
+                                                         "error": "Choose Pay or Decline."}, status=400)
+        try:
+            payment = sandbox_complete(payment_id=payment.id, outcome=outcome)
+        except ApplicationError as exc:
+            return render(request, "sandbox/pay.html", {"payment": payment, "amount": _amount(payment),
+                                                         "error": exc.message}, status=exc.status_code)
+        return HttpResponseRedirect(payment.return_url)
+    return render(request, "sandbox/pay.html", {"payment": payment, "amount": _amount(payment)})
+
+
+def _amount(payment: SandboxPayment) -> str:
+    return format_money(payment.amount, payment.currency)
+
+
+@require_GET
+def sandbox_payment_api(request: HttpRequest, payment_id: str) -> JsonResponse:
+    """What the marketplace asks to re-verify a payment; authenticated with the sandbox secret."""
+    supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    expected = settings.SANDBOX_WEBHOOK_SECRET
+    if not expected or not hmac.compare_digest(supplied.encode(), expected.encode()):
+        return JsonResponse(error_body("not_authenticated", "A valid sandbox secret is required."), status=401)
+    data = sandbox_payment_status(payment_id)
+    if data is None:
+        return JsonResponse(error_body("not_found", "No such payment."), status=404)
+    return JsonResponse({"success": True, "data": data})
