@@ -99,8 +99,11 @@ class CheckoutQuoteApi(PublicApi):
 
 def checkout_pay(*, request: Any, product: Any, validated: dict[str, Any], idempotency_key: str | None) -> tuple[Any, Any, bool]:
     """Creates (or replays) the order, then opens its payment. Shared by the API and the page."""
+    from payments.gateways import get_gateway
     from payments.services import payment_initiate
 
+    if validated.get("init_payment", True):
+        get_gateway(validated.get("payment_method") or None)  # an unknown method creates nothing
     lines = _lines(product, validated["items"])
     fingerprint_body = {k: v for k, v in validated.items() if k != "idempotency_key"}
     fingerprint_body["items"] = [(line.variant_id, line.quantity, line.fulfillment_input) for line in lines]

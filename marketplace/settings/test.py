@@ -1,6 +1,8 @@
 """Settings for the test suite: the embedded default, or PostgreSQL + Redis when DATABASE_URL and
 REDIS_URL are set."""
 
+import os
+
 from .local import *  # noqa: F403
 from .local import DATABASES, VAR_DIR, env
 
@@ -14,4 +16,7 @@ STORAGES = {  # noqa: F405
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that a live server and a real worker process can share it.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{env.str('PYTEST_XDIST_WORKER', default='main')}.sqlite3")}
+    # One file per test run, so that runs side by side never share (or delete) each other's database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
