@@ -1,3 +1,9 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from . import api
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("products", api.ProductListApi.as_view(), name="products"),
+    path("products/<str:product_id>", api.ProductDetailApi.as_view(), name="product-detail"),
+    path("uploads", api.UploadApi.as_view(), name="uploads"),
+]

@@ -1,0 +1,104 @@
+"""The seller's catalog API. Thin: parse, call a service or selector, serialize."""
+
+from typing import Any, cast
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketplace.accounts.models import User
+from marketplace.core.api import Pagination
+from marketplace.core.errors import PayloadTooLarge
+from marketplace.core.permissions import IsSeller
+
+from .selectors import product_get, product_list
+from .serializers import ProductInput, ProductOutput, UploadInput, UploadOutput
+from .services import product_archive_or_delete, product_create, product_update, upload_create
+
+# Multipart framing around the file itself (boundaries, part headers) is small; anything beyond the
+# limit plus this much is refused before a single byte of it is read.
+_MULTIPART_OVERHEAD = 64 * 1024
+
+
+def _seller(request: Request) -> User:
+    return cast(User, request.user)
+
+
+class ProductListApi(APIView):
+    permission_classes = [IsSeller]
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, enum=["draft", "active", "archived"]),
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("limit", OpenApiTypes.INT),
+        ],
+        responses=ProductOutput(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        products = product_list(seller=_seller(request), status=request.query_params.get("status") or None)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(products, request, view=self)
+        return paginator.get_paginated_response(ProductOutput(page, many=True).data)
+
+    @extend_schema(request=ProductInput, responses={201: ProductOutput})
+    def post(self, request: Request) -> Response:
+        data = ProductInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        product = product_create(seller=_seller(request), **data.validated_data)
+        return Response(ProductOutput(product).data, status=status.HTTP_201_CREATED)
+
+
+class ProductDetailApi(APIView):
+    permission_classes = [IsSeller]
+    parser_classes = [JSONParser]
+
+    @extend_schema(responses=ProductOutput)
+    def get(self, request: Request, product_id: str) -> Response:
+        product = product_get(seller=_seller(request), product_id=product_id)
+        return Response(ProductOutput(product).data)
+
+    @extend_schema(request=ProductInput(partial=True), responses=ProductOutput)
+    def patch(self, request: Request, product_id: str) -> Response:
+        product = product_get(seller=_seller(request), product_id=product_id)
+        data = ProductInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        product = product_update(product=product, data=data.validated_data)
+        return Response(ProductOutput(product).data)
+
+    @extend_schema(responses={200: ProductOutput, 204: None})
+    def delete(self, request: Request, product_id: str) -> Response:
+        product = product_get(seller=_seller(request), product_id=product_id)
+        archived = product_archive_or_delete(product=product)
+        if archived is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(ProductOutput(archived).data)
+
+
+class UploadApi(APIView):
+    permission_classes = [IsSeller]
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(request={"multipart/form-data": UploadInput}, responses={201: UploadOutput})
+    def post(self, request: Request) -> Response:
+        limit = settings.MAX_UPLOAD_SIZE
+        if _content_length(request) > limit + _MULTIPART_OVERHEAD:
+            raise PayloadTooLarge(f"The file is larger than the limit of {limit} bytes.")
+        data = UploadInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = upload_create(seller=_seller(request), file=data.validated_data["file"])
+        return Response(UploadOutput(upload).data, status=status.HTTP_201_CREATED)
+
+
+def _content_length(request: Request) -> int:
+    raw: Any = request.META.get("CONTENT_LENGTH") or 0
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        return 0

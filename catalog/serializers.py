@@ -1,0 +1,163 @@
+"""The shapes of the catalog API: what a request may contain (types only) and what a product looks
+like in a response. The rules (slugs, variants, delivery) are in ``services``."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from marketplace.core.money import MAX_AMOUNT
+
+from .models import Product, ProductStatus, Upload, Variant
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class MinorUnitsField(serializers.Field):
+    """An amount in the currency's minor unit: a JSON integer, never a float, string or boolean."""
+
+    default_error_messages = {
+        "invalid": "Must be a whole number of the currency's minor unit (e.g. 1999 for $19.99), "
+        "not a decimal, a string or a boolean.",
+        "range": f"Must be between 0 and {MAX_AMOUNT}.",
+    }
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        if data < 0 or data > MAX_AMOUNT:
+            self.fail("range")
+        return int(data)
+
+    def to_representation(self, value: Any) -> int:
+        return int(value)
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class StockField(serializers.Field):
+    default_error_messages = {"invalid": "Must be a whole number of at least 0, or null for unlimited."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_null", True)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int) or data < 0:
+            self.fail("invalid")
+        return int(data)
+
+    def to_representation(self, value: Any) -> int:
+        return int(value)
+
+
+class StrictInput(serializers.Serializer):
+    """Rejects keys it does not know, so that a typo (``varients``, ``prices``) is a 400 rather
+    than a silently ignored field. ``ignored`` names read-only keys a client may echo back."""
+
+    ignored: tuple[str, ...] = ()
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields) - set(self.ignored))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class VariantInput(StrictInput):
+    id = serializers.CharField(required=False, allow_null=True, max_length=40)
+    name = serializers.CharField(required=False, max_length=120)
+    price = MinorUnitsField(required=False)
+    stock = StockField(required=False)
+
+
+class DeliveryInput(StrictInput):
+    content_type = serializers.CharField(required=False, max_length=20)
+    content = serializers.CharField(required=False, allow_blank=True, allow_null=True, trim_whitespace=False)
+    redemption_instructions = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=5000)
+    license = serializers.DictField(required=False, allow_null=True)
+    partner = serializers.DictField(required=False, allow_null=True)
+
+
+class ProductInput(StrictInput):
+    """``POST /products`` (title, currency and delivery required) and, with ``partial=True``, ``PATCH``."""
+
+    ignored = ("id", "checkout_url", "created_at", "updated_at")
+
+    title = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=20000)
+    status = serializers.ChoiceField(choices=ProductStatus.choices, required=False)
+    slug = serializers.CharField(required=False, max_length=80, allow_blank=False)
+    currency = serializers.CharField(max_length=3, min_length=3)
+    price = MinorUnitsField(required=False)
+    variants = VariantInput(many=True, required=False)
+    delivery = DeliveryInput()
+
+
+class VariantOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Variant
+        fields = ["id", "name", "price", "stock"]
+
+
+class DeliveryOutput(serializers.Serializer):
+    content_type = serializers.CharField(source="delivery_type")
+    content = serializers.CharField(source="delivery_content")
+    redemption_instructions = serializers.CharField()
+    license = serializers.SerializerMethodField()
+    partner = serializers.SerializerMethodField()
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_license(self, product: Product) -> dict[str, Any] | None:
+        return (product.delivery_options or {}).get("license")
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_partner(self, product: Product) -> dict[str, Any] | None:
+        return (product.delivery_options or {}).get("partner")
+
+
+class ProductOutput(serializers.ModelSerializer):
+    price = serializers.SerializerMethodField()
+    variants = VariantOutput(many=True, read_only=True)
+    delivery = DeliveryOutput(source="*", read_only=True)
+    checkout_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Product
+        fields = [
+            "id",
+            "slug",
+            "title",
+            "description",
+            "status",
+            "currency",
+            "price",
+            "variants",
+            "delivery",
+            "checkout_url",
+            "created_at",
+            "updated_at",
+        ]
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_price(self, product: Product) -> int | None:
+        # The default variant is the first one; ``.all()`` reads the prefetched list.
+        variants = list(product.variants.all())
+        return variants[0].price if variants else None
+
+    def get_checkout_url(self, product: Product) -> str:
+        return f"{settings.SITE_URL}/c/{product.slug}"
+
+
+class UploadInput(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=False, use_url=False)
+
+
+class UploadOutput(serializers.ModelSerializer):
+    url = serializers.CharField(source="key", help_text="The storage reference to use as a file product's delivery.content.")
+
+    class Meta:
+        model = Upload
+        fields = ["url", "filename", "size", "content_type"]
