@@ -2,9 +2,9 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from marketplace.core.api import Pagination
 from marketplace.core.errors import ApplicationError, Gone, NotFound, ValidationFailed
-from marketplace.core.permissions import IsSeller
+from marketplace.core.permissions import IsSeller, request_seller
 
 from .filters import OrderFilter
 from .fulfillment import get_strategy
@@ -42,7 +42,9 @@ def _lines(product: Any, items: list[dict[str, Any]]) -> list[CheckoutLine]:
         if variant_id is None:
             variants = list(product.variants.all()[:2])
             if len(variants) != 1:
-                raise ValidationFailed("Choose an option.", fields={"variant_id": ["This product has several options."]})
+                raise ValidationFailed(
+                    "Choose an option.", fields={"variant_id": ["This product has several options."]}
+                )
             variant_id = variants[0].id
         lines.append(CheckoutLine(variant_id, item["quantity"], item.get("fulfillment_input") or {}))
     if not lines:
@@ -97,7 +99,9 @@ class CheckoutQuoteApi(PublicApi):
         return Response(quote.as_dict())
 
 
-def checkout_pay(*, request: Any, product: Any, validated: dict[str, Any], idempotency_key: str | None) -> tuple[Any, Any, bool]:
+def checkout_pay(
+    *, request: Any, product: Any, validated: dict[str, Any], idempotency_key: str | None
+) -> tuple[Any, Any, bool]:
     """Creates (or replays) the order, then opens its payment. Shared by the API and the page."""
     from payments.gateways import get_gateway
     from payments.services import payment_initiate
@@ -124,7 +128,9 @@ def checkout_pay(*, request: Any, product: Any, validated: dict[str, Any], idemp
     order = result.order
     if validated.get("init_payment", True) and order.status in (OrderStatus.PENDING, OrderStatus.FAILED):
         return_url = settings.SITE_URL + reverse("checkout:success", args=[product.slug, order.id])
-        payment = payment_initiate(order=order, gateway_name=validated.get("payment_method") or None, return_url=return_url)
+        payment = payment_initiate(
+            order=order, gateway_name=validated.get("payment_method") or None, return_url=return_url
+        )
     return order, payment, result.created
 
 
@@ -144,8 +150,9 @@ class CheckoutPayApi(PublicApi):
         key = body_key or header_key
         if key and len(key) > 200:
             raise ValidationFailed(fields={"idempotency_key": ["At most 200 characters."]})
-        order, payment, created = checkout_pay(request=request, product=product, validated=data.validated_data,
-                                               idempotency_key=key)
+        order, payment, created = checkout_pay(
+            request=request, product=product, validated=data.validated_data, idempotency_key=key
+        )
         order = order_get_for_buyer(order_id=order.id)
         body = order_to_dict(order, audience="buyer")
         if payment is not None:
@@ -201,7 +208,7 @@ class SellerApi(APIView):
 
 class OrderListApi(SellerApi):
     def get(self, request: Request) -> Response:
-        queryset = orders_with_details().filter(seller=request.user).order_by("-created_at", "-id")
+        queryset = orders_with_details().filter(seller=request_seller(request)).order_by("-created_at", "-id")
         filterset = OrderFilter(request.query_params, queryset=queryset)
         if not filterset.is_valid():
             from rest_framework.exceptions import ValidationError
@@ -247,5 +254,6 @@ class OrderRetryDeliveryApi(SellerApi):
     def post(self, request: Request, ref: str) -> Response:
         order = order_get_for_seller(seller=request.user, ref=ref)
         order_retry_delivery(order=order, user=request.user)
-        return Response(order_to_dict(order_get_for_seller(seller=request.user, ref=order.id)),
-                        status=status.HTTP_202_ACCEPTED)
+        return Response(
+            order_to_dict(order_get_for_seller(seller=request.user, ref=order.id)), status=status.HTTP_202_ACCEPTED
+        )

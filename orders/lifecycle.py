@@ -86,7 +86,12 @@ def order_transition(
 
 
 def order_event_record(
-    *, order: Order, type: str, message: str = "", actor: str = OrderEvent.Actor.SYSTEM, actor_user: Any = None,
+    *,
+    order: Order,
+    type: str,
+    message: str = "",
+    actor: str = OrderEvent.Actor.SYSTEM,
+    actor_user: Any = None,
     data: dict[str, Any] | None = None,
 ) -> OrderEvent:
     return OrderEvent.objects.create(

@@ -20,7 +20,7 @@ class CheckoutItemInput(serializers.Serializer):
 
 
 class _ItemsMixin(serializers.Serializer):
-    items = CheckoutItemInput(many=True, required=False, allow_empty=False, max_length=50)
+    items = CheckoutItemInput(many=True, required=False, allow_empty=False, max_length=50)  # type: ignore[call-arg]
     variant_id = serializers.CharField(max_length=40, required=False)
     quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY, required=False)
     discount_code = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
@@ -49,12 +49,11 @@ class QuoteInput(_ItemsMixin):
 _https = URLValidator(schemes=["https"])
 
 
-def _validate_webhook_url(value: str) -> str:
+def _validate_webhook_url(value: str) -> None:
     try:
         _https(value)
     except Exception:  # noqa: BLE001
         raise serializers.ValidationError("Must be an https:// URL.") from None
-    return value
 
 
 class PayInput(_ItemsMixin):

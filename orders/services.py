@@ -264,8 +264,9 @@ def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Ord
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.status == S.FAILED:
-            order_transition(order_id=order.id, to_status=S.PENDING, message="A new payment attempt succeeded.",
-                             actor=Actor.GATEWAY)
+            order_transition(
+                order_id=order.id, to_status=S.PENDING, message="A new payment attempt succeeded.", actor=Actor.GATEWAY
+            )
             order.refresh_from_db()
         if order.status != S.PENDING:
             if order.status == S.CANCELLED:
@@ -284,7 +285,7 @@ def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Ord
             actor=Actor.GATEWAY,
             data={"payment_id": payment_id},
         )
-        fulfil_order.delay_on_commit(order.id)
+        fulfil_order.delay_on_commit(order.id)  # type: ignore[attr-defined]
         return order
 
 
@@ -306,8 +307,9 @@ def order_reopen_for_payment(*, order: Order) -> Order:
     """A failed order gets a new payment attempt: failed → pending, with a fresh expiry."""
     with transaction.atomic():
         if order.status == S.FAILED:
-            order = order_transition(order_id=order.id, to_status=S.PENDING, message="New payment attempt.",
-                                     actor=Actor.BUYER)
+            order = order_transition(
+                order_id=order.id, to_status=S.PENDING, message="New payment attempt.", actor=Actor.BUYER
+            )
         if order.status != S.PENDING:
             raise ApplicationError(
                 "This order cannot take a payment in its current state.", code="invalid_transition", status_code=409
@@ -319,12 +321,14 @@ def order_reopen_for_payment(*, order: Order) -> Order:
         return order
 
 
-def order_cancel(*, order_id: str, message: str, actor: str = Actor.SYSTEM, actor_user: Any = None,
-                 manual: bool = False) -> Order:
+def order_cancel(
+    *, order_id: str, message: str, actor: str = Actor.SYSTEM, actor_user: Any = None, manual: bool = False
+) -> Order:
     """Cancels an unpaid order and releases what it reserved, in one transaction."""
     with transaction.atomic():
-        order = order_transition(order_id=order_id, to_status=S.CANCELLED, message=message, actor=actor,
-                                 actor_user=actor_user, manual=manual)
+        order = order_transition(
+            order_id=order_id, to_status=S.CANCELLED, message=message, actor=actor, actor_user=actor_user, manual=manual
+        )
         _release_stock(order)
         return order
 
@@ -358,15 +362,23 @@ def _fulfil_item(item_id: str) -> tuple[str, str]:
             item.fulfillment_status = exc.status
             item.last_error = str(exc)[:500]
             item.save(update_fields=["attempts", "last_error", "fulfillment_status"])
-            order_event_record(order=item.order, type="item_failed", message=f"{item.title}: {exc}",
-                               data={"item_id": item.id, "fulfillment_status": exc.status})
+            order_event_record(
+                order=item.order,
+                type="item_failed",
+                message=f"{item.title}: {exc}",
+                data={"item_id": item.id, "fulfillment_status": exc.status},
+            )
             return item.fulfillment_status, item.last_error
         item.fulfillment_status = FulfillmentStatus.SUCCEEDED
         item.fulfilled_at = timezone.now()
         item.last_error = ""
         item.save(update_fields=["attempts", "last_error", "fulfillment_status", "fulfilled_at"])
-        order_event_record(order=item.order, type="item_fulfilled", message=f"{item.title} × {item.quantity} fulfilled.",
-                           data={"item_id": item.id})
+        order_event_record(
+            order=item.order,
+            type="item_fulfilled",
+            message=f"{item.title} × {item.quantity} fulfilled.",
+            data={"item_id": item.id},
+        )
         return item.fulfillment_status, ""
 
 
@@ -453,15 +465,22 @@ def order_set_status(*, order: Order, to_status: str, user: Any, actor: str = Ac
         return order_cancel(order_id=order.id, message="Cancelled by hand.", actor=actor, actor_user=user, manual=True)
     if to_status == S.DELIVERED:
         return order_mark_delivered(order=order, user=user, actor=actor)
-    return order_transition(order_id=order.id, to_status=to_status, message="Status set by hand.", actor=actor,
-                            actor_user=user, manual=True)
+    return order_transition(
+        order_id=order.id, to_status=to_status, message="Status set by hand.", actor=actor, actor_user=user, manual=True
+    )
 
 
 def order_mark_delivered(*, order: Order, user: Any, actor: str = Actor.SELLER) -> Order:
     """The seller or an operator delivered outside the platform: items count as fulfilled."""
     with transaction.atomic():
-        order = order_transition(order_id=order.id, to_status=S.DELIVERED, message="Marked delivered by hand.",
-                                 actor=actor, actor_user=user, manual=True)
+        order = order_transition(
+            order_id=order.id,
+            to_status=S.DELIVERED,
+            message="Marked delivered by hand.",
+            actor=actor,
+            actor_user=user,
+            manual=True,
+        )
         order.items.exclude(fulfillment_status=FulfillmentStatus.SUCCEEDED).update(
             fulfillment_status=FulfillmentStatus.SUCCEEDED, fulfilled_at=timezone.now()
         )
@@ -481,7 +500,9 @@ def order_item_override_delivery(
     elif len(items) == 1:
         item = items[0]
     else:
-        raise ValidationFailed("This order has several items: name one.", fields={"item_id": ["Required for this order."]})
+        raise ValidationFailed(
+            "This order has several items: name one.", fields={"item_id": ["Required for this order."]}
+        )
     if order.status in (S.CANCELLED, S.REFUNDED):
         raise ApplicationError("This order is closed.", code="invalid_transition", status_code=409)
     cleaned = validate_delivery(DeliverySettings(content_type, content), seller=order.seller)
@@ -493,9 +514,14 @@ def order_item_override_delivery(
         if item.fulfillment_status != FulfillmentStatus.SUCCEEDED:
             item.fulfillment_status = FulfillmentStatus.PENDING
         item.save(update_fields=["content_type", "delivery_content", "fulfillment_status"])
-        order_event_record(order=order, type="delivery_overridden", message=f"Delivery of {item.title} replaced.",
-                           actor=actor, actor_user=user,
-                           data={"item_id": item.id, "previous": previous, "content_type": cleaned.content_type})
+        order_event_record(
+            order=order,
+            type="delivery_overridden",
+            message=f"Delivery of {item.title} replaced.",
+            actor=actor,
+            actor_user=user,
+            data={"item_id": item.id, "previous": previous, "content_type": cleaned.content_type},
+        )
     return item
 
 
@@ -510,12 +536,21 @@ def order_retry_delivery(*, order: Order, user: Any, actor: str = Actor.SELLER) 
         )
     with transaction.atomic():
         reset = order.items.filter(
-            fulfillment_status__in=[FulfillmentStatus.DISPATCH_FAILED, FulfillmentStatus.PARTNER_FAILED,
-                                    FulfillmentStatus.OUT_OF_STOCK]
+            fulfillment_status__in=[
+                FulfillmentStatus.DISPATCH_FAILED,
+                FulfillmentStatus.PARTNER_FAILED,
+                FulfillmentStatus.OUT_OF_STOCK,
+            ]
         ).update(fulfillment_status=FulfillmentStatus.PENDING, last_error="")
-        order_event_record(order=order, type="delivery_retry_requested", message="Delivery retry requested.",
-                           actor=actor, actor_user=user, data={"items_reset": reset})
-        fulfil_order.delay_on_commit(order.id)
+        order_event_record(
+            order=order,
+            type="delivery_retry_requested",
+            message="Delivery retry requested.",
+            actor=actor,
+            actor_user=user,
+            data={"items_reset": reset},
+        )
+        fulfil_order.delay_on_commit(order.id)  # type: ignore[attr-defined]
     return order
 
 
@@ -543,8 +578,9 @@ def orders_sweep(*, now: Any = None) -> SweepResult:
     now = now or timezone.now()
     result = SweepResult()
     stuck_before = now - timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS)
-    for order_id in Order.objects.filter(status__in=[S.PAID, S.PARTIALLY_DELIVERED], updated_at__lt=stuck_before) \
-            .values_list("id", flat=True)[:500]:
+    for order_id in Order.objects.filter(
+        status__in=[S.PAID, S.PARTIALLY_DELIVERED], updated_at__lt=stuck_before
+    ).values_list("id", flat=True)[:500]:
         fulfil_order.delay(order_id)
         result.requeued.append(order_id)
     for order in Order.objects.filter(status__in=[S.PENDING, S.FAILED], expires_at__lt=now)[:500]:
@@ -561,6 +597,7 @@ def orders_sweep(*, now: Any = None) -> SweepResult:
         except ApplicationError:
             continue  # moved on meanwhile
     if result.requeued or result.cancelled or result.paid:
-        logger.info("sweeper: requeued=%d cancelled=%d paid=%d", len(result.requeued), len(result.cancelled),
-                    len(result.paid))
+        logger.info(
+            "sweeper: requeued=%d cancelled=%d paid=%d", len(result.requeued), len(result.cancelled), len(result.paid)
+        )
     return result

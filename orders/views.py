@@ -11,8 +11,8 @@ from marketplace.core.errors import ApplicationError
 from marketplace.core.money import format_money
 
 from .api import checkout_pay
-from .fulfillment.file import private_storage, unsign_download_token
 from .forms import CheckoutForm
+from .fulfillment.file import private_storage, unsign_download_token
 from .models import OrderStatus
 from .presenters import order_to_dict
 from .selectors import order_get_for_buyer
@@ -32,8 +32,13 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
         validated = {
             "buyer_email": form.cleaned_data["buyer_email"],
             "recipient_email": "",
-            "items": [{"variant_id": form.cleaned_data["variant_id"], "quantity": form.cleaned_data["quantity"],
-                       "fulfillment_input": {}}],
+            "items": [
+                {
+                    "variant_id": form.cleaned_data["variant_id"],
+                    "quantity": form.cleaned_data["quantity"],
+                    "fulfillment_input": {},
+                }
+            ],
             "discount_code": "",
             "payment_method": "",
             "init_payment": True,
@@ -42,8 +47,12 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
             "payment_reference": "",
         }
         try:
-            order, payment, _ = checkout_pay(request=request, product=product, validated=validated,
-                                             idempotency_key=form.cleaned_data.get("idempotency_key") or None)
+            order, payment, _ = checkout_pay(
+                request=request,
+                product=product,
+                validated=validated,
+                idempotency_key=form.cleaned_data.get("idempotency_key") or None,
+            )
         except ApplicationError as exc:
             error = exc.message
         else:
@@ -56,8 +65,14 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
         "checkout/checkout.html",
         {
             "product": product,
-            "variants": [{"variant": v, "price": format_money(v.price, product.currency),
-                          "available": v.stock is None or v.stock > 0} for v in variants],
+            "variants": [
+                {
+                    "variant": v,
+                    "price": format_money(v.price, product.currency),
+                    "available": v.stock is None or v.stock > 0,
+                }
+                for v in variants
+            ],
             "form": form,
             "error": error,
         },
@@ -80,8 +95,12 @@ def success_page(request: HttpRequest, slug: str, order_id: str) -> HttpResponse
     return render(
         request,
         "checkout/success.html",
-        {"order": order, "data": data, "total": format_money(order.total_amount, order.currency),
-         "poll_url": f"/api/v1/public/checkout/{slug}/order/{order.id}"},
+        {
+            "order": order,
+            "data": data,
+            "total": format_money(order.total_amount, order.currency),
+            "poll_url": f"/api/v1/public/checkout/{slug}/order/{order.id}",
+        },
     )
 
 
@@ -98,7 +117,8 @@ def download(request: HttpRequest, token: str) -> FileResponse:
     if not storage.exists(payload["k"]):
         raise Http404("File not found.")
     content_type = mimetypes.guess_type(payload["f"])[0] or "application/octet-stream"
-    response = FileResponse(storage.open(payload["k"], "rb"), as_attachment=True, filename=payload["f"],
-                            content_type=content_type)
+    response = FileResponse(
+        storage.open(payload["k"], "rb"), as_attachment=True, filename=payload["f"], content_type=content_type
+    )
     response["Cache-Control"] = "private, no-store"
     return response

@@ -34,7 +34,9 @@ class WebhookApi(APIView):
         event, processed = webhook_receive(
             gateway_name=gateway, body=request._request.body, headers=headers_from_request(request)
         )
-        return Response({"received": True, "event_id": event.event_id, "status": event.status, "duplicate": not processed})
+        return Response(
+            {"received": True, "event_id": event.event_id, "status": event.status, "duplicate": not processed}
+        )
 
 
 class PaymentInitiateApi(APIView):
@@ -50,7 +52,9 @@ class PaymentInitiateApi(APIView):
         data = InitiateInput(data=request.data)
         data.is_valid(raise_exception=True)
         return_url = settings.SITE_URL + reverse("checkout:success", args=[order.product.slug, order.id])
-        payment = payment_initiate(order=order, gateway_name=data.validated_data["payment_method"] or None,
-                                   return_url=return_url)
-        return Response({**payment_to_dict(payment), "redirect_url": payment.redirect_url},
-                        status=status.HTTP_201_CREATED)
+        payment = payment_initiate(
+            order=order, gateway_name=data.validated_data["payment_method"] or None, return_url=return_url
+        )
+        return Response(
+            {**payment_to_dict(payment), "redirect_url": payment.redirect_url}, status=status.HTTP_201_CREATED
+        )

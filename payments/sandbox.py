@@ -86,7 +86,9 @@ def sandbox_complete(*, payment_id: str, outcome: str) -> SandboxPayment:
     return payment
 
 
-def sign_event(event: dict[str, Any], *, secret: str | None = None, at: datetime | None = None) -> tuple[bytes, dict[str, str]]:
+def sign_event(
+    event: dict[str, Any], *, secret: str | None = None, at: datetime | None = None
+) -> tuple[bytes, dict[str, str]]:
     """The raw body and Standard Webhooks headers for an event."""
     body = json.dumps(event, separators=(",", ":"))
     timestamp = at or datetime.now(tz=UTC)
@@ -107,7 +109,9 @@ def sandbox_send_webhook(event: dict[str, Any]) -> None:
     url = settings.SANDBOX_WEBHOOK_URL
     if url:
         try:
-            response = requests.post(url, data=body, headers={**headers, "Content-Type": "application/json"}, timeout=10)
+            response = requests.post(
+                url, data=body, headers={**headers, "Content-Type": "application/json"}, timeout=10
+            )
             logger.info("sandbox webhook %s → %s", event["id"], response.status_code)
         except requests.RequestException:
             logger.exception("sandbox webhook %s could not be delivered; the sweeper will re-check", event["id"])

@@ -31,12 +31,17 @@ def payment_initiate(*, order: Order, gateway_name: str | None, return_url: str)
         raise ApplicationError(
             f"This order is {order.status}; it cannot take a payment.", code="invalid_transition", status_code=409
         )
-    open_payment = order.payments.filter(gateway=gateway.name, status=PaymentStatus.PENDING).exclude(redirect_url="").last()
+    open_payment = (
+        order.payments.filter(gateway=gateway.name, status=PaymentStatus.PENDING).exclude(redirect_url="").last()
+    )
     if open_payment is not None:
         return open_payment
     with transaction.atomic():
         payment = Payment.objects.create(
-            order=order, gateway=gateway.name, amount=order.total_amount, currency=order.currency,
+            order=order,
+            gateway=gateway.name,
+            amount=order.total_amount,
+            currency=order.currency,
             payment_method=gateway.name,
         )
         try:
@@ -46,8 +51,13 @@ def payment_initiate(*, order: Order, gateway_name: str | None, return_url: str)
         payment.redirect_url = checkout.redirect_url
         payment.transaction_id = checkout.transaction_id
         payment.save(update_fields=["redirect_url", "transaction_id", "updated_at"])
-        order_event_record(order=order, type="payment_initiated", message=f"Payment opened with {gateway.name}.",
-                           actor=OrderEvent.Actor.BUYER, data={"payment_id": payment.id, "amount": payment.amount})
+        order_event_record(
+            order=order,
+            type="payment_initiated",
+            message=f"Payment opened with {gateway.name}.",
+            actor=OrderEvent.Actor.BUYER,
+            data={"payment_id": payment.id, "amount": payment.amount},
+        )
     return payment
 
 
@@ -62,9 +72,11 @@ def payment_apply_gateway_status(*, payment: Payment, source: str) -> bool:
         if status.status == "succeeded":
             if status.amount != payment.amount or status.currency != payment.currency:
                 order_event_record(
-                    order=payment.order, type="payment_mismatch", actor=OrderEvent.Actor.GATEWAY,
+                    order=payment.order,
+                    type="payment_mismatch",
+                    actor=OrderEvent.Actor.GATEWAY,
                     message=f"The gateway reports {status.amount} {status.currency}; the order expects "
-                            f"{payment.amount} {payment.currency}. Not marked paid.",
+                    f"{payment.amount} {payment.currency}. Not marked paid.",
                     data={"payment_id": payment.id},
                 )
                 return False
@@ -72,15 +84,21 @@ def payment_apply_gateway_status(*, payment: Payment, source: str) -> bool:
                 payment.status = PaymentStatus.SUCCEEDED
                 payment.transaction_id = status.transaction_id or payment.transaction_id
                 payment.save(update_fields=["status", "transaction_id", "updated_at"])
-            order_mark_paid(order_id=payment.order_id, payment_id=payment.id,
-                            message=f"Payment confirmed by {payment.gateway} ({source}).")
+            order_mark_paid(
+                order_id=payment.order_id,
+                payment_id=payment.id,
+                message=f"Payment confirmed by {payment.gateway} ({source}).",
+            )
             return True
         if status.status == "failed" and payment.status == PaymentStatus.PENDING:
             payment.status = PaymentStatus.FAILED
             payment.failure_reason = "Declined at the gateway."
             payment.save(update_fields=["status", "failure_reason", "updated_at"])
-            order_mark_payment_failed(order_id=payment.order_id, payment_id=payment.id,
-                                      reason=f"The payment was declined ({payment.gateway}).")
+            order_mark_payment_failed(
+                order_id=payment.order_id,
+                payment_id=payment.id,
+                reason=f"The payment was declined ({payment.gateway}).",
+            )
     return False
 
 
@@ -143,7 +161,9 @@ def webhook_process(*, event: WebhookEvent, payment_id: str | None) -> WebhookEv
     claims_success = event.type.endswith("succeeded")
     if claims_success and not paid:
         order_event_record(
-            order=payment.order, type="webhook_rejected", actor=OrderEvent.Actor.GATEWAY,
+            order=payment.order,
+            type="webhook_rejected",
+            actor=OrderEvent.Actor.GATEWAY,
             message="A webhook claimed success that the gateway does not confirm; nothing changed.",
             data={"webhook_event_id": event.id, "event_id": event.event_id},
         )

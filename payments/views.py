@@ -23,13 +23,21 @@ def sandbox_pay(request: HttpRequest, payment_id: str) -> HttpResponse:
     if request.method == "POST":
         outcome = request.POST.get("outcome", "")
         if outcome not in OUTCOMES:
-            return render(request, "sandbox/pay.html", {"payment": payment, "amount": _amount(payment),
-                                                         "error": "Choose Pay or Decline."}, status=400)
+            return render(
+                request,
+                "sandbox/pay.html",
+                {"payment": payment, "amount": _amount(payment), "error": "Choose Pay or Decline."},
+                status=400,
+            )
         try:
             payment = sandbox_complete(payment_id=payment.id, outcome=outcome)
         except ApplicationError as exc:
-            return render(request, "sandbox/pay.html", {"payment": payment, "amount": _amount(payment),
-                                                         "error": exc.message}, status=exc.status_code)
+            return render(
+                request,
+                "sandbox/pay.html",
+                {"payment": payment, "amount": _amount(payment), "error": exc.message},
+                status=exc.status_code,
+            )
         return HttpResponseRedirect(payment.return_url)
     return render(request, "sandbox/pay.html", {"payment": payment, "amount": _amount(payment)})
 

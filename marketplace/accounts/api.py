@@ -1,3 +1,4 @@
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -35,7 +36,8 @@ class RegisterApi(APIView):
 
 
 def _expires_in() -> int:
-    return int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds())
+    lifetime: timedelta = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
+    return int(lifetime.total_seconds())
 
 
 class TokenApi(APIView):

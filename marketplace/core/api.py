@@ -27,7 +27,11 @@ def error_body(code: str, message: str, fields: dict[str, Any] | None = None, **
 
 
 def error_response(
-    code: str, message: str, status_code: int, fields: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    code: str,
+    message: str,
+    status_code: int,
+    fields: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     response = Response(error_body(code, message, fields), status=status_code, headers=headers)
     response.is_envelope = True  # type: ignore[attr-defined]
@@ -110,22 +114,22 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         fields = _flatten_fields(exc.detail)
         return error_response("validation_error", _first_message(fields), 400, fields)
     if isinstance(exc, exceptions.Throttled):
-        wait = int(exc.wait or 1)
+        wait = int(getattr(exc, "wait", None) or 1)
         return error_response(
             "rate_limited", f"Too many requests. Try again in {wait} seconds.", 429, headers={"Retry-After": str(wait)}
         )
     if isinstance(exc, exceptions.APIException):
         from rest_framework.views import exception_handler as drf_exception_handler
 
-        response = drf_exception_handler(exc, context)
-        if response is None:
+        drf_response = drf_exception_handler(exc, context)
+        if drf_response is None:
             return None
-        code = _CODE_BY_STATUS.get(response.status_code, str(exc.default_code))
+        code = _CODE_BY_STATUS.get(drf_response.status_code, str(exc.default_code))
         if isinstance(exc, exceptions.ParseError):
             code = "invalid_json"
         message = exc.detail if isinstance(exc.detail, str) else str(exc.default_detail)
-        headers = {k: v for k, v in response.headers.items() if k in ("WWW-Authenticate", "Retry-After", "Allow")}
-        return error_response(code, str(message), response.status_code, headers=headers)
+        headers = {k: v for k, v in drf_response.headers.items() if k in ("WWW-Authenticate", "Retry-After", "Allow")}
+        return error_response(code, str(message), drf_response.status_code, headers=headers)
     return None
 
 
@@ -155,7 +159,7 @@ class Pagination(PageNumberPagination):
                 bound = f"between {low} and {high}" if high else f"at least {low}"
                 raise exceptions.ValidationError({name: [f"Must be {bound}."]})
         self.request = request
-        page_size = self.get_page_size(request)
+        page_size = self.get_page_size(request) or self.page_size
         paginator = self.django_paginator_class(queryset, page_size)
         page_number = int(request.query_params.get("page", 1))
         self.page = paginator.get_page(page_number) if page_number <= max(paginator.num_pages, 1) else None

@@ -1,5 +1,6 @@
 """Money is an integer in the currency's minor unit plus an ISO 4217 code; Babel formats it."""
 
+from decimal import Decimal
 from functools import cache
 
 from babel.numbers import format_currency, get_currency_precision, list_currencies
@@ -26,14 +27,8 @@ def exponent(currency: str) -> int:
 def format_money(amount: int, currency: str, locale: str = "en_US") -> str:
     """1999 USD → '$19.99'; 50000 UGX → 'UGX50,000'; 1234 KWD → 'KWD1.234'."""
     digits = exponent(currency)
-    value = amount if digits == 0 else _decimal(amount, digits)
+    value = Decimal(amount).scaleb(-digits)
     return str(format_currency(value, currency, locale=locale, currency_digits=True))
-
-
-def _decimal(amount: int, digits: int) -> object:
-    from decimal import Decimal
-
-    return Decimal(amount).scaleb(-digits)
 
 
 MAX_AMOUNT = 10**12  # a trillion minor units; anything above is a typo, not a price

@@ -9,9 +9,7 @@ from .base import VAR_DIR, env
 DEBUG = env.bool("DEBUG", default=True)
 # A development key, fixed so sessions survive restarts; production refuses to start without its own.
 SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-change-me-0123456789abcdefghijklmnop")
-SANDBOX_WEBHOOK_SECRET = env.str(
-    "SANDBOX_WEBHOOK_SECRET", default="whsec_ZGV2LW9ubHktc2FuZGJveC13ZWJob29rLXNlY3JldA=="
-)
+SANDBOX_WEBHOOK_SECRET = env.str("SANDBOX_WEBHOOK_SECRET", default="whsec_ZGV2LW9ubHktc2FuZGJveC13ZWJob29rLXNlY3JldA==")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 
 for folder in ("", "staticfiles", "broker/queue", "broker/processed", "media/private", "media/public", "mail"):

@@ -54,7 +54,12 @@ class DeliveryStrategy:
 
     def delivery_view(self, item: "OrderItem") -> dict[str, Any]:
         """The item's ``delivery`` object for the order API (only for fulfilled items)."""
-        return {"content_type": item.content_type, "content": item.delivery_content, "download_url": None, "expires_at": None}
+        return {
+            "content_type": item.content_type,
+            "content": item.delivery_content,
+            "download_url": None,
+            "expires_at": None,
+        }
 
     def resource(self, item: "OrderItem", *, request: Any) -> Resource:
         raise NotImplementedError

@@ -70,7 +70,9 @@ class FileDelivery(DeliveryStrategy):
         return upload.filename if upload else item.delivery_content.rsplit("/", 1)[-1]
 
     def delivery_view(self, item: Any) -> dict[str, Any]:
-        download = django_settings.SITE_URL + reverse("orders-api:order-resource", args=[item.order_id]) + f"?item={item.id}"
+        download = (
+            django_settings.SITE_URL + reverse("orders-api:order-resource", args=[item.order_id]) + f"?item={item.id}"
+        )
         return {
             "content_type": "file",
             "content": self._filename(item),

@@ -11,8 +11,13 @@ def seller(db):
 
 @pytest.fixture
 def text_product(seller):
-    product = ProductFactory(seller=seller, slug="secret-text", title="Secret Text", currency="USD",
-                             delivery_content="The secret is OPEN-SESAME")
+    product = ProductFactory(
+        seller=seller,
+        slug="secret-text",
+        title="Secret Text",
+        currency="USD",
+        delivery_content="The secret is OPEN-SESAME",
+    )
     VariantFactory(product=product, name="Standard", price=1999)
     return product
 

@@ -46,8 +46,12 @@ def test_pay_creates_order_with_fee_and_payment(api_client, text_product, settin
     variant = text_product.variants.get()
     response = api_client.post(
         pay_url(text_product),
-        {"buyer_email": "b@example.com", "items": [{"variant_id": variant.id, "quantity": 3}],
-         "meta": {"campaign": "spring"}, "payment_reference": "ref-1"},
+        {
+            "buyer_email": "b@example.com",
+            "items": [{"variant_id": variant.id, "quantity": 3}],
+            "meta": {"campaign": "spring"},
+            "payment_reference": "ref-1",
+        },
         format="json",
     )
     assert response.status_code == 201
@@ -68,7 +72,10 @@ def test_pay_creates_order_with_fee_and_payment(api_client, text_product, settin
     assert order.meta == {"campaign": "spring"}
     assert len(order.order_number) == 8 and order.order_number.isdigit()
     assert order.id.startswith("ord_") and len(order.id) >= 26
-    assert list(OrderEvent.objects.filter(order=order).values_list("type", flat=True)) == ["order_created", "payment_initiated"]
+    assert list(OrderEvent.objects.filter(order=order).values_list("type", flat=True)) == [
+        "order_created",
+        "payment_initiated",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -120,8 +127,14 @@ def test_quote(api_client, text_product):
     )
     assert response.status_code == 200
     assert response.json()["data"] == {
-        "currency": "USD", "subtotal": 3998, "discount_code": None, "discount_amount": 0, "total_amount": 3998,
-        "items": [{"variant_id": variant.id, "variant_name": "Standard", "quantity": 2, "unit_price": 1999, "total": 3998}],
+        "currency": "USD",
+        "subtotal": 3998,
+        "discount_code": None,
+        "discount_amount": 0,
+        "total_amount": 3998,
+        "items": [
+            {"variant_id": variant.id, "variant_name": "Standard", "quantity": 2, "unit_price": 1999, "total": 3998}
+        ],
     }
 
 
@@ -145,7 +158,9 @@ def test_cancelling_releases_reserved_stock(api_client, seller):
 
     product = ProductFactory(seller=seller)
     variant = VariantFactory(product=product, stock=3)
-    order_id = api_client.post(pay_url(product), {"buyer_email": "a@b.co", "quantity": 2}, format="json").json()["data"]["id"]
+    order_id = api_client.post(pay_url(product), {"buyer_email": "a@b.co", "quantity": 2}, format="json").json()[
+        "data"
+    ]["id"]
     order_cancel(order_id=order_id, message="test")
     variant.refresh_from_db()
     assert variant.stock == 3
@@ -173,7 +188,9 @@ class TestIdempotency:
         assert Order.objects.get().idempotency_key == "hdr-1"
 
     def test_same_key_different_body_is_409(self, api_client, text_product):
-        api_client.post(pay_url(text_product), {"buyer_email": "a@b.co", "quantity": 1, "idempotency_key": "k"}, format="json")
+        api_client.post(
+            pay_url(text_product), {"buyer_email": "a@b.co", "quantity": 1, "idempotency_key": "k"}, format="json"
+        )
         response = api_client.post(
             pay_url(text_product), {"buyer_email": "a@b.co", "quantity": 2, "idempotency_key": "k"}, format="json"
         )

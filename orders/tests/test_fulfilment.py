@@ -77,8 +77,10 @@ def eager_retries():
 def test_transient_failure_retries_then_needs_attention(text_product, settings, eager_retries):
     settings.FULFILMENT_MAX_RETRIES = 2
     order = paid_without_delivery(text_product)
-    with mock.patch.object(TextDelivery, "fulfil", side_effect=TransientDeliveryError("partner timeout")) as fulfil, \
-            mock.patch("orders.tasks.backoff_seconds", return_value=0):
+    with (
+        mock.patch.object(TextDelivery, "fulfil", side_effect=TransientDeliveryError("partner timeout")) as fulfil,
+        mock.patch("orders.tasks.backoff_seconds", return_value=0),
+    ):
         fulfil_order.apply(args=[order.id], throw=False)
     assert fulfil.call_count == 3  # the first try and two retries
     order.refresh_from_db()
@@ -108,8 +110,10 @@ def test_transient_failure_that_recovers_delivers(text_product, eager_retries):
 
 def test_email_failure_is_retried_and_not_sent_twice(text_product):
     order = paid_without_delivery(text_product)
-    with mock.patch("django.core.mail.EmailMultiAlternatives.send", side_effect=OSError("smtp down")), \
-            pytest.raises(TransientDeliveryError):
+    with (
+        mock.patch("django.core.mail.EmailMultiAlternatives.send", side_effect=OSError("smtp down")),
+        pytest.raises(TransientDeliveryError),
+    ):
         order_fulfil(order_id=order.id)
     order.refresh_from_db()
     assert (order.status, order.dispatched_email) == ("paid", False)

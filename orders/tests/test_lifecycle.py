@@ -10,11 +10,18 @@ S = OrderStatus
 
 # The moves of shared/API.md, written out by hand so a change to the table is caught.
 EXPECTED = {
-    ("pending", "paid"), ("pending", "failed"), ("pending", "cancelled"),
-    ("failed", "pending"), ("failed", "cancelled"),
-    ("paid", "delivered"), ("paid", "partially_delivered"), ("paid", "needs_attention"),
-    ("partially_delivered", "delivered"), ("partially_delivered", "needs_attention"),
-    ("needs_attention", "delivered"), ("needs_attention", "partially_delivered"),
+    ("pending", "paid"),
+    ("pending", "failed"),
+    ("pending", "cancelled"),
+    ("failed", "pending"),
+    ("failed", "cancelled"),
+    ("paid", "delivered"),
+    ("paid", "partially_delivered"),
+    ("paid", "needs_attention"),
+    ("partially_delivered", "delivered"),
+    ("partially_delivered", "needs_attention"),
+    ("needs_attention", "delivered"),
+    ("needs_attention", "partially_delivered"),
     ("partially_refunded", "refunded"),
 }
 PAID_STATES = ["paid", "delivered", "partially_delivered", "needs_attention", "partially_refunded"]
@@ -44,7 +51,12 @@ def test_transition_records_an_event(text_product):
     assert order.status == "paid"
     assert order.paid_at is not None
     event = OrderEvent.objects.filter(order=order).order_by("-created_at").first()
-    assert (event.type, event.from_status, event.to_status, event.message) == ("status_changed", "pending", "paid", "paid in test")
+    assert (event.type, event.from_status, event.to_status, event.message) == (
+        "status_changed",
+        "pending",
+        "paid",
+        "paid in test",
+    )
     assert OrderEvent.objects.filter(order=order).count() == events_before + 1
 
 

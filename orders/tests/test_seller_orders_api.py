@@ -179,7 +179,9 @@ class TestManualActions:
         item = order.items.get()
         assert (item.content_type, item.delivery_content) == ("text", "The secret is OPEN-SESAME")
 
-    def test_retry_delivery_of_needs_attention_order(self, seller_client, text_product, django_capture_on_commit_callbacks):
+    def test_retry_delivery_of_needs_attention_order(
+        self, seller_client, text_product, django_capture_on_commit_callbacks
+    ):
         from orders.lifecycle import order_transition
 
         order = make_order(text_product)
@@ -208,7 +210,9 @@ class TestResource:
     def test_order_number_is_not_a_capability(self, api_client, text_product, django_capture_on_commit_callbacks):
         order = pay(make_order(text_product), django_capture_on_commit_callbacks)
         assert api_client.get(f"/api/v1/orders/{order.order_number}/resource").status_code == 404
-        assert api_client.get(f"/api/v1/public/checkout/{text_product.slug}/order/{order.order_number}").status_code == 404
+        assert (
+            api_client.get(f"/api/v1/public/checkout/{text_product.slug}/order/{order.order_number}").status_code == 404
+        )
 
     def test_text_is_json(self, api_client, text_product, django_capture_on_commit_callbacks):
         order = pay(make_order(text_product), django_capture_on_commit_callbacks)
@@ -217,7 +221,9 @@ class TestResource:
         assert response.json()["data"]["content"] == "The secret is OPEN-SESAME"
 
     def test_link_redirects(self, api_client, seller, django_capture_on_commit_callbacks):
-        product = ProductFactory(seller=seller, delivery_type=DeliveryType.LINK, delivery_content="https://course.test/x")
+        product = ProductFactory(
+            seller=seller, delivery_type=DeliveryType.LINK, delivery_content="https://course.test/x"
+        )
         VariantFactory(product=product)
         order = pay(make_order(product), django_capture_on_commit_callbacks)
         response = api_client.get(f"/api/v1/orders/{order.id}/resource")
@@ -237,7 +243,7 @@ class TestResource:
         assert response.status_code == 302
         location = response["Location"]
         assert location.startswith(settings.SITE_URL + "/downloads/")
-        path = location[len(settings.SITE_URL):]
+        path = location[len(settings.SITE_URL) :]
         download = client.get(path)
         assert download.status_code == 200
         assert b"".join(download.streaming_content) == b"%PDF-1.4 the guide"

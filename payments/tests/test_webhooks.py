@@ -23,8 +23,12 @@ def event_for(payment, type_="payment.succeeded", event_id="evt_test_1", amount=
     return {
         "id": event_id,
         "type": type_,
-        "data": {"payment_id": payment.id, "order_id": payment.order_id, "amount": amount or payment.amount,
-                 "currency": payment.currency},
+        "data": {
+            "payment_id": payment.id,
+            "order_id": payment.order_id,
+            "amount": amount or payment.amount,
+            "currency": payment.currency,
+        },
     }
 
 
@@ -190,8 +194,9 @@ class TestSandboxPages:
     def test_status_api_requires_the_secret(self, client, opened, settings):
         order, payment = opened
         assert client.get(f"/sandbox/api/payments/{payment.id}").status_code == 401
-        response = client.get(f"/sandbox/api/payments/{payment.id}",
-                              HTTP_AUTHORIZATION=f"Bearer {settings.SANDBOX_WEBHOOK_SECRET}")
+        response = client.get(
+            f"/sandbox/api/payments/{payment.id}", HTTP_AUTHORIZATION=f"Bearer {settings.SANDBOX_WEBHOOK_SECRET}"
+        )
         assert response.status_code == 200
         assert response.json()["data"]["status"] == "requires_payment"
         assert response.json()["data"]["amount"] == payment.amount

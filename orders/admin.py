@@ -1,0 +1,193 @@
+"""The operators' view of orders.
+
+Nothing here writes an order directly: status moves only through the lifecycle (the admin actions
+call the same services as the API and the dashboard), and the timeline is an audit log, so it is
+read-only.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from marketplace.core.errors import ApplicationError
+from marketplace.core.money import format_money
+from payments.models import Payment
+
+from . import services
+from .models import Order, OrderEvent, OrderItem
+
+
+def _money(obj: Any, field: str) -> str:
+    amount = getattr(obj, field)
+    return "" if amount is None else format_money(int(amount), obj.currency)
+
+
+class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class OrderItemInline(ReadOnlyInline):
+    model = OrderItem
+    fields = ("id", "title", "variant_name", "quantity", "unit_price_display", "content_type", "fulfillment_status",
+              "fulfilled_at", "attempts", "last_error", "download_count")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OrderItem]:
+        return super().get_queryset(request).select_related("order")
+
+    @admin.display(description="Unit price")
+    def unit_price_display(self, obj: OrderItem) -> str:
+        return format_money(obj.unit_price, obj.order.currency)
+
+
+class OrderEventInline(ReadOnlyInline):
+    model = OrderEvent
+    verbose_name = "timeline event"
+    verbose_name_plural = "timeline"
+    fields = ("created_at", "type", "from_status", "to_status", "actor", "actor_user", "message")
+    readonly_fields = fields
+    ordering = ("created_at", "id")
+
+
+class PaymentInline(ReadOnlyInline):
+    model = Payment
+    fields = ("id", "gateway", "status", "amount_display", "transaction_id", "payment_method", "failure_reason",
+              "created_at")
+    readonly_fields = fields
+    show_change_link = True
+
+    @admin.display(description="Amount")
+    def amount_display(self, obj: Payment) -> str:
+        return _money(obj, "amount")
+
+
+MONEY_FIELDS = ("subtotal", "discount_amount", "total_amount", "platform_fee", "seller_earnings", "refunded_amount")
+
+
+def _money_display(field: str, description: str) -> Callable[[Any, Order], str]:
+    @admin.display(description=description, ordering=field)
+    def display(self: Any, obj: Order) -> str:
+        return _money(obj, field)
+
+    display.__name__ = f"{field}_display"
+    return display
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("order_number", "id", "created_at", "seller", "product", "buyer_email", "total_amount_display",
+                    "currency", "status", "paid_at")
+    list_display_links = ("order_number", "id")
+    list_filter = ("status", "currency", "created_at")
+    search_fields = ("=id", "=order_number", "buyer_email")
+    date_hierarchy = "created_at"
+    list_select_related = ("seller", "product")
+    list_per_page = 50
+    ordering = ("-created_at",)
+    show_full_result_count = False
+    actions = ("retry_delivery", "mark_delivered")
+    inlines = (OrderItemInline, PaymentInline, OrderEventInline)
+
+    subtotal_display = _money_display("subtotal", "Subtotal")
+    discount_amount_display = _money_display("discount_amount", "Discount")
+    total_amount_display = _money_display("total_amount", "Total")
+    platform_fee_display = _money_display("platform_fee", "Platform fee")
+    seller_earnings_display = _money_display("seller_earnings", "Seller earnings")
+    refunded_amount_display = _money_display("refunded_amount", "Refunded")
+
+    fieldsets = (
+        (None, {"fields": ("id", "order_number", "status", "status_message", "seller", "product")}),
+        ("Buyer", {"fields": ("buyer", "buyer_email", "recipient_email")}),
+        ("Money", {"fields": ("currency", "subtotal_display", "discount_code", "discount_amount_display",
+                              "total_amount_display", "platform_fee_display", "seller_earnings_display",
+                              "refunded_amount_display")}),
+        ("Delivery", {"fields": ("dispatched_email", "email_sent_at", "delivered_at")}),
+        ("Integration", {"classes": ("collapse",),
+                         "fields": ("payment_reference", "idempotency_key", "meta", "webhook_urls")}),
+        ("Dates", {"fields": ("created_at", "updated_at", "paid_at", "expires_at")}),
+    )
+    # Every field is read-only: the status moves only through the lifecycle (see the actions), the
+    # money is what the buyer was charged, and other corrections go through the services.
+    readonly_fields = (
+        "id", "order_number", "status", "status_message", "seller", "product", "buyer", "buyer_email",
+        "recipient_email", "currency", "subtotal_display", "discount_code", "discount_amount_display",
+        "total_amount_display", "platform_fee_display", "seller_earnings_display", "refunded_amount_display",
+        "dispatched_email", "email_sent_at", "delivered_at", "payment_reference", "idempotency_key", "meta",
+        "webhook_urls", "created_at", "updated_at", "paid_at", "expires_at",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # orders are made by checkout
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the order and its timeline are the audit trail
+
+    def _run(
+        self, request: HttpRequest, queryset: QuerySet[Order], verb: str, action: Callable[[Order], Any]
+    ) -> None:
+        done: list[str] = []
+        failed: list[str] = []
+        for order in queryset.order_by("created_at"):
+            try:
+                action(order)
+            except ApplicationError as exc:
+                failed.append(f"#{order.order_number}: {exc.message}")
+            else:
+                done.append(f"#{order.order_number}")
+        if done:
+            self.message_user(request, f"{verb}: {', '.join(done)}.", messages.SUCCESS)
+        if failed:
+            self.message_user(request, f"Not {verb.lower()}: {'; '.join(failed)}", messages.ERROR)
+
+    @admin.action(description="Retry delivery", permissions=["change"])
+    def retry_delivery(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        self._run(
+            request, queryset, "Delivery retried",
+            lambda order: services.order_retry_delivery(order=order, user=request.user,
+                                                        actor=OrderEvent.Actor.OPERATOR),
+        )
+
+    @admin.action(description="Mark delivered", permissions=["change"])
+    def mark_delivered(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        self._run(
+            request, queryset, "Marked delivered",
+            lambda order: services.order_mark_delivered(order=order, user=request.user,
+                                                        actor=OrderEvent.Actor.OPERATOR),
+        )
+
+
+@admin.register(OrderEvent)
+class OrderEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("created_at", "order", "type", "from_status", "to_status", "actor", "actor_user", "message")
+    list_filter = ("type", "actor", "to_status", "created_at")
+    search_fields = ("=id", "=order__id", "=order__order_number", "order__buyer_email", "message")
+    date_hierarchy = "created_at"
+    list_select_related = ("order", "actor_user")
+    show_full_result_count = False
+    fields = ("id", "order", "created_at", "type", "from_status", "to_status", "actor", "actor_user", "message",
+              "data")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
