@@ -21,6 +21,7 @@ from .filters import OrderFilter
 from .fulfillment import get_strategy
 from .models import OrderStatus
 from .presenters import order_summary_to_dict, order_to_dict, payment_to_dict
+from .schema import CheckoutOrderDoc, OrderDoc, PublicProductDoc, QuoteDoc, ResourceDoc
 from .selectors import order_get_for_buyer, order_get_for_seller, orders_with_details
 from .serializers import DeliveryOverrideInput, PayInput, QuoteInput, StatusInput
 from .services import (
@@ -61,6 +62,7 @@ class PublicApi(APIView):
 
 
 class CheckoutProductApi(PublicApi):
+    @extend_schema(responses=PublicProductDoc)
     def get(self, request: Request, slug: str) -> Response:
         product = product_for_checkout(slug)
         return Response(
@@ -86,7 +88,7 @@ class CheckoutProductApi(PublicApi):
 
 
 class CheckoutQuoteApi(PublicApi):
-    @extend_schema(request=QuoteInput)
+    @extend_schema(request=QuoteInput, responses=QuoteDoc)
     def post(self, request: Request, slug: str) -> Response:
         product = product_for_checkout(slug)
         data = QuoteInput(data=request.data)
@@ -135,7 +137,11 @@ def checkout_pay(
 
 
 class CheckoutPayApi(PublicApi):
-    @extend_schema(request=PayInput, parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)])
+    @extend_schema(
+        request=PayInput,
+        responses={201: CheckoutOrderDoc, 200: CheckoutOrderDoc},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+    )
     def post(self, request: Request, slug: str) -> Response:
         product = product_for_checkout(slug)
         data = PayInput(data=request.data)
@@ -161,6 +167,7 @@ class CheckoutPayApi(PublicApi):
 
 
 class CheckoutOrderApi(PublicApi):
+    @extend_schema(responses=OrderDoc)
     def get(self, request: Request, slug: str, order_id: str) -> Response:
         from payments.services import payment_reconcile_throttled
 
@@ -174,7 +181,10 @@ class CheckoutOrderApi(PublicApi):
 class OrderResourceApi(PublicApi):
     """The purchased content. The ``ord_`` id is the buyer's capability."""
 
-    @extend_schema(parameters=[OpenApiParameter("item", str, required=False)])
+    @extend_schema(
+        parameters=[OpenApiParameter("item", str, required=False)],
+        responses={200: ResourceDoc, 302: None},
+    )
     def get(self, request: Request, order_id: str) -> Any:
         order = order_get_for_buyer(order_id=order_id)
         if order.status == OrderStatus.REFUNDED:
@@ -207,6 +217,26 @@ class SellerApi(APIView):
 
 
 class OrderListApi(SellerApi):
+    @extend_schema(
+        operation_id="orders_list",
+        responses=OrderDoc(many=True),
+        parameters=[
+            OpenApiParameter(name, str, required=False)
+            for name in (
+                "status",
+                "product",
+                "buyer_email",
+                "created_after",
+                "created_before",
+                "min_amount",
+                "max_amount",
+                "idempotency_key",
+                "q",
+                "page",
+                "limit",
+            )
+        ],
+    )
     def get(self, request: Request) -> Response:
         queryset = orders_with_details().filter(seller=request_seller(request)).order_by("-created_at", "-id")
         filterset = OrderFilter(request.query_params, queryset=queryset)
@@ -220,12 +250,13 @@ class OrderListApi(SellerApi):
 
 
 class OrderDetailApi(SellerApi):
+    @extend_schema(operation_id="orders_retrieve", responses=OrderDoc)
     def get(self, request: Request, ref: str) -> Response:
         return Response(order_to_dict(order_get_for_seller(seller=request.user, ref=ref)))
 
 
 class OrderStatusApi(SellerApi):
-    @extend_schema(request=StatusInput)
+    @extend_schema(request=StatusInput, responses=OrderDoc)
     def put(self, request: Request, ref: str) -> Response:
         order = order_get_for_seller(seller=request.user, ref=ref)
         data = StatusInput(data=request.data)
@@ -235,7 +266,7 @@ class OrderStatusApi(SellerApi):
 
 
 class OrderDeliveryApi(SellerApi):
-    @extend_schema(request=DeliveryOverrideInput)
+    @extend_schema(request=DeliveryOverrideInput, responses=OrderDoc)
     def put(self, request: Request, ref: str) -> Response:
         order = order_get_for_seller(seller=request.user, ref=ref)
         data = DeliveryOverrideInput(data=request.data)
@@ -251,6 +282,7 @@ class OrderDeliveryApi(SellerApi):
 
 
 class OrderRetryDeliveryApi(SellerApi):
+    @extend_schema(request=None, responses={202: OrderDoc})
     def post(self, request: Request, ref: str) -> Response:
         order = order_get_for_seller(seller=request.user, ref=ref)
         order_retry_delivery(order=order, user=request.user)

@@ -11,6 +11,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from orders.presenters import payment_to_dict
+from orders.schema import PaymentRedirectDoc, WebhookAckDoc
 from orders.selectors import order_get_for_buyer
 from orders.serializers import InitiateInput
 
@@ -23,7 +24,7 @@ class WebhookApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
 
-    @extend_schema(request=None, responses={200: None})
+    @extend_schema(request=None, responses={200: WebhookAckDoc})
     def post(self, request: Request, gateway: str) -> Response:
         from payments.gateways import available_gateways
 
@@ -46,7 +47,7 @@ class PaymentInitiateApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "checkout"
 
-    @extend_schema(request=InitiateInput)
+    @extend_schema(request=InitiateInput, responses={201: PaymentRedirectDoc})
     def post(self, request: Request, order_id: str) -> Response:
         order = order_get_for_buyer(order_id=order_id)
         data = InitiateInput(data=request.data)

@@ -17,7 +17,17 @@ from marketplace.core.errors import ApplicationError
 from marketplace.core.permissions import IsSeller
 
 from .models import APIKey
-from .serializers import APIKeyInput, APIKeyOutput, RefreshInput, RegisterInput, TokenInput, UserOutput
+from .serializers import (
+    APIKeyCreatedOutput,
+    APIKeyInput,
+    APIKeyOutput,
+    RefreshInput,
+    RefreshOutput,
+    RegisterInput,
+    TokenInput,
+    TokenOutput,
+    UserOutput,
+)
 from .services import api_key_create, api_key_revoke, user_register
 
 
@@ -46,7 +56,7 @@ class TokenApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
-    @extend_schema(request=TokenInput)
+    @extend_schema(request=TokenInput, responses=TokenOutput)
     def post(self, request: Request) -> Response:
         data = TokenInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -63,7 +73,7 @@ class TokenRefreshApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
 
-    @extend_schema(request=RefreshInput)
+    @extend_schema(request=RefreshInput, responses=RefreshOutput)
     def post(self, request: Request) -> Response:
         data = RefreshInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -82,7 +92,7 @@ class APIKeyListApi(APIView):
         keys = APIKey.objects.filter(user=request.user, revoked_at__isnull=True)
         return Response(APIKeyOutput(keys, many=True).data)
 
-    @extend_schema(request=APIKeyInput, responses={201: APIKeyOutput})
+    @extend_schema(request=APIKeyInput, responses={201: APIKeyCreatedOutput})
     def post(self, request: Request) -> Response:
         data = APIKeyInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -95,6 +105,7 @@ class APIKeyListApi(APIView):
 class APIKeyDetailApi(APIView):
     permission_classes = [IsSeller]
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, key_id: str) -> Response:
         api_key_revoke(user=request.user, key_id=key_id)  # type: ignore[arg-type]
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -33,3 +33,22 @@ class APIKeyOutput(serializers.ModelSerializer):
     class Meta:
         model = APIKey
         fields = ["id", "name", "prefix", "created_at", "last_used_at"]
+
+
+class TokenOutput(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+    token_type = serializers.CharField()
+    expires_in = serializers.IntegerField()
+
+
+class RefreshOutput(serializers.Serializer):
+    access = serializers.CharField()
+    expires_in = serializers.IntegerField()
+
+
+class APIKeyCreatedOutput(APIKeyOutput):
+    key = serializers.CharField(help_text="The secret key. Shown once; store it now.")
+
+    class Meta(APIKeyOutput.Meta):
+        fields = [*APIKeyOutput.Meta.fields, "key"]

@@ -183,6 +183,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "marketplace.core.schema.wrap_envelope",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "orders.models.OrderStatus",
+        "ProductStatusEnum": "catalog.models.ProductStatus",
+        "RoleEnum": "marketplace.accounts.models.Role",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------
