@@ -60,12 +60,19 @@ class TokenApi(APIView):
     def post(self, request: Request) -> Response:
         data = TokenInput(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(request, email=data.validated_data["email"].lower(), password=data.validated_data["password"])
+        user = authenticate(
+            request, email=data.validated_data["email"].lower(), password=data.validated_data["password"]
+        )
         if user is None or not user.is_active:
             raise ApplicationError("Email or password is incorrect.", code="invalid_credentials", status_code=401)
         refresh = RefreshToken.for_user(user)
         return Response(
-            {"access": str(refresh.access_token), "refresh": str(refresh), "token_type": "Bearer", "expires_in": _expires_in()}
+            {
+                "access": str(refresh.access_token),
+                "refresh": str(refresh),
+                "token_type": "Bearer",
+                "expires_in": _expires_in(),
+            }
         )
 
 
@@ -80,7 +87,9 @@ class TokenRefreshApi(APIView):
         try:
             refresh = RefreshToken(data.validated_data["refresh"])
         except TokenError:
-            raise ApplicationError("The refresh token is invalid or expired.", code="invalid_token", status_code=401) from None
+            raise ApplicationError(
+                "The refresh token is invalid or expired.", code="invalid_token", status_code=401
+            ) from None
         return Response({"access": str(refresh.access_token), "expires_in": _expires_in()})
 
 
