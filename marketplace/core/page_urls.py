@@ -1,3 +1,13 @@
-from django.urls import URLPattern, URLResolver
+"""Server-rendered pages of the core: the seller's sign-in and dashboard."""
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from django.urls import URLPattern, URLResolver, path
+
+from . import dashboard
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("accounts/login/", dashboard.LoginView.as_view(), name="login"),
+    path("accounts/logout/", dashboard.LogoutView.as_view(), name="logout"),
+    path("dashboard/", dashboard.orders_list, name="dashboard"),
+    path("dashboard/orders/<str:ref>/", dashboard.order_detail, name="dashboard-order"),
+    path("dashboard/orders/<str:ref>/retry-delivery/", dashboard.order_retry, name="dashboard-order-retry"),
+]

@@ -1,0 +1,276 @@
+"""The seller's dashboard: sign-in, access rules, the orders list and one order's page."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from catalog.tests.factories import ProductFactory, VariantFactory
+from marketplace.accounts.tests.factories import DEFAULT_PASSWORD, SellerFactory, UserFactory
+from orders.models import Order, OrderEvent, OrderStatus
+from orders.services import CheckoutLine, order_create, order_mark_paid
+
+pytestmark = pytest.mark.django_db
+
+
+def make_product(seller, *, title="Secret Text", currency="USD", price=1999):
+    product = ProductFactory(seller=seller, title=title, currency=currency, delivery_content="OPEN-SESAME")
+    VariantFactory(product=product, name="Standard", price=price)
+    return product
+
+
+def make_order(product, email="buyer@example.com", quantity=1):
+    variant = product.variants.first()
+    return order_create(product=product, buyer_email=email, lines=[CheckoutLine(variant.id, quantity)]).order
+
+
+def make_delivered(product, capture, email="buyer@example.com"):
+    order = make_order(product, email=email)
+    with capture(execute=True):
+        order_mark_paid(order_id=order.id, payment_id="pay_test")
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
+    return order
+
+
+@pytest.fixture
+def seller():
+    return SellerFactory(name="Ada's Shop", email="ada@example.com")
+
+
+@pytest.fixture
+def product(seller):
+    return make_product(seller)
+
+
+@pytest.fixture
+def seller_client(client, seller):
+    client.force_login(seller)
+    return client
+
+
+# --- Sign-in -------------------------------------------------------------------------------------
+
+
+def test_login_page_renders_an_email_field(client):
+    response = client.get("/accounts/login/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'type="email"' in html
+    assert 'name="password"' in html
+
+
+def test_login_with_email_and_password_goes_to_the_dashboard(client, seller):
+    response = client.post("/accounts/login/", {"email": "ADA@example.com", "password": DEFAULT_PASSWORD})
+    assert response.status_code == 302
+    assert response["Location"] == "/dashboard/"
+    assert client.get("/dashboard/").status_code == 200
+
+
+def test_login_also_accepts_djangos_username_field(client, seller):
+    response = client.post("/accounts/login/", {"username": "ada@example.com", "password": DEFAULT_PASSWORD})
+    assert response.status_code == 302
+    assert response["Location"] == "/dashboard/"
+
+
+def test_login_with_a_wrong_password_stays_on_the_page(client, seller):
+    response = client.post("/accounts/login/", {"email": "ada@example.com", "password": "wrong"})
+    assert response.status_code == 200
+    assert "Please enter a correct" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_logout_is_a_post_and_signs_out(seller_client):
+    assert seller_client.get("/accounts/logout/").status_code == 405
+    response = seller_client.post("/accounts/logout/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/"
+    assert "_auth_user_id" not in seller_client.session
+
+
+# --- Access --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/dashboard/", "/dashboard/orders/12345678/"])
+def test_anonymous_visitors_are_sent_to_sign_in(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response["Location"] == f"/accounts/login/?next={path}"
+
+
+def test_a_buyer_gets_a_friendly_403(client, seller, product):
+    order = make_order(product)
+    buyer = UserFactory(email="buyer@example.com")
+    client.force_login(buyer)
+    response = client.get("/dashboard/")
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "for sellers" in html
+    assert order.order_number not in html
+    assert client.get(f"/dashboard/orders/{order.order_number}/").status_code == 403
+
+
+def test_a_seller_sees_only_their_own_orders(seller_client, product):
+    mine = make_order(product, email="mine@example.com")
+    other_product = make_product(SellerFactory(), title="Other Shop Product")
+    theirs = make_order(other_product, email="theirs@example.com")
+
+    response = seller_client.get("/dashboard/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f"#{mine.order_number}" in html
+    assert "mine@example.com" in html
+    assert theirs.order_number not in html
+    assert "theirs@example.com" not in html
+    assert [o.id for o in response.context["orders"]] == [mine.id]
+
+
+def test_orders_list_shows_the_columns_newest_first(seller_client, product, django_capture_on_commit_callbacks):
+    first = make_order(product, email="first@example.com")
+    second = make_delivered(product, django_capture_on_commit_callbacks, email="second@example.com")
+
+    response = seller_client.get("/dashboard/")
+
+    assert [o.id for o in response.context["orders"]] == [second.id, first.id]
+    html = response.content.decode()
+    assert "$19.99" in html
+    assert "Secret Text" in html
+    assert '<span class="status status-delivered">Delivered</span>' in html
+    assert '<span class="status status-pending">Awaiting payment</span>' in html
+
+
+def test_summary_counts_orders_and_paid_revenue_per_currency(seller, seller_client, product,
+                                                             django_capture_on_commit_callbacks):
+    make_order(product)  # pending: counted, not revenue
+    make_delivered(product, django_capture_on_commit_callbacks)
+    make_delivered(product, django_capture_on_commit_callbacks)
+    refunded = make_delivered(product, django_capture_on_commit_callbacks)
+    Order.objects.filter(pk=refunded.pk).update(status=OrderStatus.REFUNDED, refunded_amount=1999)
+    ugx = make_product(seller, title="Shilling thing", currency="UGX", price=50000)
+    make_delivered(ugx, django_capture_on_commit_callbacks)
+
+    response = seller_client.get("/dashboard/")
+
+    summary = response.context["summary"]
+    assert summary["order_count"] == 5
+    assert [(row["currency"], row["total"], row["count"]) for row in summary["revenue"]] == [
+        ("UGX", 50000, 1),
+        ("USD", 3998, 2),
+    ]
+    html = response.content.decode()
+    assert "$39.98" in html
+    assert "UGX50,000" in html
+
+
+def test_status_filter_and_search(seller_client, product, django_capture_on_commit_callbacks):
+    pending = make_order(product, email="pending@example.com")
+    delivered = make_delivered(product, django_capture_on_commit_callbacks, email="delivered@example.com")
+
+    by_status = seller_client.get("/dashboard/", {"status": "delivered"})
+    assert [o.id for o in by_status.context["orders"]] == [delivered.id]
+
+    by_email = seller_client.get("/dashboard/", {"q": "PENDING@example"})
+    assert [o.id for o in by_email.context["orders"]] == [pending.id]
+
+    by_number = seller_client.get("/dashboard/", {"q": delivered.order_number})
+    assert [o.id for o in by_number.context["orders"]] == [delivered.id]
+
+    unknown_status = seller_client.get("/dashboard/", {"status": "bogus"})
+    assert unknown_status.status_code == 200
+    assert len(unknown_status.context["orders"]) == 2
+
+
+def test_orders_are_paginated_by_twenty(seller_client, product):
+    orders = [make_order(product, email=f"b{i}@example.com") for i in range(21)]
+
+    first = seller_client.get("/dashboard/")
+    second = seller_client.get("/dashboard/", {"page": 2})
+
+    assert len(first.context["orders"]) == 20
+    assert [o.id for o in second.context["orders"]] == [orders[0].id]
+    assert 'href="?page=2"' in first.content.decode()
+
+
+def test_orders_list_runs_a_constant_number_of_queries(seller_client, product, django_assert_max_num_queries,
+                                                       django_capture_on_commit_callbacks):
+    for i in range(3):
+        make_delivered(product, django_capture_on_commit_callbacks, email=f"b{i}@example.com")
+    with CaptureQueriesContext(connection) as three:
+        assert seller_client.get("/dashboard/").status_code == 200
+    for i in range(3, 15):
+        make_delivered(product, django_capture_on_commit_callbacks, email=f"b{i}@example.com")
+    with django_assert_max_num_queries(len(three.captured_queries)):
+        response = seller_client.get("/dashboard/")
+    assert len(response.context["orders"]) == 15
+
+
+# --- One order -----------------------------------------------------------------------------------
+
+
+def test_order_detail_shows_items_delivery_payments_and_timeline(seller_client, product,
+                                                                django_capture_on_commit_callbacks):
+    order = make_delivered(product, django_capture_on_commit_callbacks)
+
+    for ref in (order.order_number, order.id):
+        response = seller_client.get(f"/dashboard/orders/{ref}/")
+        assert response.status_code == 200
+    html = response.content.decode()
+    assert f"Order #{order.order_number}" in html
+    assert "OPEN-SESAME" in html  # the delivered content
+    assert "$19.99" in html
+    events = list(OrderEvent.objects.filter(order=order))
+    assert [e.type for e in response.context["events"]] == [e.type for e in events]
+    assert "pending → <strong>paid</strong>" in html
+    assert "paid → <strong>delivered</strong>" in html
+    assert 'id="retry-delivery"' in html
+
+
+def test_another_sellers_order_is_not_found(seller_client):
+    other_product = make_product(SellerFactory(), title="Other Shop Product")
+    theirs = make_order(other_product)
+    for ref in (theirs.order_number, theirs.id):
+        response = seller_client.get(f"/dashboard/orders/{ref}/")
+        assert response.status_code == 404
+        assert "theirs" not in response.content.decode()
+    events_before = OrderEvent.objects.filter(order=theirs).count()
+    assert seller_client.post(f"/dashboard/orders/{theirs.order_number}/retry-delivery/").status_code == 404
+    assert OrderEvent.objects.filter(order=theirs).count() == events_before
+
+
+def test_retry_on_a_delivered_order_shows_the_error_and_changes_nothing(seller_client, product,
+                                                                         django_capture_on_commit_callbacks):
+    order = make_delivered(product, django_capture_on_commit_callbacks)
+    events_before = OrderEvent.objects.filter(order=order).count()
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = seller_client.post(f"/dashboard/orders/{order.order_number}/retry-delivery/", follow=True)
+
+    assert response.redirect_chain == [(f"/dashboard/orders/{order.order_number}/", 302)]
+    html = response.content.decode()
+    assert "Only paid orders that are not fully delivered can be retried (this one is delivered)." in html
+    assert 'data-testid="message-error"' in html
+    assert callbacks == []
+    assert OrderEvent.objects.filter(order=order).count() == events_before
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
+
+
+def test_retry_on_an_order_that_needs_attention_redelivers(seller, seller_client, product,
+                                                           django_capture_on_commit_callbacks):
+    order = make_order(product)
+    order_mark_paid(order_id=order.id, payment_id="pay_test")  # fulfilment not run: stays paid
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.NEEDS_ATTENTION)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = seller_client.post(f"/dashboard/orders/{order.order_number}/retry-delivery/", follow=True)
+
+    assert "Delivery retry requested" in response.content.decode()
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
+    retry = OrderEvent.objects.get(order=order, type="delivery_retry_requested")
+    assert (retry.actor, retry.actor_user_id) == ("seller", seller.id)
+
+
+def test_retry_is_post_only(seller_client, product):
+    order = make_order(product)
+    assert seller_client.get(f"/dashboard/orders/{order.order_number}/retry-delivery/").status_code == 405
