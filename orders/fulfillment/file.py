@@ -64,10 +64,8 @@ class FileDelivery(DeliveryStrategy):
             raise PermanentDeliveryError("The product's file is missing from storage.", status="dispatch_failed")
 
     def _filename(self, item: Any) -> str:
-        from catalog.models import Upload
-
-        upload = Upload.objects.filter(key=item.delivery_content).only("filename").first()
-        return upload.filename if upload else item.delivery_content.rsplit("/", 1)[-1]
+        # Uploads are stored as uploads/<seller>/<token>/<filename>: the name needs no query.
+        return str(item.delivery_content).rsplit("/", 1)[-1]
 
     def delivery_view(self, item: Any) -> dict[str, Any]:
         download = (
