@@ -156,7 +156,9 @@ class UploadInput(serializers.Serializer):
 
 
 class UploadOutput(serializers.ModelSerializer):
-    url = serializers.CharField(source="key", help_text="The storage reference to use as a file product's delivery.content.")
+    url = serializers.CharField(
+        source="key", help_text="The storage reference to use as a file product's delivery.content."
+    )
 
     class Meta:
         model = Upload

@@ -311,7 +311,8 @@ def product_create(
             with transaction.atomic():
                 product.save(force_insert=True)
                 Variant.objects.bulk_create(
-                    Variant(product=product, position=position, **fields) for position, fields in enumerate(variant_rows)
+                    Variant(product=product, position=position, **fields)
+                    for position, fields in enumerate(variant_rows)
                 )
         except IntegrityError:
             if not _slug_taken(chosen_slug):
@@ -360,7 +361,9 @@ def product_update(*, product: Product, data: Mapping[str, Any]) -> Product:
             product.currency = currency
             changed.append("currency")
         if "delivery" in data:
-            _apply_delivery(product, _clean_delivery(_merged_delivery(product, data["delivery"]), seller=product.seller))
+            _apply_delivery(
+                product, _clean_delivery(_merged_delivery(product, data["delivery"]), seller=product.seller)
+            )
             changed += ["delivery_type", "delivery_content", "redemption_instructions", "delivery_options"]
         if "price" in data:
             variants = list(Variant.objects.select_for_update().filter(product=product))

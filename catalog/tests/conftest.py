@@ -1,5 +1,5 @@
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from rest_framework.test import APIClient
@@ -29,17 +29,17 @@ def private_storage(settings: Any, tmp_path: Any) -> Any:
 
 @pytest.fixture
 def seller(db: Any) -> User:
-    return SellerFactory()
+    return cast(User, SellerFactory())
 
 
 @pytest.fixture
 def other_seller(db: Any) -> User:
-    return SellerFactory()
+    return cast(User, SellerFactory())
 
 
 @pytest.fixture
 def buyer(db: Any) -> User:
-    return UserFactory()
+    return cast(User, UserFactory())
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 import json
 import re
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.db import connection
@@ -17,7 +17,11 @@ from .conftest import jwt_client
 pytestmark = pytest.mark.django_db
 
 PRODUCTS = "/api/v1/products"
-TEXT_DELIVERY = {"content_type": "text", "content": "Your key: ABCD-1234", "redemption_instructions": "Enter it in the app."}
+TEXT_DELIVERY = {
+    "content_type": "text",
+    "content": "Your key: ABCD-1234",
+    "redemption_instructions": "Enter it in the app.",
+}
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 
@@ -34,7 +38,7 @@ def create_body(**overrides: Any) -> dict[str, Any]:
 
 
 def product_with_variants(seller: Any, prices: tuple[int, ...] = (1999,), **kwargs: Any) -> Product:
-    product = ProductFactory(seller=seller, **kwargs)
+    product = cast(Product, ProductFactory(seller=seller, **kwargs))
     for position, price in enumerate(prices):
         VariantFactory(product=product, name=f"Tier {position}", price=price, position=position)
     return product
@@ -121,7 +125,9 @@ def test_price_zero_and_max_amount_are_allowed(seller_client: APIClient) -> None
 
 def test_zero_decimal_and_three_decimal_currencies(seller_client: APIClient) -> None:
     for currency, price in (("UGX", 50000), ("KWD", 1234), ("JPY", 500)):
-        response = seller_client.post(PRODUCTS, create_body(title=f"In {currency}", currency=currency, price=price), format="json")
+        response = seller_client.post(
+            PRODUCTS, create_body(title=f"In {currency}", currency=currency, price=price), format="json"
+        )
         assert response.status_code == 201
         assert (response.json()["data"]["currency"], response.json()["data"]["price"]) == (currency, price)
 
@@ -181,7 +187,12 @@ def test_create_needs_exactly_one_of_price_and_variants(seller_client: APIClient
     neither = create_body()
     del neither["price"]
 
-    assert "not both" in assert_error(seller_client.post(PRODUCTS, both, format="json"), 400, "validation_error", ["price"])["message"]
+    assert (
+        "not both"
+        in assert_error(seller_client.post(PRODUCTS, both, format="json"), 400, "validation_error", ["price"])[
+            "message"
+        ]
+    )
     assert_error(seller_client.post(PRODUCTS, neither, format="json"), 400, "validation_error", ["price"])
     assert Product.objects.count() == 0
 
@@ -204,24 +215,33 @@ def test_missing_fields_listed_in_the_envelope(seller_client: APIClient) -> None
 )
 def test_create_rejects_bad_currency(seller_client: APIClient, currency: str, message: str) -> None:
     error = assert_error(
-        seller_client.post(PRODUCTS, create_body(currency=currency), format="json"), 400, "validation_error", ["currency"]
+        seller_client.post(PRODUCTS, create_body(currency=currency), format="json"),
+        400,
+        "validation_error",
+        ["currency"],
     )
     assert error["fields"]["currency"] == [message]
     assert Product.objects.count() == 0
 
 
 def test_unknown_field_is_rejected(seller_client: APIClient) -> None:
-    assert_error(seller_client.post(PRODUCTS, create_body(prices=[1]), format="json"), 400, "validation_error", ["prices"])
+    assert_error(
+        seller_client.post(PRODUCTS, create_body(prices=[1]), format="json"), 400, "validation_error", ["prices"]
+    )
     assert Product.objects.count() == 0
 
 
 def test_blank_title_rejected(seller_client: APIClient) -> None:
-    assert_error(seller_client.post(PRODUCTS, create_body(title="   "), format="json"), 400, "validation_error", ["title"])
+    assert_error(
+        seller_client.post(PRODUCTS, create_body(title="   "), format="json"), 400, "validation_error", ["title"]
+    )
     assert Product.objects.count() == 0
 
 
 def test_bad_status_rejected(seller_client: APIClient) -> None:
-    assert_error(seller_client.post(PRODUCTS, create_body(status="live"), format="json"), 400, "validation_error", ["status"])
+    assert_error(
+        seller_client.post(PRODUCTS, create_body(status="live"), format="json"), 400, "validation_error", ["status"]
+    )
     assert Product.objects.count() == 0
 
 
@@ -283,7 +303,9 @@ def test_taken_slug_is_409(seller_client: APIClient, other_seller: Any) -> None:
     assert Product.objects.count() == 1
 
 
-@pytest.mark.parametrize("slug", ["Has-Caps", "under_score", "space here", "-lead", "trail-", "double--dash", "é", "a" * 81])
+@pytest.mark.parametrize(
+    "slug", ["Has-Caps", "under_score", "space here", "-lead", "trail-", "double--dash", "é", "a" * 81]
+)
 def test_invalid_slugs_rejected(seller_client: APIClient, slug: str) -> None:
     assert_error(seller_client.post(PRODUCTS, create_body(slug=slug), format="json"), 400, "validation_error", ["slug"])
     assert Product.objects.count() == 0
@@ -296,7 +318,9 @@ def test_link_delivery_must_be_https(seller_client: APIClient) -> None:
     bad = create_body(delivery={"content_type": "link", "content": "http://example.com/course"})
     good = create_body(delivery={"content_type": "link", "content": "https://example.com/course"})
 
-    error = assert_error(seller_client.post(PRODUCTS, bad, format="json"), 400, "validation_error", ["delivery.content"])
+    error = assert_error(
+        seller_client.post(PRODUCTS, bad, format="json"), 400, "validation_error", ["delivery.content"]
+    )
     assert error["fields"]["delivery.content"] == ["Must be a valid https:// URL."]
     assert Product.objects.count() == 0
     response = seller_client.post(PRODUCTS, good, format="json")
@@ -317,18 +341,24 @@ def test_unknown_or_missing_delivery_type(seller_client: APIClient) -> None:
     missing = create_body(delivery={"content": "x"})
 
     for body in (unknown, later, missing):
-        assert_error(seller_client.post(PRODUCTS, body, format="json"), 400, "validation_error", ["delivery.content_type"])
+        assert_error(
+            seller_client.post(PRODUCTS, body, format="json"), 400, "validation_error", ["delivery.content_type"]
+        )
     assert Product.objects.count() == 0
 
 
 def test_file_delivery_needs_an_upload_of_the_seller(seller_client: APIClient, seller: Any, other_seller: Any) -> None:
-    mine = Upload.objects.create(seller=seller, key="uploads/me/t/book.pdf", filename="book.pdf", size=3, content_type="application/pdf")
+    mine = Upload.objects.create(
+        seller=seller, key="uploads/me/t/book.pdf", filename="book.pdf", size=3, content_type="application/pdf"
+    )
     theirs = Upload.objects.create(
         seller=other_seller, key="uploads/them/t/book.pdf", filename="book.pdf", size=3, content_type="application/pdf"
     )
 
     error = assert_error(
-        seller_client.post(PRODUCTS, create_body(delivery={"content_type": "file", "content": theirs.key}), format="json"),
+        seller_client.post(
+            PRODUCTS, create_body(delivery={"content_type": "file", "content": theirs.key}), format="json"
+        ),
         400,
         "validation_error",
         ["delivery.content"],
@@ -336,7 +366,9 @@ def test_file_delivery_needs_an_upload_of_the_seller(seller_client: APIClient, s
     assert error["fields"]["delivery.content"] == ["No upload of yours has this reference."]
     assert Product.objects.count() == 0
 
-    response = seller_client.post(PRODUCTS, create_body(delivery={"content_type": "file", "content": mine.key}), format="json")
+    response = seller_client.post(
+        PRODUCTS, create_body(delivery={"content_type": "file", "content": mine.key}), format="json"
+    )
     assert response.status_code == 201
     assert response.json()["data"]["delivery"]["content"] == mine.key
     assert Product.objects.get().delivery_type == "file"
@@ -477,7 +509,12 @@ def test_patch_simple_fields(seller_client: APIClient, seller: Any) -> None:
 
     assert response.status_code == 200, response.content
     data = response.json()["data"]
-    assert (data["title"], data["description"], data["status"], data["slug"]) == ("New title", "New text", "active", "new-slug")
+    assert (data["title"], data["description"], data["status"], data["slug"]) == (
+        "New title",
+        "New text",
+        "active",
+        "new-slug",
+    )
     assert data["checkout_url"] == "http://127.0.0.1:8000/c/new-slug"
     product.refresh_from_db()
     assert (product.title, product.status, product.slug) == ("New title", "active", "new-slug")
@@ -495,14 +532,21 @@ def test_patch_price_of_single_variant_product(seller_client: APIClient, seller:
 def test_patch_price_refused_with_several_variants(seller_client: APIClient, seller: Any) -> None:
     product = product_with_variants(seller, (1000, 2000))
 
-    assert_error(seller_client.patch(f"{PRODUCTS}/{product.id}", {"price": 5}, format="json"), 400, "validation_error", ["price"])
+    assert_error(
+        seller_client.patch(f"{PRODUCTS}/{product.id}", {"price": 5}, format="json"), 400, "validation_error", ["price"]
+    )
     assert sorted(product.variants.values_list("price", flat=True)) == [1000, 2000]
 
 
 def test_patch_rejects_float_price(seller_client: APIClient, seller: Any) -> None:
     product = product_with_variants(seller, (1000,))
 
-    assert_error(seller_client.patch(f"{PRODUCTS}/{product.id}", {"price": 10.5}, format="json"), 400, "validation_error", ["price"])
+    assert_error(
+        seller_client.patch(f"{PRODUCTS}/{product.id}", {"price": 10.5}, format="json"),
+        400,
+        "validation_error",
+        ["price"],
+    )
     assert product.variants.get().price == 1000
 
 
@@ -510,7 +554,11 @@ def test_patch_slug_taken_is_409(seller_client: APIClient, seller: Any, other_se
     ProductFactory(seller=other_seller, slug="taken")
     product = product_with_variants(seller, slug="mine", title="Original")
 
-    assert_error(seller_client.patch(f"{PRODUCTS}/{product.id}", {"slug": "taken", "title": "X"}, format="json"), 409, "slug_taken")
+    assert_error(
+        seller_client.patch(f"{PRODUCTS}/{product.id}", {"slug": "taken", "title": "X"}, format="json"),
+        409,
+        "slug_taken",
+    )
     product.refresh_from_db()
     assert (product.slug, product.title) == ("mine", "Original")
 
@@ -527,7 +575,13 @@ def test_patch_variants_updates_creates_and_removes(seller_client: APIClient, se
 
     response = seller_client.patch(
         f"{PRODUCTS}/{product.id}",
-        {"variants": [{"id": third.id, "price": 333}, {"name": "New", "price": 50, "stock": 10}, {"id": first.id, "name": "Renamed"}]},
+        {
+            "variants": [
+                {"id": third.id, "price": 333},
+                {"name": "New", "price": 50, "stock": 10},
+                {"id": first.id, "name": "Renamed"},
+            ]
+        },
         format="json",
     )
 
@@ -556,10 +610,14 @@ def test_patch_cannot_remove_a_variant_with_orders(seller_client: APIClient, sel
     assert sold.id in error["message"]
     product.refresh_from_db()
     assert product.title != "Changed"
-    assert sorted(Variant.objects.filter(product=product).values_list("id", "price")) == sorted([(sold.id, 100), (unsold.id, 200)])
+    assert sorted(Variant.objects.filter(product=product).values_list("id", "price")) == sorted(
+        [(sold.id, 100), (unsold.id, 200)]
+    )
 
 
-def test_patch_variant_with_orders_can_be_renamed_and_repriced(seller_client: APIClient, seller: Any, make_order: Any) -> None:
+def test_patch_variant_with_orders_can_be_renamed_and_repriced(
+    seller_client: APIClient, seller: Any, make_order: Any
+) -> None:
     product = product_with_variants(seller, (100,))
     sold = product.variants.get()
     make_order(product, sold)
@@ -577,7 +635,9 @@ def test_patch_variant_of_another_product_is_rejected(seller_client: APIClient, 
     product = product_with_variants(seller, (100,))
     elsewhere = product_with_variants(seller, (999,)).variants.get()
 
-    response = seller_client.patch(f"{PRODUCTS}/{product.id}", {"variants": [{"id": elsewhere.id, "price": 1}]}, format="json")
+    response = seller_client.patch(
+        f"{PRODUCTS}/{product.id}", {"variants": [{"id": elsewhere.id, "price": 1}]}, format="json"
+    )
 
     assert_error(response, 400, "validation_error", ["variants.0.id"])
     elsewhere.refresh_from_db()
@@ -588,7 +648,12 @@ def test_patch_variant_of_another_product_is_rejected(seller_client: APIClient, 
 def test_patch_empty_variants_rejected(seller_client: APIClient, seller: Any) -> None:
     product = product_with_variants(seller, (100,))
 
-    assert_error(seller_client.patch(f"{PRODUCTS}/{product.id}", {"variants": []}, format="json"), 400, "validation_error", ["variants"])
+    assert_error(
+        seller_client.patch(f"{PRODUCTS}/{product.id}", {"variants": []}, format="json"),
+        400,
+        "validation_error",
+        ["variants"],
+    )
     assert product.variants.count() == 1
 
 
@@ -596,7 +661,9 @@ def test_patch_delivery_is_merged_and_validated(seller_client: APIClient, seller
     product = product_with_variants(seller)
     url = f"{PRODUCTS}/{product.id}"
 
-    data = seller_client.patch(url, {"delivery": {"redemption_instructions": "Paste it."}}, format="json").json()["data"]
+    data = seller_client.patch(url, {"delivery": {"redemption_instructions": "Paste it."}}, format="json").json()[
+        "data"
+    ]
     assert data["delivery"]["content"] == product.delivery_content
     assert data["delivery"]["redemption_instructions"] == "Paste it."
 
@@ -605,7 +672,9 @@ def test_patch_delivery_is_merged_and_validated(seller_client: APIClient, seller
     product.refresh_from_db()
     assert product.delivery_type == "text"
 
-    switched = seller_client.patch(url, {"delivery": {"content_type": "link", "content": "https://x.example/a"}}, format="json")
+    switched = seller_client.patch(
+        url, {"delivery": {"content_type": "link", "content": "https://x.example/a"}}, format="json"
+    )
     assert switched.json()["data"]["delivery"] == {
         "content_type": "link",
         "content": "https://x.example/a",

@@ -34,7 +34,9 @@ def test_service_rejects_bool_price_from_any_caller(seller: Any) -> None:
     with pytest.raises(ValidationFailed) as caught:
         product_create(seller=seller, title="T", currency="USD", delivery=TEXT, price=True)  # type: ignore[arg-type]
 
-    assert caught.value.fields == {"price": ["Must be a whole number of the currency's minor unit (e.g. 1999 for $19.99)."]}
+    assert caught.value.fields == {
+        "price": ["Must be a whole number of the currency's minor unit (e.g. 1999 for $19.99)."]
+    }
     assert Product.objects.count() == 0
 
 
@@ -42,7 +44,10 @@ def test_update_is_all_or_nothing(seller: Any) -> None:
     product = product_create(seller=seller, title="T", currency="USD", delivery=TEXT, price=100)
 
     with pytest.raises(ValidationFailed):
-        product_update(product=product, data={"title": "Changed", "variants": [{"name": "A", "price": 1}, {"name": "A", "price": 2}]})
+        product_update(
+            product=product,
+            data={"title": "Changed", "variants": [{"name": "A", "price": 1}, {"name": "A", "price": 2}]},
+        )
 
     product.refresh_from_db()
     assert product.title == "T"

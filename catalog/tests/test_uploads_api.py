@@ -22,7 +22,9 @@ KEY_PATTERN = r"uploads/{seller}/[0-9A-Za-z]{{22}}/{name}"
 
 
 def upload(client: APIClient, name: str, content: bytes, content_type: str = "application/pdf") -> Any:
-    return client.post(UPLOADS, {"file": SimpleUploadedFile(name, content, content_type=content_type)}, format="multipart")
+    return client.post(
+        UPLOADS, {"file": SimpleUploadedFile(name, content, content_type=content_type)}, format="multipart"
+    )
 
 
 def test_upload_stores_the_file_privately(seller_client: APIClient, seller: Any, private_storage: Any) -> None:
@@ -33,7 +35,12 @@ def test_upload_stores_the_file_privately(seller_client: APIClient, seller: Any,
     assert response.status_code == 201, response.content
     data = response.json()["data"]
     assert re.fullmatch(KEY_PATTERN.format(seller=seller.id, name="handbook.pdf"), data["url"])
-    assert data == {"url": data["url"], "filename": "handbook.pdf", "size": len(content), "content_type": "application/pdf"}
+    assert data == {
+        "url": data["url"],
+        "filename": "handbook.pdf",
+        "size": len(content),
+        "content_type": "application/pdf",
+    }
     assert (private_storage / data["url"]).read_bytes() == content
     row = Upload.objects.get()
     assert (row.seller, row.key, row.filename, row.size, row.content_type) == (
@@ -48,7 +55,9 @@ def test_upload_stores_the_file_privately(seller_client: APIClient, seller: Any,
 def test_uploaded_key_is_usable_as_file_delivery(seller_client: APIClient) -> None:
     key = upload(seller_client, "book.epub", b"epub").json()["data"]["url"]
 
-    response = seller_client.post(PRODUCTS, create_body(delivery={"content_type": "file", "content": key}), format="json")
+    response = seller_client.post(
+        PRODUCTS, create_body(delivery={"content_type": "file", "content": key}), format="json"
+    )
 
     assert response.status_code == 201
     assert Product.objects.get().delivery_content == key
