@@ -528,13 +528,14 @@ def order_item_override_delivery(
 def order_retry_delivery(*, order: Order, user: Any, actor: str = Actor.SELLER) -> Order:
     from .tasks import fulfil_order
 
-    if order.status not in FULFILLABLE:
-        raise ApplicationError(
-            f"Only paid orders that are not fully delivered can be retried (this one is {order.status}).",
-            code="invalid_transition",
-            status_code=409,
-        )
     with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        if order.status not in FULFILLABLE:
+            raise ApplicationError(
+                f"Only paid orders that are not fully delivered can be retried (this one is {order.status}).",
+                code="invalid_transition",
+                status_code=409,
+            )
         reset = order.items.filter(
             fulfillment_status__in=[
                 FulfillmentStatus.DISPATCH_FAILED,
