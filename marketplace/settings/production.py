@@ -1,9 +1,10 @@
 """Production: PostgreSQL, Redis, S3-compatible storage, SMTP. Refuses to start without secrets."""
 
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import DEFAULT_PAYMENT_GATEWAY, env
 
 
 def _required(name: str) -> str:
@@ -17,12 +18,23 @@ DEBUG = False
 SECRET_KEY = _required("SECRET_KEY")
 if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("dev-only"):
     raise ImproperlyConfigured("SECRET_KEY must be a long random value in production.")
-FERNET_KEYS = [k for k in _required("FERNET_KEYS").split(",") if k]
-SANDBOX_WEBHOOK_SECRET = env.str("SANDBOX_WEBHOOK_SECRET", default="")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+FERNET_KEYS = [k.strip() for k in _required("FERNET_KEYS").split(",") if k.strip()]
+for _key in FERNET_KEYS:
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ImproperlyConfigured("FERNET_KEYS must be a comma-separated list of Fernet keys.") from None
+# The sandbox gateway signs its webhooks with this secret; an empty one would accept forged events.
+SANDBOX_WEBHOOK_SECRET = (
+    _required("SANDBOX_WEBHOOK_SECRET")
+    if DEFAULT_PAYMENT_GATEWAY == "sandbox"
+    else env.str("SANDBOX_WEBHOOK_SECRET", default="")
+)
+ALLOWED_HOSTS = [host.strip() for host in _required("ALLOWED_HOSTS").split(",") if host.strip()]
 SITE_URL = _required("SITE_URL").rstrip("/")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[SITE_URL])
 
-DATABASES = {"default": env.db_url("DATABASE_URL")}
+DATABASES = {"default": env.db_url_config(_required("DATABASE_URL"))}
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL in production.")
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
