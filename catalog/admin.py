@@ -1,11 +1,27 @@
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from marketplace.core.errors import ValidationFailed
+
 from .models import Product, ProductStatus, Upload, Variant
-from .services import product_update
+from .services import product_update, validate_slug
+
+
+class ProductAdminForm(forms.ModelForm):
+    class Meta:
+        model = Product
+        fields = ["title", "slug", "description", "status"]
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"]
+        try:
+            return validate_slug(slug)
+        except ValidationFailed as exc:
+            raise forms.ValidationError((exc.fields or {}).get("slug", [exc.message])) from None
 
 
 class VariantInline(admin.TabularInline):
@@ -21,6 +37,7 @@ class ProductAdmin(admin.ModelAdmin):
     """Operators look products up and fix their text or status. Sellers create them (through the API
     and the dashboard, where the delivery settings are validated), so the delivery is read-only here."""
 
+    form = ProductAdminForm
     list_display = ["title", "slug", "seller", "status", "currency", "delivery_type", "created_at"]
     list_filter = ["status", "delivery_type", "currency", "created_at"]
     search_fields = ["id", "title", "slug", "seller__email", "seller__name"]

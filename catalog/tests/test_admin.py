@@ -57,3 +57,33 @@ def test_upload_admin_is_read_only(operator_client: Client, seller: Any) -> None
     assert operator_client.get("/admin/catalog/upload/add/").status_code == 403
     assert operator_client.post(f"/admin/catalog/upload/{upload.pk}/delete/", {"post": "yes"}).status_code == 403
     assert Upload.objects.count() == 1
+
+
+def test_admin_slug_follows_the_api_rules(operator_client: Client, seller: Any) -> None:
+    product = ProductFactory(seller=seller, slug="good-slug", title="Title")
+    variant = VariantFactory(product=product)
+    form = {
+        "title": "Title",
+        "slug": "Bad_Slug",
+        "description": "",
+        "status": "active",
+        "variants-TOTAL_FORMS": "1",
+        "variants-INITIAL_FORMS": "1",
+        "variants-0-id": variant.pk,
+        "variants-0-product": product.pk,
+        "variants-0-name": variant.name,
+        "variants-0-price": variant.price,
+        "variants-0-position": "0",
+    }
+
+    response = operator_client.post(f"/admin/catalog/product/{product.pk}/change/", form)
+
+    assert response.status_code == 200
+    assert "Use lowercase letters, digits and single hyphens" in response.content.decode()
+    product.refresh_from_db()
+    assert product.slug == "good-slug"
+
+    form["slug"] = "better-slug"
+    assert operator_client.post(f"/admin/catalog/product/{product.pk}/change/", form).status_code == 302
+    product.refresh_from_db()
+    assert product.slug == "better-slug"
