@@ -1,5 +1,5 @@
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth import authenticate
@@ -14,7 +14,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from marketplace.core.errors import ApplicationError
-from marketplace.core.permissions import IsSeller
+from marketplace.core.permissions import IsSeller, request_seller
 
 from .models import APIKey
 from .serializers import (
@@ -46,7 +46,7 @@ class RegisterApi(APIView):
 
 
 def _expires_in() -> int:
-    lifetime: timedelta = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
+    lifetime = cast(timedelta, settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"])
     return int(lifetime.total_seconds())
 
 
@@ -98,7 +98,7 @@ class APIKeyListApi(APIView):
 
     @extend_schema(responses=APIKeyOutput(many=True))
     def get(self, request: Request) -> Response:
-        keys = APIKey.objects.filter(user=request.user, revoked_at__isnull=True)
+        keys = APIKey.objects.filter(user=request_seller(request), revoked_at__isnull=True)
         return Response(APIKeyOutput(keys, many=True).data)
 
     @extend_schema(request=APIKeyInput, responses={201: APIKeyCreatedOutput})

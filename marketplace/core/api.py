@@ -126,7 +126,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             return None
         code = _CODE_BY_STATUS.get(drf_response.status_code, str(exc.default_code))
         if isinstance(exc, exceptions.ParseError):
-            code = "invalid_json"
+            is_json = "json" in str(getattr(context.get("request"), "content_type", "") or "")
+            code = "invalid_json" if is_json else "invalid_body"
         message = exc.detail if isinstance(exc.detail, str) else str(exc.default_detail)
         headers = {k: v for k, v in drf_response.headers.items() if k in ("WWW-Authenticate", "Retry-After", "Allow")}
         return error_response(code, str(message), drf_response.status_code, headers=headers)
