@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from marketplace.core.crypto import EncryptedTextField
 from marketplace.core.ids import PrefixedIdField
 from marketplace.core.money import MAX_AMOUNT, validate_currency
 
@@ -78,3 +79,52 @@ class Upload(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+
+class CodeStatus(models.TextChoices):
+    AVAILABLE = "AVAILABLE", "Available"
+    ALLOCATED = "ALLOCATED", "Allocated (reserved for an unpaid order)"
+    DELIVERED = "DELIVERED", "Delivered"
+    BLOCKED = "BLOCKED", "Blocked"
+    REVOKED = "REVOKED", "Revoked"
+
+
+class Code(models.Model):
+    """One preloaded code (a gift card, voucher or serial) of a variant's pool, or a code a partner
+    returned for an item. The code and PIN are encrypted; ``code_hash`` (a keyed hash, the blind
+    index) finds duplicates across the seller's pools without decrypting anything."""
+
+    class Source(models.TextChoices):
+        POOL = "pool", "Preloaded pool"
+        PARTNER = "partner", "Partner API"
+
+    id = PrefixedIdField(prefix="cod")
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="codes")
+    variant = models.ForeignKey(Variant, on_delete=models.PROTECT, related_name="codes")
+    code = EncryptedTextField()
+    pin = EncryptedTextField(null=True, blank=True)
+    code_hash = models.CharField(max_length=64)
+    code_hint = models.CharField(max_length=8)
+    serial = models.CharField(max_length=120, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=CodeStatus.choices, default=CodeStatus.AVAILABLE)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.POOL)
+    order_item = models.ForeignKey(
+        "orders.OrderItem", null=True, blank=True, on_delete=models.PROTECT, related_name="codes"
+    )
+    allocated_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["seller", "code_hash"], name="code_unique_per_seller"),
+        ]
+        indexes = [
+            models.Index(fields=["variant", "status", "created_at"]),
+            models.Index(fields=["order_item", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} ••••{self.code_hint} ({self.status})"

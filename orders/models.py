@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 
+from marketplace.core.crypto import EncryptedTextField
 from marketplace.core.ids import PrefixedIdField
 
 
@@ -49,6 +50,9 @@ class Order(models.Model):
     payment_reference = models.CharField(max_length=200, blank=True)
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
     request_fingerprint = models.CharField(max_length=64, blank=True)
+    # Whether the order holds its stock (limited units, reserved codes): from creation until it
+    # fails, is cancelled or expires; taken again by a new payment attempt.
+    reservation_held = models.BooleanField(default=True)
     dispatched_email = models.BooleanField(default=False)
     email_sent_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -141,3 +145,62 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.from_status}→{self.to_status}"
+
+
+class License(models.Model):
+    """A licence key generated for one unit sold. The key is encrypted; ``key_hash`` finds it."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        DISABLED = "disabled", "Disabled"
+        REFUNDED = "refunded", "Refunded"
+
+    id = PrefixedIdField(prefix="lic")
+    order_item = models.ForeignKey(OrderItem, on_delete=models.PROTECT, related_name="licenses")
+    product = models.ForeignKey("catalog.Product", on_delete=models.PROTECT, related_name="licenses")
+    key = EncryptedTextField()
+    key_hash = models.CharField(max_length=64, unique=True)
+    key_hint = models.CharField(max_length=8)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    activation_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: unlimited.")
+    uses = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.id} ••••{self.key_hint}"
+
+
+class LicenseActivation(models.Model):
+    id = PrefixedIdField(prefix="act")
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="activations")
+    instance_name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.instance_name
+
+
+class SellerEvent(models.Model):
+    """An event for the seller's outgoing webhooks (``product.out_of_stock``, ``order.paid``, …),
+    written in the transaction that caused it, delivered afterwards (an outbox)."""
+
+    id = PrefixedIdField(prefix="evt")
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="seller_events")
+    type = models.CharField(max_length=60)
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.type

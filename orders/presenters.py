@@ -15,8 +15,10 @@ def _iso(value: Any) -> str | None:
 
 
 def item_to_dict(item: OrderItem, order: Order) -> dict[str, Any]:
+    # Codes are decrypted only for delivered items of orders that are not refunded.
     delivered = item.fulfilled and order.status not in _REFUNDED_FULLY
-    delivery = get_strategy(item.content_type).delivery_view(item) if delivered else None
+    strategy = get_strategy(item.content_type)
+    delivery = strategy.delivery_view(item) if delivered else None
     return {
         "id": item.id,
         "product_id": item.product_id,
@@ -28,7 +30,7 @@ def item_to_dict(item: OrderItem, order: Order) -> dict[str, Any]:
         "fulfilled": item.fulfilled,
         "fulfilled_at": _iso(item.fulfilled_at),
         "fulfillment_status": item.fulfillment_status,
-        "voucher_codes": [],
+        "voucher_codes": strategy.voucher_codes(item) if delivered else [],
         "delivery": delivery,
     }
 

@@ -6,14 +6,18 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from marketplace.core.errors import NotFound
 
-from .models import Order, OrderEvent
+from .models import Order, OrderEvent, OrderItem
 
 
 def orders_with_details() -> QuerySet[Order]:
     from payments.models import Payment
 
+    from catalog.models import Code
+
     return Order.objects.select_related("product", "seller").prefetch_related(
-        "items",
+        Prefetch("items", queryset=OrderItem.objects.select_related("product").order_by("id")),
+        Prefetch("items__codes", queryset=Code.objects.order_by("created_at", "id")),
+        "items__licenses",
         Prefetch("payments", queryset=Payment.objects.order_by("created_at")),
         Prefetch("events", queryset=OrderEvent.objects.order_by("created_at", "id")),
     )

@@ -94,6 +94,13 @@ def checkout_quote(*, product: Product, lines: list[CheckoutLine], discount_code
     if not lines:
         raise ValidationFailed("Choose at least one item.", fields={"items": ["Choose at least one item."]})
     variants = {v.id: v for v in product.variants.all()}
+    others = {line.variant_id for line in lines} - set(variants)
+    if others:
+        # An order may combine variants of the same seller's other products on sale.
+        for variant in Variant.objects.select_related("product").filter(
+            id__in=others, product__seller_id=product.seller_id, product__status=ProductStatus.ACTIVE
+        ):
+            variants[variant.id] = variant
     quoted: list[QuoteLine] = []
     seen: set[str] = set()
     for index, line in enumerate(lines):
@@ -105,6 +112,9 @@ def checkout_quote(*, product: Product, lines: list[CheckoutLine], discount_code
             message = "Each option may appear once; raise its quantity instead."
             raise ValidationFailed(message, fields={f"items.{index}.variant_id": [message]})
         seen.add(line.variant_id)
+        if variant.product_id != product.id and variant.product.currency != product.currency:
+            message = f"This option is sold in {variant.product.currency}; the order is in {product.currency}."
+            raise ValidationFailed(message, fields={f"items.{index}.variant_id": [message]})
         quoted.append(QuoteLine(variant, line.quantity, variant.price, line.fulfillment_input))
     subtotal = sum(line.total for line in quoted)
     if discount_code:
@@ -152,8 +162,30 @@ def _reserve_stock(lines: list[QuoteLine]) -> None:
 
 
 def _release_stock(order: Order) -> None:
-    for item in order.items.all():
+    """Gives back what an unpaid order held: limited units and reserved codes. Once."""
+    if not Order.objects.filter(pk=order.pk, reservation_held=True).update(reservation_held=False):
+        return
+    order.reservation_held = False
+    items = list(order.items.all())
+    for item in items:
         Variant.objects.filter(id=item.variant_id, stock__isnull=False).update(stock=F("stock") + item.quantity)
+    by_type: dict[str, list[str]] = {}
+    for item in items:
+        by_type.setdefault(item.content_type, []).append(item.id)
+    for content_type, item_ids in by_type.items():
+        get_strategy(content_type).release(item_ids)
+
+
+def _reserve_again(order: Order) -> None:
+    """A failed order gets a new payment attempt: take its units and codes again, or 409."""
+    if not Order.objects.filter(pk=order.pk, reservation_held=False).update(reservation_held=True):
+        return
+    order.reservation_held = True
+    items = list(order.items.select_related("variant", "product"))
+    lines = [QuoteLine(item.variant, item.quantity, item.unit_price, item.fulfillment_input) for item in items]
+    _reserve_stock(lines)
+    for item in items:
+        get_strategy(item.content_type).reserve(item)
 
 
 @dataclass
@@ -212,15 +244,16 @@ def order_create(
                 request_fingerprint=fingerprint,
                 expires_at=timezone.now() + timedelta(minutes=settings.ORDER_EXPIRY_MINUTES),
             )
-            strategy = get_strategy(product.delivery_type)
-            delivery = strategy.snapshot(product)
-            OrderItem.objects.bulk_create(
-                [
+            items = []
+            for line in quote.lines:
+                line_product = line.variant.product
+                delivery = get_strategy(line_product.delivery_type).snapshot(line_product)
+                items.append(
                     OrderItem(
                         order=order,
-                        product=product,
+                        product=line_product,
                         variant=line.variant,
-                        title=product.title,
+                        title=line_product.title,
                         variant_name=line.variant.name,
                         quantity=line.quantity,
                         unit_price=line.unit_price,
@@ -229,9 +262,10 @@ def order_create(
                         delivery_content=delivery.content,
                         redemption_instructions=delivery.redemption_instructions,
                     )
-                    for line in quote.lines
-                ]
-            )
+                )
+            OrderItem.objects.bulk_create(items)
+            for item in items:
+                get_strategy(item.content_type).reserve(item)  # code pools take their codes now
             order_event_record(
                 order=order,
                 type="order_created",
@@ -264,6 +298,16 @@ def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Ord
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.status == S.FAILED:
+            try:
+                with transaction.atomic():
+                    _reserve_again(order)
+            except OutOfStock:
+                order_event_record(
+                    order=order,
+                    type="paid_without_stock",
+                    message="Paid after a failed attempt, but its stock was sold meanwhile; delivery will need an operator.",
+                    actor=Actor.GATEWAY,
+                )
             order_transition(
                 order_id=order.id, to_status=S.PENDING, message="A new payment attempt succeeded.", actor=Actor.GATEWAY
             )
@@ -294,6 +338,7 @@ def order_mark_payment_failed(*, order_id: str, payment_id: str, reason: str = "
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.status != S.PENDING:
             return order
+        _release_stock(order)
         return order_transition(
             order_id=order.id,
             to_status=S.FAILED,
@@ -307,6 +352,7 @@ def order_reopen_for_payment(*, order: Order) -> Order:
     """A failed order gets a new payment attempt: failed → pending, with a fresh expiry."""
     with transaction.atomic():
         if order.status == S.FAILED:
+            _reserve_again(order)  # not enough left → OutOfStock, and the order stays failed
             order = order_transition(
                 order_id=order.id, to_status=S.PENDING, message="New payment attempt.", actor=Actor.BUYER
             )
@@ -412,17 +458,47 @@ def order_fulfil(*, order_id: str, final_attempt: bool = False) -> FulfilmentRes
             return _hand_to_operator(order, f"The delivery email could not be sent: {exc}")
         _move(order.id, S.DELIVERED, "Every item was delivered and the buyer was emailed.")
         return FulfilmentResult("delivered")
-    if transient and not final_attempt and not permanent:
+    if transient and not final_attempt:
         if done:
             _move(order.id, S.PARTIALLY_DELIVERED, f"{len(done)} of {len(items)} items delivered; retrying the rest.")
         raise TransientDeliveryError("; ".join(transient))
+    if transient:
+        # Retries are spent: the items still waiting get their type's failure status.
+        for item in items:
+            if item.fulfillment_status == FulfillmentStatus.PENDING:
+                item.fulfillment_status = get_strategy(item.content_type).failure_status
+                item.save(update_fields=["fulfillment_status"])
     reason = "; ".join(item.last_error for item in items if not item.fulfilled and item.last_error)
-    return _hand_to_operator(order, f"Delivery failed after retries: {reason}"[:500])
+    prefix = "Delivery failed after retries" if transient else "Delivery failed"
+    return _hand_to_operator(order, f"{prefix}: {reason}"[:500])
 
 
 def _hand_to_operator(order: Order, message: str) -> FulfilmentResult:
-    _move(order.id, S.NEEDS_ATTENTION, message)
+    """The buyer paid but could not be served: an operator and the seller must act. Told once."""
+    with transaction.atomic():
+        current = Order.objects.select_for_update().get(pk=order.id)
+        already = current.status == S.NEEDS_ATTENTION
+        _move(order.id, S.NEEDS_ATTENTION, message)
+    if not already:
+        _notify_needs_attention(current, message)
     return FulfilmentResult("needs_attention")
+
+
+def _notify_needs_attention(order: Order, message: str) -> None:
+    from django.core.mail import mail_admins, send_mail
+
+    subject = f"Order #{order.order_number} needs attention"
+    body = (
+        f"Order #{order.order_number} ({order.id}) was paid but could not be delivered.\n\n{message}\n\n"
+        f"Fix the cause, then retry its delivery from the dashboard or the admin."
+    )
+    try:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [order.seller.email])
+        mail_admins(subject, body)
+    except Exception:  # noqa: BLE001 - the order's status already tells; a mail outage must not hide it
+        logger.exception("could not notify about order %s", order.id)
+        return
+    order_event_record(order=order, type="attention_notified", message="The seller and the operators were emailed.")
 
 
 def _move(order_id: str, to_status: str, message: str) -> None:

@@ -229,6 +229,10 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- The marketplace ------------------------------------------------------------------------
+# Keyed hash for the blind index of codes (duplicate detection); production requires its own.
+CODE_HASH_KEY = env.str("CODE_HASH_KEY", default="")
+# Sellers' fulfilment URLs must be https, except where explicitly allowed (local development, tests).
+PARTNER_ALLOW_HTTP = env.bool("PARTNER_ALLOW_HTTP", default=False)
 PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=500)  # 5.00 %
 PLATFORM_FEE_FIXED = env.int("PLATFORM_FEE_FIXED", default=0)  # minor units, same currency
 ORDER_EXPIRY_MINUTES = env.int("ORDER_EXPIRY_MINUTES", default=30)

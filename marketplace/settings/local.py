@@ -16,3 +16,5 @@ for folder in ("", "staticfiles", "broker/queue", "broker/processed", "broker/co
     (VAR_DIR / folder).mkdir(parents=True, exist_ok=True)
 # Development-only Fernet key (for encrypted codes); production requires FERNET_KEYS.
 FERNET_KEYS = env.list("FERNET_KEYS", default=["3q2-7bY0bQ3pZ5c5F3m8Xo9wq1fZcJ8HkQyGx0m7L2s="])
+CODE_HASH_KEY = env.str("CODE_HASH_KEY", default="dev-only-code-hash-key-0123456789abcdef")
+PARTNER_ALLOW_HTTP = env.bool("PARTNER_ALLOW_HTTP", default=True)

@@ -1,12 +1,23 @@
 """The registry of delivery types. A new type is one module here and one line in ``_STRATEGIES``."""
 
 from .base import DeliverySettings, DeliveryStrategy, PermanentDeliveryError, Resource, TransientDeliveryError
+from .code_pool import CodePoolDelivery
 from .file import FileDelivery
+from .license_key import LicenseKeyDelivery
 from .link import LinkDelivery
+from .partner import PartnerApiDelivery
 from .text import TextDelivery
 
 _STRATEGIES: dict[str, DeliveryStrategy] = {
-    strategy.content_type: strategy for strategy in (FileDelivery(), LinkDelivery(), TextDelivery())
+    strategy.content_type: strategy
+    for strategy in (
+        FileDelivery(),
+        LinkDelivery(),
+        TextDelivery(),
+        CodePoolDelivery(),
+        LicenseKeyDelivery(),
+        PartnerApiDelivery(),
+    )
 }
 
 

@@ -43,6 +43,18 @@ class DeliveryStrategy:
     content_type: ClassVar[str]
     # Whether units are counted from a stock of codes (code pools) rather than unlimited.
     counts_stock: ClassVar[bool] = False
+    # The item's fulfillment_status when its retries are spent.
+    failure_status: ClassVar[str] = "dispatch_failed"
+
+    def reserve(self, item: "OrderItem") -> None:
+        """Called in the order's transaction when it is created (code pools reserve codes)."""
+
+    def release(self, item_ids: list[str]) -> None:
+        """Called when an unpaid order fails, is cancelled or expires."""
+
+    def voucher_codes(self, item: "OrderItem") -> list[str]:
+        """The codes or keys the item delivered, decrypted (only for delivered, unrefunded items)."""
+        return []
 
     def validate_settings(self, settings: DeliverySettings, *, seller: Any) -> DeliverySettings:
         """Returns the cleaned settings or raises ``ValidationFailed`` naming the field."""

@@ -87,9 +87,12 @@ def test_transient_failure_retries_then_needs_attention(text_product, settings, 
     assert order.status == "needs_attention"
     assert "partner timeout" in order.status_message
     assert order.dispatched_email is False
-    assert len(mail.outbox) == 0
+    # No delivery email to the buyer; one notice to the seller.
+    assert [m.to for m in mail.outbox] == [[text_product.seller.email]]
+    assert "needs attention" in mail.outbox[0].subject
     item = order.items.get()
-    assert (item.fulfillment_status, item.attempts) == ("pending", 3)
+    assert (item.fulfillment_status, item.attempts) == ("dispatch_failed", 3)
+    assert OrderEvent.objects.filter(order=order, type="attention_notified").count() == 1
 
 
 def test_transient_failure_that_recovers_delivers(text_product, eager_retries):

@@ -1,0 +1,342 @@
+"""Code pools: import, reservation, delivery and release of preloaded codes.
+
+Reservation locks rows with ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent
+buyers take different codes without waiting on each other; on SQLite every write transaction holds
+the database's write lock from its first statement (``transaction_mode = IMMEDIATE``), which
+serialises reservations. In both cases the final ``UPDATE ... WHERE status = 'AVAILABLE'`` is
+counted, so a code can never be taken twice.
+"""
+
+import csv
+import io
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from marketplace.core.crypto import blind_index, hint
+from marketplace.core.errors import Conflict, NotFound, ValidationFailed
+
+from .models import Code, CodeStatus, Variant
+
+logger = logging.getLogger(__name__)
+
+MAX_CODE_LENGTH = 500
+MAX_REJECTED_LISTED = 1000
+DEFAULT_BATCH = 1000
+
+
+@dataclass
+class ImportResult:
+    imported: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    rejected_count: int = 0
+
+    def reject(self, line: int, reason: str) -> None:
+        self.rejected_count += 1
+        if len(self.rejected) < MAX_REJECTED_LISTED:
+            self.rejected.append({"line": line, "reason": reason})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "imported": self.imported,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "rejected_count": self.rejected_count,
+        }
+
+
+@dataclass
+class CodeRow:
+    line: int
+    code: Any
+    pin: Any = None
+    serial: Any = None
+    expires_at: Any = None
+    error: str | None = None
+
+
+def _parse_expiry(value: Any) -> tuple[datetime | None, str | None]:
+    if value in (None, ""):
+        return None, None
+    if not isinstance(value, str):
+        return None, "expires_at must be an ISO 8601 date or time."
+    parsed = parse_datetime(value.strip())
+    if parsed is None:
+        day = parse_date(value.strip())
+        if day is None:
+            return None, "expires_at must be an ISO 8601 date or time."
+        parsed = datetime(day.year, day.month, day.day, 23, 59, 59)
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, timezone.UTC)
+    if parsed <= timezone.now():
+        return None, "The code has already expired."
+    return parsed, None
+
+
+def _clean_row(row: CodeRow) -> tuple[dict[str, Any] | None, str | None]:
+    if row.error:
+        return None, row.error
+    if not isinstance(row.code, str) or not row.code.strip():
+        return None, "code is empty."
+    code = row.code.strip()
+    if len(code) > MAX_CODE_LENGTH:
+        return None, f"code is longer than {MAX_CODE_LENGTH} characters."
+    if any(ch in code for ch in "\r\n\t"):
+        return None, "code contains a line break or tab."
+    pin = row.pin
+    if pin not in (None, "") and not isinstance(pin, (str, int)):
+        return None, "pin must be text."
+    pin = str(pin).strip() if pin not in (None, "") else None
+    if pin and len(pin) > 100:
+        return None, "pin is longer than 100 characters."
+    serial = "" if row.serial in (None, "") else str(row.serial).strip()
+    if len(serial) > 120:
+        return None, "serial is longer than 120 characters."
+    expires_at, error = _parse_expiry(row.expires_at)
+    if error:
+        return None, error
+    return {"code": code, "pin": pin, "serial": serial, "expires_at": expires_at}, None
+
+
+def codes_import(
+    *, variant: Variant, rows: Iterable[CodeRow], batch_size: int = DEFAULT_BATCH, progress: Any = None
+) -> ImportResult:
+    """Imports codes in batches, in one transaction: every line is imported, a duplicate, or
+    rejected with its reason — or, if the input breaks off, nothing is imported at all.
+
+    Memory is bounded by the batch: duplicates inside the file are found against the rows already
+    written, and across the seller's other pools by the blind index.
+    """
+    if variant.product.delivery_type != "code_pool":
+        raise Conflict("This product does not deliver codes from a pool.", code="not_a_code_pool")
+    seller_id = variant.product.seller_id
+    result = ImportResult()
+    with transaction.atomic():
+        batch: list[tuple[int, dict[str, Any], str]] = []
+        for row in rows:
+            cleaned, error = _clean_row(row)
+            if error or cleaned is None:
+                result.reject(row.line, error or "Invalid line.")
+                continue
+            batch.append((row.line, cleaned, blind_index(cleaned["code"], scope=str(seller_id))))
+            if len(batch) >= batch_size:
+                _write_batch(variant, seller_id, batch, result)
+                if progress:
+                    progress(result)
+                batch = []
+        if batch:
+            _write_batch(variant, seller_id, batch, result)
+            if progress:
+                progress(result)
+    return result
+
+
+def _write_batch(variant: Variant, seller_id: Any, batch: list[tuple[int, dict[str, Any], str]], result: ImportResult) -> None:
+    hashes = [code_hash for _, _, code_hash in batch]
+    existing = set(Code.objects.filter(seller_id=seller_id, code_hash__in=hashes).values_list("code_hash", flat=True))
+    new: list[Code] = []
+    for _line, cleaned, code_hash in batch:
+        if code_hash in existing:
+            result.duplicates += 1
+            continue
+        existing.add(code_hash)
+        new.append(
+            Code(
+                seller_id=seller_id,
+                variant=variant,
+                code=cleaned["code"],
+                pin=cleaned["pin"],
+                code_hash=code_hash,
+                code_hint=hint(cleaned["code"]),
+                serial=cleaned["serial"],
+                expires_at=cleaned["expires_at"],
+            )
+        )
+    try:
+        with transaction.atomic():
+            Code.objects.bulk_create(new, batch_size=len(new) or 1)
+    except IntegrityError:
+        # Another import of the same codes committed meanwhile: fall back to one by one.
+        for code in new:
+            try:
+                with transaction.atomic():
+                    code.save(force_insert=True)
+            except IntegrityError:
+                result.duplicates += 1
+                continue
+            result.imported += 1
+        return
+    result.imported += len(new)
+
+
+def rows_from_json(items: Any) -> Iterator[CodeRow]:
+    if not isinstance(items, list):
+        raise ValidationFailed("codes must be a list.", fields={"codes": ["Must be a list of objects with a code."]})
+    for index, item in enumerate(items, start=1):
+        if isinstance(item, str):
+            yield CodeRow(index, item)
+        elif isinstance(item, dict):
+            yield CodeRow(index, item.get("code"), item.get("pin"), item.get("serial"), item.get("expires_at"))
+        else:
+            yield CodeRow(index, None, error="Each entry must be an object with a code.")
+
+
+def rows_from_csv(stream: IO[bytes]) -> Iterator[CodeRow]:
+    """Streams a CSV with a header ``code`` and optional ``pin,serial,expires_at`` columns."""
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    reader = csv.reader(text)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ValidationFailed("The file is empty.", fields={"file": ["The file is empty."]}) from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValidationFailed("The file is not UTF-8 CSV.", fields={"file": [str(exc)]}) from None
+    columns = [name.strip().lower() for name in header]
+    if "code" not in columns:
+        message = "The first line must be a header with a `code` column (and optional pin, serial, expires_at)."
+        raise ValidationFailed(message, fields={"file": [message]})
+    unknown = [c for c in columns if c not in ("code", "pin", "serial", "expires_at")]
+    if unknown:
+        message = f"Unknown column(s): {', '.join(unknown)}."
+        raise ValidationFailed(message, fields={"file": [message]})
+    index = {name: columns.index(name) for name in columns}
+    try:
+        for values in reader:
+            line = reader.line_num
+            if not values or all(not v.strip() for v in values):
+                continue
+            if len(values) != len(columns):
+                yield CodeRow(line, None, error=f"Expected {len(columns)} columns, found {len(values)}.")
+                continue
+
+            def get(name: str, values: list[str] = values) -> str | None:
+                return values[index[name]] if name in index else None
+
+            yield CodeRow(line, get("code"), get("pin"), get("serial"), get("expires_at"))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValidationFailed(
+            f"The file could not be read past line {reader.line_num}: {exc}. Nothing was imported.",
+            fields={"file": [str(exc)]},
+        ) from None
+
+
+# --- Status changes by the seller -----------------------------------------------------------------
+
+_ACTIONS = {
+    "block": ({CodeStatus.AVAILABLE}, CodeStatus.BLOCKED),
+    "unblock": ({CodeStatus.BLOCKED}, CodeStatus.AVAILABLE),
+    "revoke": ({CodeStatus.AVAILABLE, CodeStatus.BLOCKED, CodeStatus.DELIVERED}, CodeStatus.REVOKED),
+}
+
+
+def code_set_status(*, variant: Variant, code_id: str, action: str) -> Code:
+    allowed, target = _ACTIONS[action]
+    with transaction.atomic():
+        code = Code.objects.select_for_update().filter(id=code_id, variant=variant).first()
+        if code is None:
+            raise NotFound("Code not found.", code="code_not_found")
+        if code.status not in allowed:
+            raise Conflict(
+                f"A code that is {code.status} cannot be {action}ed."
+                + (" It is reserved for an unpaid order." if code.status == CodeStatus.ALLOCATED else ""),
+                code="invalid_code_status",
+            )
+        code.status = target
+        code.save(update_fields=["status"])
+    logger.info("code %s (••••%s) %s by seller", code.id, code.code_hint, action)
+    return code
+
+
+# --- Reservation, delivery and release ------------------------------------------------------------
+
+
+def available_codes(variant_id: str) -> Any:
+    now = timezone.now()
+    return Code.objects.filter(variant_id=variant_id, status=CodeStatus.AVAILABLE).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
+
+
+def available_counts(variant_ids: list[str]) -> dict[str, int]:
+    now = timezone.now()
+    rows = (
+        Code.objects.filter(variant_id__in=variant_ids, status=CodeStatus.AVAILABLE)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .values("variant_id")
+        .annotate(n=Count("id"))
+    )
+    counts = {variant_id: 0 for variant_id in variant_ids}
+    counts.update({row["variant_id"]: row["n"] for row in rows})
+    return counts
+
+
+def codes_allocate(*, variant: Variant, order_item_id: str, quantity: int) -> int:
+    """Reserves ``quantity`` codes for an item. Must run inside the order's transaction.
+
+    Returns the number of codes left. Raises ``OutOfStock``-style ``Conflict`` when short: the
+    caller's transaction then rolls back, so nothing is reserved or created.
+    """
+    from marketplace.core.errors import OutOfStock
+
+    ids = list(
+        available_codes(variant.id)
+        .order_by("created_at", "id")
+        .select_for_update(skip_locked=True)
+        .values_list("id", flat=True)[:quantity]
+    )
+    taken = 0
+    if len(ids) == quantity:
+        taken = Code.objects.filter(id__in=ids, status=CodeStatus.AVAILABLE).update(
+            status=CodeStatus.ALLOCATED, order_item_id=order_item_id, allocated_at=timezone.now()
+        )
+    if taken != quantity:
+        left = available_codes(variant.id).count()
+        raise OutOfStock(
+            f"Only {left} left of {variant.name}." if left else f"{variant.name} is sold out.",
+            extra={"variant_id": variant.id, "available": left},
+        )
+    return available_codes(variant.id).count()
+
+
+def codes_release(*, order_item_ids: list[str]) -> int:
+    """Puts an unpaid order's reserved codes back in the pool."""
+    return Code.objects.filter(order_item_id__in=order_item_ids, status=CodeStatus.ALLOCATED).update(
+        status=CodeStatus.AVAILABLE, order_item=None, allocated_at=None
+    )
+
+
+def codes_deliver(*, variant: Variant, order_item_id: str, quantity: int) -> int:
+    """Turns the item's reserved codes DELIVERED, reserving the missing ones first (a payment that
+    arrived after its reservation was released). Idempotent. Returns how many are still missing."""
+    delivered = Code.objects.filter(order_item_id=order_item_id, status=CodeStatus.DELIVERED).count()
+    missing = quantity - delivered
+    if missing <= 0:
+        return 0
+    reserved = Code.objects.filter(order_item_id=order_item_id, status=CodeStatus.ALLOCATED).count()
+    if reserved < missing:
+        ids = list(
+            available_codes(variant.id)
+            .order_by("created_at", "id")
+            .select_for_update(skip_locked=True)
+            .values_list("id", flat=True)[: missing - reserved]
+        )
+        Code.objects.filter(id__in=ids, status=CodeStatus.AVAILABLE).update(
+            status=CodeStatus.ALLOCATED, order_item_id=order_item_id, allocated_at=timezone.now()
+        )
+    ids = list(
+        Code.objects.filter(order_item_id=order_item_id, status=CodeStatus.ALLOCATED)
+        .order_by("allocated_at", "id")
+        .values_list("id", flat=True)[:missing]
+    )
+    done = Code.objects.filter(id__in=ids, status=CodeStatus.ALLOCATED).update(
+        status=CodeStatus.DELIVERED, delivered_at=timezone.now()
+    )
+    return missing - done

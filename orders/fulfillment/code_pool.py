@@ -1,0 +1,84 @@
+from typing import Any
+
+from catalog.models import CodeStatus
+
+from .base import DeliverySettings, DeliveryStrategy, PermanentDeliveryError, Resource, invalid
+
+
+def _delivered_codes(item: Any) -> list[Any]:
+    # ``item.codes.all()`` reads the prefetched list on order pages (no query per item).
+    return [code for code in item.codes.all() if code.status == CodeStatus.DELIVERED]
+
+
+class CodePoolDelivery(DeliveryStrategy):
+    """One preloaded code per unit from the variant's pool; an empty pool stops the sale."""
+
+    content_type = "code_pool"
+    counts_stock = True
+    failure_status = "out_of_stock"
+
+    def validate_settings(self, settings: DeliverySettings, *, seller: Any) -> DeliverySettings:
+        if settings.content.strip():
+            raise invalid("content", "Leave content empty: each buyer gets a code from the variant's pool.")
+        return DeliverySettings("code_pool", "", settings.redemption_instructions.strip(), {})
+
+    def reserve(self, item: Any) -> None:
+        from catalog.inventory import codes_allocate
+
+        left = codes_allocate(variant=item.variant, order_item_id=item.id, quantity=item.quantity)
+        if left == 0:
+            from orders.outbox import seller_event_record
+
+            seller_event_record(
+                seller_id=item.product.seller_id,
+                type="product.out_of_stock",
+                data={"product_id": item.product_id, "variant_id": item.variant_id, "variant_name": item.variant_name},
+            )
+
+    def release(self, item_ids: list[str]) -> None:
+        from catalog.inventory import codes_release
+
+        codes_release(order_item_ids=item_ids)
+
+    def fulfil(self, item: Any) -> None:
+        from catalog.inventory import codes_deliver
+
+        missing = codes_deliver(variant=item.variant, order_item_id=item.id, quantity=item.quantity)
+        if missing:
+            raise PermanentDeliveryError(
+                f"The pool ran out: {missing} code(s) could not be delivered.", status="out_of_stock"
+            )
+
+    def codes(self, item: Any) -> list[dict[str, Any]]:
+        return [
+            {
+                "code": code.code,
+                "pin": code.pin,
+                "serial": code.serial or None,
+                "expires_at": code.expires_at.isoformat().replace("+00:00", "Z") if code.expires_at else None,
+            }
+            for code in _delivered_codes(item)
+        ]
+
+    def voucher_codes(self, item: Any) -> list[str]:
+        return [code.code for code in _delivered_codes(item)]
+
+    def delivery_view(self, item: Any) -> dict[str, Any]:
+        return {
+            "content_type": self.content_type,
+            "content": None,
+            "codes": self.codes(item),
+            "redemption_instructions": item.redemption_instructions or None,
+            "download_url": None,
+            "expires_at": None,
+        }
+
+    def resource(self, item: Any, *, request: Any) -> Resource:
+        return Resource(
+            body={
+                "item_id": item.id,
+                "content_type": self.content_type,
+                "codes": self.codes(item),
+                "redemption_instructions": item.redemption_instructions,
+            }
+        )

@@ -1,0 +1,138 @@
+"""Codes fetched per unit from the seller's own fulfilment URL, with a signed request."""
+
+import base64
+import json
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from django.conf import settings as django_settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
+
+from .base import DeliverySettings, DeliveryStrategy, PermanentDeliveryError, Resource, TransientDeliveryError, invalid
+from .code_pool import CodePoolDelivery
+
+TIMEOUT_SECONDS = 10
+
+
+def new_partner_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+class PartnerApiDelivery(DeliveryStrategy):
+    """POSTs ``{order, item, unit, fulfillment_input}`` to the seller's URL, signed with Standard
+    Webhooks headers, and stores the code it answers (encrypted, like pool codes)."""
+
+    content_type = "partner_api"
+    failure_status = "partner_failed"
+
+    def validate_settings(self, settings: DeliverySettings, *, seller: Any) -> DeliverySettings:
+        raw = settings.options.get("partner") or {}
+        if not isinstance(raw, dict):
+            raise invalid("partner", "Must be an object with a url.")
+        unknown = set(raw) - {"url", "secret"}
+        if unknown:
+            raise invalid(f"partner.{sorted(unknown)[0]}", "Unknown field.")
+        url = str(raw.get("url") or "").strip()
+        schemes = ["https", "http"] if django_settings.PARTNER_ALLOW_HTTP else ["https"]
+        try:
+            URLValidator(schemes=schemes)(url)
+        except ValidationError:
+            raise invalid("partner.url", "Must be a valid https:// URL.") from None
+        secret = raw.get("secret") or new_partner_secret()
+        if not isinstance(secret, str) or not secret.startswith("whsec_"):
+            raise invalid("partner.secret", "Leave it out to have one generated.")
+        return DeliverySettings(
+            "partner_api", "", settings.redemption_instructions.strip(), {"partner": {"url": url, "secret": secret}}
+        )
+
+    def _fetch(self, item: Any, unit: int) -> dict[str, Any]:
+        partner = (item.product.delivery_options or {}).get("partner") or {}
+        body = json.dumps(
+            {
+                "type": "fulfillment.requested",
+                "order_id": item.order_id,
+                "order_number": item.order.order_number,
+                "item_id": item.id,
+                "unit": unit,
+                "quantity": item.quantity,
+                "product_id": item.product_id,
+                "variant_id": item.variant_id,
+                "fulfillment_input": item.fulfillment_input,
+                "buyer_email": item.order.buyer_email,
+            },
+            separators=(",", ":"),
+        )
+        message_id = f"{item.id}-{unit}"  # the same unit always carries the same id: partners can dedupe
+        now = datetime.now(tz=UTC)
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": message_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": Webhook(partner["secret"]).sign(message_id, now, body),
+            "Idempotency-Key": message_id,
+        }
+        try:
+            response = requests.post(partner["url"], data=body, headers=headers, timeout=TIMEOUT_SECONDS)
+        except requests.RequestException as exc:
+            raise TransientDeliveryError(f"The partner did not answer: {type(exc).__name__}") from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise TransientDeliveryError(f"The partner answered {response.status_code}.")
+        if response.status_code >= 400:
+            raise PermanentDeliveryError(f"The partner refused the request ({response.status_code}).", "partner_failed")
+        try:
+            data = response.json()
+        except ValueError:
+            raise PermanentDeliveryError("The partner's answer is not JSON.", "partner_failed") from None
+        code = data.get("code") if isinstance(data, dict) else None
+        if not isinstance(code, str) or not code.strip() or len(code) > 500:
+            raise PermanentDeliveryError("The partner's answer has no code.", "partner_failed")
+        return {"code": code.strip(), "pin": data.get("pin"), "serial": data.get("serial")}
+
+    def fulfil(self, item: Any) -> None:
+        from catalog.models import Code, CodeStatus
+        from marketplace.core.crypto import blind_index, hint
+
+        have = item.codes.filter(status=CodeStatus.DELIVERED).count()
+        for unit in range(have + 1, item.quantity + 1):
+            answer = self._fetch(item, unit)
+            try:
+                with transaction.atomic():
+                    Code.objects.create(
+                        seller_id=item.product.seller_id,
+                        variant_id=item.variant_id,
+                        code=answer["code"],
+                        pin=str(answer["pin"]) if answer.get("pin") not in (None, "") else None,
+                        serial=str(answer.get("serial") or "")[:120],
+                        code_hash=blind_index(answer["code"], scope=str(item.product.seller_id)),
+                        code_hint=hint(answer["code"]),
+                        status=CodeStatus.DELIVERED,
+                        source=Code.Source.PARTNER,
+                        order_item=item,
+                        allocated_at=timezone.now(),
+                        delivered_at=timezone.now(),
+                    )
+            except IntegrityError:
+                raise PermanentDeliveryError(
+                    "The partner answered a code that was already delivered before.", "partner_failed"
+                ) from None
+
+    # Delivered partner codes are stored like pool codes: the same views apply.
+    codes = CodePoolDelivery.codes
+    voucher_codes = CodePoolDelivery.voucher_codes  # type: ignore[assignment]
+
+    def delivery_view(self, item: Any) -> dict[str, Any]:
+        view = CodePoolDelivery.delivery_view(self, item)  # type: ignore[arg-type]
+        view["content_type"] = self.content_type
+        return view
+
+    def resource(self, item: Any, *, request: Any) -> Resource:
+        resource = CodePoolDelivery.resource(self, item, request=request)  # type: ignore[arg-type]
+        if resource.body:
+            resource.body["content_type"] = self.content_type
+        return resource
