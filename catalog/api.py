@@ -17,7 +17,15 @@ from marketplace.core.errors import PayloadTooLarge
 from marketplace.core.permissions import IsSeller
 
 from .selectors import product_get, product_list
-from .serializers import ProductInput, ProductOutput, UploadInput, UploadOutput
+from .serializers import (
+    CodeImportResultOutput,
+    CodeOutput,
+    CodesImportInput,
+    ProductInput,
+    ProductOutput,
+    UploadInput,
+    UploadOutput,
+)
 from .services import product_archive_or_delete, product_create, product_update, upload_create
 
 # Multipart framing around the file itself (boundaries, part headers) is small; anything beyond the
@@ -102,3 +110,104 @@ def _content_length(request: Request) -> int:
         return int(raw)
     except (TypeError, ValueError):
         return 0
+
+
+# --- Code pools ----------------------------------------------------------------------------------
+
+
+def _variant_of(request: Request, product_id: str, variant_id: str) -> Any:
+    from .models import Variant
+
+    product = product_get(seller=_seller(request), product_id=product_id)
+    variant = Variant.objects.select_related("product").filter(product=product, id=variant_id).first()
+    if variant is None:
+        from marketplace.core.errors import NotFound
+
+        raise NotFound("Variant not found.", code="variant_not_found")
+    return variant
+
+
+class CodeListApi(APIView):
+    """Import codes into a variant's pool (JSON or CSV) and list them — hints only, never codes."""
+
+    permission_classes = [IsSeller]
+    parser_classes = [JSONParser, MultiPartParser]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "status", OpenApiTypes.STR, enum=["AVAILABLE", "ALLOCATED", "DELIVERED", "BLOCKED", "REVOKED"]
+            ),
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("limit", OpenApiTypes.INT),
+        ],
+        responses=CodeOutput(many=True),
+    )
+    def get(self, request: Request, product_id: str, variant_id: str) -> Response:
+        from django.db.models import Count
+
+        from marketplace.core.errors import ValidationFailed
+
+        from .models import Code, CodeStatus
+
+        variant = _variant_of(request, product_id, variant_id)
+        codes = Code.objects.filter(variant=variant).order_by("created_at", "id").defer("code", "pin")
+        wanted = request.query_params.get("status")
+        if wanted:
+            statuses = [s.strip().upper() for s in wanted.split(",") if s.strip()]
+            unknown = [s for s in statuses if s not in CodeStatus.values]
+            if unknown:
+                raise ValidationFailed(fields={"status": [f"Unknown status: {', '.join(unknown)}."]})
+            codes = codes.filter(status__in=statuses)
+        counts = {status: 0 for status in CodeStatus.values}
+        for row in Code.objects.filter(variant=variant).values("status").annotate(n=Count("id")):
+            counts[row["status"]] = row["n"]
+        paginator = Pagination()
+        page = paginator.paginate_queryset(codes, request, view=self)
+        return Response(
+            {
+                "results": CodeOutput(page, many=True).data,
+                "counts": counts,
+                "pagination": paginator.get_pagination(),
+            }
+        )
+
+    @extend_schema(request=CodesImportInput, responses={201: CodeImportResultOutput})
+    def post(self, request: Request, product_id: str, variant_id: str) -> Response:
+        from marketplace.core.errors import ValidationFailed
+
+        from .inventory import codes_import, rows_from_csv, rows_from_json
+
+        variant = _variant_of(request, product_id, variant_id)
+        upload = request.FILES.get("file")
+        if upload is not None:
+            result = codes_import(variant=variant, rows=rows_from_csv(upload.file))
+        elif isinstance(request.data, dict) and "codes" in request.data:
+            result = codes_import(variant=variant, rows=rows_from_json(request.data["codes"]))
+        else:
+            message = 'Send JSON {"codes": [{"code": ...}]} or a multipart CSV `file`.'
+            raise ValidationFailed(message, fields={"codes": [message]})
+        return Response(result.as_dict(), status=status.HTTP_201_CREATED if result.imported else status.HTTP_200_OK)
+
+
+class CodeActionApi(APIView):
+    permission_classes = [IsSeller]
+
+    @extend_schema(
+        operation_id="codes_action",
+        request=None,
+        responses=CodeOutput,
+        parameters=[
+            OpenApiParameter("action", OpenApiTypes.STR, OpenApiParameter.PATH, enum=["block", "unblock", "revoke"])
+        ],
+    )
+    def post(self, request: Request, product_id: str, variant_id: str, code_id: str, action: str) -> Response:
+        from marketplace.core.errors import NotFound
+
+        from .inventory import code_set_status
+
+        if action not in ("block", "unblock", "revoke"):
+            raise NotFound("Unknown action: use block, unblock or revoke.")
+        variant = _variant_of(request, product_id, variant_id)
+        code = code_set_status(variant=variant, code_id=code_id, action=action)
+        return Response(CodeOutput(code).data)

@@ -12,7 +12,7 @@ import io
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from django.db import IntegrityError, transaction
@@ -73,9 +73,9 @@ def _parse_expiry(value: Any) -> tuple[datetime | None, str | None]:
         day = parse_date(value.strip())
         if day is None:
             return None, "expires_at must be an ISO 8601 date or time."
-        parsed = datetime(day.year, day.month, day.day, 23, 59, 59)
+        parsed = datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=UTC)
     if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, timezone.UTC)
+        parsed = timezone.make_aware(parsed, UTC)
     if parsed <= timezone.now():
         return None, "The code has already expired."
     return parsed, None
@@ -139,7 +139,9 @@ def codes_import(
     return result
 
 
-def _write_batch(variant: Variant, seller_id: Any, batch: list[tuple[int, dict[str, Any], str]], result: ImportResult) -> None:
+def _write_batch(
+    variant: Variant, seller_id: Any, batch: list[tuple[int, dict[str, Any], str]], result: ImportResult
+) -> None:
     hashes = [code_hash for _, _, code_hash in batch]
     existing = set(Code.objects.filter(seller_id=seller_id, code_hash__in=hashes).values_list("code_hash", flat=True))
     new: list[Code] = []

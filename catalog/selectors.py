@@ -2,16 +2,31 @@
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from marketplace.core.errors import NotFound, ValidationFailed
 
-from .models import Product, ProductStatus
+from .models import CodeStatus, Product, ProductStatus, Variant
+
+
+def variants_with_stock() -> Prefetch:
+    """Variants with ``available_codes``: the count of codes that can still be sold (one query)."""
+    now = timezone.now()
+    available = Q(codes__status=CodeStatus.AVAILABLE) & (
+        Q(codes__expires_at__isnull=True) | Q(codes__expires_at__gt=now)
+    )
+    return Prefetch(
+        "variants",
+        queryset=Variant.objects.annotate(available_codes=Count("codes", filter=available)).order_by(
+            "position", "created_at", "id"
+        ),
+    )
 
 
 def product_list(*, seller: Any, status: str | None = None) -> QuerySet[Product]:
     """The seller's products, newest first, with their variants prefetched (one query for all)."""
-    products = Product.objects.filter(seller=seller).prefetch_related("variants")
+    products = Product.objects.filter(seller=seller).prefetch_related(variants_with_stock())
     if status:
         if status not in ProductStatus.values:
             message = f"Must be one of: {', '.join(ProductStatus.values)}."
@@ -22,7 +37,7 @@ def product_list(*, seller: Any, status: str | None = None) -> QuerySet[Product]
 
 def product_get(*, seller: Any, product_id: str) -> Product:
     """One of the seller's products. Another seller's product is 404, exactly like a missing one."""
-    product = Product.objects.filter(seller=seller, id=product_id).prefetch_related("variants").first()
+    product = Product.objects.filter(seller=seller, id=product_id).prefetch_related(variants_with_stock()).first()
     if product is None:
         raise NotFound("Product not found.")
     return product

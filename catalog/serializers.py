@@ -97,9 +97,53 @@ class ProductInput(StrictInput):
 
 
 class VariantOutput(serializers.ModelSerializer):
+    stock = serializers.SerializerMethodField(help_text="Units left: available codes for code pools; null = unlimited.")
+
     class Meta:
         model = Variant
         fields = ["id", "name", "price", "stock"]
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_stock(self, variant: Variant) -> int | None:
+        if variant.product.delivery_type == "code_pool":
+            # Annotated by the selectors; a variant loaded otherwise is counted on demand.
+            count = getattr(variant, "available_codes", None)
+            if count is None:
+                from .inventory import available_codes
+
+                count = available_codes(variant.id).count()
+            return int(count)
+        return variant.stock
+
+
+class CodeInput(serializers.Serializer):
+    code = serializers.CharField(max_length=500, trim_whitespace=False)
+    pin = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)
+    serial = serializers.CharField(max_length=120, required=False, allow_null=True, allow_blank=True)
+    expires_at = serializers.CharField(max_length=40, required=False, allow_null=True, allow_blank=True)
+
+
+class CodesImportInput(serializers.Serializer):
+    codes = CodeInput(many=True, required=False)
+    file = serializers.FileField(required=False, help_text="CSV with a header: code[,pin,serial,expires_at]")
+
+
+class CodeImportResultOutput(serializers.Serializer):
+    imported = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    rejected = serializers.ListField(child=serializers.DictField())
+    rejected_count = serializers.IntegerField()
+
+
+class CodeOutput(serializers.Serializer):
+    id = serializers.CharField()
+    code_hint = serializers.CharField(help_text="The last 4 characters only.")
+    status = serializers.CharField()
+    serial = serializers.CharField(allow_blank=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+    order_item_id = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    delivered_at = serializers.DateTimeField(allow_null=True)
 
 
 class DeliveryOutput(serializers.Serializer):

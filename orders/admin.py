@@ -43,8 +43,19 @@ class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
 
 class OrderItemInline(ReadOnlyInline):
     model = OrderItem
-    fields = ("id", "title", "variant_name", "quantity", "unit_price_display", "content_type", "fulfillment_status",
-              "fulfilled_at", "attempts", "last_error", "download_count")
+    fields = (
+        "id",
+        "title",
+        "variant_name",
+        "quantity",
+        "unit_price_display",
+        "content_type",
+        "fulfillment_status",
+        "fulfilled_at",
+        "attempts",
+        "last_error",
+        "download_count",
+    )
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[OrderItem]:
@@ -66,8 +77,16 @@ class OrderEventInline(ReadOnlyInline):
 
 class PaymentInline(ReadOnlyInline):
     model = Payment
-    fields = ("id", "gateway", "status", "amount_display", "transaction_id", "payment_method", "failure_reason",
-              "created_at")
+    fields = (
+        "id",
+        "gateway",
+        "status",
+        "amount_display",
+        "transaction_id",
+        "payment_method",
+        "failure_reason",
+        "created_at",
+    )
     readonly_fields = fields
     show_change_link = True
 
@@ -90,8 +109,18 @@ def _money_display(field: str, description: str) -> Callable[[Any, Order], str]:
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("order_number", "id", "created_at", "seller", "product", "buyer_email", "total_amount_display",
-                    "currency", "status", "paid_at")
+    list_display = (
+        "order_number",
+        "id",
+        "created_at",
+        "seller",
+        "product",
+        "buyer_email",
+        "total_amount_display",
+        "currency",
+        "status",
+        "paid_at",
+    )
     list_display_links = ("order_number", "id")
     list_filter = ("status", "currency", "created_at")
     search_fields = ("=id", "=order_number", "buyer_email")
@@ -113,22 +142,59 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     fieldsets = (
         (None, {"fields": ("id", "order_number", "status", "status_message", "seller", "product")}),
         ("Buyer", {"fields": ("buyer", "buyer_email", "recipient_email")}),
-        ("Money", {"fields": ("currency", "subtotal_display", "discount_code", "discount_amount_display",
-                              "total_amount_display", "platform_fee_display", "seller_earnings_display",
-                              "refunded_amount_display")}),
+        (
+            "Money",
+            {
+                "fields": (
+                    "currency",
+                    "subtotal_display",
+                    "discount_code",
+                    "discount_amount_display",
+                    "total_amount_display",
+                    "platform_fee_display",
+                    "seller_earnings_display",
+                    "refunded_amount_display",
+                )
+            },
+        ),
         ("Delivery", {"fields": ("dispatched_email", "email_sent_at", "delivered_at")}),
-        ("Integration", {"classes": ("collapse",),
-                         "fields": ("payment_reference", "idempotency_key", "meta", "webhook_urls")}),
+        (
+            "Integration",
+            {"classes": ("collapse",), "fields": ("payment_reference", "idempotency_key", "meta", "webhook_urls")},
+        ),
         ("Dates", {"fields": ("created_at", "updated_at", "paid_at", "expires_at")}),
     )
     # Every field is read-only: the status moves only through the lifecycle (see the actions), the
     # money is what the buyer was charged, and other corrections go through the services.
     readonly_fields = (
-        "id", "order_number", "status", "status_message", "seller", "product", "buyer", "buyer_email",
-        "recipient_email", "currency", "subtotal_display", "discount_code", "discount_amount_display",
-        "total_amount_display", "platform_fee_display", "seller_earnings_display", "refunded_amount_display",
-        "dispatched_email", "email_sent_at", "delivered_at", "payment_reference", "idempotency_key", "meta",
-        "webhook_urls", "created_at", "updated_at", "paid_at", "expires_at",
+        "id",
+        "order_number",
+        "status",
+        "status_message",
+        "seller",
+        "product",
+        "buyer",
+        "buyer_email",
+        "recipient_email",
+        "currency",
+        "subtotal_display",
+        "discount_code",
+        "discount_amount_display",
+        "total_amount_display",
+        "platform_fee_display",
+        "seller_earnings_display",
+        "refunded_amount_display",
+        "dispatched_email",
+        "email_sent_at",
+        "delivered_at",
+        "payment_reference",
+        "idempotency_key",
+        "meta",
+        "webhook_urls",
+        "created_at",
+        "updated_at",
+        "paid_at",
+        "expires_at",
     )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -137,9 +203,7 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # the order and its timeline are the audit trail
 
-    def _run(
-        self, request: HttpRequest, queryset: QuerySet[Order], verb: str, action: Callable[[Order], Any]
-    ) -> None:
+    def _run(self, request: HttpRequest, queryset: QuerySet[Order], verb: str, action: Callable[[Order], Any]) -> None:
         done: list[str] = []
         failed: list[str] = []
         for order in queryset.order_by("created_at"):
@@ -157,17 +221,23 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.action(description="Retry delivery", permissions=["change"])
     def retry_delivery(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
         self._run(
-            request, queryset, "Delivery retried",
-            lambda order: services.order_retry_delivery(order=order, user=request.user,
-                                                        actor=OrderEvent.Actor.OPERATOR),
+            request,
+            queryset,
+            "Delivery retried",
+            lambda order: services.order_retry_delivery(
+                order=order, user=request.user, actor=OrderEvent.Actor.OPERATOR
+            ),
         )
 
     @admin.action(description="Mark delivered", permissions=["change"])
     def mark_delivered(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
         self._run(
-            request, queryset, "Marked delivered",
-            lambda order: services.order_mark_delivered(order=order, user=request.user,
-                                                        actor=OrderEvent.Actor.OPERATOR),
+            request,
+            queryset,
+            "Marked delivered",
+            lambda order: services.order_mark_delivered(
+                order=order, user=request.user, actor=OrderEvent.Actor.OPERATOR
+            ),
         )
 
 
@@ -179,8 +249,7 @@ class OrderEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     date_hierarchy = "created_at"
     list_select_related = ("order", "actor_user")
     show_full_result_count = False
-    fields = ("id", "order", "created_at", "type", "from_status", "to_status", "actor", "actor_user", "message",
-              "data")
+    fields = ("id", "order", "created_at", "type", "from_status", "to_status", "actor", "actor_user", "message", "data")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -33,6 +33,7 @@ from .services import (
     order_set_status,
     product_for_checkout,
     request_fingerprint,
+    variant_stock,
 )
 
 
@@ -65,6 +66,7 @@ class CheckoutProductApi(PublicApi):
     @extend_schema(responses=PublicProductDoc)
     def get(self, request: Request, slug: str) -> Response:
         product = product_for_checkout(slug)
+        stock = variant_stock(product)
         return Response(
             {
                 "slug": product.slug,
@@ -78,8 +80,8 @@ class CheckoutProductApi(PublicApi):
                         "id": v.id,
                         "name": v.name,
                         "price": v.price,
-                        "available": v.stock is None or v.stock > 0,
-                        "stock": v.stock,
+                        "available": stock[v.id] is None or (stock[v.id] or 0) > 0,
+                        "stock": stock[v.id],
                     }
                     for v in product.variants.all()
                 ],

@@ -124,9 +124,9 @@ def license_activate(*, license_key: str, instance_name: str) -> dict[str, Any]:
 def license_deactivate(*, license_key: str, activation_id: str) -> dict[str, Any]:
     with transaction.atomic():
         lic = _usable(license_key, lock=True)
-        updated = LicenseActivation.objects.filter(
-            id=activation_id, license=lic, deactivated_at__isnull=True
-        ).update(deactivated_at=timezone.now())
+        updated = LicenseActivation.objects.filter(id=activation_id, license=lic, deactivated_at__isnull=True).update(
+            deactivated_at=timezone.now()
+        )
         if not updated:
             raise NotFound("This activation is not active for this key.", code="activation_not_found")
         return {"activation_id": activation_id, "deactivated": True, **license_view(lic)}

@@ -49,7 +49,7 @@ class OrderEventDoc(serializers.Serializer):
     to_status = serializers.CharField(allow_null=True)
     message = serializers.CharField()
     actor = serializers.CharField()
-    data = serializers.DictField()
+    data = serializers.DictField()  # type: ignore[assignment]
     created_at = serializers.DateTimeField()
 
 

@@ -10,9 +10,8 @@ from .models import Order, OrderEvent, OrderItem
 
 
 def orders_with_details() -> QuerySet[Order]:
-    from payments.models import Payment
-
     from catalog.models import Code
+    from payments.models import Payment
 
     return Order.objects.select_related("product", "seller").prefetch_related(
         Prefetch("items", queryset=OrderItem.objects.select_related("product").order_by("id")),

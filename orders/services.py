@@ -90,6 +90,17 @@ def product_for_checkout(slug: str) -> Product:
     return product
 
 
+def variant_stock(product: Product) -> dict[str, int | None]:
+    """Units left per variant: available codes for a code pool, the stock counter otherwise
+    (None = unlimited)."""
+    variants = list(product.variants.all())
+    if get_strategy(product.delivery_type).counts_stock:
+        from catalog.inventory import available_counts
+
+        return dict(available_counts([v.id for v in variants]))
+    return {v.id: v.stock for v in variants}
+
+
 def checkout_quote(*, product: Product, lines: list[CheckoutLine], discount_code: str = "") -> Quote:
     if not lines:
         raise ValidationFailed("Choose at least one item.", fields={"items": ["Choose at least one item."]})
@@ -104,10 +115,11 @@ def checkout_quote(*, product: Product, lines: list[CheckoutLine], discount_code
     quoted: list[QuoteLine] = []
     seen: set[str] = set()
     for index, line in enumerate(lines):
-        variant = variants.get(line.variant_id)
-        if variant is None:
+        found = variants.get(line.variant_id)
+        if found is None:
             message = "This option does not exist for this product."
             raise ValidationFailed(message, fields={f"items.{index}.variant_id": [message]})
+        variant = found
         if line.variant_id in seen:
             message = "Each option may appear once; raise its quantity instead."
             raise ValidationFailed(message, fields={f"items.{index}.variant_id": [message]})
@@ -305,7 +317,8 @@ def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Ord
                 order_event_record(
                     order=order,
                     type="paid_without_stock",
-                    message="Paid after a failed attempt, but its stock was sold meanwhile; delivery will need an operator.",
+                    message="Paid after a failed attempt, but its stock was sold meanwhile; "
+                    "delivery will need an operator.",
                     actor=Actor.GATEWAY,
                 )
             order_transition(
@@ -439,13 +452,10 @@ def order_fulfil(*, order_id: str, final_attempt: bool = False) -> FulfilmentRes
     if order is None or order.status not in FULFILLABLE:
         return FulfilmentResult("skipped")
     transient: list[str] = []
-    permanent = False
     for item_id in order.items.values_list("id", flat=True):
         status, error = _fulfil_item(item_id)
         if status == "transient":
             transient.append(error)
-        elif status != FulfillmentStatus.SUCCEEDED:
-            permanent = True
     items = list(order.items.all())
     done = [item for item in items if item.fulfilled]
     if len(done) == len(items):

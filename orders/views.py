@@ -16,7 +16,7 @@ from .fulfillment.file import private_storage, unsign_download_token
 from .models import OrderStatus
 from .presenters import order_to_dict
 from .selectors import order_get_for_buyer
-from .services import product_for_checkout
+from .services import product_for_checkout, variant_stock
 
 
 @require_http_methods(["GET", "POST"])
@@ -26,6 +26,7 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
     except ApplicationError:
         return render(request, "checkout/not_found.html", status=404)
     variants = list(product.variants.all())
+    stock = variant_stock(product)
     form = CheckoutForm(request.POST or None, variants=variants)
     error = None
     if request.method == "POST" and form.is_valid():
@@ -69,7 +70,7 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
                 {
                     "variant": v,
                     "price": format_money(v.price, product.currency),
-                    "available": v.stock is None or v.stock > 0,
+                    "available": stock[v.id] is None or (stock[v.id] or 0) > 0,
                 }
                 for v in variants
             ],

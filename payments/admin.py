@@ -32,14 +32,35 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
-    list_display = ("id", "created_at", "order", "gateway", "status", "amount_display", "currency", "transaction_id",
-                    "payment_method")
+    list_display = (
+        "id",
+        "created_at",
+        "order",
+        "gateway",
+        "status",
+        "amount_display",
+        "currency",
+        "transaction_id",
+        "payment_method",
+    )
     list_filter = ("status", "gateway", "currency", "created_at")
     search_fields = ("=id", "=order__id", "=order__order_number", "order__buyer_email", "=transaction_id")
     date_hierarchy = "created_at"
     list_select_related = ("order",)
-    fields = ("id", "order", "gateway", "status", "amount_display", "currency", "transaction_id", "payment_method",
-              "redirect_url", "failure_reason", "created_at", "updated_at")
+    fields = (
+        "id",
+        "order",
+        "gateway",
+        "status",
+        "amount_display",
+        "currency",
+        "transaction_id",
+        "payment_method",
+        "redirect_url",
+        "failure_reason",
+        "created_at",
+        "updated_at",
+    )
     readonly_fields = fields
 
     @admin.display(description="Amount", ordering="amount")
@@ -54,8 +75,18 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     search_fields = ("=id", "=event_id", "=payment__id", "=payment__order__id", "=payment__order__order_number")
     date_hierarchy = "received_at"
     list_select_related = ("payment",)
-    fields = ("id", "gateway", "event_id", "type", "status", "error", "payment", "received_at", "processed_at",
-              "payload_pretty")
+    fields = (
+        "id",
+        "gateway",
+        "event_id",
+        "type",
+        "status",
+        "error",
+        "payment",
+        "received_at",
+        "processed_at",
+        "payload_pretty",
+    )
     readonly_fields = fields
 
     @admin.display(description="Payload")
@@ -65,13 +96,22 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
 @admin.register(SandboxPayment)
 class SandboxPaymentAdmin(ReadOnlyAdmin):
-    list_display = ("id", "created_at", "order_id", "amount_display", "currency", "status", "charge_id",
-                    "completed_at")
+    list_display = ("id", "created_at", "order_id", "amount_display", "currency", "status", "charge_id", "completed_at")
     list_filter = ("status", "currency", "created_at")
     search_fields = ("=id", "=order_id", "=charge_id")
     date_hierarchy = "created_at"
-    fields = ("id", "order_id", "charge_id", "amount_display", "currency", "description", "status", "return_url",
-              "created_at", "completed_at")
+    fields = (
+        "id",
+        "order_id",
+        "charge_id",
+        "amount_display",
+        "currency",
+        "description",
+        "status",
+        "return_url",
+        "created_at",
+        "completed_at",
+    )
     readonly_fields = fields
 
     @admin.display(description="Amount", ordering="amount")

@@ -13,8 +13,8 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from encrypted_fields.fields import EncryptedFieldMixin
 from django.db import models
+from encrypted_fields.fields import EncryptedFieldMixin
 
 
 class UndecryptableValue(Exception):

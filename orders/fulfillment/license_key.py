@@ -33,7 +33,9 @@ class LicenseKeyDelivery(DeliveryStrategy):
             "expires_in_days": _clean_positive(raw.get("expires_in_days"), "expires_in_days", maximum=36_500),
             "prefix": prefix or None,
         }
-        return DeliverySettings("license_key", "", settings.redemption_instructions.strip(), {"license": license_options})
+        return DeliverySettings(
+            "license_key", "", settings.redemption_instructions.strip(), {"license": license_options}
+        )
 
     def _options(self, item: Any) -> dict[str, Any]:
         return dict((item.product.delivery_options or {}).get("license") or {})

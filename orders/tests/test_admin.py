@@ -156,7 +156,10 @@ def test_mark_delivered_moves_a_paid_order_with_an_operator_event(admin_client, 
     assert all(item.fulfilled for item in order.items.all())
     event = OrderEvent.objects.filter(order=order, type="status_changed").order_by("-created_at", "-id").first()
     assert (event.from_status, event.to_status, event.actor, event.actor_user_id) == (
-        "paid", "delivered", "operator", operator.id
+        "paid",
+        "delivered",
+        "operator",
+        operator.id,
     )
     assert [str(m) for m in get_messages(response.wsgi_request)] == [f"Marked delivered: #{order.order_number}."]
 

@@ -139,8 +139,9 @@ def test_orders_list_shows_the_columns_newest_first(seller_client, product, djan
     assert '<span class="status status-pending">Awaiting payment</span>' in html
 
 
-def test_summary_counts_orders_and_paid_revenue_per_currency(seller, seller_client, product,
-                                                             django_capture_on_commit_callbacks):
+def test_summary_counts_orders_and_paid_revenue_per_currency(
+    seller, seller_client, product, django_capture_on_commit_callbacks
+):
     make_order(product)  # pending: counted, not revenue
     make_delivered(product, django_capture_on_commit_callbacks)
     make_delivered(product, django_capture_on_commit_callbacks)
@@ -191,8 +192,9 @@ def test_orders_are_paginated_by_twenty(seller_client, product):
     assert 'href="?page=2"' in first.content.decode()
 
 
-def test_orders_list_runs_a_constant_number_of_queries(seller_client, product, django_assert_max_num_queries,
-                                                       django_capture_on_commit_callbacks):
+def test_orders_list_runs_a_constant_number_of_queries(
+    seller_client, product, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
     for i in range(3):
         make_delivered(product, django_capture_on_commit_callbacks, email=f"b{i}@example.com")
     with CaptureQueriesContext(connection) as three:
@@ -207,8 +209,9 @@ def test_orders_list_runs_a_constant_number_of_queries(seller_client, product, d
 # --- One order -----------------------------------------------------------------------------------
 
 
-def test_order_detail_shows_items_delivery_payments_and_timeline(seller_client, product,
-                                                                django_capture_on_commit_callbacks):
+def test_order_detail_shows_items_delivery_payments_and_timeline(
+    seller_client, product, django_capture_on_commit_callbacks
+):
     order = make_delivered(product, django_capture_on_commit_callbacks)
 
     for ref in (order.order_number, order.id):
@@ -237,8 +240,9 @@ def test_another_sellers_order_is_not_found(seller_client):
     assert OrderEvent.objects.filter(order=theirs).count() == events_before
 
 
-def test_retry_on_a_delivered_order_shows_the_error_and_changes_nothing(seller_client, product,
-                                                                         django_capture_on_commit_callbacks):
+def test_retry_on_a_delivered_order_shows_the_error_and_changes_nothing(
+    seller_client, product, django_capture_on_commit_callbacks
+):
     order = make_delivered(product, django_capture_on_commit_callbacks)
     events_before = OrderEvent.objects.filter(order=order).count()
 
@@ -255,8 +259,9 @@ def test_retry_on_a_delivered_order_shows_the_error_and_changes_nothing(seller_c
     assert order.status == OrderStatus.DELIVERED
 
 
-def test_retry_on_an_order_that_needs_attention_redelivers(seller, seller_client, product,
-                                                           django_capture_on_commit_callbacks):
+def test_retry_on_an_order_that_needs_attention_redelivers(
+    seller, seller_client, product, django_capture_on_commit_callbacks
+):
     order = make_order(product)
     order_mark_paid(order_id=order.id, payment_id="pay_test")  # fulfilment not run: stays paid
     Order.objects.filter(pk=order.pk).update(status=OrderStatus.NEEDS_ATTENTION)
