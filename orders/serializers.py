@@ -91,3 +91,19 @@ class DeliveryOverrideInput(serializers.Serializer):
     delivery_content = serializers.CharField(max_length=20000, allow_blank=True)
     content_type = serializers.CharField(max_length=20)
     item_id = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
+
+
+class LicenseVerifyInput(serializers.Serializer):
+    product_id = serializers.CharField(max_length=40)
+    license_key = serializers.CharField(max_length=200)
+    increment_uses_count = serializers.BooleanField(required=False, default=False)
+
+
+class LicenseActivateInput(serializers.Serializer):
+    license_key = serializers.CharField(max_length=200)
+    instance_name = serializers.CharField(max_length=200)
+
+
+class LicenseDeactivateInput(serializers.Serializer):
+    license_key = serializers.CharField(max_length=200)
+    activation_id = serializers.CharField(max_length=40)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api
+from . import api, license_api
 
 app_name = "orders-api"
 
@@ -9,6 +9,9 @@ urlpatterns = [
     path("public/checkout/<slug:slug>/quote", api.CheckoutQuoteApi.as_view(), name="checkout-quote"),
     path("public/checkout/<slug:slug>/pay", api.CheckoutPayApi.as_view(), name="checkout-pay"),
     path("public/checkout/<slug:slug>/order/<str:order_id>", api.CheckoutOrderApi.as_view(), name="checkout-order"),
+    path("licenses/verify", license_api.LicenseVerifyApi.as_view(), name="license-verify"),
+    path("licenses/activate", license_api.LicenseActivateApi.as_view(), name="license-activate"),
+    path("licenses/deactivate", license_api.LicenseDeactivateApi.as_view(), name="license-deactivate"),
     path("orders", api.OrderListApi.as_view(), name="order-list"),
     path("orders/<str:order_id>/resource", api.OrderResourceApi.as_view(), name="order-resource"),
     path("orders/<str:ref>", api.OrderDetailApi.as_view(), name="order-detail"),

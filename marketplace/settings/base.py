@@ -166,7 +166,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "marketplace.core.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    "DEFAULT_THROTTLE_RATES": {"auth": "30/minute", "checkout": "120/minute"},
+    "DEFAULT_THROTTLE_RATES": {"auth": "30/minute", "checkout": "120/minute", "licenses": "60/minute"},
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 

@@ -12,7 +12,16 @@ SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-change-me-0123
 SANDBOX_WEBHOOK_SECRET = env.str("SANDBOX_WEBHOOK_SECRET", default="whsec_ZGV2LW9ubHktc2FuZGJveC13ZWJob29rLXNlY3JldA==")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 
-for folder in ("", "staticfiles", "broker/queue", "broker/processed", "broker/control", "media/private", "media/public", "mail"):
+for folder in (
+    "",
+    "staticfiles",
+    "broker/queue",
+    "broker/processed",
+    "broker/control",
+    "media/private",
+    "media/public",
+    "mail",
+):
     (VAR_DIR / folder).mkdir(parents=True, exist_ok=True)
 # Development-only Fernet key (for encrypted codes); production requires FERNET_KEYS.
 FERNET_KEYS = env.list("FERNET_KEYS", default=["3q2-7bY0bQ3pZ5c5F3m8Xo9wq1fZcJ8HkQyGx0m7L2s="])
