@@ -1,0 +1,55 @@
+"""Re-encrypts every stored secret (codes, PINs, licence keys) under the newest FERNET_KEYS entry.
+
+Resumable: rows already under the newest key are skipped, so an interrupted run simply runs again.
+Batched: it walks the tables by primary key, one short transaction per batch.
+"""
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django.db import connection, transaction
+
+from marketplace.core.crypto import is_under_newest_key, rotate
+
+TABLES = [("catalog_code", ["code", "pin"]), ("orders_license", ["key"])]
+
+
+class Command(BaseCommand):
+    help = "Re-encrypt codes, PINs and licence keys under the newest Fernet key (resumable, batched)."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--batch-size", type=int, default=1000)
+
+    def handle(self, *args: Any, batch_size: int, **options: Any) -> None:
+        total = 0
+        for table, columns in TABLES:
+            total += self._rotate_table(table, columns, batch_size)
+        self.stdout.write(f"rotated {total} row(s) to the newest key")
+
+    def _rotate_table(self, table: str, columns: list[str], batch_size: int) -> int:
+        quote = connection.ops.quote_name
+        column_list = ", ".join(quote(c) for c in columns)
+        last_id = ""
+        rotated = 0
+        while True:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT id, {column_list} FROM {quote(table)} WHERE id > %s ORDER BY id LIMIT %s",  # noqa: S608
+                    [last_id, batch_size],
+                )
+                rows = cursor.fetchall()
+                if not rows:
+                    return rotated
+                for row in rows:
+                    row_id, values = row[0], row[1:]
+                    if all(v is None or is_under_newest_key(v) for v in values):
+                        continue
+                    new_values = [None if v is None else rotate(v) for v in values]
+                    assignments = ", ".join(f"{quote(c)} = %s" for c in columns)
+                    cursor.execute(
+                        f"UPDATE {quote(table)} SET {assignments} WHERE id = %s",  # noqa: S608
+                        [*new_values, row_id],
+                    )
+                    rotated += 1
+                last_id = rows[-1][0]
+            self.stdout.write(f"{table}: up to {last_id}, {rotated} rotated", ending="\r")
