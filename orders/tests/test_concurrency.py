@@ -65,3 +65,108 @@ def test_concurrent_buyers_never_oversell(seller):
     variant.refresh_from_db()
     assert variant.stock == 0
     assert Order.objects.filter(product=product).count() == 3
+
+
+def test_buyers_racing_for_a_small_pool_get_exactly_the_pool(seller):
+    from catalog.inventory import CodeRow, codes_import
+    from catalog.models import Code, DeliveryType
+
+    product = ProductFactory(seller=seller, delivery_type=DeliveryType.CODE_POOL, delivery_content="")
+    variant = VariantFactory(product=product, price=500)
+    codes_import(variant=variant, rows=[CodeRow(i, f"RACE-{i:03d}") for i in range(5)])
+
+    def pay(index):
+        response = APIClient().post(
+            f"/api/v1/public/checkout/{product.slug}/pay", {"buyer_email": f"r{index}@example.com"}, format="json"
+        )
+        return response.status_code, response.json()
+
+    results = run_concurrently(12, pay)
+    statuses = Counter(status for status, _ in results)
+    assert statuses == Counter({201: 5, 409: 7})
+    assert all(body["error"]["code"] == "out_of_stock" for status, body in results if status == 409)
+    allocated = list(Code.objects.filter(variant=variant).values_list("order_item_id", flat=True))
+    assert len(allocated) == 5 and None not in allocated
+    assert len(set(allocated)) == 5  # every code to a different item, every item one code
+    assert Order.objects.filter(product=product).count() == 5
+
+
+def test_one_paid_webhook_delivered_many_times_at_once_delivers_once(seller):
+    from django.core import mail
+
+    from catalog.inventory import CodeRow, codes_import
+    from catalog.models import Code, DeliveryType
+    from orders.models import OrderEvent
+    from payments.models import SandboxPayment, WebhookEvent
+    from payments.sandbox import sign_event
+    from payments.services import payment_initiate
+
+    product = ProductFactory(seller=seller, delivery_type=DeliveryType.CODE_POOL, delivery_content="")
+    variant = VariantFactory(product=product, price=500)
+    codes_import(variant=variant, rows=[CodeRow(i, f"ONCE-{i}") for i in range(3)])
+    order = (
+        APIClient()
+        .post(
+            f"/api/v1/public/checkout/{product.slug}/pay",
+            {"buyer_email": "once@example.com", "init_payment": False},
+            format="json",
+        )
+        .json()["data"]
+    )
+    payment = payment_initiate(
+        order=Order.objects.get(pk=order["id"]), gateway_name="sandbox", return_url="https://x.test/r"
+    )
+    SandboxPayment.objects.filter(id=payment.id).update(status="succeeded", charge_id="sbxch_once")
+    event = {
+        "id": "evt_once",
+        "type": "payment.succeeded",
+        "data": {"payment_id": payment.id, "order_id": order["id"], "amount": 500, "currency": "USD"},
+    }
+    body, headers = sign_event(event)
+    extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+
+    def deliver(_):
+        return (
+            APIClient()
+            .generic("POST", "/api/v1/payments/webhooks/sandbox", body, content_type="application/json", **extra)
+            .status_code
+        )
+
+    results = run_concurrently(6, deliver)
+    assert set(results) == {200}
+    stored = Order.objects.get(pk=order["id"])
+    assert stored.status == "delivered"
+    assert WebhookEvent.objects.count() == 1
+    assert OrderEvent.objects.filter(order=stored, type="email_sent").count() == 1
+    assert len([m for m in mail.outbox if m.to == ["once@example.com"]]) == 1
+    assert Code.objects.filter(status="DELIVERED").count() == 1
+    assert OrderEvent.objects.filter(order=stored, to_status="paid").count() == 1
+
+
+def test_two_activations_at_once_never_exceed_the_limit(seller, django_capture_on_commit_callbacks):
+    from catalog.models import DeliveryType
+    from orders.models import License, LicenseActivation
+    from orders.services import CheckoutLine, order_create, order_fulfil, order_mark_paid
+
+    product = ProductFactory(
+        seller=seller,
+        delivery_type=DeliveryType.LICENSE_KEY,
+        delivery_content="",
+        delivery_options={"license": {"activation_limit": 1}},
+    )
+    variant = VariantFactory(product=product)
+    order = order_create(product=product, buyer_email="l@x.co", lines=[CheckoutLine(variant.id, 1)]).order
+    order_mark_paid(order_id=order.id, payment_id="pay_x")
+    order_fulfil(order_id=order.id)
+    key = License.objects.get().key
+
+    def activate(index):
+        return (
+            APIClient()
+            .post("/api/v1/licenses/activate", {"license_key": key, "instance_name": f"m{index}"}, format="json")
+            .status_code
+        )
+
+    results = run_concurrently(6, activate)
+    assert Counter(results) == Counter({201: 1, 409: 5})
+    assert LicenseActivation.objects.count() == 1
