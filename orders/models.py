@@ -103,9 +103,10 @@ class OrderItem(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)
     download_count = models.PositiveIntegerField(default=0)
+    position = models.PositiveIntegerField(default=0, help_text="The item's place in the buyer's order.")
 
     class Meta:
-        ordering = ["id"]
+        ordering = ["position", "id"]
 
     def __str__(self) -> str:
         return f"{self.title} × {self.quantity}"

@@ -14,7 +14,7 @@ def orders_with_details() -> QuerySet[Order]:
     from payments.models import Payment
 
     return Order.objects.select_related("product", "seller").prefetch_related(
-        Prefetch("items", queryset=OrderItem.objects.select_related("product").order_by("id")),
+        Prefetch("items", queryset=OrderItem.objects.select_related("product").order_by("position", "id")),
         Prefetch("items__codes", queryset=Code.objects.order_by("created_at", "id")),
         "items__licenses",
         Prefetch("payments", queryset=Payment.objects.order_by("created_at")),

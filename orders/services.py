@@ -257,7 +257,7 @@ def order_create(
                 expires_at=timezone.now() + timedelta(minutes=settings.ORDER_EXPIRY_MINUTES),
             )
             items = []
-            for line in quote.lines:
+            for position, line in enumerate(quote.lines):
                 line_product = line.variant.product
                 delivery = get_strategy(line_product.delivery_type).snapshot(line_product)
                 items.append(
@@ -273,6 +273,7 @@ def order_create(
                         content_type=delivery.content_type,
                         delivery_content=delivery.content,
                         redemption_instructions=delivery.redemption_instructions,
+                        position=position,
                     )
                 )
             OrderItem.objects.bulk_create(items)
