@@ -7,7 +7,7 @@ from django.http import HttpRequest
 
 from marketplace.core.errors import ValidationFailed
 
-from .models import Product, ProductStatus, Upload, Variant
+from .models import Code, Product, ProductStatus, Upload, Variant
 from .services import product_update, validate_slug
 
 
@@ -95,3 +95,84 @@ class UploadAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Deleting the row would leave products pointing at a file nobody can account for.
         return False
+
+
+@admin.register(Code)
+class CodeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Codes are shown by their last 4 characters only; the code and PIN never reach the page.
+    Block, unblock and revoke go through the same service as the API."""
+
+    list_display = [
+        "id",
+        "masked_code",
+        "status",
+        "variant",
+        "seller",
+        "serial",
+        "expires_at",
+        "order_item",
+        "created_at",
+    ]
+    list_filter = ["status", "source", ("expires_at", admin.EmptyFieldListFilter), "created_at"]
+    search_fields = ["id", "code_hint", "serial", "variant__id", "variant__product__title", "seller__email"]
+    list_select_related = ["variant__product", "seller"]
+    fields = [
+        "id",
+        "masked_code",
+        "status",
+        "source",
+        "variant",
+        "seller",
+        "serial",
+        "expires_at",
+        "order_item",
+        "allocated_at",
+        "delivered_at",
+        "created_at",
+    ]
+    readonly_fields = list(fields)  # type: ignore[arg-type]
+    actions = ["block_codes", "unblock_codes", "revoke_codes"]
+    date_hierarchy = "created_at"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Code]:
+        # Never even load the ciphertext: the admin has no use for it.
+        return super().get_queryset(request).defer("code", "pin")
+
+    @admin.display(description="Code")
+    def masked_code(self, obj: Code) -> str:
+        return f"••••{obj.code_hint}"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def _apply(self, request: HttpRequest, queryset: QuerySet[Code], action: str) -> None:
+        from marketplace.core.errors import ApplicationError
+
+        from .inventory import code_set_status
+
+        done, failed = 0, []
+        for code in queryset.select_related("variant"):
+            try:
+                code_set_status(variant=code.variant, code_id=code.id, action=action)
+                done += 1
+            except ApplicationError as exc:
+                failed.append(f"••••{code.code_hint}: {exc.message}")
+        if done:
+            self.message_user(request, f"{done} code(s) {action}ed.", messages.SUCCESS)
+        for message in failed:
+            self.message_user(request, message, messages.ERROR)
+
+    @admin.action(description="Block selected codes")
+    def block_codes(self, request: HttpRequest, queryset: QuerySet[Code]) -> None:
+        self._apply(request, queryset, "block")
+
+    @admin.action(description="Unblock selected codes")
+    def unblock_codes(self, request: HttpRequest, queryset: QuerySet[Code]) -> None:
+        self._apply(request, queryset, "unblock")
+
+    @admin.action(description="Revoke selected codes")
+    def revoke_codes(self, request: HttpRequest, queryset: QuerySet[Code]) -> None:
+        self._apply(request, queryset, "revoke")

@@ -17,7 +17,7 @@ from marketplace.core.money import format_money
 from payments.models import Payment
 
 from . import services
-from .models import Order, OrderEvent, OrderItem
+from .models import License, Order, OrderEvent, OrderItem, SellerEvent
 
 
 def _money(obj: Any, field: str) -> str:
@@ -259,4 +259,53 @@ class OrderEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(License)
+class LicenseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Licence keys by their last 4 characters only."""
+
+    list_display = ["id", "masked_key", "status", "product", "uses", "activation_limit", "expires_at", "created_at"]
+    list_filter = ["status", "created_at"]
+    search_fields = ["id", "key_hint", "product__title", "order_item__order__order_number"]
+    list_select_related = ["product"]
+    fields = [
+        "id",
+        "masked_key",
+        "status",
+        "product",
+        "order_item",
+        "uses",
+        "activation_limit",
+        "expires_at",
+        "created_at",
+    ]
+    readonly_fields = ["id", "masked_key", "product", "order_item", "uses", "created_at"]
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).defer("key")
+
+    @admin.display(description="Key")
+    def masked_key(self, obj: License) -> str:
+        return f"••••{obj.key_hint}"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(SellerEvent)
+class SellerEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["id", "type", "seller", "created_at", "dispatched_at"]
+    list_filter = ["type", "created_at"]
+    search_fields = ["id", "type", "seller__email"]
+    readonly_fields = ["id", "type", "seller", "data", "created_at", "dispatched_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -319,3 +319,29 @@ def test_delivered_item_shows_codes_to_the_buyer_and_seller(pool, django_capture
     html = email.alternatives[0][0]
     assert "GC-0002" in html
     assert OrderEvent.objects.filter(order=order, type="email_sent").count() == 1
+
+
+def test_admin_lists_codes_masked_and_blocks_through_the_service(client, pool):
+    from django.test import Client
+
+    from catalog.inventory import CodeRow, codes_import
+    from marketplace.accounts.tests.factories import UserFactory
+
+    codes_import(variant=pool, rows=[CodeRow(1, "ADMIN-SECRET-4321", pin="PIN-0000")])
+    operator = UserFactory(is_staff=True, is_superuser=True)
+    browser = Client()
+    browser.force_login(operator)
+    page = browser.get("/admin/catalog/code/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "••••4321" in html
+    assert "ADMIN-SECRET" not in html and "PIN-0000" not in html
+    code = Code.objects.get()
+    from django.contrib.admin.utils import quote
+
+    detail = browser.get(f"/admin/catalog/code/{quote(code.id)}/change/")
+    assert detail.status_code == 200
+    assert "ADMIN-SECRET" not in detail.content.decode()
+    browser.post("/admin/catalog/code/", {"action": "block_codes", "_selected_action": [code.id]})
+    code.refresh_from_db()
+    assert code.status == "BLOCKED"
