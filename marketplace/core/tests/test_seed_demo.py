@@ -44,7 +44,7 @@ def counts() -> dict[str, int]:
 def test_creates_the_seller_the_operator_and_one_product_per_delivery_type() -> None:
     output = seed()
 
-    assert counts() == {"users": 2, "products": 3, "variants": 3, "uploads": 1}
+    assert counts() == {"users": 2, "products": 5, "variants": 5, "uploads": 1}
     seller = User.objects.get(email="demo@seller.test")
     assert (seller.name, seller.role) == ("Demo Seller", Role.SELLER)
     assert (seller.is_staff, seller.is_superuser) == (False, False)
@@ -58,17 +58,26 @@ def test_creates_the_seller_the_operator_and_one_product_per_delivery_type() -> 
         "demo-text": (DeliveryType.TEXT, "USD", ProductStatus.ACTIVE, seller.id),
         "demo-link": (DeliveryType.LINK, "EUR", ProductStatus.ACTIVE, seller.id),
         "demo-file": (DeliveryType.FILE, "GBP", ProductStatus.ACTIVE, seller.id),
+        "demo-gift-card": (DeliveryType.CODE_POOL, "USD", ProductStatus.ACTIVE, seller.id),
+        "demo-license": (DeliveryType.LICENSE_KEY, "USD", ProductStatus.ACTIVE, seller.id),
     }
     assert {slug: [v.price for v in p.variants.all()] for slug, p in products.items()} == {
         "demo-text": [500],
         "demo-link": [1500],
         "demo-file": [999],
+        "demo-gift-card": [2500],
+        "demo-license": [4900],
     }
+    from catalog.inventory import available_codes
+
+    pool = products["demo-gift-card"].variants.get()
+    assert available_codes(pool.id).count() == seed_demo.DEMO_POOL_SIZE
+    assert products["demo-license"].delivery_options["license"]["activation_limit"] == 2
     assert products["demo-text"].title == "Demo Text Product"
     assert "DEMO-1234-ABCD-5678" in products["demo-text"].delivery_content
     assert products["demo-link"].delivery_content == "https://example.com/course"
 
-    for slug in ("demo-text", "demo-link", "demo-file"):
+    for slug in ("demo-text", "demo-link", "demo-file", "demo-gift-card", "demo-license"):
         assert f"http://shop.test:8123/c/{slug}" in output
     assert seed_demo.DEFAULT_SELLER_PASSWORD in output
     assert seed_demo.DEFAULT_ADMIN_PASSWORD in output
@@ -118,7 +127,7 @@ def test_a_second_run_repairs_what_a_developer_broke(private_storage: Path) -> N
 
     seed()
 
-    assert counts() == {"users": 2, "products": 3, "variants": 3, "uploads": 1}
+    assert counts() == {"users": 2, "products": 5, "variants": 5, "uploads": 1}
     assert authenticate(email="demo@seller.test", password=seed_demo.DEFAULT_SELLER_PASSWORD) == seller
     assert Product.objects.get(slug="demo-link").status == ProductStatus.ACTIVE
     upload.refresh_from_db()

@@ -48,6 +48,7 @@ class DemoProduct:
     price: int
     content: str = ""
     redemption_instructions: str = ""
+    options: tuple[tuple[str, object], ...] = ()
 
 
 DEMO_PRODUCTS = [
@@ -79,7 +80,28 @@ DEMO_PRODUCTS = [
         price=999,
         # The content (the upload's storage key) is filled in when the file is written.
     ),
+    DemoProduct(
+        slug="demo-gift-card",
+        title="Demo Gift Card",
+        description="A preloaded gift-card code with a PIN, one per unit, from an encrypted pool.",
+        delivery_type=DeliveryType.CODE_POOL,
+        currency="USD",
+        price=2500,
+        redemption_instructions="Redeem at example.com/redeem with the code and PIN.",
+    ),
+    DemoProduct(
+        slug="demo-license",
+        title="Demo App Licence",
+        description="A licence key generated for you, valid on 2 devices for a year.",
+        delivery_type=DeliveryType.LICENSE_KEY,
+        currency="USD",
+        price=4900,
+        redemption_instructions="Enter the key in the app's Activate dialog.",
+        options=(("license", {"activation_limit": 2, "expires_in_days": 365, "prefix": "DEMO"}),),
+    ),
 ]
+
+DEMO_POOL_SIZE = 20
 
 
 def demo_pdf() -> bytes:
@@ -169,7 +191,7 @@ class Command(BaseCommand):
                 delivery_type=demo.delivery_type,
                 delivery_content=demo.content,
                 redemption_instructions=demo.redemption_instructions,
-                delivery_options={},
+                delivery_options=dict(demo.options),
             )
             created.append(demo.slug)
         elif product.status != ProductStatus.ACTIVE:
@@ -179,7 +201,25 @@ class Command(BaseCommand):
             Variant.objects.create(product=product, name="Standard", price=demo.price, stock=None)
         if demo.delivery_type == DeliveryType.FILE:
             self._ensure_file(product, seller)
+        if demo.delivery_type == DeliveryType.CODE_POOL:
+            self._ensure_codes(product)
         return product
+
+    def _ensure_codes(self, product: Product) -> None:
+        """Keeps the demo pool stocked: tops it up to DEMO_POOL_SIZE available codes."""
+        import secrets
+
+        from catalog.inventory import CodeRow, available_codes, codes_import
+
+        variant = product.variants.first()
+        assert variant is not None  # noqa: S101 - created just above
+        missing = DEMO_POOL_SIZE - available_codes(variant.id).count()
+        if missing > 0:
+            rows = [
+                CodeRow(i, f"DEMO-GIFT-{secrets.token_hex(4).upper()}", pin=f"{secrets.randbelow(10_000):04d}")
+                for i in range(missing)
+            ]
+            codes_import(variant=variant, rows=rows)
 
     def _ensure_file(self, product: Product, seller: User) -> None:
         storage = storages["private"]
