@@ -24,6 +24,11 @@ for _key in FERNET_KEYS:
         Fernet(_key)
     except ValueError:
         raise ImproperlyConfigured("FERNET_KEYS must be a comma-separated list of Fernet keys.") from None
+# The keyed hash (blind index) that finds duplicate codes without decrypting them.
+CODE_HASH_KEY = _required("CODE_HASH_KEY")
+if len(CODE_HASH_KEY) < 32:
+    raise ImproperlyConfigured("CODE_HASH_KEY must be at least 32 random characters.")
+PARTNER_ALLOW_HTTP = False
 # The sandbox gateway signs its webhooks with this secret; an empty one would accept forged events.
 SANDBOX_WEBHOOK_SECRET = (
     _required("SANDBOX_WEBHOOK_SECRET")

@@ -19,6 +19,7 @@ SETUP = "import django; django.setup()"
 REQUIRED = [
     "SECRET_KEY",
     "FERNET_KEYS",
+    "CODE_HASH_KEY",
     "DATABASE_URL",
     "REDIS_URL",
     "SITE_URL",
@@ -37,6 +38,7 @@ def production_env(**overrides: str | None) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "marketplace.settings.production",
         "SECRET_KEY": secrets.token_urlsafe(64),
         "FERNET_KEYS": f"{Fernet.generate_key().decode()},{Fernet.generate_key().decode()}",
+        "CODE_HASH_KEY": secrets.token_urlsafe(48),
         "DATABASE_URL": "postgres://marketplace:secret@db.internal:5432/marketplace",
         "REDIS_URL": "redis://cache.internal:6379/0",
         "SITE_URL": "https://shop.example.com",
