@@ -464,6 +464,11 @@ def order_fulfil(*, order_id: str, final_attempt: bool = False) -> FulfilmentRes
             order_send_delivery_email(order_id=order.id)
         except TransientDeliveryError as exc:
             transient.append(str(exc))
+            order_event_record(
+                order=order,
+                type="email_failed",
+                message=f"Delivery email failed; it will be retried alone: {exc}"[:500],
+            )
             if not final_attempt:
                 raise
             return _hand_to_operator(order, f"The delivery email could not be sent: {exc}")

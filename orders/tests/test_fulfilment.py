@@ -120,8 +120,11 @@ def test_email_failure_is_retried_and_not_sent_twice(text_product):
         order_fulfil(order_id=order.id)
     order.refresh_from_db()
     assert (order.status, order.dispatched_email) == ("paid", False)
+    assert OrderEvent.objects.filter(order=order, type="email_failed").count() == 1
+    attempts = order.items.get().attempts
     assert order_fulfil(order_id=order.id).outcome == "delivered"
     assert len(mail.outbox) == 1
+    assert order.items.get().attempts == attempts  # the email was retried, not the fulfilment
 
 
 def test_backoff_grows_and_is_capped():
