@@ -82,7 +82,25 @@ def order_transition(
             actor_user=actor_user,
             data=data or {},
         )
+        event_type = SELLER_EVENTS.get(to_status)
+        if event_type:
+            from .outbox import order_seller_event
+
+            order_seller_event(order=order, type=event_type)
         return order
+
+
+# The seller's webhook event for each status an order can reach.
+SELLER_EVENTS = {
+    S.PAID: "order.paid",
+    S.DELIVERED: "order.delivered",
+    S.PARTIALLY_DELIVERED: "order.partially_delivered",
+    S.NEEDS_ATTENTION: "order.needs_attention",
+    S.FAILED: "order.failed",
+    S.CANCELLED: "order.cancelled",
+    S.REFUNDED: "order.refunded",
+    S.PARTIALLY_REFUNDED: "order.refunded",
+}
 
 
 def order_event_record(

@@ -14,9 +14,10 @@ def _iso(value: Any) -> str | None:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def item_to_dict(item: OrderItem, order: Order) -> dict[str, Any]:
-    # Codes are decrypted only for delivered items of orders that are not refunded.
-    delivered = item.fulfilled and order.status not in _REFUNDED_FULLY
+def item_to_dict(item: OrderItem, order: Order, *, reveal: bool = True) -> dict[str, Any]:
+    # Codes are decrypted only for delivered items of orders that are not refunded, and never for
+    # payloads that are stored (the webhook outbox).
+    delivered = item.fulfilled and order.status not in _REFUNDED_FULLY and reveal
     strategy = get_strategy(item.content_type)
     delivery = strategy.delivery_view(item) if delivered else None
     return {
@@ -62,7 +63,8 @@ def event_to_dict(event: Any) -> dict[str, Any]:
 
 
 def order_to_dict(order: Order, *, audience: str = "seller") -> dict[str, Any]:
-    items = [item_to_dict(item, order) for item in order.items.all()]
+    reveal = audience != "webhook"
+    items = [item_to_dict(item, order, reveal=reveal) for item in order.items.all()]
     voucher_codes: list[str] = [code for item in items for code in item["voucher_codes"]]
     first = items[0] if len(items) == 1 else None
     data: dict[str, Any] = {
@@ -100,6 +102,8 @@ def order_to_dict(order: Order, *, audience: str = "seller") -> dict[str, Any]:
     }
     if audience == "seller":
         data["events"] = [event_to_dict(e) for e in order.events.all()]
+    elif audience == "webhook":
+        pass  # the seller's own view without the timeline and without decrypted codes
     else:
         for private in ("platform_fee", "seller_earnings", "meta", "idempotency_key", "payment_reference"):
             data.pop(private)

@@ -286,6 +286,9 @@ def order_create(
                 actor=Actor.BUYER,
                 data={"total_amount": order.total_amount, "currency": order.currency},
             )
+            from .outbox import order_seller_event
+
+            order_seller_event(order=order, type="order.created")
     except IntegrityError:
         if idempotency_key:
             existing = Order.objects.filter(product=product, idempotency_key=idempotency_key).first()

@@ -40,6 +40,17 @@ class WebhookMessage:
     type: str
     payment_id: str | None
     payload: dict[str, Any] = field(default_factory=dict)
+    # Set for refund events (e.g. Stripe's charge.refunded): the total refunded so far, minor units.
+    refunded_total: int | None = None
+
+
+@dataclass
+class GatewayRefund:
+    """What the gateway answered for a refund request."""
+
+    refund_id: str
+    status: str  # succeeded | pending | failed
+    amount: int
 
 
 class PaymentGateway:
@@ -54,4 +65,8 @@ class PaymentGateway:
 
     def parse_webhook(self, *, body: bytes, headers: dict[str, str]) -> WebhookMessage:
         """Verifies the signature over the raw body, then parses it. Raises InvalidSignature."""
+        raise NotImplementedError
+
+    def refund(self, *, payment: "Payment", amount: int, reason: str, idempotency_key: str) -> GatewayRefund:
+        """Returns money to the buyer. The idempotency key makes a retried request refund once."""
         raise NotImplementedError
