@@ -91,7 +91,7 @@ def order_transition(
 
 
 # The seller's webhook event for each status an order can reach.
-SELLER_EVENTS = {
+SELLER_EVENTS: dict[str, str] = {
     S.PAID: "order.paid",
     S.DELIVERED: "order.delivered",
     S.PARTIALLY_DELIVERED: "order.partially_delivered",
