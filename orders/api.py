@@ -23,7 +23,7 @@ from .models import OrderStatus
 from .presenters import order_summary_to_dict, order_to_dict, payment_to_dict
 from .schema import CheckoutOrderDoc, OrderDoc, PublicProductDoc, QuoteDoc, ResourceDoc
 from .selectors import order_get_for_buyer, order_get_for_seller, orders_with_details
-from .serializers import DeliveryOverrideInput, PayInput, QuoteInput, StatusInput
+from .serializers import DeliveryOverrideInput, PayInput, QuoteInput, RefundInput, StatusInput
 from .services import (
     CheckoutLine,
     checkout_quote,
@@ -281,6 +281,24 @@ class OrderDeliveryApi(SellerApi):
             user=request.user,
         )
         return Response(order_to_dict(order_get_for_seller(seller=request.user, ref=order.id)))
+
+
+class OrderRefundApi(SellerApi):
+    @extend_schema(request=RefundInput, responses={201: OrderDoc})
+    def post(self, request: Request, ref: str) -> Response:
+        from payments.services import refund_create
+
+        order = order_get_for_seller(seller=request.user, ref=ref)
+        data = RefundInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        refund_create(
+            order=order,
+            amount=data.validated_data.get("amount"),
+            reason=data.validated_data["reason"],
+            user=request.user,
+            idempotency_key=request.headers.get("Idempotency-Key") or None,
+        )
+        return Response(order_to_dict(order_get_for_seller(seller=request.user, ref=order.id)), status=201)
 
 
 class OrderRetryDeliveryApi(SellerApi):

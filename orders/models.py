@@ -205,3 +205,91 @@ class SellerEvent(models.Model):
 
     def __str__(self) -> str:
         return self.type
+
+
+class WebhookEndpoint(models.Model):
+    """Where a seller receives their events, with the ``whsec_`` secret that signs them.
+
+    Each seller also has at most one ``order_urls`` row: not an endpoint of its own but the secret
+    that signs what is sent to the ``webhook_urls`` given with an order, and the home of those
+    deliveries. It is never listed with the endpoints.
+    """
+
+    class Kind(models.TextChoices):
+        ENDPOINT = "endpoint", "Endpoint"
+        ORDER_URLS = "order_urls", "Orders' own webhook URLs"
+
+    id = PrefixedIdField(prefix="wep")
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.ENDPOINT)
+    url = models.URLField(max_length=2000, blank=True)
+    events = models.JSONField(default=list, blank=True, help_text="Event types; empty: every event.")
+    active = models.BooleanField(default=True)
+    secret = EncryptedTextField()
+    consecutive_failures = models.PositiveIntegerField(
+        default=0, help_text="Deliveries in a row that failed after every retry."
+    )
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["seller"], condition=models.Q(kind="order_urls"), name="one_order_urls_secret_per_seller"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.url or self.get_kind_display()
+
+    def wants(self, event_type: str) -> bool:
+        return not self.events or event_type in self.events
+
+
+class WebhookDelivery(models.Model):
+    """One event for one URL: the body frozen when the event happened, the same ``webhook-id`` on
+    every attempt, and the outcome of each attempt."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        DISABLED = "disabled", "Endpoint disabled"
+
+    id = PrefixedIdField(prefix="whd")
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    url = models.URLField(max_length=2000)
+    event = models.ForeignKey(SellerEvent, on_delete=models.CASCADE, related_name="deliveries")
+    webhook_id = models.CharField(max_length=64, db_index=True)
+    body = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # When the next attempt is due; empty while an attempt is under way (or when none is due).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_response = models.TextField(blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    # Every attempt: {"at", "status_code", "duration_ms", "response", "error"}, the newest last.
+    attempt_log = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "endpoint", "url"], name="one_delivery_per_event_and_url")
+        ]
+        indexes = [
+            models.Index(fields=["endpoint", "created_at"]),
+            models.Index(fields=["status", "next_attempt_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.webhook_id} → {self.url}"

@@ -49,6 +49,20 @@ def payment_to_dict(payment: Any) -> dict[str, Any]:
     }
 
 
+def refund_to_dict(refund: Any) -> dict[str, Any]:
+    return {
+        "id": refund.id,
+        "payment_id": refund.payment_id,
+        "amount": refund.amount,
+        "currency": refund.currency,
+        "reason": refund.reason,
+        "status": refund.status,
+        "source": refund.source,
+        "gateway_refund_id": refund.gateway_refund_id or None,
+        "created_at": _iso(refund.created_at),
+    }
+
+
 def event_to_dict(event: Any) -> dict[str, Any]:
     return {
         "id": event.id,
@@ -100,6 +114,7 @@ def order_to_dict(order: Order, *, audience: str = "seller") -> dict[str, Any]:
         "delivered_at": _iso(order.delivered_at),
         "expires_at": _iso(order.expires_at),
     }
+    data["refunds"] = [refund_to_dict(r) for r in order.refunds.all()]
     if audience == "seller":
         data["events"] = [event_to_dict(e) for e in order.events.all()]
     elif audience == "webhook":

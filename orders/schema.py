@@ -42,6 +42,18 @@ class PaymentRedirectDoc(PaymentDoc):
     redirect_url = serializers.URLField()
 
 
+class RefundDoc(serializers.Serializer):
+    id = serializers.CharField()
+    payment_id = serializers.CharField()
+    amount = serializers.IntegerField()
+    currency = serializers.CharField()
+    reason = serializers.CharField()
+    status = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]
+    gateway_refund_id = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
 class OrderEventDoc(serializers.Serializer):
     id = serializers.CharField()
     type = serializers.CharField()
@@ -81,6 +93,7 @@ class OrderDoc(serializers.Serializer):
     delivery_content = serializers.CharField(allow_null=True)
     content_type = serializers.CharField(allow_null=True)
     payments = PaymentDoc(many=True)
+    refunds = RefundDoc(many=True)
     events = OrderEventDoc(many=True, required=False)
     dispatched_email = serializers.BooleanField()
     email_sent_at = serializers.DateTimeField(allow_null=True)

@@ -17,6 +17,7 @@ def orders_with_details() -> QuerySet[Order]:
         Prefetch("items", queryset=OrderItem.objects.select_related("product").order_by("position", "id")),
         Prefetch("items__codes", queryset=Code.objects.order_by("created_at", "id")),
         "items__licenses",
+        "refunds",
         Prefetch("payments", queryset=Payment.objects.order_by("created_at")),
         Prefetch("events", queryset=OrderEvent.objects.order_by("created_at", "id")),
     )

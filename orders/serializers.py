@@ -79,6 +79,11 @@ class PayInput(_ItemsMixin):
         return value
 
 
+class RefundInput(serializers.Serializer):
+    amount = StrictIntegerField(min_value=1, required=False, help_text="Minor units; leave out for a full refund.")
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
 class InitiateInput(serializers.Serializer):
     payment_method = serializers.CharField(max_length=20, required=False, default="")
 

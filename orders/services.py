@@ -25,7 +25,7 @@ from marketplace.core.errors import (
 
 from .fulfillment import PermanentDeliveryError, TransientDeliveryError, get_strategy
 from .lifecycle import order_event_record, order_transition
-from .models import FulfillmentStatus, Order, OrderEvent, OrderItem, OrderStatus
+from .models import FulfillmentStatus, License, Order, OrderEvent, OrderItem, OrderStatus
 
 logger = logging.getLogger(__name__)
 S = OrderStatus
@@ -697,3 +697,68 @@ def orders_sweep(*, now: Any = None) -> SweepResult:
             "sweeper: requeued=%d cancelled=%d paid=%d", len(result.requeued), len(result.cancelled), len(result.paid)
         )
     return result
+
+
+# --- Refunds -------------------------------------------------------------------------------------
+
+
+def order_apply_refund(*, order_id: str, refund: Any, user: Any, actor: str) -> Order:
+    """Applies a refund the gateway has made: the amount, the payment's and the order's status, and —
+    once the whole order is refunded — revokes access: codes REVOKED (never resold by default),
+    licence keys refunded, downloads and links 410."""
+    from catalog.models import Code, CodeStatus
+    from payments.models import Payment, PaymentStatus
+
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        order.refunded_amount = min(order.total_amount, order.refunded_amount + refund.amount)
+        order.save(update_fields=["refunded_amount", "updated_at"])
+        full = order.refunded_amount >= order.total_amount
+        payment_refunded = sum(r.amount for r in refund.payment.refunds.filter(status="succeeded"))
+        Payment.objects.filter(pk=refund.payment_id).update(
+            status=PaymentStatus.REFUNDED
+            if payment_refunded >= refund.payment.amount
+            else PaymentStatus.PARTIALLY_REFUNDED
+        )
+        money = f"{refund.amount} {order.currency} minor units"
+        order_event_record(
+            order=order,
+            type="refund",
+            message=f"Refunded {money}" + (f": {refund.reason}" if refund.reason else "."),
+            actor=actor,
+            actor_user=user if getattr(user, "is_authenticated", False) else None,
+            data={"refund_id": refund.id, "amount": refund.amount, "refunded_amount": order.refunded_amount},
+        )
+        target = S.REFUNDED if full else S.PARTIALLY_REFUNDED
+        if order.status != target:
+            order = order_transition(
+                order_id=order.id,
+                to_status=target,
+                message="Refunded in full."
+                if full
+                else f"Partially refunded ({order.refunded_amount} of {order.total_amount}).",
+                actor=actor,
+                actor_user=user if getattr(user, "is_authenticated", False) else None,
+                data={"refund_id": refund.id},
+            )
+        elif not full:
+            from .outbox import order_seller_event
+
+            order_seller_event(order=order, type="order.refunded")
+        if full:
+            item_ids = list(order.items.values_list("id", flat=True))
+            revoked = Code.objects.filter(order_item_id__in=item_ids, status=CodeStatus.DELIVERED).update(
+                status=CodeStatus.REVOKED
+            )
+            released = Code.objects.filter(order_item_id__in=item_ids, status=CodeStatus.ALLOCATED).update(
+                status=CodeStatus.AVAILABLE, order_item=None, allocated_at=None
+            )
+            licenses = License.objects.filter(order_item_id__in=item_ids).update(status=License.Status.REFUNDED)
+            order_event_record(
+                order=order,
+                type="access_revoked",
+                message=f"Access revoked: {revoked} code(s) revoked, {licenses} licence key(s) disabled, "
+                f"{released} undelivered code(s) returned to the pool.",
+                actor=actor,
+            )
+        return order

@@ -10,11 +10,13 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from marketplace.core.errors import DependencyUnavailable
 from orders.presenters import payment_to_dict
 from orders.schema import PaymentRedirectDoc, WebhookAckDoc
 from orders.selectors import order_get_for_buyer
 from orders.serializers import InitiateInput
 
+from .models import WebhookEvent
 from .services import headers_from_request, payment_initiate, webhook_receive
 
 
@@ -35,6 +37,10 @@ class WebhookApi(APIView):
         event, processed = webhook_receive(
             gateway_name=gateway, body=request._request.body, headers=headers_from_request(request)
         )
+        if event.status == WebhookEvent.Status.FAILED:
+            # Stored, but not done (its payment is unknown yet, or the gateway did not answer the
+            # re-check): a non-2xx answer makes the gateway send it again.
+            raise DependencyUnavailable(f"The event was stored but could not be processed yet: {event.error}")
         return Response(
             {"received": True, "event_id": event.event_id, "status": event.status, "duplicate": not processed}
         )

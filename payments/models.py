@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 from marketplace.core.ids import PrefixedIdField
@@ -55,6 +56,9 @@ class WebhookEvent(models.Model):
     payment = models.ForeignKey(
         Payment, null=True, blank=True, on_delete=models.SET_NULL, related_name="webhook_events"
     )
+    # What the event named, kept so that a stored event can be replayed exactly.
+    payment_ref = models.CharField(max_length=200, blank=True)
+    refunded_total = models.BigIntegerField(null=True, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
@@ -76,6 +80,7 @@ class SandboxPayment(models.Model):
     id = models.CharField(primary_key=True, max_length=40, help_text="The payment id it was opened for (pay_...).")
     order_id = models.CharField(max_length=40)
     charge_id = models.CharField(max_length=40, blank=True, help_text="The gateway's transaction id, once charged.")
+    refunded_amount = models.BigIntegerField(default=0)
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     description = models.CharField(max_length=300, blank=True)
@@ -86,3 +91,54 @@ class SandboxPayment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} ({self.status})"
+
+
+class Refund(models.Model):
+    """Money returned for an order, through its gateway — asked by the seller or an operator, or
+    reported by the gateway itself."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Source(models.TextChoices):
+        SELLER = "seller", "Seller"
+        OPERATOR = "operator", "Operator"
+        GATEWAY = "gateway", "Gateway"
+
+    id = PrefixedIdField(prefix="rfd")
+    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="refunds")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.SELLER)
+    gateway_refund_id = models.CharField(max_length=200, blank=True)
+    failure_reason = models.CharField(max_length=500, blank=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.amount} {self.currency} ({self.status})"
+
+
+class SandboxRefund(models.Model):
+    """The sandbox gateway's own record of a refund (its side of the ledger)."""
+
+    id = models.CharField(primary_key=True, max_length=40)
+    payment = models.ForeignKey(SandboxPayment, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.BigIntegerField()
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.id

@@ -19,7 +19,7 @@ from standardwebhooks.webhooks import Webhook
 from marketplace.core.errors import Conflict, NotFound
 from marketplace.core.ids import make_id
 
-from .models import SandboxPayment
+from .models import SandboxPayment, SandboxRefund
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ def sandbox_payment_status(payment_id: str) -> dict[str, Any] | None:
         "amount": payment.amount,
         "currency": payment.currency,
         "charge_id": payment.charge_id,
+        "refunded_amount": payment.refunded_amount,
         "completed_at": payment.completed_at.isoformat() if payment.completed_at else None,
     }
 
@@ -122,3 +123,21 @@ def sandbox_send_webhook(event: dict[str, Any]) -> None:
         webhook_receive(gateway_name="sandbox", body=body, headers=headers)
     except Exception:  # noqa: BLE001 - a real gateway would retry; our sweeper and polling re-check
         logger.exception("sandbox webhook %s failed in processing", event["id"])
+
+
+def sandbox_refund(*, payment_id: str, amount: int, idempotency_key: str) -> SandboxRefund:
+    """Refunds part or all of a charged sandbox payment. The same idempotency key refunds once."""
+    with transaction.atomic():
+        existing = SandboxRefund.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+        payment = SandboxPayment.objects.select_for_update().filter(id=payment_id).first()
+        if payment is None or payment.status != "succeeded":
+            raise Conflict("The sandbox has no charge to refund for this payment.", code="refund_failed")
+        if amount <= 0 or payment.refunded_amount + amount > payment.amount:
+            raise Conflict("The refund exceeds what was charged.", code="refund_failed")
+        payment.refunded_amount += amount
+        payment.save(update_fields=["refunded_amount"])
+        return SandboxRefund.objects.create(
+            id=make_id("sbxre"), payment=payment, amount=amount, idempotency_key=idempotency_key
+        )

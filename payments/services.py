@@ -12,7 +12,7 @@ from orders.lifecycle import order_event_record
 from orders.models import Order, OrderEvent, OrderStatus
 
 from .gateways import GatewayUnavailable, InvalidSignature, get_gateway
-from .models import Payment, PaymentStatus, WebhookEvent
+from .models import Payment, PaymentStatus, Refund, WebhookEvent
 
 logger = logging.getLogger(__name__)
 
@@ -138,22 +138,41 @@ def webhook_receive(*, gateway_name: str, body: bytes, headers: dict[str, str]) 
             event, created = WebhookEvent.objects.get_or_create(
                 gateway=gateway.name,
                 event_id=message.event_id,
-                defaults={"type": message.type, "payload": message.payload},
+                defaults={
+                    "type": message.type,
+                    "payload": message.payload,
+                    "payment_ref": message.payment_id or "",
+                    "refunded_total": message.refunded_total,
+                },
             )
     except IntegrityError:
         event, created = WebhookEvent.objects.get(gateway=gateway.name, event_id=message.event_id), False
     if not created and event.status not in (WebhookEvent.Status.RECEIVED, WebhookEvent.Status.FAILED):
         return event, False
-    webhook_process(event=event, payment_id=message.payment_id)
+    webhook_process(event=event)
     return event, True
 
 
-def webhook_process(*, event: WebhookEvent, payment_id: str | None) -> WebhookEvent:
-    payment = Payment.objects.filter(id=payment_id, gateway=event.gateway).first() if payment_id else None
+def webhook_replay(*, event: WebhookEvent) -> WebhookEvent:
+    """Processes a stored event again (from the admin). Safe: everything is re-verified with the
+    gateway and every step is idempotent."""
+    return webhook_process(event=event)
+
+
+def webhook_process(*, event: WebhookEvent) -> WebhookEvent:
+    if not event.payment_ref:
+        return _finish(event, WebhookEvent.Status.IGNORED, "The event names no payment.")
+    payment = Payment.objects.filter(id=event.payment_ref, gateway=event.gateway).first()
     if payment is None:
-        return _finish(event, WebhookEvent.Status.IGNORED, "No payment of ours matches this event.")
+        payment = Payment.objects.filter(transaction_id=event.payment_ref, gateway=event.gateway).first()
+    if payment is None:
+        # It may be early (its order not committed yet): keep it for a retry instead of dropping it.
+        return _finish(event, WebhookEvent.Status.FAILED, "No payment of ours matches this event (yet).")
     event.payment = payment
     try:
+        if event.refunded_total is not None:
+            refund_record_from_gateway(payment=payment, refunded_total=event.refunded_total)
+            return _finish(event, WebhookEvent.Status.PROCESSED, "")
         paid = payment_apply_gateway_status(payment=payment, source=f"webhook {event.event_id}")
     except GatewayUnavailable as exc:
         return _finish(event, WebhookEvent.Status.FAILED, f"Could not re-verify with the gateway: {exc}")
@@ -181,3 +200,133 @@ def _finish(event: WebhookEvent, status: str, error: str) -> WebhookEvent:
 
 def headers_from_request(request: Any) -> dict[str, str]:
     return {key.lower(): value for key, value in request.headers.items()}
+
+
+# --- Refunds -------------------------------------------------------------------------------------
+
+REFUNDABLE = (
+    OrderStatus.PAID,
+    OrderStatus.DELIVERED,
+    OrderStatus.PARTIALLY_DELIVERED,
+    OrderStatus.NEEDS_ATTENTION,
+    OrderStatus.PARTIALLY_REFUNDED,
+)
+
+
+def _pending_refunds(order: Order) -> int:
+    return sum(Refund.objects.filter(order=order, status=Refund.Status.PENDING).values_list("amount", flat=True))
+
+
+def refund_create(
+    *,
+    order: Order,
+    amount: int | None,
+    reason: str = "",
+    user: Any = None,
+    source: str = Refund.Source.SELLER,
+    idempotency_key: str | None = None,
+) -> Refund:
+    """Refunds all (no amount) or part of an order through its gateway.
+
+    Two steps, so that a gateway that answers slowly never holds the order's lock and two refunds
+    at once can never return more than was paid: (1) under the order's lock, check what is left
+    (counting refunds still in flight) and write a pending refund; (2) ask the gateway, with the
+    refund's id as idempotency key, and apply the answer to the order.
+    """
+    from orders.services import order_apply_refund
+
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if idempotency_key:
+            existing = Refund.objects.filter(idempotency_key=idempotency_key).first()
+            if existing is not None:
+                if existing.order_id != locked.id or (amount is not None and existing.amount != amount):
+                    raise ApplicationError(
+                        "This idempotency key was already used for another refund.",
+                        code="idempotency_conflict",
+                        status_code=409,
+                    )
+                return existing
+        if locked.status not in REFUNDABLE:
+            raise ApplicationError(
+                f"An order that is {locked.status} cannot be refunded.", code="invalid_transition", status_code=409
+            )
+        remaining = locked.total_amount - locked.refunded_amount - _pending_refunds(locked)
+        if amount is None:
+            amount = remaining
+        if amount <= 0 or amount > remaining:
+            message = f"The refund must be between 1 and {remaining} ({locked.currency} minor units)."
+            raise ApplicationError(message, code="invalid_amount", status_code=400, fields={"amount": [message]})
+        payment = (
+            locked.payments.filter(status__in=[PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED])
+            .order_by("-created_at")
+            .first()
+        )
+        if payment is None:
+            raise ApplicationError("This order has no captured payment to refund.", code="no_payment", status_code=409)
+        refund = Refund.objects.create(
+            order=locked,
+            payment=payment,
+            amount=amount,
+            currency=locked.currency,
+            reason=reason[:500],
+            source=source,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+            idempotency_key=idempotency_key or None,
+        )
+    gateway = get_gateway(payment.gateway)
+    try:
+        answer = gateway.refund(payment=payment, amount=amount, reason=reason, idempotency_key=refund.id)
+    except GatewayUnavailable as exc:
+        Refund.objects.filter(pk=refund.pk).update(status=Refund.Status.FAILED, failure_reason=str(exc)[:500])
+        raise DependencyUnavailable("The payment gateway did not answer; nothing was refunded. Try again.") from exc
+    if answer.status == "failed":
+        Refund.objects.filter(pk=refund.pk).update(status=Refund.Status.FAILED, failure_reason=answer.failure_reason)
+        raise ApplicationError(
+            f"The gateway refused the refund: {answer.failure_reason or 'no reason given'}.",
+            code="refund_failed",
+            status_code=409,
+        )
+    with transaction.atomic():
+        refund = Refund.objects.select_for_update().get(pk=refund.pk)
+        if refund.status == Refund.Status.PENDING:
+            refund.status = Refund.Status.SUCCEEDED
+            refund.gateway_refund_id = answer.refund_id
+            refund.save(update_fields=["status", "gateway_refund_id", "updated_at"])
+            order_apply_refund(order_id=order.id, refund=refund, user=user, actor=source)
+    return refund
+
+
+def refund_record_from_gateway(*, payment: Payment, refunded_total: int) -> Refund | None:
+    """The gateway reports how much of a payment is refunded in total (e.g. Stripe's
+    ``charge.refunded``). Only the part we do not know yet is recorded: never double-counted."""
+    from orders.services import order_apply_refund
+
+    if payment.order.status == OrderStatus.PENDING:
+        # A refund reported before the completion it refers to: settle the payment first.
+        payment_apply_gateway_status(payment=payment, source="refund event")
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=payment.order_id)
+        known = order.refunded_amount + _pending_refunds(order)
+        missing = min(refunded_total, order.total_amount) - known
+        if missing <= 0:
+            return None
+        if order.status not in REFUNDABLE:
+            order_event_record(
+                order=order,
+                type="refund_unapplied",
+                actor=OrderEvent.Actor.GATEWAY,
+                message=f"The gateway reports a refund of {missing} that this {order.status} order cannot take.",
+            )
+            return None
+        refund = Refund.objects.create(
+            order=order,
+            payment=payment,
+            amount=missing,
+            currency=order.currency,
+            reason="Refunded at the gateway.",
+            status=Refund.Status.SUCCEEDED,
+            source=Refund.Source.GATEWAY,
+        )
+        order_apply_refund(order_id=order.id, refund=refund, user=None, actor=OrderEvent.Actor.GATEWAY)
+        return refund

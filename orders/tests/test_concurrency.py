@@ -170,3 +170,32 @@ def test_two_activations_at_once_never_exceed_the_limit(seller, django_capture_o
     results = run_concurrently(6, activate)
     assert Counter(results) == Counter({201: 1, 409: 5})
     assert LicenseActivation.objects.count() == 1
+
+
+def test_concurrent_refunds_never_return_more_than_was_paid(seller, text_product):
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    from orders.services import order_fulfil
+    from payments.models import Refund, SandboxPayment
+    from payments.sandbox import sandbox_complete
+    from payments.services import payment_initiate
+
+    from .helpers import make_order
+
+    order = make_order(text_product)
+    payment = payment_initiate(order=order, gateway_name="sandbox", return_url="https://x.test/r")
+    sandbox_complete(payment_id=payment.id, outcome="succeeded")
+    order_fulfil(order_id=order.id)
+    token = str(RefreshToken.for_user(seller).access_token)
+
+    def refund(_):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return client.post(f"/api/v1/orders/{order.id}/refund", {"amount": 1500}, format="json").status_code
+
+    results = run_concurrently(4, refund)  # 4 × 15.00 asked of a 19.99 order
+    assert Counter(results) == Counter({201: 1, 400: 3})
+    order.refresh_from_db()
+    assert order.refunded_amount == 1500
+    assert SandboxPayment.objects.get(id=payment.id).refunded_amount == 1500
+    assert Refund.objects.filter(status="succeeded").count() == 1

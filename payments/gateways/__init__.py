@@ -4,10 +4,19 @@ from marketplace.core.errors import ValidationFailed
 
 from .base import Checkout, GatewayStatus, GatewayUnavailable, InvalidSignature, PaymentGateway, WebhookMessage
 from .sandbox import SandboxGateway
+from .stripe import StripeGateway
+
+# Every gateway there is, by the name orders use as payment_method. A new gateway is one module
+# and one line here; settings.ENABLED_PAYMENT_GATEWAYS decides which ones buyers may use.
+GATEWAYS: dict[str, type[PaymentGateway]] = {
+    "sandbox": SandboxGateway,
+    "stripe": StripeGateway,
+}
 
 
 def _gateways() -> dict[str, PaymentGateway]:
-    return {"sandbox": SandboxGateway()}
+    enabled = settings.ENABLED_PAYMENT_GATEWAYS
+    return {name: gateway() for name, gateway in GATEWAYS.items() if name in enabled}
 
 
 def available_gateways() -> list[str]:
@@ -24,6 +33,7 @@ def get_gateway(name: str | None = None) -> PaymentGateway:
 
 
 __all__ = [
+    "GATEWAYS",
     "Checkout",
     "GatewayStatus",
     "GatewayUnavailable",

@@ -51,6 +51,7 @@ class GatewayRefund:
     refund_id: str
     status: str  # succeeded | pending | failed
     amount: int
+    failure_reason: str = ""
 
 
 class PaymentGateway:

@@ -13,7 +13,15 @@ from django.conf import settings
 from django.urls import reverse
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from .base import Checkout, GatewayStatus, GatewayUnavailable, InvalidSignature, PaymentGateway, WebhookMessage
+from .base import (
+    Checkout,
+    GatewayRefund,
+    GatewayStatus,
+    GatewayUnavailable,
+    InvalidSignature,
+    PaymentGateway,
+    WebhookMessage,
+)
 
 
 class SandboxGateway(PaymentGateway):
@@ -73,14 +81,26 @@ class SandboxGateway(PaymentGateway):
         try:
             payload = json.loads(body)
             data = payload.get("data") or {}
+            refunded = data.get("refunded_amount") if payload["type"] == "payment.refunded" else None
             return WebhookMessage(
                 event_id=str(payload["id"]),
                 type=str(payload["type"]),
                 payment_id=data.get("payment_id"),
                 payload=payload,
+                refunded_total=int(refunded) if refunded is not None else None,
             )
         except (ValueError, KeyError, AttributeError, TypeError) as exc:
             raise InvalidSignature(f"Malformed event body: {exc}") from exc
+
+    def refund(self, *, payment: Any, amount: int, reason: str, idempotency_key: str) -> GatewayRefund:
+        from marketplace.core.errors import ApplicationError
+        from payments import sandbox
+
+        try:
+            refund = sandbox.sandbox_refund(payment_id=payment.id, amount=amount, idempotency_key=idempotency_key)
+        except ApplicationError as exc:
+            return GatewayRefund(refund_id="", status="failed", amount=amount, failure_reason=exc.message)
+        return GatewayRefund(refund_id=refund.id, status="succeeded", amount=refund.amount)
 
 
 _STATUS = {"succeeded": "succeeded", "failed": "failed", "requires_payment": "pending"}

@@ -147,16 +147,27 @@ def test_confirmed_decline_marks_order_failed(api_client, opened):
     assert (order.status, payment.status) == ("failed", "failed")
 
 
-def test_event_for_unknown_payment_is_ignored(api_client, opened):
+def test_event_for_a_payment_not_known_yet_is_kept_and_retried(api_client, opened, django_capture_on_commit_callbacks):
     order, payment = opened
+    mark_sandbox(payment, "succeeded")
     event = event_for(payment)
-    event["data"]["payment_id"] = "pay_doesnotexist"
+    real_id = payment.id
+    event["data"]["payment_id"] = "pay_notyetcommitted"
     body, headers = sign_event(event)
     response = post(api_client, body, headers)
-    assert response.status_code == 200
-    assert WebhookEvent.objects.get().status == "ignored"
+    assert response.status_code == 503  # the gateway will send it again
+    stored = WebhookEvent.objects.get()
+    assert (stored.status, stored.payment_ref) == ("failed", "pay_notyetcommitted")
     order.refresh_from_db()
     assert order.status == "pending"
+    # The payment appears (its transaction commits); the gateway's retry is processed, not dropped.
+    Payment.objects.filter(pk=real_id).update(transaction_id="pay_notyetcommitted")
+    with django_capture_on_commit_callbacks(execute=True):
+        again = post(api_client, body, headers)
+    assert again.status_code == 200
+    assert WebhookEvent.objects.count() == 1
+    order.refresh_from_db()
+    assert order.status == "delivered"
 
 
 def test_unknown_gateway_is_404(api_client):
