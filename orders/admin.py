@@ -129,7 +129,7 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_per_page = 50
     ordering = ("-created_at",)
     show_full_result_count = False
-    actions = ("retry_delivery", "mark_delivered")
+    actions = ("retry_delivery", "mark_delivered", "refund_in_full")
     inlines = (OrderItemInline, PaymentInline, OrderEventInline)
 
     subtotal_display = _money_display("subtotal", "Subtotal")
@@ -237,6 +237,24 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "Marked delivered",
             lambda order: services.order_mark_delivered(
                 order=order, user=request.user, actor=OrderEvent.Actor.OPERATOR
+            ),
+        )
+
+    @admin.action(description="Refund in full (through the gateway)", permissions=["change"])
+    def refund_in_full(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        from payments.models import Refund
+        from payments.services import refund_create
+
+        self._run(
+            request,
+            queryset,
+            "Refunded",
+            lambda order: refund_create(
+                order=order,
+                amount=None,
+                reason="Refunded by an operator.",
+                user=request.user,
+                source=Refund.Source.OPERATOR,
             ),
         )
 

@@ -8,13 +8,14 @@ it would let anyone fake the confirmation that re-verification relies on.
 import json
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
 from marketplace.core.money import format_money
 
-from .models import Payment, SandboxPayment, WebhookEvent
+from .models import Payment, Refund, SandboxPayment, WebhookEvent
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -88,6 +89,21 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         "payload_pretty",
     )
     readonly_fields = fields
+    actions = ("replay",)
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        # The event itself stays immutable; replaying it only runs the same, re-verifying handler.
+        return bool(request.user.is_superuser or request.user.has_perm("payments.change_webhookevent"))
+
+    @admin.action(description="Replay (re-verified with the gateway)", permissions=["replay"])
+    def replay(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
+        from .services import webhook_replay
+
+        outcomes = []
+        for event in queryset.order_by("received_at"):
+            event = webhook_replay(event=event)
+            outcomes.append(f"{event.event_id}: {event.status}")
+        self.message_user(request, "Replayed — " + "; ".join(outcomes), messages.SUCCESS)
 
     @admin.display(description="Payload")
     def payload_pretty(self, obj: WebhookEvent) -> str:
@@ -116,4 +132,17 @@ class SandboxPaymentAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, obj: SandboxPayment) -> str:
+        return format_money(obj.amount, obj.currency)
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyAdmin):
+    list_display = ("id", "created_at", "order", "amount_display", "status", "source", "reason", "gateway_refund_id")
+    list_filter = ("status", "source", "currency", "created_at")
+    search_fields = ("=id", "=order__id", "=order__order_number", "=gateway_refund_id")
+    list_select_related = ("order",)
+    date_hierarchy = "created_at"
+
+    @admin.display(description="Amount")
+    def amount_display(self, obj: Refund) -> str:
         return format_money(obj.amount, obj.currency)

@@ -99,7 +99,9 @@ class StripeGateway(PaymentGateway):
         owner = (session.get("metadata") or {}).get("payment_id") or session.get("client_reference_id")
         if owner and owner != str(payment.id):
             raise ApplicationError(
-                f"Stripe's session {session.get('id')} belongs to another payment.", code="gateway_error", status_code=502
+                f"Stripe's session {session.get('id')} belongs to another payment.",
+                code="gateway_error",
+                status_code=502,
             )
         intent = session.get("payment_intent")
         intent_id = intent.get("id", "") if isinstance(intent, dict) else (intent or "")
@@ -236,7 +238,9 @@ class StripeGateway(PaymentGateway):
 
     def _client(self) -> stripe.StripeClient:
         if not settings.STRIPE_SECRET_KEY:
-            raise ApplicationError("Stripe is not configured (STRIPE_SECRET_KEY).", code="gateway_error", status_code=502)
+            raise ApplicationError(
+                "Stripe is not configured (STRIPE_SECRET_KEY).", code="gateway_error", status_code=502
+            )
         base = settings.STRIPE_API_BASE
         return stripe.StripeClient(
             settings.STRIPE_SECRET_KEY,

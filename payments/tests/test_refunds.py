@@ -178,3 +178,24 @@ def test_stored_event_can_be_replayed(api_client, paid):
     assert paid.status == "delivered"
     assert OrderEvent.objects.filter(order=paid).count() == events  # replaying a done event changes nothing
     assert Order.objects.get(pk=paid.pk).refunded_amount == 0
+
+
+def test_admin_refunds_and_replays_through_the_services(paid):
+    from django.contrib.admin.utils import quote
+    from django.test import Client
+
+    from marketplace.accounts.tests.factories import UserFactory
+
+    browser = Client()
+    browser.force_login(UserFactory(is_staff=True, is_superuser=True))
+    event = WebhookEvent.objects.get()
+    response = browser.post("/admin/payments/webhookevent/", {"action": "replay", "_selected_action": [event.pk]})
+    assert response.status_code == 302
+    event.refresh_from_db()
+    assert event.status == "processed"
+    browser.post("/admin/orders/order/", {"action": "refund_in_full", "_selected_action": [paid.pk]})
+    paid.refresh_from_db()
+    assert (paid.status, paid.refunded_amount) == ("refunded", 3998)
+    assert Refund.objects.get().source == "operator"
+    assert browser.get("/admin/payments/refund/").status_code == 200
+    assert browser.get(f"/admin/payments/refund/{quote(Refund.objects.get().pk)}/change/").status_code == 200

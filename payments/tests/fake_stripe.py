@@ -1,0 +1,464 @@
+"""A local fake of the parts of Stripe's HTTP API the marketplace uses, for tests.
+
+It listens on 127.0.0.1 (a ``ThreadingHTTPServer`` on a free port) and answers the official
+``stripe`` library the way api.stripe.com does: form-encoded requests with bracketed keys, bearer
+API keys, ``Idempotency-Key`` replays, errors as ``{"error": {"type", "code", "message", "param"}}``,
+and objects shaped like Stripe's documented ones (Checkout Session, PaymentIntent, Charge, Refund).
+
+Endpoints: ``POST /v1/checkout/sessions``, ``GET /v1/checkout/sessions/{id}`` (``expand[]=payment_intent``),
+``GET /v1/checkout/sessions?payment_intent=`` (``expand[]=data.payment_intent``), ``POST /v1/refunds``.
+
+The tests drive what happens at Stripe with ``mark_paid``, ``mark_processing``, ``mark_async_failed``
+and ``mark_expired``, build events with ``session_event`` and ``charge_refunded_event``, and sign them
+with ``sign_webhook`` exactly as Stripe does.
+"""
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+API_VERSION = "2025-09-30.clover"
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    params: dict[str, Any]
+    headers: dict[str, str]  # lower-cased names
+
+
+@dataclass
+class _Failure:
+    status: int
+    error: dict[str, Any]
+
+
+@dataclass
+class FakeStripe:
+    api_key: str = "sk_test_fake_marketplace"
+    requests: list[RecordedRequest] = field(default_factory=list)
+    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    charges: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.RLock()
+        self._idempotent: dict[str, tuple[str, dict[str, Any], int, dict[str, Any]]] = {}
+        self._failures: list[_Failure] = []
+        self._server: ThreadingHTTPServer | None = None
+
+    # --- Running ------------------------------------------------------------------------------
+
+    def start(self) -> "FakeStripe":
+        fake = self
+
+        class Handler(_Handler):
+            stripe = fake
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True, name="fake-stripe").start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the fake first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    # --- Inspecting ---------------------------------------------------------------------------
+
+    def requests_to(self, method: str, path: str) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.method == method and r.path == path]
+
+    def only_session(self) -> dict[str, Any]:
+        with self._lock:
+            assert len(self.sessions) == 1, f"{len(self.sessions)} sessions"
+            return next(iter(self.sessions.values()))
+
+    # --- What happens at Stripe ---------------------------------------------------------------
+
+    def fail_next(self, status: int = 500, *, times: int = 1, error: dict[str, Any] | None = None) -> None:
+        """The next ``times`` API requests answer ``status`` (before doing anything)."""
+        error = error or {"type": "api_error", "message": "Something went wrong on Stripe's end."}
+        with self._lock:
+            self._failures.extend(_Failure(status, error) for _ in range(times))
+
+    def mark_paid(self, session_id: str) -> dict[str, Any]:
+        """The buyer paid by card: the session is complete and paid, with a succeeded PaymentIntent and its charge."""
+        with self._lock:
+            session = self.sessions[session_id]
+            intent = self._intent_for(session, status="succeeded")
+            self._charge_for(intent)
+            session.update(status="complete", payment_status="paid")
+            return session
+
+    def mark_processing(self, session_id: str) -> dict[str, Any]:
+        """The buyer chose a delayed method (a bank debit): complete, unpaid, the PaymentIntent processing."""
+        with self._lock:
+            session = self.sessions[session_id]
+            self._intent_for(session, status="processing")
+            session.update(status="complete", payment_status="unpaid")
+            return session
+
+    def mark_async_failed(self, session_id: str) -> dict[str, Any]:
+        """The delayed payment failed: complete, unpaid, the PaymentIntent back to requires_payment_method."""
+        with self._lock:
+            session = self.sessions[session_id]
+            intent = self._intent_for(session, status="requires_payment_method")
+            intent["last_payment_error"] = {"type": "card_error", "code": "payment_method_not_available"}
+            session.update(status="complete", payment_status="unpaid")
+            return session
+
+    def mark_expired(self, session_id: str) -> dict[str, Any]:
+        with self._lock:
+            session = self.sessions[session_id]
+            session.update(status="expired", url=None)
+            return session
+
+    def _intent_for(self, session: dict[str, Any], *, status: str) -> dict[str, Any]:
+        intent_id = session.get("payment_intent") or _id("pi_test_")
+        intent = self.intents.setdefault(
+            intent_id,
+            {
+                "id": intent_id,
+                "object": "payment_intent",
+                "amount": session["amount_total"],
+                "amount_received": 0,
+                "currency": session["currency"],
+                "created": int(time.time()),
+                "latest_charge": None,
+                "livemode": False,
+                "metadata": dict(session["_payment_intent_metadata"]),
+                "status": status,
+            },
+        )
+        intent["status"] = status
+        session["payment_intent"] = intent_id
+        return intent
+
+    def _charge_for(self, intent: dict[str, Any]) -> dict[str, Any]:
+        charge_id = _id("ch_test_")
+        charge = {
+            "id": charge_id,
+            "object": "charge",
+            "amount": intent["amount"],
+            "amount_captured": intent["amount"],
+            "amount_refunded": 0,
+            "captured": True,
+            "created": int(time.time()),
+            "currency": intent["currency"],
+            "livemode": False,
+            "metadata": {},
+            "paid": True,
+            "payment_intent": intent["id"],
+            "refunded": False,
+            "status": "succeeded",
+        }
+        self.charges[charge_id] = charge
+        intent.update(latest_charge=charge_id, amount_received=intent["amount"])
+        return charge
+
+    # --- Events -------------------------------------------------------------------------------
+
+    def event(self, type_: str, obj: dict[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
+        return {
+            "id": event_id or _id("evt_test_"),
+            "object": "event",
+            "api_version": API_VERSION,
+            "created": int(time.time()),
+            "data": {"object": obj},
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "type": type_,
+        }
+
+    def session_event(self, type_: str, session_id: str, *, event_id: str | None = None) -> dict[str, Any]:
+        with self._lock:
+            return self.event(type_, _public(self.sessions[session_id]), event_id=event_id)
+
+    def charge_refunded_event(self, intent_id: str, *, event_id: str | None = None) -> dict[str, Any]:
+        with self._lock:
+            charge = self.charges[self.intents[intent_id]["latest_charge"]]
+            return self.event("charge.refunded", dict(charge), event_id=event_id)
+
+    # --- The API ------------------------------------------------------------------------------
+
+    def handle(self, method: str, path: str, params: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any, dict]:
+        with self._lock:
+            self.requests.append(RecordedRequest(method, path, params, headers))
+            if headers.get("authorization") != f"Bearer {self.api_key}":
+                return 401, _error("invalid_request_error", "Invalid API Key provided.", code="api_key_invalid"), {}
+            if self._failures:
+                failure = self._failures.pop(0)
+                return failure.status, {"error": failure.error}, {}
+            key = headers.get("idempotency-key")
+            if method == "POST" and key:
+                if key in self._idempotent:
+                    first_path, first_params, status, body = self._idempotent[key]
+                    if (first_path, first_params) != (path, params):
+                        return (
+                            400,
+                            _error(
+                                "idempotency_error",
+                                "Keys for idempotent requests can only be used with the same parameters they were "
+                                "first used with. Try using a key other than '" + key + "' if you meant to execute "
+                                "a different request.",
+                            ),
+                            {},
+                        )
+                    return status, body, {"Idempotent-Replayed": "true"}
+            status, body = self._route(method, path, params)
+            if method == "POST" and key and status < 500:
+                self._idempotent[key] = (path, params, status, body)
+            return status, body, {"Idempotency-Key": key} if key else {}
+
+    def _route(self, method: str, path: str, params: dict[str, Any]) -> tuple[int, Any]:
+        if method == "POST" and path == "/v1/checkout/sessions":
+            return self._create_session(params)
+        if method == "GET" and path == "/v1/checkout/sessions":
+            return self._list_sessions(params)
+        match = re.fullmatch(r"/v1/checkout/sessions/([^/]+)", path)
+        if method == "GET" and match:
+            session = self.sessions.get(match.group(1))
+            if session is None:
+                return 404, _missing("checkout.session", match.group(1), "session")
+            return 200, self._expanded(_public(session), params.get("expand") or [], "")
+        if method == "POST" and path == "/v1/refunds":
+            return self._create_refund(params)
+        return 404, _error("invalid_request_error", f"Unrecognized request URL ({method}: {path}).")
+
+    def _create_session(self, params: dict[str, Any]) -> tuple[int, Any]:
+        if params.get("mode") != "payment":
+            return 400, _error("invalid_request_error", "This fake only supports mode=payment.", param="mode")
+        items = params.get("line_items")
+        if not isinstance(items, list) or not items:
+            return 400, _error("invalid_request_error", "line_items is required in payment mode.", param="line_items")
+        currencies = set()
+        total = 0
+        for index, item in enumerate(items):
+            price = item.get("price_data") or {}
+            currency, amount = price.get("currency", ""), price.get("unit_amount", "")
+            if not re.fullmatch(r"[a-z]{3}", currency):
+                return 400, _error(
+                    "invalid_request_error", f"Invalid currency: {currency}.", param=f"line_items[{index}][price_data][currency]"
+                )
+            if not str(amount).isdigit() or not (price.get("product_data") or {}).get("name"):
+                return 400, _error(
+                    "invalid_request_error", "Invalid price_data.", param=f"line_items[{index}][price_data]"
+                )
+            currencies.add(currency)
+            total += int(amount) * int(item.get("quantity") or 1)
+        if len(currencies) != 1:
+            return 400, _error("invalid_request_error", "All line items must share one currency.", param="line_items")
+        now = int(time.time())
+        expires_at = int(params.get("expires_at") or now + 24 * 3600)
+        if not now + 30 * 60 <= expires_at <= now + 24 * 3600:
+            return 400, _error(
+                "invalid_request_error",
+                "The `expires_at` timestamp must be between 30 minutes and 24 hours from Checkout Session creation.",
+                param="expires_at",
+            )
+        session_id = _id("cs_test_a1")
+        session = {
+            "id": session_id,
+            "object": "checkout.session",
+            "amount_subtotal": total,
+            "amount_total": total,
+            "cancel_url": params.get("cancel_url"),
+            "client_reference_id": params.get("client_reference_id"),
+            "created": now,
+            "currency": currencies.pop(),
+            "customer": None,
+            "customer_details": None,
+            "customer_email": params.get("customer_email"),
+            "expires_at": expires_at,
+            "livemode": False,
+            "metadata": params.get("metadata") or {},
+            "mode": "payment",
+            "payment_intent": None,
+            "payment_method_types": ["card"],
+            "payment_status": "unpaid",
+            "status": "open",
+            "success_url": params.get("success_url"),
+            "url": f"{self.url}/c/pay/{session_id}",
+            "_payment_intent_metadata": (params.get("payment_intent_data") or {}).get("metadata") or {},
+            "_line_items": items,
+        }
+        self.sessions[session_id] = session
+        return 200, _public(session)
+
+    def _list_sessions(self, params: dict[str, Any]) -> tuple[int, Any]:
+        intent_id = params.get("payment_intent")
+        found = [s for s in self.sessions.values() if not intent_id or s["payment_intent"] == intent_id]
+        limit = int(params.get("limit") or 10)
+        expand = params.get("expand") or []
+        return 200, {
+            "object": "list",
+            "data": [self._expanded(_public(s), expand, "data.") for s in found[:limit]],
+            "has_more": len(found) > limit,
+            "url": "/v1/checkout/sessions",
+        }
+
+    def _expanded(self, session: dict[str, Any], expand: list[str], prefix: str) -> dict[str, Any]:
+        if f"{prefix}payment_intent" in expand and session.get("payment_intent"):
+            session["payment_intent"] = dict(self.intents[session["payment_intent"]])
+        return session
+
+    def _create_refund(self, params: dict[str, Any]) -> tuple[int, Any]:
+        intent = self.intents.get(params.get("payment_intent", ""))
+        if intent is None:
+            return 404, _missing("payment_intent", params.get("payment_intent", ""), "payment_intent")
+        if intent["status"] != "succeeded" or not intent["latest_charge"]:
+            return 400, _error(
+                "invalid_request_error",
+                "This PaymentIntent does not have a successful charge to refund.",
+                code="charge_not_refundable",
+            )
+        charge = self.charges[intent["latest_charge"]]
+        remaining = charge["amount"] - charge["amount_refunded"]
+        if remaining == 0:
+            return 400, _error(
+                "invalid_request_error", f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded"
+            )
+        amount = int(params.get("amount") or remaining)
+        if amount > remaining:
+            return 400, _error(
+                "invalid_request_error",
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
+                code="amount_too_large",
+                param="amount",
+            )
+        reason = params.get("reason")
+        if reason not in (None, "duplicate", "fraudulent", "requested_by_customer"):
+            return 400, _error("invalid_request_error", f"Invalid reason: {reason}", param="reason")
+        refund = {
+            "id": _id("re_test_"),
+            "object": "refund",
+            "amount": amount,
+            "balance_transaction": _id("txn_test_"),
+            "charge": charge["id"],
+            "created": int(time.time()),
+            "currency": charge["currency"],
+            "metadata": params.get("metadata") or {},
+            "payment_intent": intent["id"],
+            "reason": reason,
+            "receipt_number": None,
+            "status": "succeeded",
+        }
+        self.refunds[refund["id"]] = refund
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+        return 200, dict(refund)
+
+
+def sign_webhook(payload: dict[str, Any], secret: str, *, timestamp: int | None = None) -> tuple[bytes, dict[str, str]]:
+    """The body and ``Stripe-Signature`` header exactly as Stripe sends them:
+    ``t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>" keyed with the whole whsec_ secret>``."""
+    body = json.dumps(payload, indent=2).encode()
+    t = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return body, {"Stripe-Signature": f"t={t},v1={digest}"}
+
+
+def decode_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """``a[b][0][c]=x`` → ``{"a": {"b": [{"c": "x"}]}}``, the way Stripe reads its form bodies."""
+    root: dict[str, Any] = {}
+    for key, value in pairs:
+        parts = re.findall(r"[^\[\]]+", key)
+        node = root
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return _lists(root)
+
+
+def _lists(node: Any) -> Any:
+    if isinstance(node, dict):
+        converted = {k: _lists(v) for k, v in node.items()}
+        if converted and all(k.isdigit() for k in converted):
+            return [converted[k] for k in sorted(converted, key=int)]
+        return converted
+    return node
+
+
+def _public(session: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in session.items() if not k.startswith("_")}
+
+
+def _id(prefix: str) -> str:
+    return prefix + secrets.token_hex(12)
+
+
+def _error(type_: str, message: str, *, code: str | None = None, param: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"type": type_, "message": message}
+    if code:
+        error["code"] = code
+    if param:
+        error["param"] = param
+    return {"error": error}
+
+
+def _missing(kind: str, object_id: str, param: str) -> dict[str, Any]:
+    return _error("invalid_request_error", f"No such {kind}: '{object_id}'", code="resource_missing", param=param)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    stripe: FakeStripe
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self._answer("GET")
+
+    def do_POST(self) -> None:
+        self._answer("POST")
+
+    def _answer(self, method: str) -> None:
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode() if length else ""
+        pairs = parse_qsl(url.query, keep_blank_values=True) + parse_qsl(raw, keep_blank_values=True)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status, body, extra = self.stripe.handle(method, url.path, decode_form(pairs), headers)
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Request-Id", _id("req_"))
+        self.send_header("Stripe-Version", headers.get("stripe-version", API_VERSION))
+        for name, value in extra.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature
+        pass
+
+
+@pytest.fixture
+def fake_stripe() -> Iterator[FakeStripe]:
+    fake = FakeStripe().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
