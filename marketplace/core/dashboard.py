@@ -24,6 +24,7 @@ from orders.models import Order, OrderStatus
 from orders.presenters import order_to_dict
 from orders.selectors import order_get_for_seller
 from orders.services import FULFILLABLE, order_retry_delivery
+from payments.services import REFUNDABLE
 
 ORDERS_PER_PAGE = 20
 
@@ -160,6 +161,8 @@ def order_detail(request: HttpRequest, ref: str) -> HttpResponse:
             "payments": list(order.payments.all()),
             "events": list(order.events.all()),
             "can_retry": order.status in FULFILLABLE,
+            "can_refund": order.status in REFUNDABLE,
+            "refundable": order.total_amount - order.refunded_amount,
         },
     )
 
@@ -177,4 +180,44 @@ def order_retry(request: HttpRequest, ref: str) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, "Delivery retry requested. Items not yet delivered are being fulfilled again.")
+    return HttpResponseRedirect(reverse("dashboard-order", args=[order.order_number]))
+
+
+def _minor_units(raw: str, currency: str) -> int | None:
+    """'12.50' USD → 1250; '' → None (the whole remaining amount). Raises ValueError when not exact."""
+    from decimal import Decimal, InvalidOperation
+
+    from marketplace.core.money import exponent
+
+    raw = raw.strip().replace(",", "")
+    if not raw:
+        return None
+    try:
+        value = Decimal(raw).scaleb(exponent(currency))
+    except InvalidOperation:
+        raise ValueError("Enter an amount such as 12.50.") from None
+    if value != value.to_integral_value() or value <= 0:
+        raise ValueError(f"Enter a positive amount with at most {exponent(currency)} decimal places.")
+    return int(value)
+
+
+@require_POST
+@seller_required
+def order_refund(request: HttpRequest, ref: str) -> HttpResponse:
+    """The same refund service as the API; the amount is typed the way people write money."""
+    from payments.services import refund_create
+
+    try:
+        order = order_get_for_seller(seller=request.user, ref=ref)
+    except ApplicationError:
+        return _not_found(request)
+    try:
+        amount = _minor_units(request.POST.get("amount", ""), order.currency)
+        refund_create(order=order, amount=amount, reason=request.POST.get("reason", "")[:500], user=request.user)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Refund sent through the payment gateway.")
     return HttpResponseRedirect(reverse("dashboard-order", args=[order.order_number]))

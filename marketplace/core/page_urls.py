@@ -10,4 +10,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("dashboard/", dashboard.orders_list, name="dashboard"),
     path("dashboard/orders/<str:ref>/", dashboard.order_detail, name="dashboard-order"),
     path("dashboard/orders/<str:ref>/retry-delivery/", dashboard.order_retry, name="dashboard-order-retry"),
+    path("dashboard/orders/<str:ref>/refund/", dashboard.order_refund, name="dashboard-order-refund"),
 ]

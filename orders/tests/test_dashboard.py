@@ -279,3 +279,34 @@ def test_retry_on_an_order_that_needs_attention_redelivers(
 def test_retry_is_post_only(seller_client, product):
     order = make_order(product)
     assert seller_client.get(f"/dashboard/orders/{order.order_number}/retry-delivery/").status_code == 405
+
+
+def test_seller_refunds_part_of_an_order_from_the_dashboard(django_capture_on_commit_callbacks):
+    from django.test import Client
+
+    from catalog.tests.factories import ProductFactory, VariantFactory
+    from marketplace.accounts.tests.factories import SellerFactory
+    from orders.tests.helpers import make_order, pay
+
+    seller = SellerFactory()
+    product = ProductFactory(seller=seller, currency="USD")
+    VariantFactory(product=product, price=2000)
+    order = pay(make_order(product), django_capture_on_commit_callbacks)
+    browser = Client()
+    browser.force_login(seller)
+    page = browser.get(f"/dashboard/orders/{order.order_number}/")
+    assert 'id="refund-form"' in page.content.decode()
+    bad = browser.post(f"/dashboard/orders/{order.order_number}/refund/", {"amount": "5.001"}, follow=True)
+    assert "at most 2 decimal places" in bad.content.decode()
+    order.refresh_from_db()
+    assert order.refunded_amount == 0
+    done = browser.post(
+        f"/dashboard/orders/{order.order_number}/refund/", {"amount": "5.00", "reason": "late"}, follow=True
+    )
+    assert "Refund sent" in done.content.decode()
+    order.refresh_from_db()
+    assert (order.refunded_amount, order.status) == (500, "partially_refunded")
+    too_much = browser.post(f"/dashboard/orders/{order.order_number}/refund/", {"amount": "100"}, follow=True)
+    assert "The refund must be between 1 and 1500" in too_much.content.decode()
+    order.refresh_from_db()
+    assert order.refunded_amount == 500
