@@ -331,13 +331,11 @@ def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Ord
             order.refresh_from_db()
         if order.status != S.PENDING:
             if order.status == S.CANCELLED:
-                order_event_record(
-                    order=order,
-                    type="payment_after_cancellation",
-                    message="A payment succeeded after the order was cancelled; it must be refunded.",
-                    actor=Actor.GATEWAY,
-                    data={"payment_id": payment_id},
-                )
+                from payments.services import payment_refund_orphan
+
+                # The buyer paid an order that had expired (its stock went back on sale): give the
+                # money back rather than keep it for nothing.
+                transaction.on_commit(lambda: payment_refund_orphan(payment_id=payment_id))
             return order
         order = order_transition(
             order_id=order.id,

@@ -106,6 +106,7 @@ class Refund(models.Model):
         SELLER = "seller", "Seller"
         OPERATOR = "operator", "Operator"
         GATEWAY = "gateway", "Gateway"
+        SYSTEM = "system", "System (automatic)"
 
     id = PrefixedIdField(prefix="rfd")
     order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="refunds")

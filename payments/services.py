@@ -80,7 +80,8 @@ def payment_apply_gateway_status(*, payment: Payment, source: str) -> bool:
                     data={"payment_id": payment.id},
                 )
                 return False
-            if payment.status != PaymentStatus.SUCCEEDED:
+            # Only forward: a refunded payment never goes back to merely "succeeded".
+            if payment.status in (PaymentStatus.PENDING, PaymentStatus.FAILED, PaymentStatus.CANCELLED):
                 payment.status = PaymentStatus.SUCCEEDED
                 payment.transaction_id = status.transaction_id or payment.transaction_id
                 payment.save(update_fields=["status", "transaction_id", "updated_at"])
@@ -330,3 +331,57 @@ def refund_record_from_gateway(*, payment: Payment, refunded_total: int) -> Refu
         )
         order_apply_refund(order_id=order.id, refund=refund, user=None, actor=OrderEvent.Actor.GATEWAY)
         return refund
+
+
+def payment_refund_orphan(*, payment_id: str) -> Refund | None:
+    """Refunds, once, a payment that succeeded after its order was cancelled (it expired while the
+    buyer was still on the gateway's page). The order stays cancelled; its timeline says why."""
+    payment = Payment.objects.select_related("order").filter(id=payment_id).first()
+    if payment is None or payment.order.status != OrderStatus.CANCELLED:
+        return None
+    key = f"late-payment-{payment.id}"
+    try:
+        with transaction.atomic():
+            refund = Refund.objects.create(
+                order=payment.order,
+                payment=payment,
+                amount=payment.amount,
+                currency=payment.currency,
+                reason="Paid after the order was cancelled; refunded automatically.",
+                source=Refund.Source.SYSTEM,
+                idempotency_key=key,
+            )
+    except IntegrityError:
+        return None  # already refunded (a repeated webhook)
+    try:
+        answer = get_gateway(payment.gateway).refund(
+            payment=payment, amount=payment.amount, reason=refund.reason, idempotency_key=refund.id
+        )
+    except GatewayUnavailable as exc:
+        answer = None
+        failure = str(exc)
+    else:
+        failure = answer.failure_reason if answer.status == "failed" else ""
+    with transaction.atomic():
+        if answer is not None and not failure:
+            Refund.objects.filter(pk=refund.pk).update(
+                status=Refund.Status.SUCCEEDED, gateway_refund_id=answer.refund_id
+            )
+            Payment.objects.filter(pk=payment.pk).update(status=PaymentStatus.REFUNDED)
+            order_event_record(
+                order=payment.order,
+                type="late_payment_refunded",
+                actor=OrderEvent.Actor.SYSTEM,
+                message="A payment arrived after the order was cancelled; it was refunded automatically.",
+                data={"payment_id": payment.id, "refund_id": refund.id},
+            )
+        else:
+            Refund.objects.filter(pk=refund.pk).update(status=Refund.Status.FAILED, failure_reason=failure[:500])
+            order_event_record(
+                order=payment.order,
+                type="late_payment_refund_failed",
+                actor=OrderEvent.Actor.SYSTEM,
+                message=f"A payment arrived after the order was cancelled; refunding it failed: {failure}"[:500],
+                data={"payment_id": payment.id, "refund_id": refund.id},
+            )
+    return refund

@@ -199,3 +199,31 @@ def test_admin_refunds_and_replays_through_the_services(paid):
     assert Refund.objects.get().source == "operator"
     assert browser.get("/admin/payments/refund/").status_code == 200
     assert browser.get(f"/admin/payments/refund/{quote(Refund.objects.get().pk)}/change/").status_code == 200
+
+
+def test_a_payment_after_cancellation_is_refunded_automatically_once(text_product, django_capture_on_commit_callbacks):
+    from orders.services import order_cancel
+    from payments.sandbox import sandbox_complete
+    from payments.services import payment_initiate
+
+    order = make_order(text_product)
+    payment = payment_initiate(order=order, gateway_name="sandbox", return_url="https://x.test/r")
+    order_cancel(order_id=order.id, message="Expired before payment.")
+    with django_capture_on_commit_callbacks(execute=True):
+        sandbox_complete(payment_id=payment.id, outcome="succeeded")  # the buyer was still on the page
+    order.refresh_from_db()
+    assert order.status == "cancelled"
+    refund = Refund.objects.get()
+    assert (refund.amount, refund.status, refund.source) == (1999, "succeeded", "system")
+    assert SandboxPayment.objects.get(id=payment.id).refunded_amount == 1999
+    assert Payment.objects.get(pk=payment.pk).status == "refunded"
+    assert OrderEvent.objects.filter(order=order, type="late_payment_refunded").count() == 1
+    # The gateway repeats its webhook: nothing is refunded twice.
+    stored = WebhookEvent.objects.get()
+    from payments.services import webhook_replay
+
+    with django_capture_on_commit_callbacks(execute=True):
+        webhook_replay(event=stored)
+    assert Refund.objects.count() == 1
+    assert SandboxPayment.objects.get(id=payment.id).refunded_amount == 1999
+    assert Payment.objects.get(pk=payment.pk).status == "refunded"  # never moved backwards
