@@ -245,6 +245,15 @@ SANDBOX_WEBHOOK_SECRET = env.str("SANDBOX_WEBHOOK_SECRET", default="")
 SANDBOX_WEBHOOK_URL = env.str("SANDBOX_WEBHOOK_URL", default="")
 # Base URL of the sandbox's status API for re-verification over HTTP; empty: ask it in-process.
 SANDBOX_API_URL = env.str("SANDBOX_API_URL", default="")
+# Stripe (Checkout Sessions). Enabled by default once its secret key is set.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Base URL of Stripe's API; empty means the real one (https://api.stripe.com). Tests point it at a local fake.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+# The gateways buyers may choose (an order's payment_method); adding one is a module plus a registry line.
+ENABLED_PAYMENT_GATEWAYS = env.list(
+    "ENABLED_PAYMENT_GATEWAYS", default=["sandbox", *(["stripe"] if STRIPE_SECRET_KEY else [])]
+)
 WEBHOOK_TOLERANCE_SECONDS = 5 * 60
 
 LOGGING = {

@@ -69,7 +69,9 @@ class FakeStripe:
             stripe = fake
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True, name="fake-stripe").start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True, name="fake-stripe"
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -261,7 +263,9 @@ class FakeStripe:
             currency, amount = price.get("currency", ""), price.get("unit_amount", "")
             if not re.fullmatch(r"[a-z]{3}", currency):
                 return 400, _error(
-                    "invalid_request_error", f"Invalid currency: {currency}.", param=f"line_items[{index}][price_data][currency]"
+                    "invalid_request_error",
+                    f"Invalid currency: {currency}.",
+                    param=f"line_items[{index}][price_data][currency]",
                 )
             if not str(amount).isdigit() or not (price.get("product_data") or {}).get("name"):
                 return 400, _error(
@@ -339,7 +343,9 @@ class FakeStripe:
         remaining = charge["amount"] - charge["amount_refunded"]
         if remaining == 0:
             return 400, _error(
-                "invalid_request_error", f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded"
+                "invalid_request_error",
+                f"Charge {charge['id']} has already been refunded.",
+                code="charge_already_refunded",
             )
         amount = int(params.get("amount") or remaining)
         if amount > remaining:
