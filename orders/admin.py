@@ -17,7 +17,7 @@ from marketplace.core.money import format_money
 from payments.models import Payment
 
 from . import services
-from .models import License, Order, OrderEvent, OrderItem, SellerEvent
+from .models import License, Order, OrderEvent, OrderItem, SellerEvent, WebhookDelivery, WebhookEndpoint
 
 
 def _money(obj: Any, field: str) -> str:
@@ -327,3 +327,89 @@ class SellerEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Sellers' webhook endpoints. The secret is never shown here."""
+
+    list_display = ["id", "seller", "kind", "url", "active", "consecutive_failures", "disabled_reason", "created_at"]
+    list_filter = ["kind", "active", "created_at"]
+    search_fields = ["=id", "url", "seller__email"]
+    list_select_related = ["seller"]
+    fields = (
+        "id",
+        "seller",
+        "kind",
+        "url",
+        "events",
+        "active",
+        "consecutive_failures",
+        "disabled_reason",
+        "disabled_at",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).defer("secret")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["id", "webhook_id", "event", "url", "status", "attempts", "last_status_code", "created_at"]
+    list_filter = ["status", "created_at"]
+    search_fields = ["=id", "=webhook_id", "=event__id", "url"]
+    list_select_related = ["event"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    readonly_fields = [
+        "id",
+        "endpoint",
+        "event",
+        "url",
+        "webhook_id",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_attempt_at",
+        "last_status_code",
+        "last_duration_ms",
+        "last_response",
+        "last_error",
+        "attempt_log",
+        "body",
+        "created_at",
+        "updated_at",
+    ]
+    actions = ["resend"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Resend", permissions=["view"])
+    def resend(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
+        from .webhooks import webhook_delivery_resend
+
+        done, failed = 0, []
+        for delivery in queryset.select_related("endpoint"):
+            try:
+                webhook_delivery_resend(delivery=delivery)
+            except ApplicationError as exc:
+                failed.append(f"{delivery.id}: {exc.message}")
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"Resent {done} deliveries.", messages.SUCCESS)
+        if failed:
+            self.message_user(request, f"Not resent: {'; '.join(failed)}", messages.ERROR)

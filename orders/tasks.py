@@ -30,3 +30,31 @@ def sweep_orders() -> dict[str, int]:
 
     result = orders_sweep()
     return {"requeued": len(result.requeued), "cancelled": len(result.cancelled), "paid": len(result.paid)}
+
+
+def webhook_retry_countdown(retries: int) -> float | None:
+    """Seconds before the attempt after attempt ``retries + 1`` (Standard Webhooks' schedule in
+    ``WEBHOOK_RETRY_SCHEDULE``), each scaled by 0.8–1.2 for jitter; ``None`` after the last one."""
+    schedule = settings.WEBHOOK_RETRY_SCHEDULE
+    if retries + 1 >= len(schedule):
+        return None
+    return float(schedule[retries + 1]) * (0.8 + 0.4 * random.random())  # noqa: S311 - jitter, not crypto
+
+
+@shared_task(bind=True, name="orders.tasks.deliver_webhook", max_retries=None, acks_late=True)
+def deliver_webhook(self, delivery_id: str) -> str:  # type: ignore[no-untyped-def]
+    """One attempt of an outgoing webhook; a failure is retried by Celery after the countdown."""
+    from .webhooks import webhook_delivery_attempt
+
+    countdown = webhook_retry_countdown(self.request.retries)
+    outcome = webhook_delivery_attempt(delivery_id=delivery_id, retry_in=countdown)
+    if outcome == "retry":
+        raise self.retry(countdown=countdown)
+    return outcome
+
+
+@shared_task(name="orders.tasks.sweep_webhooks")
+def sweep_webhooks() -> dict[str, int]:
+    from .webhooks import webhooks_sweep
+
+    return webhooks_sweep()

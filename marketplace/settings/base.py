@@ -226,6 +226,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.sweep_orders",
         "schedule": env.float("SWEEP_INTERVAL_SECONDS", default=60.0),
     },
+    "sweep-webhooks": {
+        "task": "orders.tasks.sweep_webhooks",
+        "schedule": env.float("WEBHOOK_SWEEP_INTERVAL_SECONDS", default=60.0),
+    },
 }
 
 # --- The marketplace ------------------------------------------------------------------------
@@ -255,6 +259,18 @@ ENABLED_PAYMENT_GATEWAYS = env.list(
     "ENABLED_PAYMENT_GATEWAYS", default=["sandbox", *(["stripe"] if STRIPE_SECRET_KEY else [])]
 )
 WEBHOOK_TOLERANCE_SECONDS = 5 * 60
+
+# --- Outgoing webhooks (to sellers) ---------------------------------------------------------
+# Local development and tests only: lets webhooks go to http:// and to private/loopback addresses.
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Seconds before each attempt (Standard Webhooks): now, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+WEBHOOK_RETRY_SCHEDULE = env.list(
+    "WEBHOOK_RETRY_SCHEDULE", cast=float, default=[0, 5, 300, 1800, 7200, 18000, 36000, 36000]
+)
+# Deliveries in a row that failed every retry before an endpoint is disabled (and its seller told).
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=15)
+
 
 LOGGING = {
     "version": 1,

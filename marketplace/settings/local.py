@@ -27,3 +27,5 @@ for folder in (
 FERNET_KEYS = env.list("FERNET_KEYS", default=["3q2-7bY0bQ3pZ5c5F3m8Xo9wq1fZcJ8HkQyGx0m7L2s="])
 CODE_HASH_KEY = env.str("CODE_HASH_KEY", default="dev-only-code-hash-key-0123456789abcdef")
 PARTNER_ALLOW_HTTP = env.bool("PARTNER_ALLOW_HTTP", default=True)
+# Webhooks to http://127.0.0.1 and other local receivers while developing.
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=True)

@@ -1,0 +1,596 @@
+"""Outgoing webhooks: the seller's endpoints, one delivery per event and URL, signed per Standard
+Webhooks, retried on its schedule, and never sent to an address inside our network (SSRF).
+
+- An event (``SellerEvent``, written in the transaction that caused it) is fanned out after commit
+  into ``WebhookDelivery`` rows: one per active endpoint of the seller that wants the event, and one
+  per ``webhook_urls`` entry of the order it is about. The body is frozen then; every attempt sends
+  the same bytes with the same ``webhook-id``, a fresh ``webhook-timestamp`` and its signature.
+- What is sent to an order's own ``webhook_urls`` is signed with the seller's "order URLs" secret: a
+  ``WebhookEndpoint`` row of kind ``order_urls``, made the first time it is needed and rolled (and
+  shown, once) by ``POST /api/v1/webhook-endpoints/order-urls``.
+- An attempt is a success on any 2xx. Anything else is retried by the task on the schedule of
+  ``WEBHOOK_RETRY_SCHEDULE``; ``410 Gone`` disables the endpoint at once, and
+  ``WEBHOOK_DISABLE_AFTER_FAILURES`` deliveries in a row that failed every retry disable it too.
+  The seller is emailed either way.
+- URLs must be https and resolve only to public addresses, checked when an endpoint is saved, again
+  before each attempt, and once more on the socket itself (the address actually connected to), so
+  that a DNS answer that changes in between (rebinding) cannot reach an internal address.
+  ``WEBHOOK_ALLOW_PRIVATE_URLS`` (local development and tests only) lifts both rules.
+"""
+
+import base64
+import ipaddress
+import json
+import logging
+import secrets
+import socket
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+from requests.adapters import HTTPAdapter
+from standardwebhooks.webhooks import Webhook
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from marketplace.core.errors import Conflict, NotFound, ValidationFailed
+
+from .models import Order, SellerEvent, WebhookDelivery, WebhookEndpoint
+
+logger = logging.getLogger(__name__)
+
+EVENT_TYPES = (
+    "order.created",
+    "order.paid",
+    "order.delivered",
+    "order.partially_delivered",
+    "order.needs_attention",
+    "order.failed",
+    "order.cancelled",
+    "order.refunded",
+    "product.out_of_stock",
+)
+RESPONSE_LIMIT = 1024  # bytes of a receiver's answer that are kept
+ATTEMPT_LOG_LIMIT = 50  # attempts kept per delivery (resends add to the schedule's eight)
+# A task may run a little before the attempt it carries is due (clocks of different workers).
+CLAIM_SLACK = timedelta(seconds=30)
+# A pending delivery whose attempt is this late (a lost task, a dead worker) is queued again.
+STUCK_AFTER = timedelta(minutes=10)
+Status = WebhookDelivery.Status
+
+
+class UnsafeWebhookUrl(Exception):
+    """The URL is not https, or its host resolves to an address we never send to. Permanent."""
+
+
+class WebhookHostUnresolved(Exception):
+    """The host has no address right now. At save time a refusal; at delivery time a retry."""
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+# --- SSRF --------------------------------------------------------------------------------------
+
+
+def address_is_refused(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Private, loopback, link-local, multicast, reserved, unspecified, or otherwise not global."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        or not ip.is_global
+    )
+
+
+def resolve_public(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to, or ``UnsafeWebhookUrl`` if any of them is refused."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise WebhookHostUnresolved(f"The host {host} does not resolve: {exc}.") from None
+    addresses: list[str] = []
+    for info in infos:
+        raw = str(info[4][0])
+        ip = ipaddress.ip_address(raw.split("%", 1)[0])
+        if address_is_refused(ip):
+            shown = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else ip
+            raise UnsafeWebhookUrl(f"The host {host} resolves to {shown}, which is not a public address.")
+        if raw not in addresses:
+            addresses.append(raw)
+    if not addresses:
+        raise WebhookHostUnresolved(f"The host {host} does not resolve.")
+    return addresses
+
+
+def webhook_url_check(url: str) -> None:
+    """Raises ``UnsafeWebhookUrl`` (or ``WebhookHostUnresolved``) unless we may POST to ``url``."""
+    allow_private = settings.WEBHOOK_ALLOW_PRIVATE_URLS
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise UnsafeWebhookUrl("Must be a valid https:// URL.") from None
+    schemes = ("https", "http") if allow_private else ("https",)
+    if parts.scheme not in schemes or not parts.hostname or any(c.isspace() for c in url):
+        raise UnsafeWebhookUrl("Must be a valid https:// URL.")
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeWebhookUrl("Must not carry a user name or password.")
+    if allow_private:
+        return
+    resolve_public(parts.hostname, port or 443)
+
+
+class _GuardedConnectionMixin:
+    """Connects only to an address that passed the check, resolved at the moment of connecting."""
+
+    _dns_host: str
+    port: int
+
+    def _new_conn(self) -> socket.socket:
+        if settings.WEBHOOK_ALLOW_PRIVATE_URLS:
+            return super()._new_conn()  # type: ignore[misc,no-any-return]
+        host = self._dns_host
+        self._dns_host = resolve_public(host.rstrip("."), self.port)[0]
+        try:
+            return super()._new_conn()  # type: ignore[misc,no-any-return]
+        finally:
+            self._dns_host = host  # TLS still checks the certificate against the host name
+
+
+class _GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _GuardedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+
+
+def _session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # no proxy from the environment: it would connect on our behalf
+    adapter = _GuardedAdapter(max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+# --- Endpoints ---------------------------------------------------------------------------------
+
+
+def _clean_url(url: str) -> str:
+    url = url.strip()
+    try:
+        webhook_url_check(url)
+    except (UnsafeWebhookUrl, WebhookHostUnresolved) as exc:
+        raise ValidationFailed(str(exc), fields={"url": [str(exc)]}) from None
+    return url
+
+
+def _clean_events(events: list[str]) -> list[str]:
+    unknown = sorted({e for e in events if e not in EVENT_TYPES})
+    if unknown:
+        message = f"Unknown event type: {', '.join(unknown)}."
+        raise ValidationFailed(message, fields={"events": [message]})
+    return [e for e in EVENT_TYPES if e in events]  # in a stable order, each once
+
+
+def webhook_endpoint_list(*, seller: Any) -> QuerySet[WebhookEndpoint]:
+    return WebhookEndpoint.objects.filter(seller=seller, kind=WebhookEndpoint.Kind.ENDPOINT).order_by(
+        "created_at", "id"
+    )
+
+
+def webhook_endpoint_get(*, seller: Any, endpoint_id: str, any_kind: bool = False) -> WebhookEndpoint:
+    endpoints = WebhookEndpoint.objects.filter(seller=seller, id=endpoint_id)
+    if not any_kind:
+        endpoints = endpoints.filter(kind=WebhookEndpoint.Kind.ENDPOINT)
+    endpoint = endpoints.first()
+    if endpoint is None:
+        raise NotFound("Webhook endpoint not found.")
+    return endpoint
+
+
+def webhook_endpoint_create(
+    *, seller: Any, url: str, events: list[str] | None = None, active: bool = True
+) -> WebhookEndpoint:
+    return WebhookEndpoint.objects.create(
+        seller=seller,
+        url=_clean_url(url),
+        events=_clean_events(events or []),
+        active=active,
+        secret=new_webhook_secret(),
+    )
+
+
+def webhook_endpoint_update(*, endpoint: WebhookEndpoint, data: dict[str, Any]) -> WebhookEndpoint:
+    fields = ["updated_at"]
+    if "url" in data:
+        endpoint.url = _clean_url(data["url"])
+        fields.append("url")
+    if "events" in data:
+        endpoint.events = _clean_events(data["events"] or [])
+        fields.append("events")
+    if "active" in data and bool(data["active"]) != endpoint.active:
+        endpoint.active = bool(data["active"])
+        fields.append("active")
+        if endpoint.active:  # switched back on: a fresh start
+            endpoint.consecutive_failures, endpoint.disabled_reason, endpoint.disabled_at = 0, "", None
+            fields += ["consecutive_failures", "disabled_reason", "disabled_at"]
+    endpoint.save(update_fields=fields)
+    return endpoint
+
+
+def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
+    """Deletes the endpoint; its deliveries stay (``endpoint`` empty) and pending ones stop."""
+    with transaction.atomic():
+        endpoint.deliveries.filter(status=Status.PENDING).update(
+            status=Status.DISABLED, next_attempt_at=None, last_error="The endpoint was deleted."
+        )
+        endpoint.delete()
+
+
+def order_urls_endpoint(*, seller_id: Any) -> WebhookEndpoint:
+    """The seller's secret for their orders' own ``webhook_urls``, made the first time it is needed."""
+    endpoint, _ = WebhookEndpoint.objects.get_or_create(
+        seller_id=seller_id,
+        kind=WebhookEndpoint.Kind.ORDER_URLS,
+        defaults={"secret": new_webhook_secret()},
+    )
+    return endpoint
+
+
+def order_urls_secret_roll(*, seller: Any) -> WebhookEndpoint:
+    """A new secret for the orders' ``webhook_urls``; the old one signs nothing from now on."""
+    endpoint = order_urls_endpoint(seller_id=seller.pk)
+    endpoint.secret = new_webhook_secret()
+    endpoint.save(update_fields=["secret", "updated_at"])
+    return endpoint
+
+
+def webhook_delivery_list(*, endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
+    return endpoint.deliveries.select_related("event").order_by("-created_at", "-id")
+
+
+def webhook_delivery_get(*, endpoint: WebhookEndpoint, delivery_id: str) -> WebhookDelivery:
+    delivery = endpoint.deliveries.select_related("event").filter(id=delivery_id).first()
+    if delivery is None:
+        raise NotFound("Webhook delivery not found.")
+    return delivery
+
+
+def webhook_delivery_resend(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """A new attempt (and, if it fails, the schedule's retries) of the same delivery: the same
+    body and ``webhook-id``, so a receiver that already has it can tell."""
+    endpoint = delivery.endpoint
+    if endpoint is None:
+        raise Conflict("The endpoint of this delivery was deleted.", code="endpoint_deleted")
+    if not endpoint.active:
+        raise Conflict("The endpoint is disabled: enable it first.", code="endpoint_disabled")
+    now = timezone.now()
+    WebhookDelivery.objects.filter(id=delivery.id).update(status=Status.PENDING, next_attempt_at=now, updated_at=now)
+    _queue_on_commit([delivery.id])
+    delivery.refresh_from_db()
+    return delivery
+
+
+# --- Fan-out -----------------------------------------------------------------------------------
+
+
+def dispatch_seller_event_on_commit(event: SellerEvent) -> None:
+    """Called for every new ``SellerEvent`` (see ``orders.outbox``): its deliveries are made and
+    queued once the transaction that wrote it commits. If that is lost, ``webhooks_sweep`` does it."""
+    event_id = event.id
+    transaction.on_commit(lambda: seller_event_dispatch(event_id=event_id), robust=True)
+
+
+def event_body(event: SellerEvent) -> str:
+    """The frozen JSON body: ``{"type", "timestamp", "data"}``, whatever shape the event was stored in."""
+    payload = event.data
+    if not (isinstance(payload, dict) and {"type", "timestamp", "data"} <= set(payload)):
+        payload = {
+            "type": event.type,
+            "timestamp": event.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "data": payload,
+        }
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+def webhook_id_for(event: SellerEvent) -> str:
+    """``msg_...``: one per event, so that every destination and every attempt carries the same id."""
+    return "msg_" + event.id.removeprefix("evt_")
+
+
+def _order_webhook_urls(event: SellerEvent) -> list[str]:
+    if not event.type.startswith("order."):
+        return []
+    data = event.data.get("data") if isinstance(event.data, dict) else None
+    order_id = data.get("id") if isinstance(data, dict) else None
+    if not order_id:
+        return []
+    urls = Order.objects.filter(id=order_id, seller_id=event.seller_id).values_list("webhook_urls", flat=True).first()
+    return [u for u in dict.fromkeys(urls or []) if isinstance(u, str) and u]
+
+
+def seller_event_dispatch(*, event_id: str) -> list[str]:
+    """Makes the event's deliveries (once) and queues them. Returns the ids of new deliveries."""
+    created: list[str] = []
+    with transaction.atomic():
+        event = SellerEvent.objects.select_for_update().filter(id=event_id).first()
+        if event is None or event.dispatched_at is not None:
+            return created
+        targets: list[tuple[WebhookEndpoint, str]] = [
+            (endpoint, endpoint.url)
+            for endpoint in WebhookEndpoint.objects.filter(
+                seller_id=event.seller_id,
+                kind=WebhookEndpoint.Kind.ENDPOINT,
+                active=True,
+                created_at__lte=event.created_at,  # an endpoint hears what happens after it exists
+            ).order_by("created_at", "id")
+            if endpoint.wants(event.type)
+        ]
+        order_urls = _order_webhook_urls(event)
+        if order_urls:
+            shared = order_urls_endpoint(seller_id=event.seller_id)
+            targets += [(shared, url) for url in order_urls]
+        body = event_body(event)
+        now = timezone.now()
+        for endpoint, url in targets:
+            delivery, was_created = WebhookDelivery.objects.get_or_create(
+                event=event,
+                endpoint=endpoint,
+                url=url,
+                defaults={"webhook_id": webhook_id_for(event), "body": body, "next_attempt_at": now},
+            )
+            if was_created:
+                created.append(delivery.id)
+        event.dispatched_at = now
+        event.save(update_fields=["dispatched_at"])
+        _queue_on_commit(created)
+    return created
+
+
+def _queue_on_commit(delivery_ids: list[str]) -> None:
+    from .tasks import deliver_webhook
+
+    for delivery_id in delivery_ids:
+        deliver_webhook.delay_on_commit(delivery_id)  # type: ignore[attr-defined]
+
+
+# --- One attempt -------------------------------------------------------------------------------
+
+
+def _sign_headers(*, secret: str, webhook_id: str, body: str) -> dict[str, str]:
+    now = datetime.now(tz=UTC)
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "Marketplace-Webhooks/1.0",
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(secret).sign(webhook_id, now, body),
+    }
+
+
+def _post(url: str, body: str, headers: dict[str, str]) -> tuple[int, str]:
+    """POSTs, reads at most ``RESPONSE_LIMIT`` bytes of the answer, and never follows a redirect."""
+    with _session() as session:
+        response = session.post(
+            url,
+            data=body.encode(),
+            headers=headers,
+            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+            allow_redirects=False,
+            stream=True,
+        )
+        try:
+            raw = response.raw.read(RESPONSE_LIMIT, decode_content=True) or b""
+        except Exception:  # noqa: BLE001 - a broken answer body does not change the status code
+            raw = b""
+        finally:
+            response.close()
+    return response.status_code, raw.decode("utf-8", errors="replace")
+
+
+def webhook_delivery_attempt(*, delivery_id: str, retry_in: float | None) -> str:
+    """One attempt of a delivery. ``retry_in``: seconds until the next attempt if this one fails,
+    or ``None`` if it is the last. Returns ``succeeded``, ``retry``, ``failed``, ``disabled`` or
+    ``skipped`` (not pending, not yet due, or already taken by another worker)."""
+    now = timezone.now()
+    claimed = WebhookDelivery.objects.filter(
+        id=delivery_id, status=Status.PENDING, next_attempt_at__lte=now + CLAIM_SLACK
+    ).update(next_attempt_at=None, updated_at=now)
+    if not claimed:
+        return "skipped"
+    delivery = WebhookDelivery.objects.select_related("endpoint").get(id=delivery_id)
+    endpoint = delivery.endpoint
+    if endpoint is None or not endpoint.active:
+        reason = "The endpoint was deleted." if endpoint is None else "The endpoint is disabled."
+        WebhookDelivery.objects.filter(id=delivery_id).update(
+            status=Status.DISABLED, last_error=f"{reason} Nothing was sent.", updated_at=timezone.now()
+        )
+        return "disabled"
+
+    status_code: int | None = None
+    response_text = ""
+    error = ""
+    permanent = False
+    started = time.monotonic()
+    try:
+        webhook_url_check(delivery.url)
+        headers = _sign_headers(secret=endpoint.secret, webhook_id=delivery.webhook_id, body=delivery.body)
+        status_code, response_text = _post(delivery.url, delivery.body, headers)
+    except UnsafeWebhookUrl as exc:
+        error, permanent = f"Refused, nothing was sent: {exc}", True
+    except WebhookHostUnresolved as exc:
+        error = str(exc)
+    except requests.RequestException as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    duration_ms = int((time.monotonic() - started) * 1000)
+    return _record_attempt(
+        delivery_id=delivery_id,
+        status_code=status_code,
+        duration_ms=duration_ms,
+        response_text=response_text,
+        error=error,
+        retry_in=None if permanent else retry_in,
+    )
+
+
+def _record_attempt(
+    *,
+    delivery_id: str,
+    status_code: int | None,
+    duration_ms: int,
+    response_text: str,
+    error: str,
+    retry_in: float | None,
+) -> str:
+    now = timezone.now()
+    succeeded = status_code is not None and 200 <= status_code < 300
+    gone = status_code == 410
+    if status_code is not None and not succeeded and not error:
+        error = f"The endpoint answered {status_code}."
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update(of=("self",)).select_related("endpoint").get(id=delivery_id)
+        )
+        endpoint = delivery.endpoint
+        delivery.attempts += 1
+        delivery.last_attempt_at = now
+        delivery.last_status_code = status_code
+        delivery.last_duration_ms = duration_ms
+        delivery.last_response = response_text
+        delivery.last_error = error[:500]
+        delivery.attempt_log = [
+            *delivery.attempt_log,
+            {
+                "at": now.isoformat().replace("+00:00", "Z"),
+                "status_code": status_code,
+                "duration_ms": duration_ms,
+                "response": response_text,
+                "error": error[:500],
+            },
+        ][-ATTEMPT_LOG_LIMIT:]
+        if succeeded:
+            delivery.status, delivery.next_attempt_at, outcome = Status.SUCCEEDED, None, "succeeded"
+        elif retry_in is not None and not gone:
+            delivery.status, outcome = Status.PENDING, "retry"
+            delivery.next_attempt_at = now + timedelta(seconds=retry_in)
+        else:
+            delivery.status, delivery.next_attempt_at, outcome = Status.FAILED, None, "failed"
+        delivery.save()
+        if endpoint is not None:
+            _endpoint_after_attempt(endpoint_id=endpoint.id, outcome=outcome, gone=gone)
+    return outcome
+
+
+def _endpoint_after_attempt(*, endpoint_id: str, outcome: str, gone: bool) -> None:
+    """Resets the failure count on a success; counts a delivery that failed for good, and disables
+    the endpoint on ``410 Gone`` or after too many of them in a row."""
+    if outcome == "retry":
+        return
+    endpoint = WebhookEndpoint.objects.select_for_update().get(id=endpoint_id)
+    if outcome == "succeeded":
+        if endpoint.consecutive_failures:
+            WebhookEndpoint.objects.filter(id=endpoint_id).update(consecutive_failures=0)
+        return
+    WebhookEndpoint.objects.filter(id=endpoint_id).update(consecutive_failures=F("consecutive_failures") + 1)
+    endpoint.refresh_from_db(fields=["consecutive_failures"])
+    if endpoint.kind != WebhookEndpoint.Kind.ENDPOINT or not endpoint.active:
+        return  # the orders' own URLs share one secret: one buyer-side URL never stops the others
+    limit = settings.WEBHOOK_DISABLE_AFTER_FAILURES
+    if gone:
+        webhook_endpoint_disable(endpoint=endpoint, reason="The endpoint answered 410 Gone.")
+    elif limit and endpoint.consecutive_failures >= limit:
+        webhook_endpoint_disable(
+            endpoint=endpoint,
+            reason=f"{endpoint.consecutive_failures} deliveries in a row failed after every retry.",
+        )
+
+
+def webhook_endpoint_disable(*, endpoint: WebhookEndpoint, reason: str) -> None:
+    """Stops sending to the endpoint (its pending deliveries too) and tells the seller."""
+    now = timezone.now()
+    WebhookEndpoint.objects.filter(id=endpoint.id).update(
+        active=False, disabled_reason=reason[:300], disabled_at=now, updated_at=now
+    )
+    endpoint.active, endpoint.disabled_reason, endpoint.disabled_at = False, reason[:300], now
+    # Not the ones in flight (no next attempt set): their workers hold their rows and record them.
+    endpoint.deliveries.filter(status=Status.PENDING, next_attempt_at__isnull=False).update(
+        status=Status.DISABLED, next_attempt_at=None, last_error="The endpoint was disabled.", updated_at=now
+    )
+    seller_email, url = endpoint.seller.email, endpoint.url
+    transaction.on_commit(lambda: _email_endpoint_disabled(seller_email, url, reason), robust=True)
+
+
+def _email_endpoint_disabled(email: str, url: str, reason: str) -> None:
+    send_mail(
+        subject="A webhook endpoint was disabled",
+        message=(
+            f"We stopped sending events to {url}.\n\n{reason}\n\n"
+            "Events from now on are not sent to it. Once it answers again, switch it back on "
+            f"(PATCH /api/v1/webhook-endpoints with active=true) and resend what it missed.\n\n{settings.SITE_URL}\n"
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[email],
+    )
+
+
+# --- The sweeper ------------------------------------------------------------------------------
+
+
+def webhooks_sweep(*, limit: int = 500) -> dict[str, int]:
+    """Finds what a lost task or a lost ``on_commit`` left undone: events of the last day never
+    fanned out, and pending deliveries whose attempt is long overdue."""
+    now = timezone.now()
+    events = list(
+        SellerEvent.objects.filter(
+            dispatched_at__isnull=True,
+            created_at__gte=now - timedelta(days=1),
+            created_at__lte=now - timedelta(minutes=1),
+        )
+        .order_by("created_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    for event_id in events:
+        seller_event_dispatch(event_id=event_id)
+    stuck = list(
+        WebhookDelivery.objects.filter(status=Status.PENDING)
+        .filter(
+            Q(next_attempt_at__lt=now - STUCK_AFTER) | Q(next_attempt_at__isnull=True, updated_at__lt=now - STUCK_AFTER)
+        )
+        .order_by("updated_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    if stuck:
+        with transaction.atomic():
+            WebhookDelivery.objects.filter(id__in=stuck, status=Status.PENDING).update(next_attempt_at=now)
+            _queue_on_commit(stuck)
+    return {"dispatched": len(events), "requeued": len(stuck)}
