@@ -271,7 +271,6 @@ WEBHOOK_RETRY_SCHEDULE = env.list(
 # Deliveries in a row that failed every retry before an endpoint is disabled (and its seller told).
 WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=15)
 
-
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
