@@ -21,6 +21,8 @@ from .serializers import (
     CodeImportResultOutput,
     CodeOutput,
     CodesImportInput,
+    DiscountInput,
+    DiscountOutput,
     ProductInput,
     ProductOutput,
     UploadInput,
@@ -211,3 +213,64 @@ class CodeActionApi(APIView):
         variant = _variant_of(request, product_id, variant_id)
         code = code_set_status(variant=variant, code_id=code_id, action=action)
         return Response(CodeOutput(code).data)
+
+
+# --- Discounts -----------------------------------------------------------------------------------
+
+
+def _body(request: Request) -> dict[str, Any]:
+    from marketplace.core.errors import ValidationFailed
+
+    if not isinstance(request.data, dict):
+        raise ValidationFailed("Send a JSON object.")
+    return dict(request.data)
+
+
+class DiscountListApi(APIView):
+    permission_classes = [IsSeller]
+    parser_classes = [JSONParser]
+
+    @extend_schema(responses=DiscountOutput(many=True))
+    def get(self, request: Request) -> Response:
+        from .models import Discount
+
+        discounts = (
+            Discount.objects.filter(seller=_seller(request)).prefetch_related("products").order_by("-created_at")
+        )
+        paginator = Pagination()
+        page = paginator.paginate_queryset(discounts, request, view=self)
+        return paginator.get_paginated_response(DiscountOutput(page, many=True).data)
+
+    @extend_schema(request=DiscountInput, responses={201: DiscountOutput})
+    def post(self, request: Request) -> Response:
+        from .discounts import discount_get, discount_save
+
+        discount = discount_save(seller=_seller(request), data=_body(request))
+        discount = discount_get(seller=_seller(request), discount_id=discount.id)
+        return Response(DiscountOutput(discount).data, status=status.HTTP_201_CREATED)
+
+
+class DiscountDetailApi(APIView):
+    permission_classes = [IsSeller]
+    parser_classes = [JSONParser]
+
+    @extend_schema(responses=DiscountOutput)
+    def get(self, request: Request, discount_id: str) -> Response:
+        from .discounts import discount_get
+
+        return Response(DiscountOutput(discount_get(seller=_seller(request), discount_id=discount_id)).data)
+
+    @extend_schema(request=DiscountInput, responses=DiscountOutput)
+    def patch(self, request: Request, discount_id: str) -> Response:
+        from .discounts import discount_get, discount_save
+
+        discount = discount_get(seller=_seller(request), discount_id=discount_id)
+        discount_save(seller=_seller(request), data=_body(request), discount=discount)
+        return Response(DiscountOutput(discount_get(seller=_seller(request), discount_id=discount_id)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, discount_id: str) -> Response:
+        from .discounts import discount_get
+
+        discount_get(seller=_seller(request), discount_id=discount_id).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -128,3 +128,36 @@ class Code(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} ••••{self.code_hint} ({self.status})"
+
+
+class DiscountKind(models.TextChoices):
+    PERCENT = "percent", "Percent"
+    FIXED = "fixed", "Fixed amount"
+
+
+class Discount(models.Model):
+    """A seller's discount code. Codes are case-insensitive (stored upper-case), unique per seller."""
+
+    id = PrefixedIdField(prefix="dsc")
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="discounts")
+    code = models.CharField(max_length=64)
+    kind = models.CharField(max_length=10, choices=DiscountKind.choices)
+    # percent: whole percent 1–100; fixed: minor units of ``currency``.
+    value = models.BigIntegerField()
+    currency = models.CharField(max_length=3, blank=True, help_text="Required for fixed discounts.")
+    products = models.ManyToManyField(Product, blank=True, related_name="discounts")
+    max_uses = models.PositiveIntegerField(null=True, blank=True)
+    uses = models.PositiveIntegerField(default=0)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    min_quantity = models.PositiveIntegerField(default=1)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["seller", "code"], name="discount_code_unique_per_seller")]
+
+    def __str__(self) -> str:
+        return self.code

@@ -207,3 +207,37 @@ class UploadOutput(serializers.ModelSerializer):
     class Meta:
         model = Upload
         fields = ["url", "filename", "size", "content_type"]
+
+
+class DiscountOutput(serializers.Serializer):
+    id = serializers.CharField()
+    code = serializers.CharField()
+    kind = serializers.CharField()
+    value = serializers.IntegerField()
+    currency = serializers.CharField(allow_blank=True)
+    product_ids = serializers.SerializerMethodField()
+    max_uses = serializers.IntegerField(allow_null=True)
+    uses = serializers.IntegerField()
+    starts_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+    min_quantity = serializers.IntegerField()
+    active = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+    def get_product_ids(self, discount: Any) -> list[str]:
+        return sorted(p.id for p in discount.products.all())
+
+
+class DiscountInput(serializers.Serializer):
+    """Documents the body; the service validates it (strictly: unknown fields are refused)."""
+
+    code = serializers.CharField(max_length=64)
+    kind = serializers.ChoiceField(choices=["percent", "fixed"])
+    value = serializers.IntegerField()
+    currency = serializers.CharField(required=False, max_length=3)
+    product_ids = serializers.ListField(child=serializers.CharField(), required=False)
+    max_uses = serializers.IntegerField(required=False, allow_null=True)
+    starts_at = serializers.DateTimeField(required=False, allow_null=True)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    min_quantity = serializers.IntegerField(required=False)
+    active = serializers.BooleanField(required=False)

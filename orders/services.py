@@ -19,7 +19,6 @@ from marketplace.core.errors import (
     IdempotencyConflict,
     NotFound,
     OutOfStock,
-    Unprocessable,
     ValidationFailed,
 )
 
@@ -62,6 +61,7 @@ class Quote:
     discount_code: str
     discount_amount: int
     total_amount: int
+    discount: Any = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -129,15 +129,30 @@ def checkout_quote(*, product: Product, lines: list[CheckoutLine], discount_code
             raise ValidationFailed(message, fields={f"items.{index}.variant_id": [message]})
         quoted.append(QuoteLine(variant, line.quantity, variant.price, line.fulfillment_input))
     subtotal = sum(line.total for line in quoted)
-    if discount_code:
-        # Discount codes arrive with the discounts module; until then no code is valid.
-        raise Unprocessable("This discount code is not valid.", code="invalid_discount")
+    if discount_code and discount_code.strip():
+        from catalog.discounts import CartLine, discount_evaluate
+
+        discount, amount = discount_evaluate(
+            seller_id=product.seller_id,
+            code=discount_code,
+            currency=product.currency,
+            lines=[CartLine(line.variant.product_id, line.quantity, line.total) for line in quoted],
+        )
+        return Quote(product.currency, quoted, subtotal, discount.code, amount, subtotal - amount, discount)
     return Quote(product.currency, quoted, subtotal, "", 0, subtotal)
 
 
-def platform_fee_for(total: int) -> int:
-    """Basis points of the total, rounded half up, plus a fixed part; never more than the total."""
-    fee = (total * settings.PLATFORM_FEE_BPS + 5_000) // 10_000 + (settings.PLATFORM_FEE_FIXED if total else 0)
+def platform_fee_for(total: int, *, seller: Any = None) -> int:
+    """Basis points of the total, rounded half up, plus a fixed part; never more than the total.
+    The rates come from settings unless an operator set the seller's own."""
+    bps = settings.PLATFORM_FEE_BPS
+    fixed = settings.PLATFORM_FEE_FIXED
+    if seller is not None:
+        if getattr(seller, "platform_fee_bps", None) is not None:
+            bps = seller.platform_fee_bps
+        if getattr(seller, "platform_fee_fixed", None) is not None:
+            fixed = seller.platform_fee_fixed
+    fee = (total * bps + 5_000) // 10_000 + (fixed if total else 0)
     return min(fee, total)
 
 
@@ -186,6 +201,10 @@ def _release_stock(order: Order) -> None:
         by_type.setdefault(item.content_type, []).append(item.id)
     for content_type, item_ids in by_type.items():
         get_strategy(content_type).release(item_ids)
+    if order.discount_code:
+        from catalog.discounts import discount_release
+
+        discount_release(seller_id=order.seller_id, code=order.discount_code)
 
 
 def _reserve_again(order: Order) -> None:
@@ -198,6 +217,13 @@ def _reserve_again(order: Order) -> None:
     _reserve_stock(lines)
     for item in items:
         get_strategy(item.content_type).reserve(item)
+    if order.discount_code:
+        from catalog.discounts import discount_redeem
+        from catalog.models import Discount
+
+        discount = Discount.objects.filter(seller_id=order.seller_id, code=order.discount_code).first()
+        if discount is not None:
+            discount_redeem(discount=discount)
 
 
 @dataclass
@@ -234,7 +260,11 @@ def order_create(
     try:
         with transaction.atomic():
             _reserve_stock(quote.lines)
-            fee = platform_fee_for(quote.total_amount)
+            if quote.discount is not None:
+                from catalog.discounts import discount_redeem
+
+                discount_redeem(discount=quote.discount)
+            fee = platform_fee_for(quote.total_amount, seller=product.seller)
             order = Order.objects.create(
                 order_number=_new_order_number(),
                 seller=product.seller,

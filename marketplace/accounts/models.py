@@ -45,6 +45,13 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="Can sign in to the operators' admin.")
     date_joined = models.DateTimeField(default=timezone.now)
+    # Set by an operator to override the platform fee for this seller (empty: the settings' rates).
+    platform_fee_bps = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Platform fee in basis points (500 = 5%); empty uses the default."
+    )
+    platform_fee_fixed = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Fixed platform fee per order in minor units; empty uses the default."
+    )
 
     objects = UserManager()
 

@@ -199,3 +199,30 @@ def test_concurrent_refunds_never_return_more_than_was_paid(seller, text_product
     assert order.refunded_amount == 1500
     assert SandboxPayment.objects.get(id=payment.id).refunded_amount == 1500
     assert Refund.objects.filter(status="succeeded").count() == 1
+
+
+def test_max_uses_holds_under_a_rush(seller):
+    from catalog.discounts import discount_save
+    from catalog.models import Discount
+
+    product = ProductFactory(seller=seller)
+    VariantFactory(product=product, price=1000)
+    discount = discount_save(seller=seller, data={"code": "RUSH", "kind": "percent", "value": 50, "max_uses": 3})
+
+    def pay(index):
+        return (
+            APIClient()
+            .post(
+                f"/api/v1/public/checkout/{product.slug}/pay",
+                {"buyer_email": f"rush{index}@example.com", "discount_code": "rush"},
+                format="json",
+            )
+            .status_code
+        )
+
+    results = run_concurrently(10, pay)
+    assert Counter(results) == Counter({201: 3, 422: 7})
+    discount.refresh_from_db()
+    assert discount.uses == 3
+    assert Order.objects.filter(product=product, discount_code="RUSH").count() == 3
+    assert not Discount.objects.filter(uses__gt=3).exists()
