@@ -12,6 +12,7 @@ from orders.lifecycle import order_event_record
 from orders.models import Order, OrderEvent, OrderStatus
 
 from .gateways import GatewayUnavailable, InvalidSignature, get_gateway
+from .gateways.base import GatewayRefund
 from .models import Payment, PaymentStatus, Refund, WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -36,18 +37,25 @@ def payment_initiate(*, order: Order, gateway_name: str | None, return_url: str)
     )
     if open_payment is not None:
         return open_payment
-    with transaction.atomic():
-        payment = Payment.objects.create(
-            order=order,
-            gateway=gateway.name,
-            amount=order.total_amount,
-            currency=order.currency,
-            payment_method=gateway.name,
+    # The payment row is committed before the gateway is called (its id is the gateway's idempotency
+    # key), so a slow gateway never holds a transaction open.
+    payment = Payment.objects.create(
+        order=order,
+        gateway=gateway.name,
+        amount=order.total_amount,
+        currency=order.currency,
+        payment_method=gateway.name,
+    )
+    try:
+        checkout = gateway.create_checkout(payment=payment, order=order, return_url=return_url)
+    except Exception as exc:
+        Payment.objects.filter(pk=payment.pk).update(
+            status=PaymentStatus.FAILED, failure_reason=f"The gateway did not open the payment: {exc}"[:500]
         )
-        try:
-            checkout = gateway.create_checkout(payment=payment, order=order, return_url=return_url)
-        except GatewayUnavailable as exc:
+        if isinstance(exc, GatewayUnavailable):
             raise DependencyUnavailable("The payment gateway is not answering. Please try again.") from exc
+        raise
+    with transaction.atomic():
         payment.redirect_url = checkout.redirect_url
         payment.transaction_id = checkout.transaction_id
         payment.save(update_fields=["redirect_url", "transaction_id", "updated_at"])
@@ -288,6 +296,19 @@ def refund_create(
             code="refund_failed",
             status_code=409,
         )
+    if answer.status == "pending":
+        # The gateway accepted it but has not moved the money yet (some payment methods): the
+        # refund stays pending, holding its amount, until the gateway's refund event settles it.
+        Refund.objects.filter(pk=refund.pk).update(gateway_refund_id=answer.refund_id)
+        order_event_record(
+            order=order,
+            type="refund_pending",
+            actor=source,
+            message=f"Refund of {amount} requested; the gateway will confirm it.",
+            data={"refund_id": refund.id},
+        )
+        refund.refresh_from_db()
+        return refund
     with transaction.atomic():
         refund = Refund.objects.select_for_update().get(pk=refund.pk)
         if refund.status == Refund.Status.PENDING:
@@ -308,6 +329,20 @@ def refund_record_from_gateway(*, payment: Payment, refunded_total: int) -> Refu
         payment_apply_gateway_status(payment=payment, source="refund event")
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=payment.order_id)
+        covered = min(refunded_total, order.total_amount) - order.refunded_amount
+        # Refunds we asked for and the gateway left pending are settled first, oldest first.
+        for pending in (
+            Refund.objects.select_for_update()
+            .filter(order=order, status=Refund.Status.PENDING)
+            .order_by("created_at", "id")
+        ):
+            if pending.amount > covered:
+                break
+            pending.status = Refund.Status.SUCCEEDED
+            pending.save(update_fields=["status", "updated_at"])
+            order_apply_refund(order_id=order.id, refund=pending, user=None, actor=OrderEvent.Actor.GATEWAY)
+            covered -= pending.amount
+            order.refresh_from_db()
         known = order.refunded_amount + _pending_refunds(order)
         missing = min(refunded_total, order.total_amount) - known
         if missing <= 0:
@@ -353,16 +388,16 @@ def payment_refund_orphan(*, payment_id: str) -> Refund | None:
             )
     except IntegrityError:
         return None  # already refunded (a repeated webhook)
+    answer: GatewayRefund | None = None
     try:
         answer = get_gateway(payment.gateway).refund(
             payment=payment, amount=payment.amount, reason=refund.reason, idempotency_key=refund.id
         )
     except GatewayUnavailable as exc:
-        answer = None
         failure = str(exc)
     else:
         failure = answer.failure_reason if answer.status == "failed" else ""
-    with transaction.atomic():
+    with transaction.atomic():  # a pending gateway refund is settled later by its charge.refunded event
         if answer is not None and not failure:
             Refund.objects.filter(pk=refund.pk).update(
                 status=Refund.Status.SUCCEEDED, gateway_refund_id=answer.refund_id

@@ -227,3 +227,37 @@ def test_a_payment_after_cancellation_is_refunded_automatically_once(text_produc
     assert Refund.objects.count() == 1
     assert SandboxPayment.objects.get(id=payment.id).refunded_amount == 1999
     assert Payment.objects.get(pk=payment.pk).status == "refunded"  # never moved backwards
+
+
+def test_a_refund_the_gateway_leaves_pending_is_settled_by_its_event(api_client, seller_client, paid):
+    from unittest import mock
+
+    from payments.gateways.base import GatewayRefund
+    from payments.gateways.sandbox import SandboxGateway
+
+    with mock.patch.object(SandboxGateway, "refund", return_value=GatewayRefund("sbxre_pending", "pending", 1000)):
+        response = refund(seller_client, paid, amount=1000)
+    assert response.status_code == 201
+    paid.refresh_from_db()
+    assert (paid.refunded_amount, paid.status) == (0, "delivered")
+    assert Refund.objects.get().status == "pending"
+    # The pending amount is held: asking for everything now leaves only the rest.
+    assert refund(seller_client, paid, amount=3998).status_code == 400
+    payment = Payment.objects.get()
+    event = {
+        "id": "evt_settle",
+        "type": "payment.refunded",
+        "data": {
+            "payment_id": payment.id,
+            "order_id": paid.id,
+            "amount": 3998,
+            "currency": "USD",
+            "refunded_amount": 1000,
+        },
+    }
+    body, headers = sign_event(event)
+    extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+    api_client.generic("POST", "/api/v1/payments/webhooks/sandbox", body, content_type="application/json", **extra)
+    paid.refresh_from_db()
+    assert (paid.refunded_amount, paid.status) == (1000, "partially_refunded")
+    assert list(Refund.objects.values_list("status", "amount")) == [("succeeded", 1000)]
