@@ -192,8 +192,20 @@ def rows_from_json(items: Any) -> Iterator[CodeRow]:
 
 
 def rows_from_csv(stream: IO[bytes]) -> Iterator[CodeRow]:
-    """Streams a CSV with a header ``code`` and optional ``pin,serial,expires_at`` columns."""
+    """Streams a CSV with a header ``code`` and optional ``pin,serial,expires_at`` columns.
+
+    The caller's stream stays open afterwards (the text wrapper is detached, not closed)."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    try:
+        yield from _csv_rows(text)
+    finally:
+        try:
+            text.detach()
+        except ValueError:
+            pass
+
+
+def _csv_rows(text: IO[str]) -> Iterator[CodeRow]:
     reader = csv.reader(text)
     try:
         header = next(reader)
@@ -283,7 +295,7 @@ def available_counts(variant_ids: list[str]) -> dict[str, int]:
 def codes_allocate(*, variant: Variant, order_item_id: str, quantity: int) -> int:
     """Reserves ``quantity`` codes for an item. Must run inside the order's transaction.
 
-    Returns the number of codes left. Raises ``OutOfStock``-style ``Conflict`` when short: the
+    Returns 0 when the pool is now empty, 1 otherwise. Raises ``OutOfStock``-style ``Conflict`` when short: the
     caller's transaction then rolls back, so nothing is reserved or created.
     """
     from marketplace.core.errors import OutOfStock
@@ -301,11 +313,15 @@ def codes_allocate(*, variant: Variant, order_item_id: str, quantity: int) -> in
         )
     if taken != quantity:
         left = available_codes(variant.id).count()
-        raise OutOfStock(
-            f"Only {left} left of {variant.name}." if left else f"{variant.name} is sold out.",
-            extra={"variant_id": variant.id, "available": left},
-        )
-    return available_codes(variant.id).count()
+        if left >= quantity:  # the rest are held, this instant, by other buyers' open checkouts
+            message = f"The last codes of {variant.name} are being reserved by other buyers. Try again in a moment."
+        elif left:
+            message = f"Only {left} left of {variant.name}."
+        else:
+            message = f"{variant.name} is sold out."
+        raise OutOfStock(message, extra={"variant_id": variant.id, "available": left})
+    # Whether the pool is now empty; not a count, which would scan a large pool on every sale.
+    return 1 if available_codes(variant.id).exists() else 0
 
 
 def codes_release(*, order_item_ids: list[str]) -> int:
