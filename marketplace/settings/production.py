@@ -29,6 +29,18 @@ CODE_HASH_KEY = _required("CODE_HASH_KEY")
 if len(CODE_HASH_KEY) < 32:
     raise ImproperlyConfigured("CODE_HASH_KEY must be at least 32 random characters.")
 PARTNER_ALLOW_HTTP = False
+# Outgoing webhooks never go to private, loopback or link-local addresses in production (SSRF).
+if env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False):
+    raise ImproperlyConfigured("WEBHOOK_ALLOW_PRIVATE_URLS must not be set in production.")
+WEBHOOK_ALLOW_PRIVATE_URLS = False
+# Stripe, when enabled, must be able to verify its webhooks.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+ENABLED_PAYMENT_GATEWAYS = env.list(
+    "ENABLED_PAYMENT_GATEWAYS", default=["sandbox", *(["stripe"] if STRIPE_SECRET_KEY else [])]
+)
+if "stripe" in ENABLED_PAYMENT_GATEWAYS and not (STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET):
+    raise ImproperlyConfigured("Stripe is enabled: STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET must be set.")
 # The sandbox gateway signs its webhooks with this secret; an empty one would accept forged events.
 SANDBOX_WEBHOOK_SECRET = (
     _required("SANDBOX_WEBHOOK_SECRET")

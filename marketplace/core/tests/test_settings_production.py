@@ -126,3 +126,20 @@ def test_check_deploy_prints_no_warning() -> None:
     assert "WARNINGS" not in output, output
     assert "System check identified some issues" not in output, output
     assert "System check identified no issues" in output
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"WEBHOOK_ALLOW_PRIVATE_URLS": "true"}, "WEBHOOK_ALLOW_PRIVATE_URLS must not be set"),
+        ({"STRIPE_SECRET_KEY": "sk_live_x"}, "STRIPE_WEBHOOK_SECRET must be set"),
+        ({"ENABLED_PAYMENT_GATEWAYS": "sandbox,stripe"}, "STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET"),
+    ],
+)
+def test_refuses_unsafe_webhook_and_half_configured_stripe_settings(overrides: dict[str, str], message: str) -> None:
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", SETUP], env=production_env(**overrides), cwd=BASE_DIR, capture_output=True, text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
