@@ -367,6 +367,10 @@ def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Ord
                 # money back rather than keep it for nothing.
                 transaction.on_commit(lambda: payment_refund_orphan(payment_id=payment_id))
             return order
+        # The fee is fixed at payment, with the seller's rates as they are now.
+        fee = platform_fee_for(order.total_amount, seller=order.seller)
+        if fee != order.platform_fee:
+            Order.objects.filter(pk=order.pk).update(platform_fee=fee, seller_earnings=order.total_amount - fee)
         order = order_transition(
             order_id=order.id,
             to_status=S.PAID,
@@ -738,9 +742,14 @@ def order_apply_refund(*, order_id: str, refund: Any, user: Any, actor: str) -> 
     from payments.models import Payment, PaymentStatus
 
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
+        order = Order.objects.select_for_update().select_related("seller").get(pk=order_id)
         order.refunded_amount = min(order.total_amount, order.refunded_amount + refund.amount)
-        order.save(update_fields=["refunded_amount", "updated_at"])
+        # The fee follows the money the platform keeps: recomputed on what is left after refunds,
+        # so that fee + earnings always equals the revenue net of refunds.
+        net = order.total_amount - order.refunded_amount
+        order.platform_fee = platform_fee_for(net, seller=order.seller)
+        order.seller_earnings = net - order.platform_fee
+        order.save(update_fields=["refunded_amount", "platform_fee", "seller_earnings", "updated_at"])
         full = order.refunded_amount >= order.total_amount
         payment_refunded = sum(r.amount for r in refund.payment.refunds.filter(status="succeeded"))
         Payment.objects.filter(pk=refund.payment_id).update(

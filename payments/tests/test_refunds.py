@@ -261,3 +261,31 @@ def test_a_refund_the_gateway_leaves_pending_is_settled_by_its_event(api_client,
     paid.refresh_from_db()
     assert (paid.refunded_amount, paid.status) == (1000, "partially_refunded")
     assert list(Refund.objects.values_list("status", "amount")) == [("succeeded", 1000)]
+
+
+@pytest.mark.parametrize("fixed", [0, 30])
+def test_fee_and_earnings_follow_refunds(
+    seller_client, text_product, settings, django_capture_on_commit_callbacks, fixed
+):
+    settings.PLATFORM_FEE_BPS, settings.PLATFORM_FEE_FIXED = 1000, fixed
+    order = pay(make_order(text_product, quantity=2), django_capture_on_commit_callbacks)  # 3998
+    assert (order.platform_fee, order.seller_earnings) == (400 + fixed, 3598 - fixed)
+    refund(seller_client, order, amount=998)
+    order.refresh_from_db()
+    assert (order.platform_fee, order.seller_earnings) == (300 + fixed, 2700 - fixed)
+    refund(seller_client, order)
+    order.refresh_from_db()
+    assert (order.platform_fee, order.seller_earnings, order.refunded_amount) == (0, 0, 3998)
+
+
+def test_fee_is_taken_at_payment_with_the_sellers_current_rates(
+    text_product, settings, django_capture_on_commit_callbacks
+):
+    settings.PLATFORM_FEE_BPS, settings.PLATFORM_FEE_FIXED = 500, 0
+    order = make_order(text_product)
+    assert order.platform_fee == 100
+    seller = text_product.seller
+    seller.platform_fee_bps = 0
+    seller.save()
+    order = pay(order, django_capture_on_commit_callbacks)
+    assert (order.platform_fee, order.seller_earnings) == (0, 1999)
