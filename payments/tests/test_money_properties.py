@@ -1,7 +1,9 @@
 """Property: after any sequence of refunds, fee + earnings = revenue net of refunds, to the unit."""
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from catalog.tests.factories import ProductFactory, VariantFactory
 from orders.tests.helpers import make_order, pay
