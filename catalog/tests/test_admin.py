@@ -1,6 +1,7 @@
 from typing import Any
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.test import Client
 
 from catalog.models import Product, ProductStatus, Upload
@@ -24,7 +25,7 @@ def test_product_changelist_search_and_change_page(operator_client: Client, sell
     ProductFactory(title="Other")
 
     listing = operator_client.get("/admin/catalog/product/", {"q": "findable"})
-    change = operator_client.get(f"/admin/catalog/product/{product.pk}/change/")
+    change = operator_client.get(f"/admin/catalog/product/{quote(product.pk)}/change/")
 
     assert listing.status_code == 200
     assert listing.context["cl"].result_count == 1
@@ -53,7 +54,7 @@ def test_upload_admin_is_read_only(operator_client: Client, seller: Any) -> None
     )
 
     assert operator_client.get("/admin/catalog/upload/").status_code == 200
-    assert operator_client.get(f"/admin/catalog/upload/{upload.pk}/change/").status_code == 200
+    assert operator_client.get(f"/admin/catalog/upload/{quote(upload.pk)}/change/").status_code == 200
     assert operator_client.get("/admin/catalog/upload/add/").status_code == 403
     assert operator_client.post(f"/admin/catalog/upload/{upload.pk}/delete/", {"post": "yes"}).status_code == 403
     assert Upload.objects.count() == 1
@@ -76,7 +77,7 @@ def test_admin_slug_follows_the_api_rules(operator_client: Client, seller: Any) 
         "variants-0-position": "0",
     }
 
-    response = operator_client.post(f"/admin/catalog/product/{product.pk}/change/", form)
+    response = operator_client.post(f"/admin/catalog/product/{quote(product.pk)}/change/", form)
 
     assert response.status_code == 200
     assert "Use lowercase letters, digits and single hyphens" in response.content.decode()
@@ -84,6 +85,6 @@ def test_admin_slug_follows_the_api_rules(operator_client: Client, seller: Any) 
     assert product.slug == "good-slug"
 
     form["slug"] = "better-slug"
-    assert operator_client.post(f"/admin/catalog/product/{product.pk}/change/", form).status_code == 302
+    assert operator_client.post(f"/admin/catalog/product/{quote(product.pk)}/change/", form).status_code == 302
     product.refresh_from_db()
     assert product.slug == "better-slug"

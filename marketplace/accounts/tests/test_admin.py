@@ -1,6 +1,7 @@
 from typing import Any
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.test import Client
 
 from marketplace.accounts.models import Role, User
@@ -74,7 +75,7 @@ def test_user_change_page_renders(operator_client: Client) -> None:
     seller = SellerFactory()
     api_key_create(user=seller, name="Integration")
 
-    response = operator_client.get(f"/admin/accounts/user/{seller.pk}/change/")
+    response = operator_client.get(f"/admin/accounts/user/{quote(seller.pk)}/change/")
 
     assert response.status_code == 200
     assert b"Integration" in response.content
@@ -84,7 +85,7 @@ def test_api_key_admin_never_shows_the_hash(operator_client: Client) -> None:
     key, raw = api_key_create(user=SellerFactory(), name="CI")
 
     listing = operator_client.get("/admin/accounts/apikey/")
-    change = operator_client.get(f"/admin/accounts/apikey/{key.pk}/change/")
+    change = operator_client.get(f"/admin/accounts/apikey/{quote(key.pk)}/change/")
 
     assert listing.status_code == 200 and change.status_code == 200
     for response in (listing, change):
@@ -98,7 +99,7 @@ def test_api_key_admin_never_shows_the_hash(operator_client: Client) -> None:
 def test_api_key_edit_post_changes_nothing(operator_client: Client) -> None:
     key, _raw = api_key_create(user=SellerFactory(), name="CI")
 
-    operator_client.post(f"/admin/accounts/apikey/{key.pk}/change/", {"name": "hacked", "hashed_key": "0" * 64})
+    operator_client.post(f"/admin/accounts/apikey/{quote(key.pk)}/change/", {"name": "hacked", "hashed_key": "0" * 64})
 
     key.refresh_from_db()
     assert key.name == "CI"
