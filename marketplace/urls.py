@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from marketplace.core import views as core_views
+from marketplace.core.demo_partner import demo_partner_fulfil
 
 api_v1 = [
     path("", include("marketplace.accounts.urls")),
@@ -19,6 +20,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
+    path("demo/partner/fulfil", demo_partner_fulfil, name="demo-partner"),
     path("", include("orders.page_urls")),
     path("", include("payments.page_urls")),
     path("", include("marketplace.core.page_urls")),

@@ -29,3 +29,4 @@ CODE_HASH_KEY = env.str("CODE_HASH_KEY", default="dev-only-code-hash-key-0123456
 PARTNER_ALLOW_HTTP = env.bool("PARTNER_ALLOW_HTTP", default=True)
 # Webhooks to http://127.0.0.1 and other local receivers while developing.
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=True)
+DEMO_PARTNER_ENABLED = env.bool("DEMO_PARTNER_ENABLED", default=True)

@@ -29,6 +29,7 @@ CODE_HASH_KEY = _required("CODE_HASH_KEY")
 if len(CODE_HASH_KEY) < 32:
     raise ImproperlyConfigured("CODE_HASH_KEY must be at least 32 random characters.")
 PARTNER_ALLOW_HTTP = False
+DEMO_PARTNER_ENABLED = False
 # Outgoing webhooks never go to private, loopback or link-local addresses in production (SSRF).
 if env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False):
     raise ImproperlyConfigured("WEBHOOK_ALLOW_PRIVATE_URLS must not be set in production.")

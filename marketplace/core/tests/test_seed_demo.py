@@ -44,7 +44,7 @@ def counts() -> dict[str, int]:
 def test_creates_the_seller_the_operator_and_one_product_per_delivery_type() -> None:
     output = seed()
 
-    assert counts() == {"users": 2, "products": 5, "variants": 5, "uploads": 1}
+    assert counts() == {"users": 2, "products": 6, "variants": 6, "uploads": 1}
     seller = User.objects.get(email="demo@seller.test")
     assert (seller.name, seller.role) == ("Demo Seller", Role.SELLER)
     assert (seller.is_staff, seller.is_superuser) == (False, False)
@@ -60,6 +60,7 @@ def test_creates_the_seller_the_operator_and_one_product_per_delivery_type() -> 
         "demo-file": (DeliveryType.FILE, "GBP", ProductStatus.ACTIVE, seller.id),
         "demo-gift-card": (DeliveryType.CODE_POOL, "USD", ProductStatus.ACTIVE, seller.id),
         "demo-license": (DeliveryType.LICENSE_KEY, "USD", ProductStatus.ACTIVE, seller.id),
+        "demo-game-credits": (DeliveryType.PARTNER_API, "USD", ProductStatus.ACTIVE, seller.id),
     }
     assert {slug: [v.price for v in p.variants.all()] for slug, p in products.items()} == {
         "demo-text": [500],
@@ -67,6 +68,7 @@ def test_creates_the_seller_the_operator_and_one_product_per_delivery_type() -> 
         "demo-file": [999],
         "demo-gift-card": [2500],
         "demo-license": [4900],
+        "demo-game-credits": [999],
     }
     from catalog.inventory import available_codes
 
@@ -77,7 +79,10 @@ def test_creates_the_seller_the_operator_and_one_product_per_delivery_type() -> 
     assert "DEMO-1234-ABCD-5678" in products["demo-text"].delivery_content
     assert products["demo-link"].delivery_content == "https://example.com/course"
 
-    for slug in ("demo-text", "demo-link", "demo-file", "demo-gift-card", "demo-license"):
+    assert (
+        products["demo-game-credits"].delivery_options["partner"]["url"] == "http://shop.test:8123/demo/partner/fulfil"
+    )
+    for slug in ("demo-text", "demo-link", "demo-file", "demo-gift-card", "demo-license", "demo-game-credits"):
         assert f"http://shop.test:8123/c/{slug}" in output
     assert seed_demo.DEFAULT_SELLER_PASSWORD in output
     assert seed_demo.DEFAULT_ADMIN_PASSWORD in output
@@ -127,7 +132,7 @@ def test_a_second_run_repairs_what_a_developer_broke(private_storage: Path) -> N
 
     seed()
 
-    assert counts() == {"users": 2, "products": 5, "variants": 5, "uploads": 1}
+    assert counts() == {"users": 2, "products": 6, "variants": 6, "uploads": 1}
     assert authenticate(email="demo@seller.test", password=seed_demo.DEFAULT_SELLER_PASSWORD) == seller
     assert Product.objects.get(slug="demo-link").status == ProductStatus.ACTIVE
     upload.refresh_from_db()

@@ -99,6 +99,16 @@ DEMO_PRODUCTS = [
         redemption_instructions="Enter the key in the app's Activate dialog.",
         options=(("license", {"activation_limit": 2, "expires_in_days": 365, "prefix": "DEMO"}),),
     ),
+    DemoProduct(
+        slug="demo-game-credits",
+        title="Demo Game Credits",
+        description="Credits fetched per unit from the seller's own fulfilment service (a demo one built in).",
+        delivery_type=DeliveryType.PARTNER_API,
+        currency="USD",
+        price=999,
+        redemption_instructions="Enter the code in the game's shop.",
+        # The partner URL and its secret are filled in from SITE_URL when the product is created.
+    ),
 ]
 
 DEMO_POOL_SIZE = 20
@@ -203,7 +213,20 @@ class Command(BaseCommand):
             self._ensure_file(product, seller)
         if demo.delivery_type == DeliveryType.CODE_POOL:
             self._ensure_codes(product)
+        if demo.delivery_type == DeliveryType.PARTNER_API:
+            self._ensure_partner(product)
         return product
+
+    def _ensure_partner(self, product: Product) -> None:
+        """Points the demo partner product at this site's own demo fulfilment endpoint."""
+        from orders.fulfillment.partner import new_partner_secret
+
+        partner = dict((product.delivery_options or {}).get("partner") or {})
+        url = f"{settings.SITE_URL}/demo/partner/fulfil"
+        if partner.get("url") != url or not partner.get("secret"):
+            partner = {"url": url, "secret": partner.get("secret") or new_partner_secret()}
+            product.delivery_options = {**(product.delivery_options or {}), "partner": partner}
+            product.save(update_fields=["delivery_options", "updated_at"])
 
     def _ensure_codes(self, product: Product) -> None:
         """Keeps the demo pool stocked: tops it up to DEMO_POOL_SIZE available codes."""
