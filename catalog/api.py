@@ -4,8 +4,8 @@ from typing import Any, cast
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,9 +13,10 @@ from rest_framework.views import APIView
 
 from marketplace.accounts.models import User
 from marketplace.core.api import Pagination
-from marketplace.core.errors import PayloadTooLarge
+from marketplace.core.errors import NotFound, PayloadTooLarge
 from marketplace.core.permissions import IsSeller
 
+from .models import Product
 from .selectors import product_get, product_list
 from .serializers import (
     CodeImportResultOutput,
@@ -274,3 +275,29 @@ class DiscountDetailApi(APIView):
 
         discount_get(seller=_seller(request), discount_id=discount_id).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProductRevenueApi(APIView):
+    permission_classes = [IsSeller]
+
+    @extend_schema(
+        operation_id="products_revenue",
+        responses=inline_serializer(
+            "ProductRevenue",
+            {
+                "product_id": serializers.CharField(),
+                "currency": serializers.CharField(),
+                "total_revenue": serializers.IntegerField(help_text="Paid orders, net of refunds (minor units)."),
+                "order_count": serializers.IntegerField(help_text="Every order started, paid or not."),
+                "paid_order_count": serializers.IntegerField(),
+                "conversion_rate": serializers.FloatField(help_text="paid / all orders, 4 decimals; 0 without orders."),
+            },
+        ),
+    )
+    def get(self, request: Request, product_id: str) -> Response:
+        from orders.analytics import product_revenue
+
+        product = Product.objects.filter(seller=_seller(request), id=product_id).first()
+        if product is None:
+            raise NotFound("Product not found.")
+        return Response(product_revenue(product=product))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, license_api, webhook_api
+from . import analytics_api, api, license_api, webhook_api
 
 app_name = "orders-api"
 
@@ -30,6 +30,11 @@ urlpatterns = [
         name="webhook-delivery-resend",
     ),
     path("orders", api.OrderListApi.as_view(), name="order-list"),
+    # Before "orders/<str:ref>", which would take these names for an order reference.
+    path("orders/my-sales", analytics_api.MySalesApi.as_view(), name="order-my-sales"),
+    path("orders/my-orders", analytics_api.MyOrdersApi.as_view(), name="order-my-orders"),
+    path("orders/export.csv", analytics_api.OrderExportCsvApi.as_view(), name="order-export-csv"),
+    path("analytics/daily", analytics_api.AnalyticsDailyApi.as_view(), name="analytics-daily"),
     path("orders/<str:order_id>/resource", api.OrderResourceApi.as_view(), name="order-resource"),
     path("orders/<str:ref>", api.OrderDetailApi.as_view(), name="order-detail"),
     path("orders/<str:ref>/status", api.OrderStatusApi.as_view(), name="order-status"),

@@ -1,6 +1,8 @@
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -35,6 +37,14 @@ class UserManager(BaseUserManager["User"]):
         return self._create(email, password, **extra)
 
 
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name that this system knows ("Asia/Dhaka", "UTC")."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"'{value}' is not a known IANA time zone.", code="invalid_time_zone") from None
+
+
 class User(AbstractBaseUser, PermissionsMixin):
     """Signs in with an email address. Sellers sell; buyers see their purchases."""
 
@@ -51,6 +61,13 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     platform_fee_fixed = models.PositiveIntegerField(
         null=True, blank=True, help_text="Fixed platform fee per order in minor units; empty uses the default."
+    )
+    # Decides what "a day" is in the seller's analytics (``orders/analytics.py``).
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[validate_time_zone],
+        help_text='IANA time zone name, e.g. "Europe/Berlin"; decides what a day is in analytics.',
     )
 
     objects = UserManager()

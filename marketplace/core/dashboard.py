@@ -19,6 +19,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from marketplace.core.errors import ApplicationError
+from orders.analytics import seller_balance
 from orders.filters import OrderFilter
 from orders.models import Order, OrderStatus
 from orders.presenters import order_to_dict
@@ -134,6 +135,8 @@ def orders_list(request: HttpRequest) -> HttpResponse:
             "page": page,
             "orders": page.object_list,
             "summary": seller_orders_summary(seller=request.user),
+            "balance": seller_balance(seller=request.user),
+            "export_query": urlencode({key: value for key, value in (("status", status), ("q", q)) if value}),
             "status": status,
             "q": q,
             "statuses": OrderStatus.choices,
