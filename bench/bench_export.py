@@ -19,6 +19,7 @@ import sys
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -28,7 +29,7 @@ from bench import peak_rss_mb, throwaway_database
 CURRENCIES = ("USD", "USD", "USD", "KWD", "UGX")
 
 
-def generate(count: int, batch_size: int) -> tuple[object, float]:
+def generate(count: int, batch_size: int) -> tuple[Any, float]:
     """N orders with one item each, newest first by ``created_at`` one second apart."""
     from datetime import UTC, datetime, timedelta
 
@@ -109,7 +110,7 @@ def main() -> int:
         seller, generated_in = generate(args.count, args.batch_size)
         print(f"generated {args.count:,} orders and items in {generated_in:.1f} s")
 
-        client = Client(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(seller).access_token}")  # type: ignore[arg-type]
+        client = Client(headers={"Authorization": f"Bearer {RefreshToken.for_user(seller).access_token}"})
         rss_before = peak_rss_mb()
         if args.tracemalloc:
             tracemalloc.start()
