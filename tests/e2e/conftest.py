@@ -8,12 +8,18 @@ The test process sends its tasks for real (eager mode off) to a queue of this te
 (``e2e-<pid>-<random>``) that only this worker consumes: a development worker, or another e2e run
 on the same broker (``var/broker`` or the same Redis database), can never take them. The queue is
 purged before the worker starts, and deleted with its binding afterwards.
+
+``worker_launcher`` starts more workers like the first on the same queue (a restart after
+``CeleryWorker.kill()``, a SIGKILL); ``worker_transport_options`` gives them extra broker transport
+options (a short Redis ``visibility_timeout``, say).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -47,13 +53,18 @@ READY_LINE = re.compile(r"\S+@\S+ ready\.")
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()
-    worker = getattr(item, "funcargs", {}).get("live_worker")
+    funcargs = getattr(item, "funcargs", {})
+    launcher = funcargs.get("worker_launcher")
+    worker = funcargs.get("live_worker")
     if worker is None:
-        site = getattr(item, "funcargs", {}).get("e2e_site")
-        worker = getattr(site, "worker", None)
-    if report.failed and isinstance(worker, CeleryWorker):
-        report.sections.append((f"celery worker log ({worker.log_path})", worker.log_text() or "(empty)"))
-        report.sections.append(("e2e broker state", broker_diagnostics(worker)))
+        worker = getattr(funcargs.get("e2e_site"), "worker", None)
+    workers = list(launcher.workers) if isinstance(launcher, WorkerLauncher) else []
+    if isinstance(worker, CeleryWorker) and not any(each is worker for each in workers):
+        workers.insert(0, worker)
+    if report.failed and workers:
+        for each in workers:
+            report.sections.append((f"celery worker log ({each.log_path})", each.log_text() or "(empty)"))
+        report.sections.append(("e2e broker state", broker_diagnostics(workers[0])))
 
 
 # --- The worker --------------------------------------------------------------------------------------
@@ -101,6 +112,14 @@ def broker_diagnostics(worker: CeleryWorker) -> str:
     lines = [f"published by the test process: {worker.published}",
              f"broker: {celery_app.conf.broker_url} {celery_app.conf.broker_transport_options}"]
     options = celery_app.conf.broker_transport_options or {}
+    if not str(celery_app.conf.broker_url).startswith("filesystem"):
+        try:
+            with celery_app.connection_for_write() as conn:
+                waiting = conn.default_channel.client.llen(worker.queue)  # Redis: the queue is a list
+            lines.append(f"waiting in {worker.queue}: {waiting}")
+        except Exception as exc:  # noqa: BLE001 - diagnostics only
+            lines.append(f"waiting in {worker.queue}: unknown ({exc!r})")
+        return "\n".join(lines)
     for key in ("data_folder_in", "control_folder"):
         folder = Path(str(options.get(key, "control" if key == "control_folder" else "")))
         if not str(folder) or not folder.is_dir():
@@ -173,14 +192,73 @@ class CeleryWorker:
                 self.process.kill()
                 self.process.wait(timeout=10)
 
+    def kill(self) -> int:
+        """Kills the worker with SIGKILL, as a crash or the OOM killer would: no warm shutdown, no
+        acknowledgement, no clean-up of any kind. Returns the process's exit status (``-SIGKILL``)."""
+        os.kill(self.process.pid, signal.SIGKILL)
+        returncode = self.process.wait(timeout=10)
+        time.sleep(0.2)  # let the pump thread read the last lines
+        return returncode
+
+
+@dataclass
+class WorkerLauncher:
+    """Starts worker processes for one test, all alike: same command, environment, database and queue.
+
+    ``live_worker`` is the first; a test that kills it starts the next with :meth:`start`.
+    """
+
+    command: list[str]
+    env: dict[str, str]
+    run_dir: Path
+    queue: str
+    test_name: str
+    published: list[dict[str, Any]] = field(default_factory=list)
+    workers: list[CeleryWorker] = field(default_factory=list)
+    _pumps: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> CeleryWorker:
+        number = len(self.workers) + 1
+        suffix = "" if number == 1 else f"-{number}"
+        # The worker runs in var/e2e, so that anything it writes relative to its working directory stays
+        # out of the source tree.
+        process = subprocess.Popen(  # noqa: S603 - a fixed command line
+            self.command, cwd=self.run_dir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, bufsize=1,
+        )
+        worker = CeleryWorker(process=process, log_path=self.run_dir / f"worker-{self.test_name}{suffix}.log",
+                              queue=self.queue, published=self.published)
+        self.workers.append(worker)
+        pump = threading.Thread(target=worker._pump, name=f"celery-worker-log-{number}", daemon=True)
+        pump.start()
+        self._pumps.append(pump)
+        worker.wait_ready(WORKER_READY_TIMEOUT)
+        return worker
+
+    def stop_all(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        for pump in self._pumps:
+            pump.join(timeout=5)
+
 
 @pytest.fixture
-def live_worker(request: pytest.FixtureRequest, transactional_db: None, live_server: Any, settings: Any
-                  ) -> Iterator[CeleryWorker]:
-    """A real Celery worker process on the test database and broker; tasks from this process go to it.
+def worker_transport_options() -> dict[str, Any]:
+    """Broker transport options the test's workers get on top of the project's (none by default).
 
-    Depends on ``transactional_db``, so it is stopped before the database is flushed (and, on
-    PostgreSQL, before the test database is dropped).
+    Override it in a test module, e.g. for a short Redis ``visibility_timeout``. Only the workers get
+    them; the test process publishes with the project's own.
+    """
+    return {}
+
+
+@pytest.fixture
+def worker_launcher(request: pytest.FixtureRequest, transactional_db: None, live_server: Any, settings: Any,
+                    worker_transport_options: dict[str, Any]) -> Iterator[WorkerLauncher]:
+    """Prepares this test's queue and worker command line; stops every worker it started afterwards.
+
+    Depends on ``transactional_db``, so its workers are stopped before the database is flushed (and,
+    on PostgreSQL, before the test database is dropped).
     """
     var_dir = Path(django_settings.VAR_DIR)
     run_dir = var_dir / "e2e"
@@ -216,36 +294,37 @@ def live_worker(request: pytest.FixtureRequest, transactional_db: None, live_ser
         # No remote control: nothing here broadcasts to it, and no pidbox binding is left behind.
         "worker.enable_remote_control=false",
     ]
-    # The worker runs in var/e2e, so that anything it writes relative to its working directory stays
-    # out of the source tree.
-    process = subprocess.Popen(  # noqa: S603 - a fixed command line
-        command, cwd=run_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-    )
+    if worker_transport_options:
+        # Celery's command-line configuration (``key=(json)value``) replaces the whole setting.
+        options = {**(celery_app.conf.broker_transport_options or {}), **worker_transport_options}
+        command.append(f"broker.transport_options=(json){json.dumps(options, sort_keys=True)}")
     safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)[:120]
-    worker = CeleryWorker(process=process, log_path=run_dir / f"worker-{safe_name}.log", queue=queue)
+    launcher = WorkerLauncher(command=command, env=env, run_dir=run_dir, queue=queue, test_name=safe_name)
 
     def on_publish(sender: Any = None, headers: dict[str, Any] | None = None, routing_key: str = "",
                    **_: Any) -> None:
         headers = headers or {}
-        worker.published.append({"task": headers.get("task", sender), "id": headers.get("id"),
-                                 "argsrepr": str(headers.get("argsrepr", "")), "routing_key": routing_key})
+        launcher.published.append({"task": headers.get("task", sender), "id": headers.get("id"),
+                                   "argsrepr": str(headers.get("argsrepr", "")), "routing_key": routing_key})
 
     after_task_publish.connect(on_publish, weak=False)
-    pump = threading.Thread(target=worker._pump, name="celery-worker-log", daemon=True)
-    pump.start()
     try:
-        worker.wait_ready(WORKER_READY_TIMEOUT)
-        yield worker
+        yield launcher
     finally:
         after_task_publish.disconnect(on_publish)
-        worker.stop()
-        pump.join(timeout=5)
+        launcher.stop_all()
         for key, value in saved_conf.items():
             celery_app.conf[key] = value
         try:
             delete_queue(queue)
         except Exception as exc:  # noqa: BLE001 - a clean-up failure must not hide the test's own result
             print(f"e2e: could not delete the queue {queue}: {exc!r}", file=sys.stderr)
+
+
+@pytest.fixture
+def live_worker(worker_launcher: WorkerLauncher) -> CeleryWorker:
+    """A real Celery worker process on the test database and broker; tasks from this process go to it."""
+    return worker_launcher.start()
 
 
 # --- The site ---------------------------------------------------------------------------------------
