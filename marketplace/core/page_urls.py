@@ -2,12 +2,49 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from . import dashboard
+from . import dashboard, dashboard_accounts, dashboard_catalog
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("accounts/login/", dashboard.LoginView.as_view(), name="login"),
     path("accounts/logout/", dashboard.LogoutView.as_view(), name="logout"),
+    path("accounts/signup/", dashboard_accounts.signup, name="signup"),
+    path("accounts/password-reset/", dashboard_accounts.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "accounts/password-reset/sent/", dashboard_accounts.PasswordResetDoneView.as_view(), name="password_reset_done"
+    ),
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        dashboard_accounts.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/reset/done/", dashboard_accounts.PasswordResetCompleteView.as_view(), name="password_reset_complete"
+    ),
     path("dashboard/", dashboard.orders_list, name="dashboard"),
+    path("dashboard/products/", dashboard_catalog.products_list, name="dashboard-products"),
+    path("dashboard/products/new/", dashboard_catalog.product_new, name="dashboard-product-new"),
+    path("dashboard/products/<str:product_id>/edit/", dashboard_catalog.product_edit, name="dashboard-product-edit"),
+    path(
+        "dashboard/products/<str:product_id>/archive/",
+        dashboard_catalog.product_archive,
+        name="dashboard-product-archive",
+    ),
+    path("dashboard/uploads/", dashboard_catalog.upload, name="dashboard-upload"),
+    path(
+        "dashboard/products/<str:product_id>/variants/<str:variant_id>/codes/",
+        dashboard_catalog.codes,
+        name="dashboard-codes",
+    ),
+    path(
+        "dashboard/products/<str:product_id>/variants/<str:variant_id>/codes/upload/",
+        dashboard_catalog.codes_upload,
+        name="dashboard-codes-upload",
+    ),
+    path(
+        "dashboard/products/<str:product_id>/variants/<str:variant_id>/codes/<str:code_id>/<str:action>/",
+        dashboard_catalog.code_action,
+        name="dashboard-code-action",
+    ),
     path("dashboard/orders/<str:ref>/", dashboard.order_detail, name="dashboard-order"),
     path("dashboard/orders/<str:ref>/retry-delivery/", dashboard.order_retry, name="dashboard-order-retry"),
     path("dashboard/orders/<str:ref>/refund/", dashboard.order_refund, name="dashboard-order-refund"),
