@@ -31,6 +31,29 @@ def user_register(*, email: str, password: str, name: str, role: str) -> User:
         raise Conflict("An account with this email already exists.", code="email_taken") from None
 
 
+def seller_profile_update(*, user: User, name: str, support_email: str) -> User:
+    """The seller's display name (shown to buyers at checkout) and the address buyers write to."""
+    errors: dict[str, list[str]] = {}
+    name = name.strip()
+    if not name:
+        errors["name"] = ["Enter the name buyers see."]
+    elif len(name) > User._meta.get_field("name").max_length:  # type: ignore[operator]
+        errors["name"] = ["At most 150 characters."]
+    support_email = support_email.strip().lower()
+    if support_email:
+        from django.core.validators import validate_email
+
+        try:
+            validate_email(support_email)
+        except ValidationError:
+            errors["support_email"] = ["Enter a valid email address."]
+    if errors:
+        raise ValidationFailed(next(iter(errors.values()))[0], fields=errors)
+    user.name, user.support_email = name, support_email
+    user.save(update_fields=["name", "support_email"])
+    return user
+
+
 def hash_api_key(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 

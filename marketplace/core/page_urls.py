@@ -3,6 +3,7 @@
 from django.urls import URLPattern, URLResolver, path
 
 from . import dashboard, dashboard_accounts, dashboard_catalog
+from .dashboard_settings import urlpatterns as settings_urlpatterns
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("accounts/login/", dashboard.LoginView.as_view(), name="login"),
@@ -49,3 +50,4 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("dashboard/orders/<str:ref>/retry-delivery/", dashboard.order_retry, name="dashboard-order-retry"),
     path("dashboard/orders/<str:ref>/refund/", dashboard.order_refund, name="dashboard-order-refund"),
 ]
+urlpatterns += settings_urlpatterns
