@@ -114,12 +114,17 @@ class Code(models.Model):
     )
     allocated_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # For partner codes: which unit of the item this code is (1..quantity); one code per unit, ever.
+    unit = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
             models.UniqueConstraint(fields=["seller", "code_hash"], name="code_unique_per_seller"),
+            models.UniqueConstraint(
+                fields=["order_item", "unit"], condition=models.Q(unit__isnull=False), name="code_one_per_item_unit"
+            ),
         ]
         indexes = [
             models.Index(fields=["variant", "status", "created_at"]),

@@ -440,7 +440,15 @@ class FulfilmentResult:
 
 
 def _fulfil_item(item_id: str) -> tuple[str, str]:
-    """Fulfils one item under a row lock; returns (fulfillment_status, error). Never twice."""
+    """Fulfils one item; returns (fulfillment_status, error). Never twice.
+
+    Local strategies run under the item's row lock. Remote ones (partner_api) run outside any
+    transaction — a slow partner must not hold a lock, and on SQLite a transaction holds the whole
+    database — and store each unit's code once (a unique item+unit constraint); the item's status is
+    then settled under the lock."""
+    content_type = OrderItem.objects.values_list("content_type", flat=True).get(pk=item_id)
+    if get_strategy(content_type).remote:
+        return _fulfil_remote_item(item_id)
     with transaction.atomic():
         item = OrderItem.objects.select_for_update().select_related("order").get(pk=item_id)
         if item.fulfillment_status == FulfillmentStatus.SUCCEEDED:
@@ -462,6 +470,49 @@ def _fulfil_item(item_id: str) -> tuple[str, str]:
                 type="item_failed",
                 message=f"{item.title}: {exc}",
                 data={"item_id": item.id, "fulfillment_status": exc.status},
+            )
+            return item.fulfillment_status, item.last_error
+        item.fulfillment_status = FulfillmentStatus.SUCCEEDED
+        item.fulfilled_at = timezone.now()
+        item.last_error = ""
+        item.save(update_fields=["attempts", "last_error", "fulfillment_status", "fulfilled_at"])
+        order_event_record(
+            order=item.order,
+            type="item_fulfilled",
+            message=f"{item.title} × {item.quantity} fulfilled.",
+            data={"item_id": item.id},
+        )
+        return item.fulfillment_status, ""
+
+
+def _fulfil_remote_item(item_id: str) -> tuple[str, str]:
+    item = OrderItem.objects.select_related("order", "product", "variant").get(pk=item_id)
+    if item.fulfillment_status == FulfillmentStatus.SUCCEEDED:
+        return item.fulfillment_status, ""
+    strategy = get_strategy(item.content_type)
+    failure: Exception | None = None
+    try:
+        strategy.fulfil(item)
+    except (TransientDeliveryError, PermanentDeliveryError) as exc:
+        failure = exc
+    with transaction.atomic():
+        item = OrderItem.objects.select_for_update().select_related("order").get(pk=item_id)
+        if item.fulfillment_status == FulfillmentStatus.SUCCEEDED:
+            return item.fulfillment_status, ""  # another run finished it meanwhile
+        item.attempts += 1
+        if isinstance(failure, TransientDeliveryError):
+            item.last_error = str(failure)[:500]
+            item.save(update_fields=["attempts", "last_error"])
+            return "transient", item.last_error
+        if isinstance(failure, PermanentDeliveryError):
+            item.fulfillment_status = failure.status
+            item.last_error = str(failure)[:500]
+            item.save(update_fields=["attempts", "last_error", "fulfillment_status"])
+            order_event_record(
+                order=item.order,
+                type="item_failed",
+                message=f"{item.title}: {failure}",
+                data={"item_id": item.id, "fulfillment_status": failure.status},
             )
             return item.fulfillment_status, item.last_error
         item.fulfillment_status = FulfillmentStatus.SUCCEEDED

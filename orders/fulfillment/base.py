@@ -45,6 +45,9 @@ class DeliveryStrategy:
     counts_stock: ClassVar[bool] = False
     # The item's fulfillment_status when its retries are spent.
     failure_status: ClassVar[str] = "dispatch_failed"
+    # True for strategies that call out over the network: they run outside the item's lock (a
+    # transaction must never wait on a remote server) and guard against doubles themselves.
+    remote: ClassVar[bool] = False
 
     def reserve(self, item: "OrderItem") -> None:
         """Called in the order's transaction when it is created (code pools reserve codes)."""

@@ -30,6 +30,7 @@ class PartnerApiDelivery(DeliveryStrategy):
 
     content_type = "partner_api"
     failure_status = "partner_failed"
+    remote = True
 
     def validate_settings(self, settings: DeliverySettings, *, seller: Any) -> DeliverySettings:
         raw = settings.options.get("partner") or {}
@@ -98,12 +99,15 @@ class PartnerApiDelivery(DeliveryStrategy):
         from catalog.models import Code, CodeStatus
         from marketplace.core.crypto import blind_index, hint
 
-        have = item.codes.filter(status=CodeStatus.DELIVERED).count()
-        for unit in range(have + 1, item.quantity + 1):
+        stored = set(item.codes.filter(unit__isnull=False).values_list("unit", flat=True))
+        for unit in range(1, item.quantity + 1):
+            if unit in stored:
+                continue
             answer = self._fetch(item, unit)
             try:
                 with transaction.atomic():
                     Code.objects.create(
+                        unit=unit,
                         seller_id=item.product.seller_id,
                         variant_id=item.variant_id,
                         code=answer["code"],
@@ -118,6 +122,8 @@ class PartnerApiDelivery(DeliveryStrategy):
                         delivered_at=timezone.now(),
                     )
             except IntegrityError:
+                if Code.objects.filter(order_item=item, unit=unit).exists():
+                    continue  # another worker stored this unit's code first: one code per unit, ever
                 raise PermanentDeliveryError(
                     "The partner answered a code that was already delivered before.", "partner_failed"
                 ) from None

@@ -226,3 +226,42 @@ def test_max_uses_holds_under_a_rush(seller):
     assert discount.uses == 3
     assert Order.objects.filter(product=product, discount_code="RUSH").count() == 3
     assert not Discount.objects.filter(uses__gt=3).exists()
+
+
+def test_two_workers_fulfilling_one_partner_order_store_one_code_per_unit(seller):
+    """Even a partner that is NOT idempotent (a new code on every call) never gets an item more codes
+    than units: each unit's code is stored once, whoever fetched it."""
+    import itertools
+    from unittest import mock
+
+    from catalog.models import Code, DeliveryType
+    from orders.services import CheckoutLine, order_create, order_fulfil, order_mark_paid
+
+    from .test_partner_and_multi_item import SECRET, Partner
+
+    partner = Partner()
+    counter = itertools.count(1)
+    partner.script = [(200, lambda body: {"code": f"FRESH-{next(counter):04d}"})]
+    try:
+        product = ProductFactory(
+            seller=seller,
+            delivery_type=DeliveryType.PARTNER_API,
+            delivery_content="",
+            delivery_options={"partner": {"url": partner.url, "secret": SECRET}},
+        )
+        variant = VariantFactory(product=product)
+        order = order_create(product=product, buyer_email="w@x.co", lines=[CheckoutLine(variant.id, 3)]).order
+        with mock.patch("orders.tasks.fulfil_order.delay_on_commit"):
+            order_mark_paid(order_id=order.id, payment_id="pay_x")
+        outcomes = run_concurrently(3, lambda _: order_fulfil(order_id=order.id).outcome)
+    finally:
+        partner.close()
+    assert "delivered" in outcomes
+    item = order.items.get()
+    units = list(Code.objects.filter(order_item=item).order_by("unit").values_list("unit", flat=True))
+    assert units == [1, 2, 3]
+    order.refresh_from_db()
+    assert order.status == "delivered"
+    from orders.models import OrderEvent
+
+    assert OrderEvent.objects.filter(order=order, type="email_sent").count() == 1
