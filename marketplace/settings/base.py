@@ -132,14 +132,25 @@ STORAGES = {
 MAX_UPLOAD_SIZE = env.int("MAX_UPLOAD_SIZE", default=200 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-DOWNLOAD_LINK_TTL_SECONDS = env.int("DOWNLOAD_LINK_TTL_SECONDS", default=15 * 60)
+# How long a signed download link works; each open of an order's download button signs a fresh one.
+DOWNLOAD_LINK_TTL_SECONDS = env.int("DOWNLOAD_LINK_TTL_SECONDS", default=24 * 60 * 60)
+
+def sibling_redis_db(url: str) -> str:
+    """The same Redis server, another database: the cache must never share the broker's database,
+    because clearing a cache is FLUSHDB, which would drop queued and unacknowledged tasks."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    db = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{db + 1 if db < 15 else db - 1}"))
+
 
 CACHES = {
     "default": env.cache_url("CACHE_URL", default="locmemcache://marketplace")
     if not env.str("REDIS_URL", default="")
     else {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": env.str("REDIS_URL"),
+        "LOCATION": env.str("REDIS_CACHE_URL", default="") or sibling_redis_db(env.str("REDIS_URL")),
     }
 }
 

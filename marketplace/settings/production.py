@@ -4,7 +4,7 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DEFAULT_PAYMENT_GATEWAY, env
+from .base import DEFAULT_PAYMENT_GATEWAY, env, sibling_redis_db
 
 
 def _required(name: str) -> str:
@@ -59,7 +59,13 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 REDIS_URL = _required("REDIS_URL")
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Never the broker's database (see sibling_redis_db): a cache clear must not drop tasks.
+        "LOCATION": env.str("REDIS_CACHE_URL", default="") or sibling_redis_db(REDIS_URL),
+    }
+}
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_ALWAYS_EAGER = False
@@ -81,7 +87,7 @@ STORAGES = {
         "OPTIONS": {
             **_s3_options,
             "location": "private",
-            "querystring_expire": env.int("DOWNLOAD_LINK_TTL_SECONDS", default=15 * 60),
+            "querystring_expire": DOWNLOAD_LINK_TTL_SECONDS,  # noqa: F405
         },
     },
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

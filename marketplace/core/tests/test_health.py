@@ -73,3 +73,11 @@ def test_readyz_names_the_cache_when_it_does_not_answer(client: Client) -> None:
 
     assert response.status_code == 503
     assert response.json()["error"]["dependency"] == "cache"
+
+
+def test_the_cache_never_shares_the_brokers_redis_database() -> None:
+    from marketplace.settings.base import sibling_redis_db
+
+    assert sibling_redis_db("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/1"
+    assert sibling_redis_db("redis://127.0.0.1:6379") == "redis://127.0.0.1:6379/1"
+    assert sibling_redis_db("redis://:pw@cache.internal:6379/15") == "redis://:pw@cache.internal:6379/14"
