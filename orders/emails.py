@@ -1,4 +1,9 @@
-"""The one email a buyer gets per order, with everything they bought."""
+"""What a buyer receives by email: the delivery receipt, the library sign-in link, the refund notice.
+
+Each is sent as text with an HTML alternative, rendered from ``templates/emails/``.
+"""
+
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -15,6 +20,31 @@ def success_page_url(order: Order) -> str:
     return settings.SITE_URL + reverse("checkout:success", args=[order.product.slug, order.id])
 
 
+def library_url() -> str:
+    return settings.SITE_URL + reverse("checkout:library")
+
+
+def _message(
+    *, template: str, subject: str, context: dict[str, Any], to: list[str], cc: list[str] | None = None
+) -> EmailMultiAlternatives:
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string(f"emails/{template}.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=to,
+        cc=cc or None,
+    )
+    message.attach_alternative(render_to_string(f"emails/{template}.html", context), "text/html")
+    return message
+
+
+def _buyer_and_recipient(order: Order) -> tuple[list[str], list[str]]:
+    """A gift goes to the recipient with the buyer in copy; otherwise to the buyer."""
+    recipient = order.recipient_email or order.buyer_email
+    cc = [order.buyer_email] if order.recipient_email and order.recipient_email != order.buyer_email else []
+    return [recipient], cc
+
+
 def build_delivery_email(order: Order) -> EmailMultiAlternatives:
     items = []
     for item in order.items.all():
@@ -26,15 +56,56 @@ def build_delivery_email(order: Order) -> EmailMultiAlternatives:
         "total": format_money(order.total_amount, order.currency),
         "seller_name": order.seller.name,
         "order_url": success_page_url(order),
+        "library_url": library_url(),
     }
-    subject = f"Your order #{order.order_number}: {order.product.title}"
-    recipient = order.recipient_email or order.buyer_email
-    message = EmailMultiAlternatives(
-        subject=subject,
-        body=render_to_string("emails/order_delivered.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[recipient],
-        cc=[order.buyer_email] if order.recipient_email and order.recipient_email != order.buyer_email else None,
+    to, cc = _buyer_and_recipient(order)
+    return _message(
+        template="order_delivered",
+        subject=f"Your order #{order.order_number}: {order.product.title}",
+        context=context,
+        to=to,
+        cc=cc,
     )
-    message.attach_alternative(render_to_string("emails/order_delivered.html", context), "text/html")
-    return message
+
+
+def build_library_link_email(*, email: str, link: str, minutes: int) -> EmailMultiAlternatives:
+    return _message(
+        template="library_link",
+        subject="Your sign-in link for your purchases",
+        context={"email": email, "link": link, "minutes": minutes, "library_url": library_url()},
+        to=[email],
+    )
+
+
+def build_refund_email(order: Order, refund: Any) -> EmailMultiAlternatives:
+    full = order.refunded_amount >= order.total_amount
+    context = {
+        "order": order,
+        "seller_name": order.seller.name,
+        "amount": format_money(refund.amount, order.currency),
+        "total": format_money(order.total_amount, order.currency),
+        "refunded_total": format_money(order.refunded_amount, order.currency),
+        "full": full,
+        "reason": getattr(refund, "reason", ""),
+        "order_url": success_page_url(order),
+        "library_url": library_url(),
+    }
+    to, cc = _buyer_and_recipient(order)
+    if order.recipient_email and order.recipient_email != order.buyer_email:
+        # The money goes back to the buyer: they get the notice; the recipient only learns that a
+        # gift's codes or downloads stopped working if it was refunded in full.
+        to, cc = [order.buyer_email], ([order.recipient_email] if full else [])
+    return _message(
+        template="refund",
+        subject=f"Refund for order #{order.order_number}: {order.product.title}",
+        context=context,
+        to=to,
+        cc=cc,
+    )
+
+
+def send_refund_email(order: Order, refund: Any) -> None:
+    """Tells the buyer about a refund that succeeded (call it after the refund is applied, e.g. from
+    ``transaction.on_commit`` in ``order_apply_refund``). Raises if the mail server refuses."""
+    order.refresh_from_db(fields=["refunded_amount", "status"])
+    build_refund_email(order, refund).send(fail_silently=False)

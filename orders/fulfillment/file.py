@@ -4,8 +4,11 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.core import signing
 from django.core.files.storage import FileSystemStorage, storages
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
+
+from marketplace.core.errors import Gone
 
 from .base import DeliverySettings, DeliveryStrategy, PermanentDeliveryError, Resource, TransientDeliveryError, invalid
 
@@ -16,17 +19,18 @@ def private_storage() -> Any:
     return storages["private"]
 
 
-def signed_download_url(key: str, filename: str) -> tuple[str, Any]:
-    """A link to the file that stops working after ``DOWNLOAD_LINK_TTL_SECONDS``.
+def signed_download_url(key: str, filename: str, *, item_id: str) -> tuple[str, Any]:
+    """A link to the file that stops working after ``DOWNLOAD_LINK_TTL_SECONDS`` (24 hours by default).
 
-    S3 (and Backblaze B2) sign the link themselves; local storage gets a link to our own download
-    view carrying a signed, timestamped token.
+    S3 (and Backblaze B2) sign the link themselves and serve the file: it never streams through
+    Django there. Local storage gets a link to our own download view carrying a signed, timestamped
+    token that names the order item, so that the view refuses it once the order is refunded.
     """
     ttl = django_settings.DOWNLOAD_LINK_TTL_SECONDS
     expires_at = timezone.now() + timedelta(seconds=ttl)
     storage = private_storage()
     if isinstance(storage, FileSystemStorage):
-        token = signing.dumps({"k": key, "f": filename}, salt=DOWNLOAD_SALT, compress=True)
+        token = signing.dumps({"k": key, "f": filename, "i": item_id}, salt=DOWNLOAD_SALT, compress=True)
         return django_settings.SITE_URL + reverse("checkout:download", args=[token]), expires_at
     url = storage.url(
         key,
@@ -79,5 +83,33 @@ class FileDelivery(DeliveryStrategy):
         }
 
     def resource(self, item: Any, *, request: Any) -> Resource:
-        url, expires_at = signed_download_url(item.delivery_content, self._filename(item))
+        download_count_take(item)
+        url, expires_at = signed_download_url(item.delivery_content, self._filename(item), item_id=item.id)
         return Resource(redirect_url=url, body={"expires_at": expires_at})
+
+
+def download_limit_for(item: Any) -> int | None:
+    """The product's ``download_limit`` (None: unlimited), read when the buyer downloads."""
+    return getattr(item.product, "download_limit", None)
+
+
+def download_count_take(item: Any) -> int:
+    """Counts one download of the item, atomically (``F()``, one UPDATE), and returns the new count.
+
+    Each fresh signed link counts as one download: on S3 the file never passes through Django, so
+    issuing the link is the only moment we see. Over the product's limit → 410 ``download_limit_reached``.
+    """
+    from orders.models import OrderItem
+
+    limit = download_limit_for(item)
+    rows = OrderItem.objects.filter(pk=item.pk)
+    if limit is not None:
+        rows = rows.filter(download_count__lt=limit)
+    if not rows.update(download_count=F("download_count") + 1):
+        raise Gone(
+            f"This file has already been downloaded {limit} time(s), the most this product allows. "
+            "Contact the seller if you need it again.",
+            code="download_limit_reached",
+        )
+    item.download_count = OrderItem.objects.values_list("download_count", flat=True).get(pk=item.pk)
+    return int(item.download_count)
