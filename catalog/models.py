@@ -35,6 +35,10 @@ class Product(models.Model):
     delivery_content = models.TextField(blank=True, max_length=20000)
     redemption_instructions = models.TextField(blank=True, max_length=5000)
     delivery_options = models.JSONField(default=dict, blank=True, help_text="Per-type settings (license, partner).")
+    # Files only: how many times each item bought may be downloaded (empty: no limit).
+    download_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Downloads allowed per purchase of a file; empty: unlimited."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

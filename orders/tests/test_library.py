@@ -235,6 +235,29 @@ def test_library_download_of_someone_elses_item_is_not_found(
     assert OrderItem.objects.get(pk=theirs.items.get().id).download_count == 0
 
 
+def test_download_limit_then_410(client, api_client, file_product, settings, django_capture_on_commit_callbacks):
+    file_product.download_limit = 2
+    file_product.save()
+    order = pay(make_order(file_product, email="ann@example.com"), django_capture_on_commit_callbacks)
+    item = order.items.get()
+    url = f"/api/v1/orders/{order.id}/resource?item={item.id}"
+    assert api_client.get(url).status_code == 302
+    assert api_client.get(url).status_code == 302
+    refused = api_client.get(url)
+    assert refused.status_code == 410
+    assert refused.json()["error"]["code"] == "download_limit_reached"
+    item.refresh_from_db()
+    assert item.download_count == 2
+    # The library says so, kindly, and does not count further.
+    client.post(path_of(signin_link(client, "ann@example.com"), settings))
+    assert 'data-testid="limit-reached"' in client.get("/library").content.decode()
+    page = client.get(f"/library/items/{item.id}/download")
+    assert page.status_code == 410
+    assert "Download limit reached" in page.content.decode()
+    item.refresh_from_db()
+    assert item.download_count == 2
+
+
 def test_download_link_refused_after_a_full_refund(client, file_product, settings, django_capture_on_commit_callbacks):
     from payments.services import refund_create
 
