@@ -50,6 +50,7 @@ ORDER_FILTERS = (
     "created_before",
     "min_amount",
     "max_amount",
+    "currency",
     "idempotency_key",
     "q",
 )

@@ -232,6 +232,7 @@ class OrderListApi(SellerApi):
                 "created_before",
                 "min_amount",
                 "max_amount",
+                "currency",
                 "idempotency_key",
                 "q",
                 "page",

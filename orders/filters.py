@@ -12,6 +12,8 @@ class OrderFilter(django_filters.FilterSet):
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     min_amount = django_filters.NumberFilter(field_name="total_amount", lookup_expr="gte")
     max_amount = django_filters.NumberFilter(field_name="total_amount", lookup_expr="lte")
+    # Amounts are minor units of each order's own currency: with several currencies, name one.
+    currency = django_filters.CharFilter(method="filter_currency")
     idempotency_key = django_filters.CharFilter(field_name="idempotency_key")
     q = django_filters.CharFilter(method="filter_q")
 
@@ -27,6 +29,9 @@ class OrderFilter(django_filters.FilterSet):
 
             raise ValidationError({"status": [f"Unknown status: {', '.join(unknown)}."]})
         return queryset.filter(status__in=wanted)
+
+    def filter_currency(self, queryset: QuerySet[Order], name: str, value: str) -> QuerySet[Order]:
+        return queryset.filter(currency=value.strip().upper())
 
     def filter_product(self, queryset: QuerySet[Order], name: str, value: str) -> QuerySet[Order]:
         return queryset.filter(Q(product_id=value) | Q(product__slug=value))

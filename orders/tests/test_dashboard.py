@@ -310,3 +310,242 @@ def test_seller_refunds_part_of_an_order_from_the_dashboard(django_capture_on_co
     assert "The refund must be between 1 and 1500" in too_much.content.decode()
     order.refresh_from_db()
     assert order.refunded_amount == 500
+
+
+# --- Filters and the CSV export link -------------------------------------------------------------
+
+
+def _at(order, when):
+    Order.objects.filter(pk=order.pk).update(created_at=when)
+
+
+def test_filters_by_several_statuses_product_email_dates_and_amount(
+    seller, seller_client, product, django_capture_on_commit_callbacks
+):
+    from datetime import UTC, datetime
+
+    other_product = make_product(seller, title="Other Thing", price=500)
+    pending = make_order(product, email="pending@example.com")
+    delivered = make_delivered(product, django_capture_on_commit_callbacks, email="delivered@example.com")
+    cheap = make_order(other_product, email="cheap@example.com")
+    _at(pending, datetime(2026, 11, 10, 12, 0, tzinfo=UTC))
+    _at(delivered, datetime(2026, 11, 20, 12, 0, tzinfo=UTC))
+    _at(cheap, datetime(2026, 11, 20, 23, 30, tzinfo=UTC))
+
+    def ids(**params):
+        response = seller_client.get("/dashboard/", params)
+        assert response.status_code == 200
+        return {o.id for o in response.context["orders"]}
+
+    assert ids(status=["pending", "delivered"]) == {pending.id, delivered.id, cheap.id}
+    assert ids(status=["delivered"]) == {delivered.id}
+    assert ids(status="pending,delivered") == {pending.id, delivered.id, cheap.id}  # the API's comma list
+    assert ids(product=other_product.id) == {cheap.id}
+    assert ids(buyer_email="DELIVERED@example.com") == {delivered.id}
+    assert ids(created_from="2026-11-15") == {delivered.id, cheap.id}
+    assert ids(created_from="2026-11-20", created_to="2026-11-20") == {delivered.id, cheap.id}
+    assert ids(created_to="2026-11-19") == {pending.id}
+    assert ids(min_amount="10.00") == {pending.id, delivered.id}  # one currency: USD implied
+    assert ids(max_amount="5") == {cheap.id}
+    assert ids(min_amount="19.99", max_amount="19.99", status="delivered") == {delivered.id}
+
+
+def test_dates_are_days_in_the_sellers_time_zone(seller, seller_client, product):
+    from datetime import UTC, datetime
+
+    seller.time_zone = "Asia/Dhaka"  # UTC+6
+    seller.save()
+    late = make_order(product)
+    _at(late, datetime(2026, 11, 20, 19, 0, tzinfo=UTC))  # 21 Nov, 01:00 in Dhaka
+    response = seller_client.get("/dashboard/", {"created_from": "2026-11-21", "created_to": "2026-11-21"})
+    assert [o.id for o in response.context["orders"]] == [late.id]
+    assert "created_after=2026-11-20T18%3A00%3A00Z" in response.context["export_query"]
+    assert "created_before=2026-11-21T18%3A00%3A00Z" in response.context["export_query"]
+    assert seller_client.get("/dashboard/", {"created_to": "2026-11-20"}).context["orders"].__len__() == 0
+
+
+def test_filter_errors_are_shown_next_to_the_field(seller, seller_client, product):
+    make_product(seller, title="Shilling thing", currency="UGX", price=50000)
+    make_order(product)
+
+    no_currency = seller_client.get("/dashboard/", {"min_amount": "10"})
+    html = no_currency.content.decode()
+    assert 'data-testid="error-currency"' in html
+    assert "Choose the currency the amounts are in." in html
+    assert len(no_currency.context["orders"]) == 1  # the rest of the filters still apply: none
+
+    bad_amount = seller_client.get("/dashboard/", {"currency": "USD", "min_amount": "1.234"})
+    assert bad_amount.context["form"].errors["min_amount"] == ["Enter a positive amount with at most 2 decimal places."]
+    backwards = seller_client.get("/dashboard/", {"created_from": "2026-11-20", "created_to": "2026-11-19"})
+    assert backwards.context["form"].errors["created_to"] == ["Must be on or after the start date."]
+    ugx = seller_client.get("/dashboard/", {"currency": "UGX", "min_amount": "1"})
+    assert len(ugx.context["orders"]) == 0
+    usd = seller_client.get("/dashboard/", {"currency": "USD", "min_amount": "19.99"})
+    assert len(usd.context["orders"]) == 1
+
+
+def test_filters_stay_in_the_page_links_and_the_export_link(seller_client, product):
+    for i in range(21):
+        make_order(product, email=f"b{i}@example.com")
+
+    first = seller_client.get("/dashboard/", {"status": "pending", "q": "example.com", "min_amount": "1.00"})
+
+    html = first.content.decode()
+    assert 'href="?status=pending&amp;q=example.com&amp;min_amount=1.00&amp;page=2"' in html
+    export = first.context["export_query"]
+    assert export == "q=example.com&status=pending&currency=USD&min_amount=100"
+    assert f'href="/api/v1/orders/export.csv?{export.replace("&", "&amp;")}"' in html
+    second = seller_client.get(
+        "/dashboard/", {"status": "pending", "q": "example.com", "min_amount": "1.00", "page": 2}
+    )
+    assert len(second.context["orders"]) == 1
+
+
+def test_the_export_link_streams_the_filtered_orders_with_the_session(
+    seller_client, product, django_capture_on_commit_callbacks
+):
+    make_order(product, email="pending@example.com")
+    delivered = make_delivered(product, django_capture_on_commit_callbacks, email="delivered@example.com")
+    page = seller_client.get("/dashboard/", {"status": "delivered"})
+
+    response = seller_client.get(f"/api/v1/orders/export.csv?{page.context['export_query']}")
+
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content).decode()
+    rows = body.strip().splitlines()
+    assert len(rows) == 2  # the header and the one delivered order
+    assert delivered.order_number in rows[1]
+    assert "pending@example.com" not in body
+
+
+# --- Status changes and delivery overrides --------------------------------------------------------
+
+
+def test_status_change_offers_only_the_lifecycles_manual_moves(seller_client, product):
+    order = make_order(product)
+    order_mark_paid(order_id=order.id, payment_id="pay_test")  # fulfilment not run: paid
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+
+    response = seller_client.get(f"/dashboard/orders/{order.order_number}/")
+
+    assert [value for value, _ in response.context["moves"]] == ["delivered", "needs_attention"]
+    html = response.content.decode()
+    assert '<option value="delivered">Delivered</option>' in html
+    assert 'value="cancelled"' not in html
+    assert "return confirm('Change the status of order" in html
+
+
+def test_an_allowed_status_change_is_recorded_on_the_timeline(seller, seller_client, product):
+    order = make_order(product)
+    response = seller_client.post(
+        f"/dashboard/orders/{order.order_number}/status/", {"status": "cancelled"}, follow=True
+    )
+    assert "Status set to Cancelled." in response.content.decode()
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCELLED
+    event = OrderEvent.objects.get(order=order, to_status="cancelled")
+    assert (event.from_status, event.actor, event.actor_user_id) == ("pending", "seller", seller.id)
+    assert "pending → <strong>cancelled</strong>" in response.content.decode()
+    assert 'id="no-status-moves"' in response.content.decode()
+
+
+def test_an_illegal_status_change_is_refused_with_the_message(
+    seller_client, product, django_capture_on_commit_callbacks
+):
+    order = make_delivered(product, django_capture_on_commit_callbacks)
+    events_before = OrderEvent.objects.filter(order=order).count()
+    page = seller_client.get(f"/dashboard/orders/{order.order_number}/")
+    assert page.context["moves"] == []
+
+    for target in ("pending", "refunded", "bogus"):
+        response = seller_client.post(
+            f"/dashboard/orders/{order.order_number}/status/", {"status": target}, follow=True
+        )
+        assert response.redirect_chain == [(f"/dashboard/orders/{order.order_number}/", 302)]
+        html = response.content.decode()
+        assert f"An order cannot move from delivered to {target}." in html
+        assert 'data-testid="message-error"' in html
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
+    assert OrderEvent.objects.filter(order=order).count() == events_before
+    assert seller_client.get(f"/dashboard/orders/{order.order_number}/status/").status_code == 405
+
+
+def test_override_delivery_error_is_shown_next_to_the_field(seller_client, product):
+    order = make_order(product)
+    item = order.items.get()
+
+    response = seller_client.post(
+        f"/dashboard/orders/{order.order_number}/delivery/",
+        {"item_id": item.id, "content_type": "link", "content": "ftp://not-https.example/file"},
+    )
+
+    assert response.status_code == 400
+    form = dict((i.id, f) for i, _, f in response.context["items"])[item.id]
+    assert list(form.errors) == ["content"]
+    html = response.content.decode()
+    assert 'data-testid="error-content"' in html
+    assert "<details open" in html
+    item.refresh_from_db()
+    assert (item.content_type, item.delivery_content) == ("text", "OPEN-SESAME")
+    assert not OrderEvent.objects.filter(order=order, type="delivery_overridden").exists()
+
+
+def test_override_delivery_replaces_the_item_and_records_it(seller, seller_client, product):
+    order = make_order(product)
+    item = order.items.get()
+
+    response = seller_client.post(
+        f"/dashboard/orders/{order.order_number}/delivery/",
+        {"item_id": item.id, "content_type": "text", "content": "NEW-SECRET"},
+        follow=True,
+    )
+
+    assert "Delivery of Secret Text replaced. Retry delivery to send it to the buyer." in response.content.decode()
+    item.refresh_from_db()
+    assert (item.content_type, item.delivery_content) == ("text", "NEW-SECRET")
+    event = OrderEvent.objects.get(order=order, type="delivery_overridden")
+    assert (event.actor, event.actor_user_id) == ("seller", seller.id)
+
+
+def test_another_sellers_order_cannot_be_changed(seller_client):
+    other_product = make_product(SellerFactory(), title="Other Shop Product")
+    theirs = make_order(other_product)
+    item = theirs.items.get()
+    assert (
+        seller_client.post(f"/dashboard/orders/{theirs.order_number}/status/", {"status": "cancelled"}).status_code
+        == 404
+    )
+    assert (
+        seller_client.post(
+            f"/dashboard/orders/{theirs.order_number}/delivery/",
+            {"item_id": item.id, "content_type": "text", "content": "MINE"},
+        ).status_code
+        == 404
+    )
+    assert seller_client.post(f"/dashboard/orders/{theirs.order_number}/refund/", {"amount": "1"}).status_code == 404
+    theirs.refresh_from_db()
+    item.refresh_from_db()
+    assert (theirs.status, item.delivery_content) == (OrderStatus.PENDING, "OPEN-SESAME")
+    assert not OrderEvent.objects.filter(order=theirs, actor="seller").exists()
+
+
+def test_the_order_page_lists_refunds(django_capture_on_commit_callbacks):
+    from django.test import Client
+
+    from orders.tests.helpers import make_order as make_paid_order
+    from orders.tests.helpers import pay
+
+    seller = SellerFactory()
+    product = make_product(seller, price=2000)
+    order = pay(make_paid_order(product), django_capture_on_commit_callbacks)
+    browser = Client()
+    browser.force_login(seller)
+    empty = browser.get(f"/dashboard/orders/{order.order_number}/").content.decode()
+    assert "No refunds. Use Refund above" in empty
+    with django_capture_on_commit_callbacks(execute=True):
+        browser.post(f"/dashboard/orders/{order.order_number}/refund/", {"amount": "5.00", "reason": "late"})
+    html = browser.get(f"/dashboard/orders/{order.order_number}/").content.decode()
+    assert "<td>$5.00</td>" in html
+    assert "<td>late</td>" in html
