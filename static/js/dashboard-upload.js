@@ -42,7 +42,9 @@
     xhr.onload = function () {
       var body = null;
       try { body = JSON.parse(xhr.responseText); } catch (e) { body = null; }
-      done(xhr.status >= 200 && xhr.status < 300 && body && body.success, body, xhr.status);
+      // Signed out meanwhile: the request was redirected to the sign-in page.
+      var status = !body && /\/accounts\/login\//.test(xhr.responseURL || "") ? 403 : xhr.status;
+      done(status >= 200 && status < 300 && body && body.success, body, status);
     };
     xhr.onerror = function () { done(false, null, 0); };
     xhr.send(formData);
@@ -163,15 +165,20 @@
         box.appendChild(more);
       }
     }
-    if (data.imported) {
-      var reload = document.createElement("p");
-      var link = document.createElement("a");
-      link.href = window.location.pathname + window.location.search;
-      link.textContent = "Show the updated list of codes";
-      reload.appendChild(link);
-      box.appendChild(reload);
-    }
     box.hidden = false;
+  }
+
+  // The list below the form, as the server renders it now (the new codes are in it).
+  function refreshList() {
+    var list = document.getElementById("code-list");
+    if (!list || !window.fetch || !window.DOMParser) { return; }
+    fetch(window.location.pathname + window.location.search, { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.text() : Promise.reject(response.status); })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("code-list");
+        if (fresh) { list.replaceWith(fresh); }
+      })
+      .catch(function () { /* the counts and the report are already shown; a reload shows the list */ });
   }
 
   document.querySelectorAll("form[data-codes-upload]").forEach(function (form) {
@@ -220,23 +227,25 @@
         document.querySelectorAll('[data-count="sellable"]').forEach(function (el) { el.textContent = String(result.sellable); });
         renderReport(report, result);
         form.reset();
+        if (result.imported) { refreshList(); }
       });
     });
   });
 
   // --- Confirmations ---------------------------------------------------------------------------
 
-  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
-    form.addEventListener("submit", function (event) {
-      if (!window.confirm(form.dataset.confirm)) { event.preventDefault(); return; }
-      if (!form.querySelector("input[name=confirm]")) {
-        var yes = document.createElement("input");
-        yes.type = "hidden";
-        yes.name = "confirm";
-        yes.value = "yes";
-        form.appendChild(yes);
-      }
-    });
+  // Delegated, so that forms added later (a refreshed list) ask too.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-confirm")) { return; }
+    if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); return; }
+    if (!form.querySelector("input[name=confirm]")) {
+      var yes = document.createElement("input");
+      yes.type = "hidden";
+      yes.name = "confirm";
+      yes.value = "yes";
+      form.appendChild(yes);
+    }
   });
 
   // --- The product form ------------------------------------------------------------------------
