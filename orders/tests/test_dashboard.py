@@ -549,3 +549,23 @@ def test_the_order_page_lists_refunds(django_capture_on_commit_callbacks):
     html = browser.get(f"/dashboard/orders/{order.order_number}/").content.decode()
     assert "<td>$5.00</td>" in html
     assert "<td>late</td>" in html
+
+
+def test_the_order_page_shows_the_seller_the_delivered_codes(seller, seller_client, django_capture_on_commit_callbacks):
+    from catalog.inventory import CodeRow, codes_import
+    from catalog.models import DeliveryType
+
+    product = ProductFactory(
+        seller=seller, title="Gift card", delivery_type=DeliveryType.CODE_POOL, delivery_content=""
+    )
+    variant = VariantFactory(product=product, price=500)
+    codes_import(variant=variant, rows=[CodeRow(1, "GIFT-AAAA-0001", pin="4321"), CodeRow(2, "GIFT-AAAA-0002")])
+    order = make_delivered(product, django_capture_on_commit_callbacks)
+
+    html = seller_client.get(f"/dashboard/orders/{order.order_number}/").content.decode()
+
+    assert 'data-testid="codes"' in html
+    assert "<code>GIFT-AAAA-0001 · PIN 4321</code>" in html
+    assert "GIFT-AAAA-0002" not in html  # not this order's
+    other = seller_client.get("/dashboard/").content.decode()
+    assert "GIFT-AAAA-0001" not in other  # never in the list
