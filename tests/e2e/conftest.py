@@ -11,7 +11,8 @@ purged before the worker starts, and deleted with its binding afterwards.
 
 ``worker_launcher`` starts more workers like the first on the same queue (a restart after
 ``CeleryWorker.kill()``, a SIGKILL); ``worker_transport_options`` gives them extra broker transport
-options (a short Redis ``visibility_timeout``, say).
+options (a short Redis ``visibility_timeout``, say); ``worker_env`` extra environment variables (the
+settings a test changed, e.g. a gateway's API base pointing at a local fake).
 """
 
 from __future__ import annotations
@@ -253,8 +254,19 @@ def worker_transport_options() -> dict[str, Any]:
 
 
 @pytest.fixture
+def worker_env() -> dict[str, str]:
+    """Environment variables the test's workers get on top of the e2e ones (none by default).
+
+    Override it in a test module to hand the workers the settings the test changed in its own
+    process (``settings`` only changes this one), e.g. ``STRIPE_API_BASE`` of a local fake.
+    """
+    return {}
+
+
+@pytest.fixture
 def worker_launcher(request: pytest.FixtureRequest, transactional_db: None, live_server: Any, settings: Any,
-                    worker_transport_options: dict[str, Any]) -> Iterator[WorkerLauncher]:
+                    worker_transport_options: dict[str, Any],
+                    worker_env: dict[str, str]) -> Iterator[WorkerLauncher]:
     """Prepares this test's queue and worker command line; stops every worker it started afterwards.
 
     Depends on ``transactional_db``, so its workers are stopped before the database is flushed (and,
@@ -287,6 +299,7 @@ def worker_launcher(request: pytest.FixtureRequest, transactional_db: None, live
     }
     if django_settings.REDIS_URL:
         env["REDIS_URL"] = django_settings.REDIS_URL
+    env.update(worker_env)
     command = [
         sys.executable, "-m", "celery", "-A", "marketplace", "worker",
         "--pool=solo", "--loglevel=INFO", "-Q", queue, "-n", f"{queue}@%h",
