@@ -140,8 +140,9 @@ def guide(transactional_db: None) -> Iterator[Product]:
     storage.delete(key)
 
 
-def test_phone_buyer_buys_two_codes_and_sees_them(chromium_path: str, e2e_site: Any, gift_cards: Product,
-                                                  phone: Any) -> None:
+def test_phone_buyer_buys_two_codes_and_sees_them(
+    chromium_path: str, e2e_site: Any, gift_cards: Product, phone: Any
+) -> None:
     from playwright.sync_api import expect
 
     page = phone
