@@ -817,6 +817,8 @@ def order_apply_refund(*, order_id: str, refund: Any, user: Any, actor: str) -> 
             actor_user=user if getattr(user, "is_authenticated", False) else None,
             data={"refund_id": refund.id, "amount": refund.amount, "refunded_amount": order.refunded_amount},
         )
+        refund_id = refund.id
+        transaction.on_commit(lambda: _email_refund(order_id=order.id, refund_id=refund_id))
         target = S.REFUNDED if full else S.PARTIALLY_REFUNDED
         if order.status != target:
             order = order_transition(
@@ -850,3 +852,20 @@ def order_apply_refund(*, order_id: str, refund: Any, user: Any, actor: str) -> 
                 actor=actor,
             )
         return order
+
+
+def _email_refund(*, order_id: str, refund_id: str) -> None:
+    """Tells the buyer their money is on its way back. A mail outage is logged, not raised: the
+    refund itself has happened and is on the order's timeline either way."""
+    from payments.models import Refund
+
+    from .emails import send_refund_email
+
+    order = Order.objects.select_related("product", "seller").get(pk=order_id)
+    refund = Refund.objects.get(pk=refund_id)
+    try:
+        send_refund_email(order, refund)
+    except Exception:  # noqa: BLE001
+        logger.exception("refund email for order %s could not be sent", order_id)
+        return
+    order_event_record(order=order, type="refund_email_sent", message=f"Refund email sent to {order.buyer_email}.")

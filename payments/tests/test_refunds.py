@@ -289,3 +289,15 @@ def test_fee_is_taken_at_payment_with_the_sellers_current_rates(
     seller.save()
     order = pay(order, django_capture_on_commit_callbacks)
     assert (order.platform_fee, order.seller_earnings) == (0, 1999)
+
+
+def test_the_buyer_is_emailed_about_a_refund(seller_client, paid, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        refund(seller_client, paid, amount=1000, reason="late delivery")
+    buyer_mails = [m for m in mail.outbox if m.to == [paid.buyer_email]]
+    assert len(buyer_mails) == 1
+    assert "$10.00" in buyer_mails[0].body
+    assert OrderEvent.objects.filter(order=paid, type="refund_email_sent").count() == 1
