@@ -57,7 +57,11 @@ class UserAdmin(DjangoUserAdmin):
     readonly_fields = ["id", "last_login", "date_joined"]
     fieldsets = (
         (None, {"fields": ("id", "email", "password")}),
-        ("Profile", {"fields": ("name", "role")}),
+        ("Profile", {"fields": ("name", "role", "support_email", "time_zone")}),
+        (
+            "Platform fee (overrides the default for this seller)",
+            {"fields": ("platform_fee_bps", "platform_fee_fixed")},
+        ),
         ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )

@@ -31,7 +31,7 @@ def user_register(*, email: str, password: str, name: str, role: str) -> User:
         raise Conflict("An account with this email already exists.", code="email_taken") from None
 
 
-def seller_profile_update(*, user: User, name: str, support_email: str) -> User:
+def seller_profile_update(*, user: User, name: str, support_email: str, time_zone: str | None = None) -> User:
     """The seller's display name (shown to buyers at checkout) and the address buyers write to."""
     errors: dict[str, list[str]] = {}
     name = name.strip()
@@ -47,10 +47,21 @@ def seller_profile_update(*, user: User, name: str, support_email: str) -> User:
             validate_email(support_email)
         except ValidationError:
             errors["support_email"] = ["Enter a valid email address."]
+    if time_zone is not None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            errors["time_zone"] = ["Choose a time zone such as Europe/Berlin or Asia/Dhaka."]
     if errors:
         raise ValidationFailed(next(iter(errors.values()))[0], fields=errors)
     user.name, user.support_email = name, support_email
-    user.save(update_fields=["name", "support_email"])
+    fields = ["name", "support_email"]
+    if time_zone is not None:
+        user.time_zone = time_zone
+        fields.append("time_zone")
+    user.save(update_fields=fields)
     return user
 
 

@@ -70,8 +70,21 @@ def _seller_zone(user: Any) -> ZoneInfo:
 # --- Profile -------------------------------------------------------------------------------------
 
 
+def _time_zones() -> list[tuple[str, str]]:
+    from zoneinfo import available_timezones
+
+    return [(name, name) for name in sorted(available_timezones()) if "/" in name or name == "UTC"]
+
+
 class ProfileForm(forms.Form):
     name = forms.CharField(label="Display name", max_length=150, help_text="Buyers see it on your checkout pages.")
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        choices=_time_zones,
+        initial="UTC",
+        required=False,
+        help_text="Decides what a day is in your analytics, order filters and exports.",
+    )
     support_email = forms.EmailField(
         label="Support email",
         required=False,
@@ -91,6 +104,7 @@ def settings_profile(request: HttpRequest) -> HttpResponse:
                     user=user,
                     name=form.cleaned_data["name"],
                     support_email=form.cleaned_data["support_email"],
+                    time_zone=form.cleaned_data["time_zone"] or None,
                 )
             except ApplicationError as exc:
                 apply_error(form, exc)
@@ -98,7 +112,9 @@ def settings_profile(request: HttpRequest) -> HttpResponse:
                 messages.success(request, "Settings saved.")
                 return HttpResponseRedirect(reverse("dashboard-settings"))
     else:
-        form = ProfileForm(initial={"name": user.name, "support_email": user.support_email})
+        form = ProfileForm(
+            initial={"name": user.name, "support_email": user.support_email, "time_zone": user.time_zone}
+        )
     return render(request, "dashboard/settings.html", {"form": form, "section": "profile"})
 
 

@@ -451,3 +451,36 @@ def test_a_discount_cannot_name_another_sellers_product(browser, me, other):
     response = browser.post("/dashboard/settings/discounts/new/", _discount_post(products=[theirs.id]))
     assert "products" in response.context["form"].errors
     assert Discount.objects.filter(seller=me).count() == 0
+
+
+def test_seller_sets_their_time_zone_and_a_bad_one_is_refused() -> None:
+    from django.test import Client
+
+    from marketplace.accounts.tests.factories import SellerFactory
+
+    seller = SellerFactory()
+    browser = Client()
+    browser.force_login(seller)
+    page = browser.get("/dashboard/settings/")
+    assert 'name="time_zone"' in page.content.decode()
+    browser.post("/dashboard/settings/", {"name": "Shop", "support_email": "", "time_zone": "Asia/Dhaka"})
+    seller.refresh_from_db()
+    assert seller.time_zone == "Asia/Dhaka"
+    bad = browser.post("/dashboard/settings/", {"name": "Shop", "support_email": "", "time_zone": "Mars/Base"})
+    assert bad.status_code == 200
+    seller.refresh_from_db()
+    assert seller.time_zone == "Asia/Dhaka"
+
+
+def test_operator_sets_a_sellers_platform_fee_in_the_admin() -> None:
+    from django.contrib.admin.utils import quote
+    from django.test import Client
+
+    from marketplace.accounts.tests.factories import SellerFactory, UserFactory
+
+    seller = SellerFactory()
+    browser = Client()
+    browser.force_login(UserFactory(is_staff=True, is_superuser=True))
+    page = browser.get(f"/admin/accounts/user/{quote(seller.pk)}/change/")
+    html = page.content.decode()
+    assert 'name="platform_fee_bps"' in html and 'name="platform_fee_fixed"' in html
