@@ -19,8 +19,8 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, F, Q, QuerySet, Sum
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import Count, F, Q, QuerySet, Sum, Window
+from django.db.models.functions import Coalesce, RowNumber, TruncDate
 
 from marketplace.core.errors import ValidationFailed
 from marketplace.core.money import exponent
@@ -171,6 +171,107 @@ def seller_daily_series(
         totals = {key: sum(row[key] for row in rows) for key in _ZERO_DAY}  # type: ignore[misc]
         series.append({"currency": code, "totals": totals, "days": rows})
     return series
+
+
+# --- Conversion and top products over a range of local days -------------------------------------
+
+
+def conversion_rate(converted: int, started: int) -> float:
+    """``converted / started`` to four places; 0.0 when nothing was started."""
+    return round(converted / started, 4) if started else 0.0
+
+
+def _range_orders(
+    *, seller: Any, start: date, end: date, tz: str | ZoneInfo, product: Any = None
+) -> tuple[QuerySet[Order], Q, Q]:
+    """The seller's orders started or paid in the range, and the two conditions that tell which."""
+    zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+    first, after = DayRange(start, end, zone).bounds
+    started = Q(created_at__gte=first, created_at__lt=after)
+    paid = paid_q() & Q(paid_at__gte=first, paid_at__lt=after)
+    orders = Order.objects.filter(seller=seller).filter(started | paid)
+    if product is not None:
+        orders = orders.filter(product=product)
+    return orders, started, paid
+
+
+def seller_conversion(
+    *, seller: Any, start: date, end: date, tz: str | ZoneInfo, product: Any = None
+) -> dict[str, dict[str, Any]]:
+    """Per currency: ``started`` (orders created in the range), ``converted`` (those of them that are
+    paid, whenever they were paid) and their ``rate``. A cohort, so the rate never exceeds 100 %.
+    One grouped query."""
+    orders, started, _ = _range_orders(seller=seller, start=start, end=end, tz=tz, product=product)
+    rows = (
+        orders.filter(started)
+        .order_by()
+        .values("currency")
+        .annotate(started=Count("id"), converted=Count("id", filter=paid_q()))
+        .order_by("currency")
+    )
+    return {
+        row["currency"]: {
+            "started": row["started"],
+            "converted": row["converted"],
+            "rate": conversion_rate(row["converted"], row["started"]),
+        }
+        for row in rows
+    }
+
+
+def top_products(
+    *, seller: Any, start: date, end: date, tz: str | ZoneInfo, limit: int = 5, product: Any = None
+) -> list[dict[str, Any]]:
+    """The seller's best products in the range, by revenue, at most ``limit`` per currency.
+
+    Like ``seller_daily_series``: ``paid_orders``, ``revenue`` (net of refunds), ``platform_fees``
+    and ``earnings`` belong to the day an order was paid; ``started`` and ``converted`` (and so
+    ``conversion_rate``) to the orders created in the range. An order counts for its product
+    (``Order.product``), as in ``product_revenue``. One grouped query with a window ranking the
+    products of each currency; sorted by currency, then revenue, paid orders and title.
+    """
+    orders, started, paid = _range_orders(seller=seller, start=start, end=end, tz=tz, product=product)
+    rows = (
+        orders.order_by()
+        .values("currency", "product_id", "product__title")
+        .annotate(
+            started=Count("id", filter=started),
+            converted=Count("id", filter=started & paid_q()),
+            paid_orders=Count("id", filter=paid),
+            revenue=_sum(_net(), filter=paid),
+            platform_fees=_sum("platform_fee", filter=paid),
+            earnings=_sum("seller_earnings", filter=paid),
+        )
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("currency")],
+                order_by=[
+                    F("revenue").desc(),
+                    F("paid_orders").desc(),
+                    F("product__title").asc(),
+                    F("product_id").asc(),
+                ],
+            ),
+        )
+        .filter(rank__lte=limit)
+        .order_by("currency", "rank")
+    )
+    return [
+        {
+            "currency": row["currency"],
+            "product_id": row["product_id"],
+            "title": row["product__title"],
+            "started": row["started"],
+            "converted": row["converted"],
+            "conversion_rate": conversion_rate(row["converted"], row["started"]),
+            "paid_orders": row["paid_orders"],
+            "revenue": row["revenue"],
+            "platform_fees": row["platform_fees"],
+            "earnings": row["earnings"],
+        }
+        for row in rows
+    ]
 
 
 # --- Sales summary and balance -------------------------------------------------------------------

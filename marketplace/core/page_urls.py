@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from . import dashboard, dashboard_accounts, dashboard_catalog
+from . import dashboard, dashboard_accounts, dashboard_analytics, dashboard_catalog
 from .dashboard_settings import urlpatterns as settings_urlpatterns
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -22,6 +22,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "accounts/reset/done/", dashboard_accounts.PasswordResetCompleteView.as_view(), name="password_reset_complete"
     ),
     path("dashboard/", dashboard.orders_list, name="dashboard"),
+    path("dashboard/analytics/", dashboard_analytics.analytics, name="dashboard-analytics"),
     path("dashboard/products/", dashboard_catalog.products_list, name="dashboard-products"),
     path("dashboard/products/new/", dashboard_catalog.product_new, name="dashboard-product-new"),
     path("dashboard/products/<str:product_id>/edit/", dashboard_catalog.product_edit, name="dashboard-product-edit"),
