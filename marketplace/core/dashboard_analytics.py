@@ -121,6 +121,12 @@ class Line:
     def path(self) -> str:
         return " ".join(f"{point.x:.1f},{point.y:.1f}" for point in self.points)
 
+    @property
+    def area(self) -> str:
+        """The polygon between the line and the x axis."""
+        base = HEIGHT - BOTTOM
+        return f"{self.points[0].x:.1f},{base} {self.path} {self.points[-1].x:.1f},{base}"
+
 
 @dataclass
 class Chart:
@@ -286,6 +292,9 @@ def analytics(request: HttpRequest) -> HttpResponse:
         return render(request, "dashboard/analytics.html", context, status=400)
 
     days: DayRange = form.cleaned_data["days"]
+    shown = request.GET.copy()  # the date fields show the range in effect, defaults included
+    shown["start"], shown["end"] = days.start.isoformat(), days.end.isoformat()
+    form.data = shown
     product = form.selected_product
     sections = _sections(seller=seller, days=days, product=product)
     context.update(

@@ -218,6 +218,9 @@ def test_default_range_is_the_last_30_days_in_the_sellers_time_zone(web, seller,
     assert (days.start, days.end) == (today - timedelta(days=29), today)
     assert chart_svg(response.content.decode(), "revenue-USD").count('<rect class="bar"') == 30
     assert response.context["sections"][0]["totals"]["revenue"] == 1999
+    page = response.content.decode()
+    assert f'name="start" value="{today - timedelta(days=29)}"' in page
+    assert f'name="end" value="{today}"' in page
 
 
 # --- One product ---------------------------------------------------------------------------------
