@@ -25,6 +25,7 @@ from catalog.models import DeliveryType, Product, Upload
 from catalog.tests.factories import ProductFactory, VariantFactory
 from marketplace.accounts.tests.factories import SellerFactory
 from orders.models import Order
+from tests.e2e.accessibility import assert_accessible
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -160,6 +161,7 @@ def test_phone_buyer_buys_two_codes_and_sees_them(
     expect(page.get_by_test_id("discount_code-error")).to_have_text("This discount code is not valid.")
     expect(page.get_by_test_id("total")).to_have_text("$50.00")
     shot(page, "2-checkout-invalid-code")
+    assert_accessible(page, where="the checkout with a refused discount code")
     page.fill("#id_discount_code", "")
     expect(page.get_by_test_id("discount_code-error")).to_be_hidden()
 
@@ -181,6 +183,7 @@ def test_phone_buyer_buys_two_codes_and_sees_them(
     expect(page.locator("button.copy").first).to_be_visible()
     no_horizontal_scroll(page)
     shot(page, "3-success")
+    assert_accessible(page, where="the success page with two codes")
 
     assert (order.status, order.total_amount, order.items.get().quantity) == ("delivered", 5000, 2)
 
@@ -239,10 +242,12 @@ def test_phone_buyer_opens_the_library_by_email_link_downloads_and_loses_it_afte
     page.goto(signed_url)
     expect(page.locator("h1")).to_have_text("This purchase was refunded")
     shot(page, "8-download-refunded")
+    assert_accessible(page, where="a refunded download")
     page.goto(f"{e2e_site.url}/library")
     expect(page.get_by_test_id("library-download")).to_have_count(0)
     expect(page.locator(f'[data-order="{order_id}"]')).to_contain_text("Refunded")
     shot(page, "9-library-after-refund")
+    assert_accessible(page, where="the library after a refund")
     # The link was single use.
     page.context.clear_cookies()
     page.goto(link.group(0))

@@ -19,6 +19,7 @@ from django.db import connections
 
 from catalog.models import Code, CodeStatus, Product, Upload
 from marketplace.accounts.models import User
+from tests.e2e.accessibility import assert_accessible
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -152,6 +153,7 @@ def test_seller_signs_up_creates_a_code_pool_and_uploads_codes(
     expect(page.locator("#id_title")).to_have_value("Steam Gift Card")
     assert not Product.objects.exists()
     page.screenshot(path=str(shots / "seller-3-product-form-error.png"), full_page=True)
+    assert_accessible(page, where="the product form with an error on a variant")
     page.fill("#id_variants-2-price", "48.99")
     page.click("#save-product")
 
@@ -183,6 +185,7 @@ def test_seller_signs_up_creates_a_code_pool_and_uploads_codes(
     expect(page.locator('[data-count="AVAILABLE"]')).to_have_text("3")
     expect(page.locator('[data-count="sellable"]')).to_have_text("3")
     page.screenshot(path=str(shots / "seller-5-codes-report.png"), full_page=True)
+    assert_accessible(page, where="the code pool with its import report")
     variant = product.variants.get(name="€10")
     assert Code.objects.filter(variant=variant, status=CodeStatus.AVAILABLE).count() == 3
 
@@ -225,6 +228,7 @@ def test_seller_signs_up_creates_a_code_pool_and_uploads_codes(
     expect(page.get_by_test_id("upload-status")).to_contain_text("Uploaded Brush_Pack.pdf (293.0 KB)")
     expect(page.locator("#upload-percent")).to_have_text("100%")
     page.screenshot(path=str(shots / "seller-8-file-upload.png"), full_page=True)
+    assert_accessible(page, where="the product form after a file upload")
     page.click("#save-product")
     page.wait_for_url(f"{url}/dashboard/products/")
     brush = Product.objects.get(seller=seller, title="Brush Pack")

@@ -19,6 +19,7 @@ from marketplace.accounts.tests.factories import DEFAULT_PASSWORD
 from orders.models import Order, OrderEvent
 from orders.tests.helpers import make_order
 from payments.models import Refund
+from tests.e2e.accessibility import assert_accessible
 from tests.e2e.test_browser_checkout import CHROMIUM_ARGS, chromium_path  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -128,6 +129,7 @@ def test_seller_filters_opens_and_refunds_part_of_an_order(e2e_site: Any, text_p
     expect(timeline).to_contain_text("delivered → partially_refunded")
     page.locator("#timeline").scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "seller-orders-4-refunded.png"), full_page=True)
+    assert_accessible(page, where="an order after a partial refund")
 
     order.refresh_from_db()
     assert (order.status, order.refunded_amount) == ("partially_refunded", 500)
