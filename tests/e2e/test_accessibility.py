@@ -31,6 +31,7 @@ from catalog.inventory import CodeRow, codes_import
 from catalog.models import DeliveryType, Product
 from catalog.tests.factories import ProductFactory, VariantFactory
 from marketplace.accounts.tests.factories import DEFAULT_PASSWORD
+from orders.models import Order
 from orders.tests.helpers import make_order
 from tests.e2e.accessibility import assert_accessible
 from tests.e2e.test_browser_checkout import CHROMIUM_ARGS, chromium_path  # noqa: F401 - a fixture
@@ -191,6 +192,21 @@ def test_buyer_pages_are_accessible(
     page.goto(f"{url}/c/{text_product.slug}/orders/{pending.pk}")
     expect(page.locator("#status")).to_have_text(re.compile(r"\S"))
     audit.check("success-pending")
+    # The calm explanation when an order needs the seller's attention (the page only shows the status).
+    Order.objects.filter(pk=pending.pk).update(status="needs_attention")
+    page.reload()
+    expect(page.get_by_test_id("needs-attention")).to_be_visible()
+    audit.check("success-needs-attention")
+    # A declined payment, and a product that does not exist.
+    page.goto(f"{url}/c/{text_product.slug}")
+    page.fill("#id_buyer_email", "declined.buyer@example.com")
+    page.click("#pay")
+    page.wait_for_url(re.compile(re.escape(f"{url}/sandbox/pay/") + r"pay_\w+$"))
+    page.click("#sandbox-decline")
+    expect(page.get_by_test_id("try-again")).to_be_visible(timeout=DELIVERY_TIMEOUT_MS)
+    audit.check("success-failed")
+    page.goto(f"{url}/c/no-such-product")
+    audit.check("checkout-not-found")
     page.goto(f"{url}/c/{gift_cards.slug}")
     page.fill("#id_buyer_email", "desk.buyer@example.com")
     page.fill("#id_quantity", "2")
@@ -303,6 +319,8 @@ def test_seller_dashboard_pages_are_accessible(
     page.goto(f"{url}/dashboard/orders/{order.order_number}/")
     expect(page.locator("h1")).to_have_text(f"Order #{order.order_number}")
     audit.check("dashboard-order")
+    page.goto(f"{url}/dashboard/orders/no-such-order/")
+    audit.check("dashboard-order-not-found")
 
     # Products: the list, the form (new, with an error, and editing), a code pool.
     page.goto(f"{url}/dashboard/products/")
