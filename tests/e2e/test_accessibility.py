@@ -392,3 +392,33 @@ def test_analytics_page_is_accessible(chromium: str, e2e_site: Any, text_product
     page.wait_for_load_state("networkidle")
     audit.check("dashboard-analytics")
     audit.finish()
+
+
+@pytest.fixture
+def bare_page(chromium: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    yield from _open(chromium, monkeypatch, DESKTOP)
+
+
+def test_the_check_fails_on_serious_and_critical_violations_only(chromium: str, bare_page: Any) -> None:
+    """The check is not vacuous: a page with known faults fails with a readable list."""
+    page = bare_page
+    page.set_content(
+        "<html><head><title>Faulty</title></head><body><main><h1>Faulty</h1>"
+        '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw="><button></button>'
+        '<p style="color:#bbb;background:#fff">Pale text</p></main></body></html>'
+    )
+    with pytest.raises(AssertionError) as failed:
+        assert_accessible(page, where="the faulty page")
+    message = str(failed.value)
+    assert "on the faulty page" in message
+    for rule in (
+        "image-alt [critical]",
+        "button-name [critical]",
+        "color-contrast [serious]",
+        "html-has-lang [serious]",
+    ):
+        assert f"- {rule}" in message
+    assert "    button: Fix any of the following" in message
+
+    page.set_content('<html lang="en"><head><title>Fine</title></head><body><main><h1>Fine</h1></main></body></html>')
+    assert assert_accessible(page) == []
