@@ -445,87 +445,63 @@ def _fulfil_item(item_id: str) -> tuple[str, str]:
     Local strategies run under the item's row lock. Remote ones (partner_api) run outside any
     transaction — a slow partner must not hold a lock, and on SQLite a transaction holds the whole
     database — and store each unit's code once (a unique item+unit constraint); the item's status is
-    then settled under the lock."""
+    then settled under the lock. Both paths settle the outcome the same way."""
     content_type = OrderItem.objects.values_list("content_type", flat=True).get(pk=item_id)
-    if get_strategy(content_type).remote:
-        return _fulfil_remote_item(item_id)
+    strategy = get_strategy(content_type)
+    if strategy.remote:
+        item = OrderItem.objects.select_related("order", "product", "variant").get(pk=item_id)
+        if item.fulfillment_status == FulfillmentStatus.SUCCEEDED:
+            return item.fulfillment_status, ""
+        failure = _attempt(strategy, item)
+        with transaction.atomic():
+            item = OrderItem.objects.select_for_update().select_related("order").get(pk=item_id)
+            if item.fulfillment_status == FulfillmentStatus.SUCCEEDED:
+                return item.fulfillment_status, ""  # another run finished it meanwhile
+            return _settle_item(item, failure)
     with transaction.atomic():
         item = OrderItem.objects.select_for_update().select_related("order").get(pk=item_id)
         if item.fulfillment_status == FulfillmentStatus.SUCCEEDED:
             return item.fulfillment_status, ""
-        item.attempts += 1
-        strategy = get_strategy(item.content_type)
-        try:
-            strategy.fulfil(item)
-        except TransientDeliveryError as exc:
-            item.last_error = str(exc)[:500]
-            item.save(update_fields=["attempts", "last_error"])
-            return "transient", item.last_error
-        except PermanentDeliveryError as exc:
-            item.fulfillment_status = exc.status
-            item.last_error = str(exc)[:500]
-            item.save(update_fields=["attempts", "last_error", "fulfillment_status"])
-            order_event_record(
-                order=item.order,
-                type="item_failed",
-                message=f"{item.title}: {exc}",
-                data={"item_id": item.id, "fulfillment_status": exc.status},
-            )
-            return item.fulfillment_status, item.last_error
-        item.fulfillment_status = FulfillmentStatus.SUCCEEDED
-        item.fulfilled_at = timezone.now()
-        item.last_error = ""
-        item.save(update_fields=["attempts", "last_error", "fulfillment_status", "fulfilled_at"])
-        order_event_record(
-            order=item.order,
-            type="item_fulfilled",
-            message=f"{item.title} × {item.quantity} fulfilled.",
-            data={"item_id": item.id},
-        )
-        return item.fulfillment_status, ""
+        return _settle_item(item, _attempt(strategy, item))
 
 
-def _fulfil_remote_item(item_id: str) -> tuple[str, str]:
-    item = OrderItem.objects.select_related("order", "product", "variant").get(pk=item_id)
-    if item.fulfillment_status == FulfillmentStatus.SUCCEEDED:
-        return item.fulfillment_status, ""
-    strategy = get_strategy(item.content_type)
-    failure: Exception | None = None
+def _attempt(strategy: Any, item: OrderItem) -> TransientDeliveryError | PermanentDeliveryError | None:
     try:
         strategy.fulfil(item)
     except (TransientDeliveryError, PermanentDeliveryError) as exc:
-        failure = exc
-    with transaction.atomic():
-        item = OrderItem.objects.select_for_update().select_related("order").get(pk=item_id)
-        if item.fulfillment_status == FulfillmentStatus.SUCCEEDED:
-            return item.fulfillment_status, ""  # another run finished it meanwhile
-        item.attempts += 1
-        if isinstance(failure, TransientDeliveryError):
-            item.last_error = str(failure)[:500]
-            item.save(update_fields=["attempts", "last_error"])
-            return "transient", item.last_error
-        if isinstance(failure, PermanentDeliveryError):
-            item.fulfillment_status = failure.status
-            item.last_error = str(failure)[:500]
-            item.save(update_fields=["attempts", "last_error", "fulfillment_status"])
-            order_event_record(
-                order=item.order,
-                type="item_failed",
-                message=f"{item.title}: {failure}",
-                data={"item_id": item.id, "fulfillment_status": failure.status},
-            )
-            return item.fulfillment_status, item.last_error
-        item.fulfillment_status = FulfillmentStatus.SUCCEEDED
-        item.fulfilled_at = timezone.now()
-        item.last_error = ""
-        item.save(update_fields=["attempts", "last_error", "fulfillment_status", "fulfilled_at"])
+        return exc
+    return None
+
+
+def _settle_item(item: OrderItem, failure: TransientDeliveryError | PermanentDeliveryError | None) -> tuple[str, str]:
+    """Records one attempt's outcome on the (locked) item and its order's timeline."""
+    item.attempts += 1
+    if isinstance(failure, TransientDeliveryError):
+        item.last_error = str(failure)[:500]
+        item.save(update_fields=["attempts", "last_error"])
+        return "transient", item.last_error
+    if isinstance(failure, PermanentDeliveryError):
+        item.fulfillment_status = failure.status
+        item.last_error = str(failure)[:500]
+        item.save(update_fields=["attempts", "last_error", "fulfillment_status"])
         order_event_record(
             order=item.order,
-            type="item_fulfilled",
-            message=f"{item.title} × {item.quantity} fulfilled.",
-            data={"item_id": item.id},
+            type="item_failed",
+            message=f"{item.title}: {failure}",
+            data={"item_id": item.id, "fulfillment_status": failure.status},
         )
-        return item.fulfillment_status, ""
+        return item.fulfillment_status, item.last_error
+    item.fulfillment_status = FulfillmentStatus.SUCCEEDED
+    item.fulfilled_at = timezone.now()
+    item.last_error = ""
+    item.save(update_fields=["attempts", "last_error", "fulfillment_status", "fulfilled_at"])
+    order_event_record(
+        order=item.order,
+        type="item_fulfilled",
+        message=f"{item.title} × {item.quantity} fulfilled.",
+        data={"item_id": item.id},
+    )
+    return item.fulfillment_status, ""
 
 
 def order_fulfil(*, order_id: str, final_attempt: bool = False) -> FulfilmentResult:
