@@ -1,6 +1,7 @@
 """One strategy per delivery type (Polar's benefit strategies): each validates a product's delivery
 settings, fulfils an item once the order is paid, and hands the buyer what they bought."""
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -39,7 +40,7 @@ class Resource:
     body: dict[str, Any] | None = None
 
 
-class DeliveryStrategy:
+class DeliveryStrategy(ABC):
     content_type: ClassVar[str]
     # Whether units are counted from a stock of codes (code pools) rather than unlimited.
     counts_stock: ClassVar[bool] = False
@@ -49,21 +50,22 @@ class DeliveryStrategy:
     # transaction must never wait on a remote server) and guard against doubles themselves.
     remote: ClassVar[bool] = False
 
-    def reserve(self, item: "OrderItem") -> None:
+    def reserve(self, item: "OrderItem") -> None:  # noqa: B027 - an optional hook; most types reserve nothing
         """Called in the order's transaction when it is created (code pools reserve codes)."""
 
-    def release(self, item_ids: list[str]) -> None:
+    def release(self, item_ids: list[str]) -> None:  # noqa: B027 - an optional hook
         """Called when an unpaid order fails, is cancelled or expires."""
 
     def voucher_codes(self, item: "OrderItem") -> list[str]:
         """The codes or keys the item delivered, decrypted (only for delivered, unrefunded items)."""
         return []
 
+    @abstractmethod
     def validate_settings(self, settings: DeliverySettings, *, seller: Any) -> DeliverySettings:
         """Returns the cleaned settings or raises ``ValidationFailed`` naming the field."""
-        raise NotImplementedError
+        ...
 
-    def fulfil(self, item: "OrderItem") -> None:
+    def fulfil(self, item: "OrderItem") -> None:  # noqa: B027 - text and link need no work at payment
         """Makes the item's delivery ready. Must be idempotent: called again after success, it
         changes nothing. Raises TransientDeliveryError or PermanentDeliveryError."""
 
@@ -76,8 +78,8 @@ class DeliveryStrategy:
             "expires_at": None,
         }
 
-    def resource(self, item: "OrderItem", *, request: Any) -> Resource:
-        raise NotImplementedError
+    @abstractmethod
+    def resource(self, item: "OrderItem", *, request: Any) -> Resource: ...
 
     def snapshot(self, product: "Product") -> DeliverySettings:
         return DeliverySettings(

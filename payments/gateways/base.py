@@ -1,5 +1,6 @@
 """The interface every payment gateway implements (sandbox now, Stripe next)."""
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -54,20 +55,23 @@ class GatewayRefund:
     failure_reason: str = ""
 
 
-class PaymentGateway:
+class PaymentGateway(ABC):
     name: str
 
-    def create_checkout(self, *, payment: "Payment", order: "Order", return_url: str) -> Checkout:
-        raise NotImplementedError
+    @abstractmethod
+    def create_checkout(self, *, payment: "Payment", order: "Order", return_url: str) -> Checkout: ...
 
+    @abstractmethod
     def retrieve(self, *, payment: "Payment") -> GatewayStatus:
         """Asks the gateway server-side; never trusts what a webhook says."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def parse_webhook(self, *, body: bytes, headers: dict[str, str]) -> WebhookMessage:
         """Verifies the signature over the raw body, then parses it. Raises InvalidSignature."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def refund(self, *, payment: "Payment", amount: int, reason: str, idempotency_key: str) -> GatewayRefund:
         """Returns money to the buyer. The idempotency key makes a retried request refund once."""
-        raise NotImplementedError
+        ...
