@@ -2,9 +2,7 @@
 
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpResponseRedirect
-from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -25,35 +23,15 @@ from .schema import CheckoutOrderDoc, OrderDoc, PublicProductDoc, QuoteDoc, Reso
 from .selectors import order_get_for_buyer, order_get_for_seller, orders_with_details
 from .serializers import DeliveryOverrideInput, PayInput, QuoteInput, RefundInput, StatusInput
 from .services import (
-    CheckoutLine,
+    checkout_lines,
+    checkout_pay,
     checkout_quote,
-    order_create,
     order_item_override_delivery,
     order_retry_delivery,
     order_set_status,
     product_for_checkout,
-    request_fingerprint,
     variant_stock,
 )
-
-
-def _lines(product: Any, items: list[dict[str, Any]]) -> list[CheckoutLine]:
-    lines = []
-    for item in items:
-        variant_id = item["variant_id"]
-        if variant_id is None:
-            variants = list(product.variants.all()[:2])
-            if len(variants) != 1:
-                raise ValidationFailed(
-                    "Choose an option.", fields={"variant_id": ["This product has several options."]}
-                )
-            variant_id = variants[0].id
-        lines.append(CheckoutLine(variant_id, item["quantity"], item.get("fulfillment_input") or {}))
-    if not lines:
-        variants = list(product.variants.all()[:2])
-        if len(variants) == 1:
-            lines.append(CheckoutLine(variants[0].id, 1, {}))
-    return lines
 
 
 class PublicApi(APIView):
@@ -97,45 +75,10 @@ class CheckoutQuoteApi(PublicApi):
         data.is_valid(raise_exception=True)
         quote = checkout_quote(
             product=product,
-            lines=_lines(product, data.validated_data["items"]),
+            lines=checkout_lines(product, data.validated_data["items"]),
             discount_code=data.validated_data["discount_code"],
         )
         return Response(quote.as_dict())
-
-
-def checkout_pay(
-    *, request: Any, product: Any, validated: dict[str, Any], idempotency_key: str | None
-) -> tuple[Any, Any, bool]:
-    """Creates (or replays) the order, then opens its payment. Shared by the API and the page."""
-    from payments.gateways import get_gateway
-    from payments.services import payment_initiate
-
-    if validated.get("init_payment", True):
-        get_gateway(validated.get("payment_method") or None)  # an unknown method creates nothing
-    lines = _lines(product, validated["items"])
-    fingerprint_body = {k: v for k, v in validated.items() if k != "idempotency_key"}
-    fingerprint_body["items"] = [(line.variant_id, line.quantity, line.fulfillment_input) for line in lines]
-    result = order_create(
-        product=product,
-        buyer_email=validated["buyer_email"],
-        recipient_email=validated.get("recipient_email", ""),
-        lines=lines,
-        discount_code=validated.get("discount_code", ""),
-        meta=validated.get("meta") or {},
-        webhook_urls=validated.get("webhook_urls") or [],
-        payment_reference=validated.get("payment_reference", ""),
-        idempotency_key=idempotency_key,
-        fingerprint=request_fingerprint(fingerprint_body),
-        buyer=getattr(request, "user", None),
-    )
-    payment = None
-    order = result.order
-    if validated.get("init_payment", True) and order.status in (OrderStatus.PENDING, OrderStatus.FAILED):
-        return_url = settings.SITE_URL + reverse("checkout:success", args=[product.slug, order.id])
-        payment = payment_initiate(
-            order=order, gateway_name=validated.get("payment_method") or None, return_url=return_url
-        )
-    return order, payment, result.created
 
 
 class CheckoutPayApi(PublicApi):
@@ -159,7 +102,7 @@ class CheckoutPayApi(PublicApi):
         if key and len(key) > 200:
             raise ValidationFailed(fields={"idempotency_key": ["At most 200 characters."]})
         order, payment, created = checkout_pay(
-            request=request, product=product, validated=data.validated_data, idempotency_key=key
+            buyer=request.user, product=product, validated=data.validated_data, idempotency_key=key
         )
         order = order_get_for_buyer(order_id=order.id)
         body = order_to_dict(order, audience="buyer")

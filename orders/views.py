@@ -19,7 +19,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from marketplace.core.errors import ApplicationError, Gone, IdempotencyConflict, OutOfStock
 from marketplace.core.money import exponent, format_money
 
-from .api import checkout_pay
 from .forms import CheckoutForm, LibraryRequestForm
 from .fulfillment import get_strategy
 from .fulfillment.file import private_storage, unsign_download_token
@@ -39,7 +38,7 @@ from .models import OrderItem, OrderStatus
 from .presenters import order_to_dict
 from .selectors import order_get_for_buyer
 from .serializers import MAX_QUANTITY
-from .services import CheckoutLine, Quote, checkout_quote, product_for_checkout, variant_stock
+from .services import CheckoutLine, Quote, checkout_pay, checkout_quote, product_for_checkout, variant_stock
 
 # Where an error from the services is shown on the checkout form.
 _FIELD_FOR = {
@@ -132,7 +131,7 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
                     status = 200
                 else:
                     order, payment, _ = checkout_pay(
-                        request=request,
+                        buyer=request.user,
                         product=product,
                         validated={
                             "buyer_email": cleaned["buyer_email"],

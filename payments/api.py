@@ -1,7 +1,5 @@
 from typing import Any
 
-from django.conf import settings
-from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -58,7 +56,9 @@ class PaymentInitiateApi(APIView):
         order = order_get_for_buyer(order_id=order_id)
         data = InitiateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        return_url = settings.SITE_URL + reverse("checkout:success", args=[order.product.slug, order.id])
+        from orders.emails import success_page_url
+
+        return_url = success_page_url(order)
         payment = payment_initiate(
             order=order, gateway_name=data.validated_data["payment_method"] or None, return_url=return_url
         )
