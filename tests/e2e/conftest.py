@@ -42,6 +42,7 @@ from catalog.models import Product
 from catalog.tests.factories import ProductFactory, VariantFactory
 from marketplace.accounts.tests.factories import SellerFactory
 from marketplace.celery import app as celery_app
+from tests.e2e.browser import find_chromium
 
 WORKER_READY_TIMEOUT = 60.0
 READY_LINE = re.compile(r"\S+@\S+ ready\.")
@@ -110,8 +111,10 @@ def delete_queue(queue: str) -> None:
 
 def broker_diagnostics(worker: CeleryWorker) -> str:
     """What the test process published, and what is waiting on the broker: for a lost task."""
-    lines = [f"published by the test process: {worker.published}",
-             f"broker: {celery_app.conf.broker_url} {celery_app.conf.broker_transport_options}"]
+    lines = [
+        f"published by the test process: {worker.published}",
+        f"broker: {celery_app.conf.broker_url} {celery_app.conf.broker_transport_options}",
+    ]
     options = celery_app.conf.broker_transport_options or {}
     if not str(celery_app.conf.broker_url).startswith("filesystem"):
         try:
@@ -128,7 +131,7 @@ def broker_diagnostics(worker: CeleryWorker) -> str:
             continue
         lines.append(f"{key}: {folder.resolve()}: {sorted(p.name for p in folder.iterdir())}")
         if key == "control_folder":
-            lines += [f"  {p.name}: {p.read_text()}" for p in sorted(folder.glob('*.exchange'))]
+            lines += [f"  {p.name}: {p.read_text()}" for p in sorted(folder.glob("*.exchange"))]
     return "\n".join(lines)
 
 
@@ -167,8 +170,9 @@ class CeleryWorker:
                     f"--- worker log ---\n{self.log_text()}"
                 )
             if time.monotonic() > deadline:
-                raise RuntimeError(f"The Celery worker was not ready after {timeout:.0f}s.\n"
-                                   f"--- worker log ---\n{self.log_text()}")
+                raise RuntimeError(
+                    f"The Celery worker was not ready after {timeout:.0f}s.\n--- worker log ---\n{self.log_text()}"
+                )
 
     def wait_for_log(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
         regex = re.compile(pattern)
@@ -224,11 +228,20 @@ class WorkerLauncher:
         # The worker runs in var/e2e, so that anything it writes relative to its working directory stays
         # out of the source tree.
         process = subprocess.Popen(  # noqa: S603 - a fixed command line
-            self.command, cwd=self.run_dir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, bufsize=1,
+            self.command,
+            cwd=self.run_dir,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
         )
-        worker = CeleryWorker(process=process, log_path=self.run_dir / f"worker-{self.test_name}{suffix}.log",
-                              queue=self.queue, published=self.published)
+        worker = CeleryWorker(
+            process=process,
+            log_path=self.run_dir / f"worker-{self.test_name}{suffix}.log",
+            queue=self.queue,
+            published=self.published,
+        )
         self.workers.append(worker)
         pump = threading.Thread(target=worker._pump, name=f"celery-worker-log-{number}", daemon=True)
         pump.start()
@@ -264,9 +277,14 @@ def worker_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def worker_launcher(request: pytest.FixtureRequest, transactional_db: None, live_server: Any, settings: Any,
-                    worker_transport_options: dict[str, Any],
-                    worker_env: dict[str, str]) -> Iterator[WorkerLauncher]:
+def worker_launcher(
+    request: pytest.FixtureRequest,
+    transactional_db: None,
+    live_server: Any,
+    settings: Any,
+    worker_transport_options: dict[str, Any],
+    worker_env: dict[str, str],
+) -> Iterator[WorkerLauncher]:
     """Prepares this test's queue and worker command line; stops every worker it started afterwards.
 
     Depends on ``transactional_db``, so its workers are stopped before the database is flushed (and,
@@ -301,9 +319,21 @@ def worker_launcher(request: pytest.FixtureRequest, transactional_db: None, live
         env["REDIS_URL"] = django_settings.REDIS_URL
     env.update(worker_env)
     command = [
-        sys.executable, "-m", "celery", "-A", "marketplace", "worker",
-        "--pool=solo", "--loglevel=INFO", "-Q", queue, "-n", f"{queue}@%h",
-        "--without-gossip", "--without-mingle", "--without-heartbeat",
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "marketplace",
+        "worker",
+        "--pool=solo",
+        "--loglevel=INFO",
+        "-Q",
+        queue,
+        "-n",
+        f"{queue}@%h",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
         # No remote control: nothing here broadcasts to it, and no pidbox binding is left behind.
         "worker.enable_remote_control=false",
     ]
@@ -314,11 +344,16 @@ def worker_launcher(request: pytest.FixtureRequest, transactional_db: None, live
     safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)[:120]
     launcher = WorkerLauncher(command=command, env=env, run_dir=run_dir, queue=queue, test_name=safe_name)
 
-    def on_publish(sender: Any = None, headers: dict[str, Any] | None = None, routing_key: str = "",
-                   **_: Any) -> None:
+    def on_publish(sender: Any = None, headers: dict[str, Any] | None = None, routing_key: str = "", **_: Any) -> None:
         headers = headers or {}
-        launcher.published.append({"task": headers.get("task", sender), "id": headers.get("id"),
-                                   "argsrepr": str(headers.get("argsrepr", "")), "routing_key": routing_key})
+        launcher.published.append(
+            {
+                "task": headers.get("task", sender),
+                "id": headers.get("id"),
+                "argsrepr": str(headers.get("argsrepr", "")),
+                "routing_key": routing_key,
+            }
+        )
 
     after_task_publish.connect(on_publish, weak=False)
     try:
@@ -338,6 +373,17 @@ def worker_launcher(request: pytest.FixtureRequest, transactional_db: None, live
 def live_worker(worker_launcher: WorkerLauncher) -> CeleryWorker:
     """A real Celery worker process on the test database and broker; tasks from this process go to it."""
     return worker_launcher.start()
+
+
+# --- The browser -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    """Chromium's executable, checked before anything is started: skip (or fail with
+    ``REQUIRE_BROWSER=1``) without it or without playwright. Ask for it first, so that nothing (the
+    worker) is started before; ``tests.e2e.browser.open_page`` opens a page with it."""
+    return find_chromium()
 
 
 # --- The site ---------------------------------------------------------------------------------------
@@ -361,8 +407,10 @@ def wait_for_other_sessions_to_close(timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pid, state, left(query, 120) FROM pg_stat_activity "
-                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            cursor.execute(
+                "SELECT pid, state, left(query, 120) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
             others = cursor.fetchall()
         if not others:
             return
@@ -396,8 +444,13 @@ def e2e_site(live_server: Any, settings: Any, live_worker: CeleryWorker) -> Iter
 @pytest.fixture
 def text_product(transactional_db: None) -> Product:
     seller = SellerFactory(name="Ada's Shop")
-    product = ProductFactory(seller=seller, slug="e2e-secret-text", title="Secret Text", currency="USD",
-                             description="A shared secret, delivered the moment you pay.",
-                             delivery_content="The secret is OPEN-SESAME-E2E")
+    product = ProductFactory(
+        seller=seller,
+        slug="e2e-secret-text",
+        title="Secret Text",
+        currency="USD",
+        description="A shared secret, delivered the moment you pay.",
+        delivery_content="The secret is OPEN-SESAME-E2E",
+    )
     VariantFactory(product=product, name="Standard", price=1999)
     return product

@@ -3,7 +3,7 @@
 The buyer's pages (checkout on a desktop and on a 390×844 phone, the sandbox payment page, the success
 page while pending and once delivered, the library's request, sign-in and list pages) and the
 seller's (sign-in, sign-up, password reset, the orders list and an order, products and the product
-form, a code pool, settings: profile, API keys, webhooks, discounts; analytics once it exists), against
+form, a code pool, settings: profile, API keys, webhooks, discounts; analytics), against
 a live server and a real Celery worker. Each test checks all its pages and then fails with one list of
 what axe found on each, so that one run shows everything.
 
@@ -24,8 +24,6 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core import mail
-from django.db import connections
-from django.urls import Resolver404, resolve
 
 from catalog.inventory import CodeRow, codes_import
 from catalog.models import DeliveryType, Product
@@ -34,7 +32,7 @@ from marketplace.accounts.tests.factories import DEFAULT_PASSWORD
 from orders.models import Order
 from orders.tests.helpers import make_order
 from tests.e2e.accessibility import assert_accessible
-from tests.e2e.test_browser_checkout import CHROMIUM_ARGS, chromium_path  # noqa: F401 - a fixture
+from tests.e2e.browser import open_page
 from tests.e2e.test_seller_orders_browser import paid_order
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -74,29 +72,16 @@ class Audit:
 
 
 def _open(chromium: str, monkeypatch: pytest.MonkeyPatch, context_options: dict[str, Any]) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the test's ORM calls are blocking.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(**context_options)
-            page = context.new_page()
-            page.set_default_timeout(30_000)
-            yield page
-            context.close()
-        finally:
-            browser.close()
-            connections.close_all()
+    with open_page(chromium, monkeypatch=monkeypatch, **context_options) as page:
+        yield page
 
 
 @pytest.fixture
-def chromium(request: pytest.FixtureRequest) -> str:
-    """Chromium's executable (``test_browser_checkout.chromium_path``): skip, or fail in CI, without it.
+def chromium(chromium_path: str) -> str:
+    """Chromium's executable (``conftest.chromium_path``): skip, or fail in CI, without it.
     Tests ask for it first, so that nothing (the worker) is started before."""
-    return str(request.getfixturevalue("chromium_path"))
+    return chromium_path
 
 
 @pytest.fixture
@@ -379,10 +364,6 @@ def test_seller_dashboard_pages_are_accessible(
 
 
 def test_analytics_page_is_accessible(chromium: str, e2e_site: Any, text_product: Product, desktop: Any) -> None:
-    try:
-        resolve(ANALYTICS_PATH)
-    except Resolver404:
-        pytest.skip(f"no analytics page yet: {ANALYTICS_PATH} does not resolve")
     page = desktop
     audit = Audit(page)
     paid_order(text_product, "paying.buyer@example.com")

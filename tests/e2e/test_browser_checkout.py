@@ -5,7 +5,6 @@ against a live server and a real Celery worker. Without Chromium the test is ski
 unless ``REQUIRE_BROWSER=1`` (CI), which turns a missing browser into a failure.
 """
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,71 +12,28 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connections
 
 from orders.models import Order, OrderEvent
+from tests.e2e.browser import open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 DELIVERY_TIMEOUT_MS = 60_000
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("REQUIRE_BROWSER") == "1":
-        pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture
-def chromium_path() -> str:
-    """Chromium's executable, checked before anything is started: skip (or fail in CI) without it."""
-    executable = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-    if not Path(executable).exists():
-        _unavailable(f"Chromium not found at {executable} (apt-get install chromium, or set CHROMIUM_PATH)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        _unavailable("the playwright package is not installed")
-    return executable
+def browser_page(
+    chromium_path: str, monkeypatch: pytest.MonkeyPatch, e2e_site: Any, text_product: Any
+) -> Iterator[Any]:
+    """A fresh Chromium page, started after the site and its data and closed before them
+    (``chromium_path`` is checked first; see ``tests.e2e.browser.open_page``)."""
+    with open_page(chromium_path, monkeypatch=monkeypatch, viewport={"width": 1100, "height": 800}) as page:
+        yield page
 
 
-@pytest.fixture
-def browser_page(chromium_path: str, monkeypatch: pytest.MonkeyPatch, e2e_site: Any, text_product: Any
-                 ) -> Iterator[Any]:
-    """A fresh Chromium page, started after the site and its data and closed before them.
-
-    Playwright's sync API runs an event loop in this thread: the ORM calls the test makes between
-    browser steps are ordinary blocking calls, which Django would otherwise refuse; and they get a
-    database connection of their own (Django's connections are context-local), which is closed here
-    so that it does not keep the PostgreSQL test database open.
-    """
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1100, "height": 800})
-            page = context.new_page()
-            page.set_default_timeout(30_000)
-            yield page
-            context.close()
-        finally:
-            browser.close()
-            connections.close_all()
-
-
-def test_buyer_pays_in_chromium_and_sees_the_delivery(chromium_path: str, e2e_site: Any, text_product: Any,
-                                                      browser_page: Any) -> None:
+def test_buyer_pays_in_chromium_and_sees_the_delivery(
+    chromium_path: str, e2e_site: Any, text_product: Any, browser_page: Any
+) -> None:
     from playwright.sync_api import expect
 
     page = browser_page
@@ -113,5 +69,6 @@ def test_buyer_pays_in_chromium_and_sees_the_delivery(chromium_path: str, e2e_si
     assert OrderEvent.objects.filter(order_id=order_id, type="email_sent").count() == 1
     [published] = e2e_site.worker.published_for("orders.tasks.fulfil_order")
     assert order_id in published["argsrepr"]
-    e2e_site.worker.wait_for_log(rf"Task orders\.tasks\.fulfil_order\[{re.escape(published['id'])}\] succeeded",
-                                 timeout=10)
+    e2e_site.worker.wait_for_log(
+        rf"Task orders\.tasks\.fulfil_order\[{re.escape(published['id'])}\] succeeded", timeout=10
+    )

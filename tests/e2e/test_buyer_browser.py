@@ -6,7 +6,6 @@ Screenshots of every page are kept in ``var/e2e/buyer-*.png``. Skipped without C
 ``REQUIRE_BROWSER=1``.
 """
 
-import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -18,7 +17,6 @@ from django.conf import settings
 from django.core import mail
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
-from django.db import connections
 
 from catalog.inventory import CodeRow, codes_import
 from catalog.models import DeliveryType, Product, Upload
@@ -26,59 +24,21 @@ from catalog.tests.factories import ProductFactory, VariantFactory
 from marketplace.accounts.tests.factories import SellerFactory
 from orders.models import Order
 from tests.e2e.accessibility import assert_accessible
+from tests.e2e.browser import open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
 DELIVERY_TIMEOUT_MS = 60_000
 SHOTS = Path(settings.VAR_DIR) / "e2e"
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("REQUIRE_BROWSER") == "1":
-        pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture
-def chromium_path() -> str:
-    executable = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-    if not Path(executable).exists():
-        _unavailable(f"Chromium not found at {executable} (apt-get install chromium, or set CHROMIUM_PATH)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        _unavailable("the playwright package is not installed")
-    return executable
-
-
 @pytest.fixture
 def phone(chromium_path: str, monkeypatch: pytest.MonkeyPatch, e2e_site: Any) -> Iterator[Any]:
-    """A phone-sized Chromium page (see ``test_browser_checkout.browser_page`` for the why of each step)."""
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    """A phone-sized Chromium page that accepts downloads (see ``tests.e2e.browser.open_page``)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(**PHONE, accept_downloads=True)
-            page = context.new_page()
-            page.set_default_timeout(30_000)
-            yield page
-            context.close()
-        finally:
-            browser.close()
-            connections.close_all()
+    with open_page(chromium_path, monkeypatch=monkeypatch, **PHONE, accept_downloads=True) as page:
+        yield page
 
 
 def shot(page: Any, name: str) -> None:

@@ -22,8 +22,9 @@ POLL_TIMEOUT = 60.0
 
 
 def start_checkout(site: Any, product: Any, email: str) -> dict[str, Any]:
-    response = site.http.post(site.api(f"/api/v1/public/checkout/{product.slug}/pay"),
-                              json={"buyer_email": email, "quantity": 1}, timeout=30)
+    response = site.http.post(
+        site.api(f"/api/v1/public/checkout/{product.slug}/pay"), json={"buyer_email": email, "quantity": 1}, timeout=30
+    )
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["success"] is True
@@ -43,8 +44,12 @@ def choose_on_sandbox(site: Any, redirect_url: str, outcome: str) -> str:
     assert 'id="sandbox-pay"' in page.text and 'id="sandbox-decline"' in page.text
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
     assert token, "the sandbox page has no CSRF token"
-    done = site.http.post(redirect_url, data={"outcome": outcome, "csrfmiddlewaretoken": token.group(1)},
-                          allow_redirects=False, timeout=60)
+    done = site.http.post(
+        redirect_url,
+        data={"outcome": outcome, "csrfmiddlewaretoken": token.group(1)},
+        allow_redirects=False,
+        timeout=60,
+    )
     assert done.status_code == 302, done.text
     return done.headers["Location"]
 
@@ -61,14 +66,18 @@ def poll_order(site: Any, slug: str, order_id: str, until: str, timeout: float =
         if order["status"] == until:
             return order
         if time.monotonic() > deadline:
-            raise AssertionError(f"order {order_id} never reached {until!r} in {timeout:.0f}s; statuses seen: {seen}; "
-                                 f"last: {order['status']} ({order['status_message']})")
+            raise AssertionError(
+                f"order {order_id} never reached {until!r} in {timeout:.0f}s; statuses seen: {seen}; "
+                f"last: {order['status']} ({order['status_message']})"
+            )
         time.sleep(0.25)
 
 
 def status_moves(order_id: str) -> list[tuple[str, str]]:
-    return [(e.from_status, e.to_status)
-            for e in OrderEvent.objects.filter(order_id=order_id, type="status_changed").order_by("created_at", "id")]
+    return [
+        (e.from_status, e.to_status)
+        for e in OrderEvent.objects.filter(order_id=order_id, type="status_changed").order_by("created_at", "id")
+    ]
 
 
 def test_buyer_pays_and_the_worker_delivers(e2e_site: Any, text_product: Any) -> None:
@@ -122,8 +131,11 @@ def test_buyer_pays_and_the_worker_delivers(e2e_site: Any, text_product: Any) ->
     [published] = e2e_site.worker.published_for(FULFIL)
     assert order_id in published["argsrepr"]
     assert published["routing_key"] == e2e_site.worker.queue
-    e2e_site.worker.wait_for_log(rf"Task {re.escape(FULFIL)}\[{re.escape(published['id'])}\] succeeded in [\d.]+s: "
-                                 r"'delivered'", timeout=10)
+    e2e_site.worker.wait_for_log(
+        rf"Task {re.escape(FULFIL)}\[{re.escape(published['id'])}\] succeeded in [\d.]+s: "
+        r"'delivered'",
+        timeout=10,
+    )
 
 
 def test_declined_payment_fails_the_order_and_delivers_nothing(e2e_site: Any, text_product: Any) -> None:

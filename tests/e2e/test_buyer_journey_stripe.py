@@ -79,23 +79,33 @@ def poll_order(site: Any, slug: str, order_id: str, until: str, timeout: float =
         if order["status"] == until:
             return order
         if time.monotonic() > deadline:
-            raise AssertionError(f"order {order_id} never reached {until!r} in {timeout:.0f}s; statuses seen: {seen}; "
-                                 f"last: {order['status']} ({order['status_message']})")
+            raise AssertionError(
+                f"order {order_id} never reached {until!r} in {timeout:.0f}s; statuses seen: {seen}; "
+                f"last: {order['status']} ({order['status_message']})"
+            )
         time.sleep(0.25)
 
 
 def status_moves(order_id: str) -> list[tuple[str, str]]:
-    return [(e.from_status, e.to_status)
-            for e in OrderEvent.objects.filter(order_id=order_id, type="status_changed").order_by("created_at", "id")]
+    return [
+        (e.from_status, e.to_status)
+        for e in OrderEvent.objects.filter(order_id=order_id, type="status_changed").order_by("created_at", "id")
+    ]
 
 
 def post_stripe_event(site: Any, event: dict[str, Any]) -> dict[str, Any]:
     """Sends an event the way Stripe delivers it: the JSON body and its ``Stripe-Signature`` header."""
     body, headers = sign_webhook(event, WEBHOOK_SECRET)
-    response = site.http.post(site.api("/api/v1/payments/webhooks/stripe"), data=body,
-                              headers={**headers, "Content-Type": "application/json; charset=utf-8",
-                                       "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)"},
-                              timeout=30)
+    response = site.http.post(
+        site.api("/api/v1/payments/webhooks/stripe"),
+        data=body,
+        headers={
+            **headers,
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        },
+        timeout=30,
+    )
     assert response.status_code == 200, response.text
     answer = response.json()
     assert answer["success"] is True
@@ -104,15 +114,19 @@ def post_stripe_event(site: Any, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_buyer_pays_with_stripe_the_worker_delivers_and_a_refund_revokes(
-    stripe_site: Any, fake_stripe: FakeStripe, text_product: Any  # noqa: F811
+    stripe_site: Any,
+    fake_stripe: FakeStripe,  # noqa: F811
+    text_product: Any,
 ) -> None:
     site, fake, slug = stripe_site, fake_stripe, text_product.slug
     assert settings.CELERY_TASK_ALWAYS_EAGER is False
 
     # 1. Checkout over HTTP opens a Checkout Session at "Stripe".
-    response = site.http.post(site.api(f"/api/v1/public/checkout/{slug}/pay"),
-                              json={"buyer_email": "Buyer@Example.com", "quantity": 1, "payment_method": "stripe"},
-                              timeout=30)
+    response = site.http.post(
+        site.api(f"/api/v1/public/checkout/{slug}/pay"),
+        json={"buyer_email": "Buyer@Example.com", "quantity": 1, "payment_method": "stripe"},
+        timeout=30,
+    )
     assert response.status_code == 201, response.text
     order = response.json()["data"]
     order_id = order["id"]
@@ -161,7 +175,9 @@ def test_buyer_pays_with_stripe_the_worker_delivers_and_a_refund_revokes(
 
     [webhook] = WebhookEvent.objects.filter(gateway="stripe")
     assert (webhook.type, webhook.status, webhook.payment_id) == (
-        "checkout.session.completed", WebhookEvent.Status.PROCESSED, payment.id
+        "checkout.session.completed",
+        WebhookEvent.Status.PROCESSED,
+        payment.id,
     )
     assert OrderEvent.objects.filter(order_id=order_id, type="email_sent").count() == 1
     assert status_moves(order_id) == [("pending", "paid"), ("paid", "delivered")]
@@ -174,20 +190,30 @@ def test_buyer_pays_with_stripe_the_worker_delivers_and_a_refund_revokes(
     # The worker process ran the fulfilment; this process only published it.
     [published] = site.worker.published_for(FULFIL)
     assert order_id in published["argsrepr"] and published["routing_key"] == site.worker.queue
-    site.worker.wait_for_log(rf"Task {re.escape(FULFIL)}\[{re.escape(published['id'])}\] succeeded in [\d.]+s: "
-                             r"'delivered'", timeout=10)
+    site.worker.wait_for_log(
+        rf"Task {re.escape(FULFIL)}\[{re.escape(published['id'])}\] succeeded in [\d.]+s: "
+        r"'delivered'",
+        timeout=10,
+    )
 
     resource = site.http.get(site.api(f"/api/v1/orders/{order_id}/resource"), timeout=30)
     assert resource.status_code == 200, resource.text
     assert SECRET_TEXT in resource.text
 
     # 4. The seller signs in and refunds the whole order through the API; it goes to Stripe's Refunds API.
-    login = site.http.post(site.api("/api/v1/auth/token"),
-                           json={"email": text_product.seller.email, "password": DEFAULT_PASSWORD}, timeout=30)
+    login = site.http.post(
+        site.api("/api/v1/auth/token"),
+        json={"email": text_product.seller.email, "password": DEFAULT_PASSWORD},
+        timeout=30,
+    )
     assert login.status_code == 200, login.text
     seller_auth = {"Authorization": f"Bearer {login.json()['data']['access']}"}
-    refunded = site.http.post(site.api(f"/api/v1/orders/{order_id}/refund"), json={"reason": "requested_by_customer"},
-                              headers=seller_auth, timeout=30)
+    refunded = site.http.post(
+        site.api(f"/api/v1/orders/{order_id}/refund"),
+        json={"reason": "requested_by_customer"},
+        headers=seller_auth,
+        timeout=30,
+    )
     assert refunded.status_code == 201, refunded.text
     data = refunded.json()["data"]
     assert (data["status"], data["refunded_amount"]) == ("refunded", 1999)

@@ -17,7 +17,6 @@ from django.conf import settings
 from catalog.tests.factories import ProductFactory, VariantFactory
 from marketplace.accounts.tests.factories import DEFAULT_PASSWORD
 from orders.tests.test_analytics import S, order
-from tests.e2e.test_browser_checkout import chromium_path  # noqa: F401 - a fixture
 from tests.e2e.test_seller_orders_browser import paid_order, seller_page  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

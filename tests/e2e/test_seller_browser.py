@@ -7,7 +7,6 @@ skipped with a reason, unless ``REQUIRE_BROWSER=1`` (CI), which turns a missing 
 Screenshots of every page go to ``var/e2e/seller-*.png``.
 """
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,23 +14,14 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connections
 
 from catalog.models import Code, CodeStatus, Product, Upload
 from marketplace.accounts.models import User
 from tests.e2e.accessibility import assert_accessible
+from tests.e2e.browser import open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 CODES_CSV = (
     "code,pin,serial\n"
     "GIFT-AAAA-0001,1111,S-1\n"
@@ -41,24 +31,6 @@ CODES_CSV = (
     ",9999,\n"  # no code: rejected, line 6
     "GIFT-AAAA-0004,1,2,3\n"  # too many columns: rejected, line 7
 )
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("REQUIRE_BROWSER") == "1":
-        pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture
-def chromium() -> str:
-    executable = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-    if not Path(executable).exists():
-        _unavailable(f"Chromium not found at {executable} (apt-get install chromium, or set CHROMIUM_PATH)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        _unavailable("the playwright package is not installed")
-    return executable
 
 
 @pytest.fixture
@@ -71,33 +43,23 @@ def private_storage(settings: Any, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def desktop_page(chromium: str, live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the test's ORM calls are blocking.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            page = context.new_page()
-            page.set_default_timeout(20_000)
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on(
-                "console",
-                lambda msg: (
-                    errors.append(f"{msg.text} ({msg.location.get('url')})")
-                    if msg.type == "error" and "favicon" not in str(msg.location.get("url"))
-                    else None
-                ),
-            )
-            page.js_errors = errors
-            yield page
-            context.close()
-        finally:
-            browser.close()
-            connections.close_all()
+def desktop_page(chromium_path: str, live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A 1280×900 Chromium page with a 20 s default timeout that collects the page's JavaScript errors
+    and console errors (favicon aside) in ``page.js_errors``."""
+    with open_page(chromium_path, monkeypatch=monkeypatch, viewport={"width": 1280, "height": 900}) as page:
+        page.set_default_timeout(20_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on(
+            "console",
+            lambda msg: (
+                errors.append(f"{msg.text} ({msg.location.get('url')})")
+                if msg.type == "error" and "favicon" not in str(msg.location.get("url"))
+                else None
+            ),
+        )
+        page.js_errors = errors
+        yield page
 
 
 def test_seller_signs_up_creates_a_code_pool_and_uploads_codes(

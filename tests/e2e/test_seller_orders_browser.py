@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connections
 
 from marketplace.accounts.tests.factories import DEFAULT_PASSWORD
 from orders.models import Order, OrderEvent
 from orders.tests.helpers import make_order
 from payments.models import Refund
 from tests.e2e.accessibility import assert_accessible
-from tests.e2e.test_browser_checkout import CHROMIUM_ARGS, chromium_path  # noqa: F401 - a fixture
+from tests.e2e.browser import open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -28,26 +27,10 @@ DELIVERED_TIMEOUT = 60.0
 
 
 @pytest.fixture
-def seller_page(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, e2e_site: Any, text_product: Any
-) -> Iterator[Any]:
-    """A fresh Chromium page (skipped without Chromium, as in ``test_browser_checkout``)."""
-    from playwright.sync_api import sync_playwright
-
-    chromium = request.getfixturevalue("chromium_path")
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1200, "height": 900})
-            page = context.new_page()
-            page.set_default_timeout(30_000)
-            yield page
-            context.close()
-        finally:
-            browser.close()
-            connections.close_all()
+def seller_page(chromium_path: str, monkeypatch: pytest.MonkeyPatch, e2e_site: Any, text_product: Any) -> Iterator[Any]:
+    """A fresh 1200×900 Chromium page (skipped without Chromium; see ``tests.e2e.browser.open_page``)."""
+    with open_page(chromium_path, monkeypatch=monkeypatch, viewport={"width": 1200, "height": 900}) as page:
+        yield page
 
 
 def paid_order(product: Any, email: str) -> Order:
