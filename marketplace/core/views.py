@@ -4,6 +4,7 @@ import logging
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.files.storage import storages
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
@@ -36,16 +37,34 @@ def _check_broker() -> None:
         conn.ensure_connection(max_retries=1, timeout=2)
 
 
+def _check_storage() -> None:
+    """The private storage (sellers' files): the S3 bucket answers, or the local folder is there."""
+    storage = storages["private"]
+    bucket = getattr(storage, "bucket_name", None)
+    if bucket:
+        storage.connection.meta.client.head_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+    else:
+        storage.listdir("")
+
+
+CHECKS = {"database": _check_database, "cache": _check_cache, "broker": _check_broker, "storage": _check_storage}
+
+
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    checks = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}
+    """200 with every dependency's state when all answer; 503 naming the first that does not, with
+    the state of each (``ok`` or ``down``)."""
     results: dict[str, str] = {}
-    for name, check in checks.items():
+    for name, check in CHECKS.items():
         try:
             check()
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
-            logger.warning("readyz: %s is not answering: %s", name, exc)
-            body = error_body("service_unavailable", f"The {name} is not answering.", dependency=name)
-            return JsonResponse(body, status=503)
-        results[name] = "ok"
+            logger.warning("readyz: %s is not answering: %s", name, exc, extra={"dependency": name})
+            results[name] = "down"
+        else:
+            results[name] = "ok"
+    down = [name for name, state in results.items() if state != "ok"]
+    if down:
+        body = error_body("service_unavailable", f"The {down[0]} is not answering.", dependency=down[0], checks=results)
+        return JsonResponse(body, status=503)
     return JsonResponse({"status": "ok", "checks": results, "broker": settings.CELERY_BROKER_URL.split(":", 1)[0]})
