@@ -82,6 +82,8 @@ class CheckoutQuoteApi(PublicApi):
 
 
 class CheckoutPayApi(PublicApi):
+    throttle_scope = "pay"
+
     @extend_schema(
         request=PayInput,
         responses={201: CheckoutOrderDoc, 200: CheckoutOrderDoc},
@@ -112,6 +114,8 @@ class CheckoutPayApi(PublicApi):
 
 
 class CheckoutOrderApi(PublicApi):
+    throttle_scope = "polling"
+
     @extend_schema(responses=OrderDoc)
     def get(self, request: Request, slug: str, order_id: str) -> Response:
         from payments.services import payment_reconcile_throttled

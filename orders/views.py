@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from marketplace.core.errors import ApplicationError, Gone, IdempotencyConflict, OutOfStock
 from marketplace.core.money import exponent, format_money
+from marketplace.core.ratelimit import throttle_page
 
 from .forms import CheckoutForm, LibraryRequestForm
 from .fulfillment import get_strategy
@@ -99,6 +100,8 @@ def _show_error(form: CheckoutForm, exc: ApplicationError) -> None:
 
 
 @require_http_methods(["GET", "POST"])
+@throttle_page("checkout", methods=("GET", "POST"))
+@throttle_page("pay", methods=("POST",))
 def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
     """``/c/{slug}``. ``action=quote`` (the "Update total" button, for browsers without
     JavaScript) recomputes the total and creates nothing; any other post pays."""
@@ -205,6 +208,7 @@ FINISHED = ("delivered", "failed", "cancelled", "refunded", "partially_refunded"
 
 
 @require_GET
+@throttle_page("polling", methods=("GET",))
 def success_page(request: HttpRequest, slug: str, order_id: str) -> HttpResponse:
     """``/c/{slug}/orders/{order_id}``; with ``?partial=1`` only the part that polling replaces."""
     try:

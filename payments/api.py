@@ -49,7 +49,7 @@ class PaymentInitiateApi(APIView):
 
     permission_classes = [AllowAny]
     throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "checkout"
+    throttle_scope = "pay"
 
     @extend_schema(request=InitiateInput, responses={201: PaymentRedirectDoc})
     def post(self, request: Request, order_id: str) -> Response:

@@ -3,6 +3,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_logged_in
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -60,11 +61,14 @@ class TokenApi(APIView):
     def post(self, request: Request) -> Response:
         data = TokenInput(data=request.data)
         data.is_valid(raise_exception=True)
+        # The Django request, not DRF's wrapper: the lock-out check marks it for its middleware.
         user = authenticate(
-            request, email=data.validated_data["email"].lower(), password=data.validated_data["password"]
+            request._request, email=data.validated_data["email"].lower(), password=data.validated_data["password"]
         )
         if user is None or not user.is_active:
             raise ApplicationError("Email or password is incorrect.", code="invalid_credentials", status_code=401)
+        # A token is a sign-in: last_login moves, and the count of failed attempts starts again.
+        user_logged_in.send(sender=user.__class__, request=request._request, user=user)
         refresh = RefreshToken.for_user(user)
         return Response(
             {
@@ -79,6 +83,8 @@ class TokenApi(APIView):
 class TokenRefreshApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
 
     @extend_schema(request=RefreshInput, responses=RefreshOutput)
     def post(self, request: Request) -> Response:

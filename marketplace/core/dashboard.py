@@ -17,11 +17,13 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog.models import DeliveryType, Product
 from marketplace.core.errors import ApplicationError
+from marketplace.core.ratelimit import throttle_page
 from orders.analytics import seller_balance
 from orders.filters import OrderFilter
 from orders.lifecycle import MANUAL
@@ -69,6 +71,7 @@ class EmailAuthenticationForm(AuthenticationForm):
         return str(self.cleaned_data["username"]).strip().lower()
 
 
+@method_decorator(throttle_page("auth"), name="dispatch")
 class LoginView(auth_views.LoginView):
     template_name = "registration/login.html"
     authentication_form = EmailAuthenticationForm

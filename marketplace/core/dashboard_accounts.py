@@ -1,6 +1,9 @@
 """The seller's account pages: sign-up (through ``user_register``, the same service as the API) and
 password reset by email (Django's own views, with our templates)."""
 
+from typing import Any
+
+from axes.utils import reset as axes_reset
 from django import forms
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -8,12 +11,14 @@ from django.contrib.auth.forms import PasswordResetForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse, reverse_lazy
+from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from marketplace.accounts.models import Role
 from marketplace.accounts.services import user_register
 from marketplace.core.errors import ApplicationError
+from marketplace.core.ratelimit import throttle_page
 
 AUTH_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
@@ -41,6 +46,7 @@ class SignupForm(forms.Form):
 
 
 @require_http_methods(["GET", "POST"])
+@throttle_page("auth")
 def signup(request: HttpRequest) -> HttpResponse:
     """Creates a seller account, signs the seller in and opens the dashboard."""
     if request.user.is_authenticated:
@@ -75,6 +81,7 @@ class EmailPasswordResetForm(PasswordResetForm):
         return str(self.cleaned_data["email"]).strip().lower()
 
 
+@method_decorator(throttle_page("auth"), name="dispatch")
 class PasswordResetView(auth_views.PasswordResetView):
     """Always answers "check your inbox", whether or not the address has an account."""
 
@@ -93,6 +100,12 @@ class PasswordResetDoneView(auth_views.PasswordResetDoneView):
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "registration/password_reset_confirm.html"
     success_url = reverse_lazy("password_reset_complete")
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        """A new password lifts a sign-in lock-out for this email: proving the mailbox is enough."""
+        response = super().form_valid(form)
+        axes_reset(username=self.user.email.lower())
+        return response
 
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "marketplace.core",
     "marketplace.accounts",
     "catalog",
@@ -50,6 +51,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a sign-in refused for too many failures into a 429 (marketplace/core/ratelimit.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "marketplace.urls"
@@ -92,7 +95,21 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# Axes first: it refuses a locked-out sign-in before the password is even checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+
+# Sign-in lock-out: after AXES_FAILURE_LIMIT failures for one email from one client address, that
+# pair is refused (429 with Retry-After) for the cool-off; a new failure during it starts it again.
+# Per pair, so nobody can lock a seller out from elsewhere; the per-address "auth" rate limit below
+# bounds guessing across many emails. A completed password reset lifts the lock.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_CALLABLE = "marketplace.core.ratelimit.axes_username"
+AXES_LOCKOUT_CALLABLE = "marketplace.core.ratelimit.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are not recorded; failures are (admin: Axes)
+AXES_HTTP_RESPONSE_CODE = 429
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/dashboard/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -177,7 +194,16 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "marketplace.core.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    "DEFAULT_THROTTLE_RATES": {"auth": "30/minute", "checkout": "120/minute", "licenses": "60/minute"},
+    # Per client address, in the cache (Redis in production). "checkout": the public product and its
+    # quote, and the checkout page; "pay": creating orders; "polling": an order's status while the
+    # buyer waits; "auth": registration, tokens, sign-in, sign-up and password reset.
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": env.str("RATE_AUTH", default="30/minute"),
+        "checkout": env.str("RATE_CHECKOUT", default="120/minute"),
+        "pay": env.str("RATE_PAY", default="30/minute"),
+        "polling": env.str("RATE_POLLING", default="240/minute"),
+        "licenses": env.str("RATE_LICENSES", default="60/minute"),
+    },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 

@@ -1,0 +1,99 @@
+"""Rate limits for pages, and the answer to a sign-in lock-out.
+
+One mechanism for the API and the pages: DRF's cache-backed throttles, with the scopes and rates of
+``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``. API views name a scope (``throttle_scope``); pages use
+:func:`throttle_page`. Both answer 429 with ``Retry-After``: the API in its error envelope, pages with
+a page that says how long to wait.
+
+Repeated failed sign-ins are counted by django-axes (per email and client address, see
+``AXES_*`` in settings); :func:`lockout_response` is what a locked-out client gets.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
+
+from .api import error_body
+
+View = Callable[..., HttpResponse]
+
+
+class PageRateThrottle(SimpleRateThrottle):
+    """A scoped, per-client-address throttle usable outside DRF views."""
+
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+        self.THROTTLE_RATES = ScopedRateThrottle.THROTTLE_RATES  # one table for the API and the pages
+        super().__init__()
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+def _seconds(wait: float | None) -> int:
+    return max(1, math.ceil(wait or 1))
+
+
+def rate_limited_page(request: HttpRequest, retry_after: int) -> HttpResponse:
+    response = render(request, "errors/rate_limited.html", {"retry_after": retry_after}, status=429)
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+def throttle_page(scope: str, methods: Iterable[str] = ("POST",)) -> Callable[[View], View]:
+    """Counts ``methods`` requests to a page against ``scope``; past the rate, a 429 page."""
+    counted = frozenset(m.upper() for m in methods)
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method in counted:
+                throttle = PageRateThrottle(scope)
+                if not throttle.allow_request(request, None):
+                    return rate_limited_page(request, _seconds(throttle.wait()))
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+# --- Sign-in lock-out (django-axes) ------------------------------------------------------------------
+
+
+def axes_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
+    """The email a sign-in attempt was for, normalised so ``A@x.com`` and ``a@x.com`` count together."""
+    value: Any = None
+    for source in (credentials or {}, getattr(request, "POST", {}) or {}):
+        value = source.get("email") or source.get("username")
+        if value:
+            break
+    return str(value or "").strip().lower()
+
+
+def lockout_seconds() -> int:
+    return int(settings.AXES_COOLOFF_TIME.total_seconds())
+
+
+def lockout_response(
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials: dict[str, Any] | None = None
+) -> HttpResponse:
+    """429 with ``Retry-After``: the API's error envelope under ``/api/``, a page elsewhere."""
+    seconds = lockout_seconds()
+    minutes = max(1, seconds // 60)
+    message = f"Too many failed sign-in attempts. Try again in {minutes} minutes, or reset your password."
+    response: HttpResponse
+    if request.path.startswith("/api/"):
+        response = JsonResponse(error_body("account_locked", message), status=429)
+    else:
+        response = render(request, "errors/locked_out.html", {"minutes": minutes}, status=429)
+    response["Retry-After"] = str(seconds)
+    return response
