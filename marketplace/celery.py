@@ -6,6 +6,7 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings.local")
 
-app = Celery("marketplace")
+# Every task carries the request id of the request that queued it, and logs under it (and its order).
+app = Celery("marketplace", task_cls="marketplace.core.log_context:ContextTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

@@ -1,13 +1,17 @@
 """The order lifecycle of ``shared/API.md``, and the one door every status change goes through."""
 
+import logging
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from marketplace.core.errors import InvalidTransition
+from marketplace.core.log_context import bound
 
 from .models import Order, OrderEvent, OrderStatus
+
+logger = logging.getLogger(__name__)
 
 S = OrderStatus
 PAID_STATES = frozenset({S.PAID, S.DELIVERED, S.PARTIALLY_DELIVERED, S.NEEDS_ATTENTION, S.PARTIALLY_REFUNDED})
@@ -52,7 +56,7 @@ def order_transition(
 
     Raises ``InvalidTransition`` (409) for a move the lifecycle does not allow.
     """
-    with transaction.atomic():
+    with bound(order_id=order_id), transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
         from_status = order.status
         table = MANUAL if manual else ALLOWED
@@ -81,6 +85,13 @@ def order_transition(
             actor=actor,
             actor_user=actor_user,
             data=data or {},
+        )
+        logger.info(
+            "order %s: %s -> %s",
+            order.pk,
+            from_status,
+            to_status,
+            extra={"order_id": order.pk, "from_status": from_status, "to_status": to_status, "actor": actor},
         )
         event_type = SELLER_EVENTS.get(to_status)
         if event_type:

@@ -1,0 +1,198 @@
+"""Who caused a log line: the request id (and the order, when one is known) on every record.
+
+- ``RequestIdMiddleware`` takes ``X-Request-ID`` from the request when it is sane, or makes one,
+  answers it in the response's ``X-Request-ID`` and keeps it in a context variable for the request.
+- ``ContextFilter`` (on the log handlers) copies the request id, and the order id when one is bound,
+  onto every record, so every formatter can show them: text in the embedded default, one JSON object
+  per line in production (``JsonFormatter``, python-json-logger's, with our field names).
+- Celery: a task queued while a request id is bound carries it in a message header
+  (``ContextTask.apply_async``, which also covers eager mode and retries keep their headers); the
+  worker binds it, and the task's ``order_id`` argument, for the task's run (``task_prerun`` and
+  ``task_postrun`` below).
+
+Log lines name ids, never secrets: no codes, PINs, keys or passwords in a message or an ``extra``.
+"""
+
+import inspect
+import logging
+import logging.config
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
+from typing import Any
+
+from celery.contrib.django.task import DjangoTask
+from celery.signals import setup_logging, task_postrun, task_prerun
+from django.http import HttpRequest, HttpResponse
+from django.utils.log import log_response
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# What we accept from a client or a proxy: short, printable, no spaces (nothing that could forge a log line).
+SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+order_id_var: ContextVar[str | None] = ContextVar("order_id", default=None)
+
+access_logger = logging.getLogger("marketplace.request")
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def sane_request_id(value: str | None) -> str | None:
+    """The client's id if it is one we may echo and log, else ``None``."""
+    if value and SANE_REQUEST_ID.fullmatch(value):
+        return value
+    return None
+
+
+@contextmanager
+def bound(*, request_id: str | None = None, order_id: str | None = None) -> Iterator[None]:
+    """Binds a request id and/or an order id for the code inside (``None`` leaves one as it is)."""
+    tokens: list[tuple[ContextVar[str | None], Token[str | None]]] = []
+    if request_id is not None:
+        tokens.append((request_id_var, request_id_var.set(request_id)))
+    if order_id is not None:
+        tokens.append((order_id_var, order_id_var.set(str(order_id))))
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
+
+
+class RequestIdMiddleware:
+    """Binds the request's id for its whole handling and answers it in ``X-Request-ID``; logs one
+    line per request with the URL pattern (never the raw path or query, which may hold tokens)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = sane_request_id(request.headers.get(REQUEST_ID_HEADER)) or new_request_id()
+        request.request_id = request_id  # type: ignore[attr-defined]
+        started = time.monotonic()
+        with bound(request_id=request_id):
+            response = self.get_response(request)
+            match = getattr(request, "resolver_match", None)
+            access_logger.info(
+                "%s %s %s",
+                request.method,
+                f"/{match.route}" if match is not None and match.route else "-",
+                response.status_code,
+                extra={
+                    "method": request.method,
+                    "route": f"/{match.route}" if match is not None and match.route else None,
+                    "status": response.status_code,
+                    "duration_ms": round((time.monotonic() - started) * 1000, 1),
+                },
+            )
+            if response.status_code >= 400:
+                # Django's own "Not Found: /path" line, here where the id is still bound (it logs
+                # each response once, so the handler's later call does nothing).
+                log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
+        response[REQUEST_ID_HEADER] = request_id
+        return response
+
+
+class ContextFilter(logging.Filter):
+    """Adds ``request_id`` (``missing`` when none is bound) and, when one is bound and the record
+    has none of its own, ``order_id``."""
+
+    def __init__(self, name: str = "", missing: str | None = None) -> None:
+        super().__init__(name)
+        self.missing = missing
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # A value given with ``extra`` wins; one this filter set (for another handler) is set again,
+        # so that each handler gets its own placeholder.
+        filled = getattr(record, "_context_filled", False)
+        if filled or getattr(record, "request_id", None) is None:
+            record.request_id = request_id_var.get() or self.missing
+            record._context_filled = True
+        if getattr(record, "order_id", None) is None:
+            order_id = order_id_var.get()
+            if order_id is not None:
+                record.order_id = order_id
+        return True
+
+
+class JsonFormatter(_JsonFormatter):
+    """One JSON object per line: ``time`` (ISO 8601, UTC), ``level``, ``logger``, ``message``,
+    ``request_id``, ``order_id`` when known, then every ``extra`` field of the record."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("fmt", "%(levelname)s %(name)s %(message)s %(request_id)s")
+        kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger"})
+        kwargs.setdefault("timestamp", "time")
+        kwargs.setdefault("reserved_attrs", [*RESERVED_ATTRS, "_context_filled"])
+        super().__init__(*args, **kwargs)
+
+
+# --- Celery ------------------------------------------------------------------------------------
+
+
+class ContextTask(DjangoTask):  # type: ignore[misc]
+    """Every task of the app (Celery's Django task, with ``delay_on_commit``): queued while a
+    request id is bound, it carries that id in a header."""
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, task_id: Any = None, producer: Any = None,
+                    link: Any = None, link_error: Any = None, shadow: Any = None, **options: Any) -> Any:  # fmt: skip
+        request_id = request_id_var.get()
+        headers = dict(options.get("headers") or {})
+        if request_id and "request_id" not in headers:
+            headers["request_id"] = request_id
+            options["headers"] = headers
+        return super().apply_async(args, kwargs, task_id, producer, link, link_error, shadow, **options)
+
+
+def _task_request_id(task: Any) -> str | None:
+    request = getattr(task, "request", None)
+    if request is None:
+        return None
+    value = getattr(request, "request_id", None) or (getattr(request, "headers", None) or {}).get("request_id")
+    return sane_request_id(value) if isinstance(value, str) else None
+
+
+def _task_order_id(task: Any, args: Any, kwargs: Any) -> str | None:
+    try:
+        arguments = inspect.signature(task.run).bind_partial(*(args or ()), **(kwargs or {})).arguments
+    except (TypeError, ValueError):
+        arguments = dict(kwargs or {})
+    value = arguments.get("order_id")
+    return str(value) if value else None
+
+
+@setup_logging.connect
+def configure_worker_logging(**_: Any) -> None:
+    """Workers and beat log through Django's ``LOGGING`` (JSON in production), not Celery's own format."""
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+_task_tokens: dict[str, list[tuple[ContextVar[str | None], Token[str | None]]]] = {}
+
+
+@task_prerun.connect
+def bind_task_context(task_id: str = "", task: Any = None, args: Any = None, kwargs: Any = None, **_: Any) -> None:
+    """The task's run is logged under the request id that queued it (or none), and its order."""
+    _task_tokens[task_id] = [
+        (request_id_var, request_id_var.set(_task_request_id(task))),
+        (order_id_var, order_id_var.set(_task_order_id(task, args, kwargs))),
+    ]
+
+
+@task_postrun.connect
+def unbind_task_context(task_id: str = "", **_: Any) -> None:
+    for var, token in reversed(_task_tokens.pop(task_id, [])):
+        try:
+            var.reset(token)
+        except ValueError:  # set in another context: leave it
+            pass
