@@ -110,3 +110,11 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# One JSON object per line (time, level, logger, message, request_id, order_id when known, extras).
+LOGGING = {
+    **LOGGING,  # noqa: F405
+    "filters": {"context": {"()": "marketplace.core.log_context.ContextFilter", "missing": None}},
+    "formatters": {"json": {"()": "marketplace.core.log_context.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]}},
+}
