@@ -1,4 +1,5 @@
-"""Re-encrypts every stored secret (codes, PINs, licence keys) under the newest FERNET_KEYS entry.
+"""Re-encrypts every stored secret (codes, PINs, licence keys, sellers' webhook secrets: every
+``EncryptedTextField`` of every model) under the newest FERNET_KEYS entry.
 
 Resumable: rows already under the newest key are skipped, so an interrupted run simply runs again.
 Batched: it walks the tables by primary key, one short transaction per batch.
@@ -6,23 +7,32 @@ Batched: it walks the tables by primary key, one short transaction per batch.
 
 from typing import Any
 
+from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
-from marketplace.core.crypto import is_under_newest_key, rotate
+from marketplace.core.crypto import EncryptedTextField, is_under_newest_key, rotate
 
-TABLES = [("catalog_code", ["code", "pin"]), ("orders_license", ["key"])]
+
+def encrypted_tables() -> list[tuple[str, list[str]]]:
+    """Every table with Fernet-encrypted columns, found from the models so that none is forgotten."""
+    tables = []
+    for model in apps.get_models():
+        columns = [f.column for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)]
+        if columns:
+            tables.append((model._meta.db_table, columns))
+    return sorted(tables)
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt codes, PINs and licence keys under the newest Fernet key (resumable, batched)."
+    help = "Re-encrypt codes, PINs, licence keys and webhook secrets under the newest Fernet key (resumable, batched)."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--batch-size", type=int, default=1000)
 
     def handle(self, *args: Any, batch_size: int, **options: Any) -> None:
         total = 0
-        for table, columns in TABLES:
+        for table, columns in encrypted_tables():
             total += self._rotate_table(table, columns, batch_size)
         self.stdout.write(f"rotated {total} row(s) to the newest key")
 
