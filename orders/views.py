@@ -4,6 +4,8 @@ Every page works without JavaScript (plain form posts; the server recomputes eve
 scripts in ``static/js/`` only add a live total, polling and copy buttons on top.
 """
 
+import hashlib
+import json
 import mimetypes
 import secrets
 from typing import Any
@@ -14,6 +16,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRed
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from marketplace.core.errors import ApplicationError, Gone, IdempotencyConflict, OutOfStock
@@ -194,6 +197,7 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 def _success_context(order: Any) -> dict[str, Any]:
     data = order_to_dict(order, audience="buyer")
+    poll_seconds = _poll_seconds(order)
     return {
         "order": order,
         "data": data,
@@ -201,7 +205,26 @@ def _success_context(order: Any) -> dict[str, Any]:
         "discount": format_money(order.discount_amount, order.currency) if order.discount_amount else "",
         "emailed_to": order.recipient_email or order.buyer_email,
         "finished": data["status"] in FINISHED,
+        "poll_seconds": poll_seconds,
+        "version": _page_version(data, poll_seconds),
     }
+
+
+def _page_version(data: dict[str, Any], poll_seconds: int) -> str:
+    """Changes whenever anything the buyer sees changes (or the page should poll at another pace)."""
+    digest = hashlib.sha256(json.dumps([data, poll_seconds], sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
+def _poll_seconds(order: Any) -> int:
+    """How long the success page waits before it asks again: often at first, when delivery is
+    seconds away, then less and less, so a tab left open on a stuck order costs little."""
+    age = (timezone.now() - order.created_at).total_seconds()
+    if age < 60:
+        return 1
+    if age < 600:
+        return 5
+    return 30
 
 
 FINISHED = ("delivered", "failed", "cancelled", "refunded", "partially_refunded", "needs_attention")
@@ -221,7 +244,12 @@ def success_page(request: HttpRequest, slug: str, order_id: str) -> HttpResponse
         payment_reconcile_throttled(order=order)
         order = order_get_for_buyer(order_id=order_id, slug=slug)
     context = _success_context(order)
-    template = "checkout/_order_body.html" if request.GET.get("partial") else "checkout/success.html"
+    partial = bool(request.GET.get("partial"))
+    if partial and request.GET.get("since") == context["version"]:
+        response = HttpResponse(status=204)  # nothing new: the poller keeps what it shows
+        response["Cache-Control"] = "private, no-store"
+        return response
+    template = "checkout/_order_body.html" if partial else "checkout/success.html"
     response = render(request, template, context)
     response["Cache-Control"] = "private, no-store"
     return response

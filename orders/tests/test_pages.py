@@ -1,4 +1,8 @@
+import re
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from catalog.tests.factories import ProductFactory, VariantFactory
 from orders.models import Order
@@ -218,13 +222,56 @@ def test_the_page_posts_without_javascript_with_a_server_made_idempotency_key(cl
     assert "checkout.js" in html
 
 
+def _poll_attributes(html: str) -> dict[str, str]:
+    tag = re.search(r'<div id="order-body"[^>]*>', html)
+    assert tag is not None, html[:500]
+    return dict(re.findall(r'([\w-]+)="([^"]*)"', tag.group(0)))
+
+
 def test_success_page_polls_its_own_partial(client, text_product):
     order = make_order(text_product)
+    page = client.get(f"/c/{text_product.slug}/orders/{order.id}").content.decode()
+    assert "htmx.min.js" in page
+    poll = _poll_attributes(page)
+    assert poll["data-status"] == "pending"
+    assert poll["hx-trigger"] == "every 1s"  # a new order: delivery is seconds away
+    assert poll["hx-swap"] == "outerHTML"
+    assert poll["hx-get"].startswith("?partial=1&amp;since=")
+
     response = client.get(f"/c/{text_product.slug}/orders/{order.id}?partial=1")
     assert response.status_code == 200
     html = response.content.decode()
-    assert html.lstrip().startswith('<div id="order-body" data-status="pending">') or 'id="order-body"' in html
+    assert html.lstrip().startswith("<div id=\"order-body\"")
     assert "<html" not in html
+
+
+def test_polling_answers_204_until_something_changes_then_the_new_fragment(
+    client, text_product, django_capture_on_commit_callbacks
+):
+    order = make_order(text_product)
+    url = f"/c/{text_product.slug}/orders/{order.id}"
+    since = _poll_attributes(client.get(url).content.decode())["hx-get"].split("since=")[1]
+
+    unchanged = client.get(url, {"partial": "1", "since": since})
+    assert unchanged.status_code == 204
+    assert unchanged.content == b""
+
+    pay(order, django_capture_on_commit_callbacks)
+    changed = client.get(url, {"partial": "1", "since": since})
+    assert changed.status_code == 200
+    fresh = _poll_attributes(changed.content.decode())
+    assert fresh["data-status"] == "delivered"
+    assert "hx-get" not in fresh and "hx-trigger" not in fresh  # finished: the page stops asking
+
+
+def test_a_tab_left_open_on_a_stuck_order_polls_less_and_less(client, text_product):
+    order = make_order(text_product)
+    url = f"/c/{text_product.slug}/orders/{order.id}"
+    triggers = []
+    for minutes in (0, 5, 60):
+        Order.objects.filter(pk=order.pk).update(created_at=timezone.now() - timedelta(minutes=minutes))
+        triggers.append(_poll_attributes(client.get(url).content.decode())["hx-trigger"])
+    assert triggers == ["every 1s", "every 5s", "every 30s"]
 
 
 def test_success_page_shows_codes_with_copy_buttons_and_where_it_was_emailed(
