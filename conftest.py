@@ -4,6 +4,9 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+# Records every log record of the run and fails it if one holds a secret the suite made.
+pytest_plugins = ["tests.campaign.secrets_plugin"]
+
 
 @pytest.fixture(autouse=True)
 def _clear_cache():

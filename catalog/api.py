@@ -4,7 +4,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -175,7 +175,13 @@ class CodeListApi(APIView):
             }
         )
 
-    @extend_schema(request=CodesImportInput, responses={201: CodeImportResultOutput})
+    @extend_schema(
+        request=CodesImportInput,
+        responses={
+            201: CodeImportResultOutput,
+            200: OpenApiResponse(CodeImportResultOutput, description="Nothing new was imported."),
+        },
+    )
     def post(self, request: Request, product_id: str, variant_id: str) -> Response:
         from marketplace.core.errors import ValidationFailed
 
@@ -231,7 +237,10 @@ class DiscountListApi(APIView):
     permission_classes = [IsSeller]
     parser_classes = [JSONParser]
 
-    @extend_schema(responses=DiscountOutput(many=True))
+    @extend_schema(
+        parameters=[OpenApiParameter("page", OpenApiTypes.INT), OpenApiParameter("limit", OpenApiTypes.INT)],
+        responses=DiscountOutput(many=True),
+    )
     def get(self, request: Request) -> Response:
         from .models import Discount
 

@@ -153,11 +153,28 @@ class DeliveryOutput(serializers.Serializer):
     license = serializers.SerializerMethodField()
     partner = serializers.SerializerMethodField()
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "description": "license_key products: {activation_limit, expires_in_days}; null otherwise.",
+            "properties": {
+                "activation_limit": {"type": "integer", "nullable": True},
+                "expires_in_days": {"type": "integer", "nullable": True},
+            },
+        }
+    )
     def get_license(self, product: Product) -> dict[str, Any] | None:
         return (product.delivery_options or {}).get("license")
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "description": "partner_api products: {url}; null otherwise.",
+            "properties": {"url": {"type": "string"}},
+        }
+    )
     def get_partner(self, product: Product) -> dict[str, Any] | None:
         return (product.delivery_options or {}).get("partner")
 
