@@ -21,6 +21,7 @@ from marketplace.core.errors import (
     OutOfStock,
     ValidationFailed,
 )
+from marketplace.core.money import format_money
 
 from .fulfillment import PermanentDeliveryError, TransientDeliveryError, get_strategy
 from .lifecycle import order_event_record, order_transition
@@ -395,8 +396,6 @@ def _replay(order: Order, fingerprint: str) -> CreatedOrder:
 
 def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Order:
     """The gateway confirmed the payment. Moves the order to paid and queues its fulfilment."""
-    from .tasks import fulfil_order
-
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.status == S.FAILED:
@@ -434,8 +433,25 @@ def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Ord
             actor=Actor.GATEWAY,
             data={"payment_id": payment_id},
         )
-        fulfil_order.delay_on_commit(order.id)  # type: ignore[attr-defined]
+        _queue_fulfilment_on_commit(order.id)
         return order
+
+
+def _queue_fulfilment_on_commit(order_id: str) -> None:
+    """Queues the order's fulfilment once the transaction commits. If the broker does not take the
+    task (it is down), the payment stays recorded and the order paid: the failure is logged, and the
+    sweeper queues the order again once it has waited ``SWEEP_STUCK_AFTER_SECONDS``. A broker outage
+    never turns a confirmed payment into an error for the gateway (whose webhook would otherwise get
+    a 500 for an order that is in fact paid)."""
+    from .tasks import fulfil_order
+
+    def queue() -> None:
+        try:
+            fulfil_order.delay(order_id)
+        except Exception:  # noqa: BLE001 - whatever the broker's failure, the sweeper recovers the order
+            logger.exception("Could not queue the fulfilment of order %s; the sweeper will queue it.", order_id)
+
+    transaction.on_commit(queue)
 
 
 def order_mark_payment_failed(*, order_id: str, payment_id: str, reason: str = "") -> Order:
@@ -840,7 +856,7 @@ def order_apply_refund(*, order_id: str, refund: Any, user: Any, actor: str) -> 
             if payment_refunded >= refund.payment.amount
             else PaymentStatus.PARTIALLY_REFUNDED
         )
-        money = f"{refund.amount} {order.currency} minor units"
+        money = format_money(refund.amount, order.currency)
         order_event_record(
             order=order,
             type="refund",

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from catalog.models import DeliveryType, Product
 from marketplace.core.errors import ApplicationError
+from marketplace.core.money import format_money
 from marketplace.core.ratelimit import throttle_page
 from orders.analytics import seller_balance
 from orders.filters import OrderFilter
@@ -283,6 +284,7 @@ def _order_page(
             "can_refund": order.status in REFUNDABLE,
             "can_override": order.status not in (OrderStatus.CANCELLED, OrderStatus.REFUNDED),
             "refundable": order.total_amount - order.refunded_amount,
+            "refundable_text": format_money(order.total_amount - order.refunded_amount, order.currency),
             "moves": [(move, OrderStatus(move).label) for move in moves],
         },
         status=status,

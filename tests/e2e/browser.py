@@ -49,10 +49,10 @@ def find_chromium() -> str:
 
 
 @contextmanager
-def open_page(executable: str, *, monkeypatch: pytest.MonkeyPatch, **context_kwargs: Any) -> Iterator[Any]:
-    """A fresh Chromium page in a new context made with ``context_kwargs`` (viewport, ...), with a
-    default timeout of 30 s; the context, the browser and every database connection of this thread
-    are closed afterwards.
+def open_browser(executable: str, *, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Chromium, started through Playwright; closed afterwards with every database connection of
+    this thread. One per test: Playwright's sync API cannot run twice in one thread, so a test with
+    two people in it opens two contexts (:func:`new_page`) in this one browser.
 
     Playwright's sync API runs an event loop in this thread: the ORM calls a test makes between
     browser steps are ordinary blocking calls, which Django would otherwise refuse; and they get a
@@ -65,13 +65,28 @@ def open_page(executable: str, *, monkeypatch: pytest.MonkeyPatch, **context_kwa
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(**context_kwargs)
-            try:
-                page = context.new_page()
-                page.set_default_timeout(DEFAULT_TIMEOUT_MS)
-                yield page
-            finally:
-                context.close()
+            yield browser
         finally:
             browser.close()
             connections.close_all()
+
+
+@contextmanager
+def new_page(browser: Any, **context_kwargs: Any) -> Iterator[Any]:
+    """A fresh page in a new context of ``browser`` made with ``context_kwargs`` (viewport, ...), with
+    a default timeout of 30 s; the context is closed afterwards."""
+    context = browser.new_context(**context_kwargs)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(DEFAULT_TIMEOUT_MS)
+        yield page
+    finally:
+        context.close()
+
+
+@contextmanager
+def open_page(executable: str, *, monkeypatch: pytest.MonkeyPatch, **context_kwargs: Any) -> Iterator[Any]:
+    """A fresh Chromium page in a new context made with ``context_kwargs`` in a browser of its own
+    (see :func:`open_browser`)."""
+    with open_browser(executable, monkeypatch=monkeypatch) as browser, new_page(browser, **context_kwargs) as page:
+        yield page
