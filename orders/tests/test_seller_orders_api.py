@@ -94,6 +94,48 @@ class TestList:
         assert len(response.json()["data"]["results"]) == 12
         assert len(many) == len(few)
 
+    def test_query_count_same_for_a_page_of_10_and_of_100_delivered_orders(
+        self, seller, seller_client, django_capture_on_commit_callbacks
+    ):
+        """Delivered orders show their codes, licence keys, payments and refunds: each kind must come
+        in one query for the whole page, not one per order."""
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        from catalog.inventory import CodeRow, codes_import
+
+        codes = ProductFactory(seller=seller, slug="gift", delivery_type=DeliveryType.CODE_POOL, delivery_content="")
+        codes_import(
+            variant=VariantFactory(product=codes, price=2500), rows=[CodeRow(i, f"GIFT-{i:04d}") for i in range(60)]
+        )
+        licences = ProductFactory(
+            seller=seller,
+            slug="app",
+            delivery_type=DeliveryType.LICENSE_KEY,
+            delivery_content="",
+            delivery_options={"license": {"activation_limit": 2, "expires_in_days": 365, "prefix": "APP"}},
+        )
+        VariantFactory(product=licences, price=4900)
+
+        def add_delivered(count):
+            for i in range(count):
+                product = codes if Order.objects.count() % 2 == 0 else licences
+                order = pay(make_order(product, email=f"b{i}@example.com"), django_capture_on_commit_callbacks)
+                assert order.status == "delivered"
+
+        def page(limit):
+            with CaptureQueriesContext(connection) as queries:
+                response = seller_client.get(f"/api/v1/orders?limit={limit}")
+            results = response.json()["data"]["results"]
+            assert len(results) == limit
+            assert all(o["voucher_codes"] for o in results)  # the codes and keys are really shown
+            return len(queries)
+
+        add_delivered(10)
+        ten = page(10)
+        add_delivered(90)
+        assert page(100) == ten
+
     def test_needs_a_seller(self, api_client):
         assert api_client.get("/api/v1/orders").status_code == 401
         buyer = UserFactory()
