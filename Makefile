@@ -62,6 +62,7 @@ exit $$rc
 endef
 
 .PHONY: help run test lint typecheck test-embedded test-services migrate seed shell clean distclean install install-dev
+.PHONY: bench bench-queries bench-checkout bench-delivery bench-scale
 
 help:
 	@echo "make run            web + worker + beat on http://127.0.0.1:$(PORT) (PORT=...), demo data seeded"
@@ -69,6 +70,7 @@ help:
 	@echo "make lint           ruff check and mypy"
 	@echo "make test-embedded  the suite on SQLite and the filesystem broker"
 	@echo "make test-services  the suite on TEST_DATABASE_URL and TEST_REDIS_URL"
+	@echo "make bench          the benchmarks of bench/README.md (minutes; never part of make test)"
 	@echo "make migrate | seed | shell | clean | distclean"
 
 # --- the virtualenv --------------------------------------------------------------------------
@@ -140,6 +142,31 @@ test: install-dev
 	$(MAKE) --no-print-directory test-services || failed="$$failed test-services"; \
 	if [ -n "$$failed" ]; then echo "make test FAILED:$$failed"; exit 1; fi; \
 	echo "make test: all steps passed"
+
+# --- benchmarks: print figures, never part of `make test` (bench/README.md) -----------------------
+# The service benchmarks make a throwaway database on BENCH_DATABASE_URL's server and use BENCH_REDIS_URL;
+# the scale benchmark keeps its generated orders in the database of BENCH_SCALE_DATABASE_URL.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/12
+BENCH_SCALE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench
+BENCH_ARGS ?=
+BENCH_ENV := env -u DJANGO_SETTINGS_MODULE -u CELERY_BROKER_URL -u CACHE_URL \
+	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL)
+
+bench-queries: install-dev
+	$(BENCH_ENV) $(PY) -m bench.bench_queries $(BENCH_ARGS)
+
+bench-checkout: install-dev
+	$(BENCH_ENV) $(PY) -m bench.bench_checkout_throughput $(BENCH_ARGS)
+
+bench-delivery: install-dev
+	$(BENCH_ENV) $(PY) -m bench.bench_paid_to_delivered $(BENCH_ARGS)
+
+bench-scale: install-dev
+	env -u DJANGO_SETTINGS_MODULE -u REDIS_URL DATABASE_URL=$(BENCH_SCALE_DATABASE_URL) \
+		$(PY) -m bench.bench_order_list_scale $(BENCH_ARGS)
+
+bench: bench-queries bench-checkout bench-delivery bench-scale
 
 # --- housekeeping ----------------------------------------------------------------------------
 clean:

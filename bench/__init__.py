@@ -88,3 +88,53 @@ def peak_rss_mb() -> float:
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def machine() -> dict[str, str]:
+    """What the figures were measured on: CPU model, cores, Python, and the database and Redis
+    servers the run uses (whatever of them answers)."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {
+        "cpu": cpu,
+        "cores": str(os.cpu_count() or "?"),
+        "python": platform.python_version(),
+        "database": "?",
+        "redis": "not used",
+    }
+    if "django" in sys.modules:
+        from django.conf import settings
+        from django.db import connection
+
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SHOW server_version")
+                info["database"] = f"PostgreSQL {cursor.fetchone()[0]}"
+        else:
+            import sqlite3
+
+            info["database"] = f"SQLite {sqlite3.sqlite_version}"
+        redis_url = getattr(settings, "REDIS_URL", "")
+        if redis_url:
+            import redis
+
+            try:
+                info["redis"] = "Redis " + str(redis.Redis.from_url(redis_url).info("server")["redis_version"])
+            except redis.RedisError as exc:
+                info["redis"] = f"not answering ({exc})"
+    return info
+
+
+def print_machine() -> None:
+    info = machine()
+    print(
+        f"machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}; {info['database']}; {info['redis']}"
+    )
