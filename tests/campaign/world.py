@@ -25,6 +25,21 @@ from . import secrets_registry
 
 _serial = itertools.count(1)
 
+# The path parameters (under /api/v1/ and /dashboard/) that ``Tenant.ids`` fills.
+ID_PARAMS = (
+    "product_id",
+    "variant_id",
+    "code_id",
+    "discount_id",
+    "endpoint_id",
+    "delivery_id",
+    "key_id",
+    "ref",
+    "order_id",
+    "item_id",
+    "slug",
+)
+
 
 def jwt_client(user: User) -> APIClient:
     client = APIClient()
@@ -58,7 +73,7 @@ class Tenant:
     @property
     def ids(self) -> dict[str, str]:
         """The value for each path parameter name used under /api/v1/ and /dashboard/."""
-        return {
+        ids = {
             "product_id": self.product.id,
             "variant_id": self.variant.id,
             "code_id": self.code.id,
@@ -71,6 +86,8 @@ class Tenant:
             "item_id": self.item.id,
             "slug": self.product.slug,
         }
+        assert set(ids) == set(ID_PARAMS)
+        return ids
 
 
 def build_tenant(label: str) -> Tenant:
