@@ -1,0 +1,64 @@
+"""A broker that does not take a task never fails the payment that queued it; the sweeper recovers.
+
+(The live version, with a real Redis stopped and restarted, is tests/reliability/test_broker_outage.py;
+this one runs in both passes.)"""
+
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+from kombu.exceptions import OperationalError
+
+from orders.models import Order, OrderEvent
+from orders.services import orders_sweep
+from payments.models import SandboxPayment, WebhookEvent
+from payments.sandbox import sign_event
+from payments.services import payment_initiate
+
+from .helpers import make_order
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_paid_webhook_is_acknowledged_while_the_broker_is_down(
+    api_client, text_product, django_capture_on_commit_callbacks, caplog
+):
+    order = make_order(text_product, email="down@example.com")
+    payment = payment_initiate(order=order, gateway_name="sandbox", return_url="https://shop.test/return")
+    SandboxPayment.objects.filter(id=payment.id).update(status="succeeded", charge_id="sbxch_down")
+    event = {
+        "id": "evt_broker_down",
+        "type": "payment.succeeded",
+        "data": {"payment_id": payment.id, "order_id": order.id, "amount": 1999, "currency": "USD"},
+    }
+    body, headers = sign_event(event)
+    extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+    refused = OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    with (
+        mock.patch("orders.tasks.fulfil_order.delay", side_effect=refused) as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = api_client.generic(
+            "POST", "/api/v1/payments/webhooks/sandbox", body, content_type="application/json", **extra
+        )
+
+    # The payment is confirmed and acknowledged; only the task is missing, and the log says so.
+    assert response.status_code == 200, response.content
+    assert response.json()["data"]["status"] == "processed"
+    assert delay.call_args_list == [mock.call(order.id)]
+    order.refresh_from_db()
+    assert order.status == "paid"
+    assert WebhookEvent.objects.get(event_id="evt_broker_down").status == WebhookEvent.Status.PROCESSED
+    assert f"Could not queue the fulfilment of order {order.id}" in caplog.text
+    assert not OrderEvent.objects.filter(order=order, type="email_sent").exists()
+
+    # Once the broker is back, the sweeper queues the order that waited too long.
+    later = timezone.now() + timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS + 1)
+    with mock.patch("orders.tasks.fulfil_order.delay") as delay:
+        result = orders_sweep(now=later)
+    assert result.requeued == [order.id]
+    delay.assert_called_once_with(order.id)
+    assert Order.objects.get(pk=order.id).status == "paid"
