@@ -37,4 +37,4 @@ RUN SECRET_KEY="build-only-$(python -c 'import secrets; print(secrets.token_urls
 USER app
 EXPOSE 8000
 
-CMD ["gunicorn", "marketplace.wsgi", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]
+CMD ["gunicorn", "marketplace.wsgi", "--bind", "0.0.0.0:8000"]
