@@ -18,6 +18,8 @@ DEBUG = False
 SECRET_KEY = _required("SECRET_KEY")
 if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("dev-only"):
     raise ImproperlyConfigured("SECRET_KEY must be a long random value in production.")
+# Old keys that still verify (sessions, password-reset and download links) while SECRET_KEY rotates.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 FERNET_KEYS = [k.strip() for k in _required("FERNET_KEYS").split(",") if k.strip()]
 for _key in FERNET_KEYS:
     try:
