@@ -152,3 +152,32 @@ def test_an_unfilled_env_example_cannot_start_production(tmp_path: Path) -> None
     assert "ImproperlyConfigured" in result.stderr
     for name in ("SECRET_KEY", "FERNET_KEYS", "CODE_HASH_KEY", "SANDBOX_WEBHOOK_SECRET"):
         assert assigned[name] == "replace-me", name
+
+
+ROTATION_SCRIPT = """
+import sys, django
+django.setup()
+from django.core import signing
+if sys.argv[1] == "sign":
+    print(signing.dumps({"k": "v"}, salt="s"))
+else:
+    print(signing.loads(sys.argv[2], salt="s"))
+"""
+
+
+def test_secret_key_fallbacks_keep_links_signed_with_the_old_key_working() -> None:
+    from marketplace.core.tests.test_settings_production import production_env, run
+
+    old = production_env()
+    signed = run([sys.executable, "-c", ROTATION_SCRIPT, "sign"], old)
+    assert signed.returncode == 0, signed.stderr
+    token = signed.stdout.strip()
+    new_key = production_env()["SECRET_KEY"]
+
+    rotated = run([sys.executable, "-c", ROTATION_SCRIPT, "load", token],
+                  {**old, "SECRET_KEY": new_key, "SECRET_KEY_FALLBACKS": old["SECRET_KEY"]})  # fmt: skip
+    dropped = run([sys.executable, "-c", ROTATION_SCRIPT, "load", token], {**old, "SECRET_KEY": new_key})
+
+    assert rotated.returncode == 0, rotated.stderr
+    assert rotated.stdout.strip() == "{'k': 'v'}"
+    assert dropped.returncode != 0 and "BadSignature" in dropped.stderr
