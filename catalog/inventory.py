@@ -86,6 +86,8 @@ def _clean_row(row: CodeRow) -> tuple[dict[str, Any] | None, str | None]:
         return None, row.error
     if not isinstance(row.code, str) or not row.code.strip():
         return None, "code is empty."
+    if any(isinstance(value, str) and "\x00" in value for value in (row.code, row.pin, row.serial, row.expires_at)):
+        return None, "The line contains a NUL character."
     code = row.code.strip()
     if len(code) > MAX_CODE_LENGTH:
         return None, f"code is longer than {MAX_CODE_LENGTH} characters."

@@ -81,13 +81,24 @@ class SandboxGateway(PaymentGateway):
         try:
             payload = json.loads(body)
             data = payload.get("data") or {}
-            refunded = data.get("refunded_amount") if payload["type"] == "payment.refunded" else None
+            event_id, event_type, payment_id = payload["id"], payload["type"], data.get("payment_id")
+            # Each as stored on the WebhookEvent (event_id 200, type 100, payment_ref 200 characters).
+            for name, value, limit in (
+                ("id", event_id, 200),
+                ("type", event_type, 100),
+                ("payment_id", payment_id or "x", 200),
+            ):
+                if not isinstance(value, str) or not value or len(value) > limit:
+                    raise TypeError(f"{name} is not an identifier")
+            refunded = data.get("refunded_amount") if event_type == "payment.refunded" else None
+            if refunded is not None and (not isinstance(refunded, int) or isinstance(refunded, bool) or refunded < 0):
+                raise TypeError("refunded_amount is not a whole number")
             return WebhookMessage(
-                event_id=str(payload["id"]),
-                type=str(payload["type"]),
-                payment_id=data.get("payment_id"),
+                event_id=event_id,
+                type=event_type,
+                payment_id=payment_id or None,
                 payload=payload,
-                refunded_total=int(refunded) if refunded is not None else None,
+                refunded_total=refunded,
             )
         except (ValueError, KeyError, AttributeError, TypeError) as exc:
             raise InvalidSignature(f"Malformed event body: {exc}") from exc

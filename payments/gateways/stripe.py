@@ -150,30 +150,43 @@ class StripeGateway(PaymentGateway):
             raise InvalidSignature("STRIPE_WEBHOOK_SECRET is not configured.")
         signature = {k.lower(): v for k, v in headers.items()}.get("stripe-signature", "")
         try:
-            stripe.Webhook.construct_event(body, signature, secret, tolerance=WEBHOOK_TOLERANCE_SECONDS)
-        except (stripe.SignatureVerificationError, ValueError) as exc:  # ValueError: the body is not JSON
+            # The signature alone; the body is parsed below, where any shape of JSON is a clear refusal
+            # (stripe's construct_event assumes an object and fails on ``null`` or a list).
+            stripe.WebhookSignature.verify_header(
+                body.decode("utf-8"), signature, secret, tolerance=WEBHOOK_TOLERANCE_SECONDS
+            )
+        except (stripe.SignatureVerificationError, ValueError) as exc:  # ValueError: the body is not UTF-8
             raise InvalidSignature(str(exc)) from exc
         _refuse_future_timestamp(signature)
         try:
             payload = json.loads(body)
-            event_id, event_type = str(payload["id"]), str(payload["type"])
+            event_id, event_type = _text(payload["id"], limit=200), _text(payload["type"], limit=100)
             obj = payload["data"]["object"]
             if not isinstance(obj, dict):
                 raise TypeError("data.object is not an object")
+            metadata = obj.get("metadata") or {}
+            if not isinstance(metadata, dict):
+                raise TypeError("metadata is not an object")
+            if event_type in SESSION_EVENTS:
+                payment_id = _optional_text(
+                    metadata.get("payment_id") or obj.get("client_reference_id") or None, limit=200
+                )
+                return WebhookMessage(event_id=event_id, type=event_type, payment_id=payment_id, payload=payload)
+            if event_type == "charge.refunded":
+                refunded = obj.get("amount_refunded") or 0
+                if not isinstance(refunded, int) or isinstance(refunded, bool) or refunded < 0:
+                    raise TypeError("amount_refunded is not a whole number")
+                _optional_text(metadata.get("payment_id"))
+                _optional_text(obj.get("payment_intent"))  # the payment reference comes from one of these
+                return WebhookMessage(
+                    event_id=event_id,
+                    type=event_type,
+                    payment_id=self._payment_for_charge(obj),
+                    payload=payload,
+                    refunded_total=refunded,
+                )
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidSignature(f"Malformed event body: {exc}") from exc
-        if event_type in SESSION_EVENTS:
-            metadata = obj.get("metadata") or {}
-            payment_id = metadata.get("payment_id") or obj.get("client_reference_id") or None
-            return WebhookMessage(event_id=event_id, type=event_type, payment_id=payment_id, payload=payload)
-        if event_type == "charge.refunded":
-            return WebhookMessage(
-                event_id=event_id,
-                type=event_type,
-                payment_id=self._payment_for_charge(obj),
-                payload=payload,
-                refunded_total=int(obj.get("amount_refunded") or 0),
-            )
         return WebhookMessage(event_id=event_id, type=event_type, payment_id=None, payload=payload)
 
     def _payment_for_charge(self, charge: dict[str, Any]) -> str | None:
@@ -333,3 +346,14 @@ def _refuse_future_timestamp(signature: str) -> None:
 
 
 __all__ = ["StripeGateway"]
+
+
+def _text(value: Any, *, limit: int = 100) -> str:
+    """An identifier from an event: a non-empty string that fits where it is stored, or the event is malformed."""
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise TypeError(f"expected an identifier, got {type(value).__name__}")
+    return value
+
+
+def _optional_text(value: Any, *, limit: int = 200) -> str | None:
+    return None if value in (None, "") else _text(value, limit=limit)
