@@ -88,3 +88,28 @@ def test_admin_slug_follows_the_api_rules(operator_client: Client, seller: Any) 
     assert operator_client.post(f"/admin/catalog/product/{quote(product.pk)}/change/", form).status_code == 302
     product.refresh_from_db()
     assert product.slug == "better-slug"
+
+
+def test_code_admin_never_shows_a_code_or_pin_in_full(operator_client: Client, seller: Any) -> None:
+    from catalog.inventory import CodeRow, codes_import
+    from catalog.models import Code, DeliveryType
+
+    product = ProductFactory(seller=seller, delivery_type=DeliveryType.CODE_POOL, delivery_content="")
+    variant = VariantFactory(product=product)
+    codes_import(variant=variant, rows=[CodeRow(1, "ADMIN-SECRET-CODE-7Q4Z", pin="PIN-90817263")])
+    code = Code.objects.get(variant=variant)
+    pages = [
+        operator_client.get("/admin/catalog/code/"),
+        operator_client.get("/admin/catalog/code/", {"q": "7Q4Z"}),
+        operator_client.get("/admin/catalog/code/", {"q": "ADMIN-SECRET-CODE-7Q4Z"}),
+        operator_client.get(f"/admin/catalog/code/{quote(code.id)}/change/"),
+    ]
+    for page in pages:
+        assert page.status_code == 200
+        html = page.content.decode()
+        assert "90817263" not in html
+        if page is not pages[2]:  # that page echoes the operator's own search text in its links
+            assert "ADMIN-SECRET-CODE" not in html
+    assert "••••7Q4Z" in pages[0].content.decode()
+    assert code.id in pages[1].content.decode()  # the hint finds it
+    assert code.id not in pages[2].content.decode()  # the full code is not searchable: nothing to match it against
