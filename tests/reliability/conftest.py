@@ -191,6 +191,7 @@ class Site:
     launcher: WorkerLauncher
     mail_dir: Path
     http: requests.Session
+    app_threads: int  # the app server's request threads
 
     def api(self, path: str) -> str:
         return f"{self.url}{path}"
@@ -249,6 +250,7 @@ def site(
             launcher=worker_launcher,
             mail_dir=mail_dir,
             http=http,
+            app_threads=app_server.threads,
         )
 
 
