@@ -169,12 +169,24 @@ def test_the_embedded_default_writes_readable_text_with_the_id(client: Client) -
 # --- Celery ----------------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def eager() -> Iterator[None]:
+    """Tasks run in this process (the test settings' default, set here again: a test that started a
+    real worker may have left the app's configuration otherwise)."""
+    saved = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        celery_app.conf.task_always_eager = saved
+
+
 @celery_app.task(name="marketplace.core.tests.log_probe")
 def log_probe(order_id: str = "") -> None:
     logging.getLogger("marketplace.test.probe").info("probe ran")
 
 
-def test_a_task_logs_under_the_request_id_in_its_headers(records: Collect) -> None:
+def test_a_task_logs_under_the_request_id_in_its_headers(records: Collect, eager: None) -> None:
     with bound(request_id="outer"):
         log_probe.apply(kwargs={"order_id": "ord_probe"}, headers={"request_id": "from-header"})
         assert request_id_var.get() == "outer"  # restored after the task
@@ -183,7 +195,7 @@ def test_a_task_logs_under_the_request_id_in_its_headers(records: Collect) -> No
     assert (record.request_id, record.order_id) == ("from-header", "ord_probe")
 
 
-def test_a_task_without_the_header_does_not_borrow_the_callers_id(records: Collect) -> None:
+def test_a_task_without_the_header_does_not_borrow_the_callers_id(records: Collect, eager: None) -> None:
     with bound(request_id="outer"):
         log_probe.apply()  # not through apply_async: nothing adds the header
 
@@ -192,9 +204,9 @@ def test_a_task_without_the_header_does_not_borrow_the_callers_id(records: Colle
     assert not hasattr(record, "order_id")
 
 
-def test_queuing_a_task_puts_the_bound_request_id_in_its_headers(records: Collect) -> None:
+def test_queuing_a_task_puts_the_bound_request_id_in_its_headers(records: Collect, eager: None) -> None:
     with bound(request_id="req-queued"):
-        log_probe.apply_async(args=["ord_positional"])  # eager in the test settings
+        log_probe.apply_async(args=["ord_positional"])
 
     [record] = records.by("marketplace.test.probe")
     assert (record.request_id, record.order_id) == ("req-queued", "ord_positional")
@@ -202,7 +214,7 @@ def test_queuing_a_task_puts_the_bound_request_id_in_its_headers(records: Collec
 
 @pytest.mark.django_db(transaction=True)
 def test_the_fulfilment_task_logs_under_the_request_that_paid(
-    client: Client, records: Collect, text_product: Any
+    client: Client, records: Collect, text_product: Any, eager: None
 ) -> None:
     """Pay on the sandbox page: the webhook marks the order paid and queues fulfilment (eager here);
     the task's lifecycle lines carry the pay request's id and the order."""
