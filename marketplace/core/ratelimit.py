@@ -14,12 +14,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from rest_framework.request import Request
 from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
+from rest_framework.views import APIView
 
 from .api import error_body
 
@@ -57,7 +59,8 @@ def throttle_page(scope: str, methods: Iterable[str] = ("POST",)) -> Callable[[V
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if request.method in counted:
                 throttle = PageRateThrottle(scope)
-                if not throttle.allow_request(request, None):
+                # DRF's throttles only read the client's address from the request (request.META).
+                if not throttle.allow_request(cast(Request, request), cast(APIView, None)):
                     return rate_limited_page(request, _seconds(throttle.wait()))
             return view(request, *args, **kwargs)
 

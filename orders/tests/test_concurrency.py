@@ -251,7 +251,7 @@ def test_two_workers_fulfilling_one_partner_order_store_one_code_per_unit(seller
         )
         variant = VariantFactory(product=product)
         order = order_create(product=product, buyer_email="w@x.co", lines=[CheckoutLine(variant.id, 3)]).order
-        with mock.patch("orders.tasks.fulfil_order.delay_on_commit"):
+        with mock.patch("orders.tasks.fulfil_order.delay"):
             order_mark_paid(order_id=order.id, payment_id="pay_x")
         outcomes = run_concurrently(3, lambda _: order_fulfil(order_id=order.id).outcome)
     finally:

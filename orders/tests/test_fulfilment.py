@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 def paid_without_delivery(product, **kwargs):
     """A paid order whose fulfilment task was lost (never ran)."""
     order = make_order(product, **kwargs)
-    with mock.patch("orders.tasks.fulfil_order.delay_on_commit"):
+    with mock.patch("orders.tasks.fulfil_order.delay"):
         order_mark_paid(order_id=order.id, payment_id="pay_test")
     order.refresh_from_db()
     assert order.status == "paid"

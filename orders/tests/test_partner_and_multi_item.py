@@ -84,7 +84,7 @@ def partner_product(seller, url):
 
 def paid_order(product, lines, **kwargs):
     order = order_create(product=product, buyer_email="gamer@example.com", lines=lines, **kwargs).order
-    with mock.patch("orders.tasks.fulfil_order.delay_on_commit"):
+    with mock.patch("orders.tasks.fulfil_order.delay"):
         order_mark_paid(order_id=order.id, payment_id="pay_test")
     return order
 

@@ -8,10 +8,16 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.files.storage import storages
 from django.core.management import CommandError, call_command
+from django.test import RequestFactory
 
 from catalog.models import DeliveryType, Product, ProductStatus, Upload, Variant
 from marketplace.accounts.models import Role, User
 from marketplace.core.management.commands import seed_demo
+
+
+def signs_in(*, email: str, password: str):
+    """What the sign-in page would authenticate (the lock-out check needs a request)."""
+    return authenticate(RequestFactory().post("/accounts/login/"), email=email, password=password)
 
 
 @pytest.fixture(autouse=True)
@@ -50,8 +56,8 @@ def test_creates_the_seller_the_operator_and_one_product_per_delivery_type() -> 
     assert (seller.is_staff, seller.is_superuser) == (False, False)
     operator = User.objects.get(email="admin@marketplace.test")
     assert (operator.is_staff, operator.is_superuser) == (True, True)
-    assert authenticate(email="demo@seller.test", password=seed_demo.DEFAULT_SELLER_PASSWORD) == seller
-    assert authenticate(email="admin@marketplace.test", password=seed_demo.DEFAULT_ADMIN_PASSWORD) == operator
+    assert signs_in(email="demo@seller.test", password=seed_demo.DEFAULT_SELLER_PASSWORD) == seller
+    assert signs_in(email="admin@marketplace.test", password=seed_demo.DEFAULT_ADMIN_PASSWORD) == operator
 
     products = {p.slug: p for p in Product.objects.prefetch_related("variants")}
     assert {slug: (p.delivery_type, p.currency, p.status, p.seller_id) for slug, p in products.items()} == {
@@ -133,7 +139,7 @@ def test_a_second_run_repairs_what_a_developer_broke(private_storage: Path) -> N
     seed()
 
     assert counts() == {"users": 2, "products": 6, "variants": 6, "uploads": 1}
-    assert authenticate(email="demo@seller.test", password=seed_demo.DEFAULT_SELLER_PASSWORD) == seller
+    assert signs_in(email="demo@seller.test", password=seed_demo.DEFAULT_SELLER_PASSWORD) == seller
     assert Product.objects.get(slug="demo-link").status == ProductStatus.ACTIVE
     upload.refresh_from_db()
     assert storages["private"].exists(upload.key)
