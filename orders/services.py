@@ -16,6 +16,7 @@ from django.utils import timezone
 from catalog.models import Product, ProductStatus, Variant
 from marketplace.core.errors import (
     ApplicationError,
+    DependencyUnavailable,
     IdempotencyConflict,
     NotFound,
     OutOfStock,
@@ -777,7 +778,15 @@ def order_retry_delivery(*, order: Order, user: Any, actor: str = Actor.SELLER) 
             actor_user=user,
             data={"items_reset": reset},
         )
-        fulfil_order.delay_on_commit(order.id)  # type: ignore[attr-defined]
+    # After the commit, and not swallowed: the seller is told when the queue does not take it, and
+    # asking again is safe (items already pending stay pending).
+    try:
+        fulfil_order.delay(order.id)
+    except Exception as exc:  # noqa: BLE001 - whatever the broker's failure, the answer is the same
+        logger.exception("Could not queue the delivery retry of order %s.", order.id)
+        raise DependencyUnavailable(
+            "The retry was recorded, but the delivery queue is not answering. Try again in a minute."
+        ) from exc
     return order
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
@@ -108,6 +110,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return error_response("validation_error", "Some fields are not valid.", 400, fields)
     if isinstance(exc, Http404):
         return error_response("not_found", "Not found.", 404)
+    if isinstance(exc, DatabaseOperationalError | DatabaseInterfaceError):
+        # The database is down, restarting or (SQLite) busy: a dependency, not a bug. Nothing was
+        # half-written (each service's writes are one transaction), so the client may simply retry.
+        view = type(context.get("view")).__name__
+        logger.error("database unavailable in %s: %s", view, type(exc).__name__, exc_info=exc)
+        return error_response(
+            "service_unavailable",
+            "The service is briefly unavailable. Please try again in a few seconds.",
+            503,
+            headers={"Retry-After": "5"},
+        )
     if isinstance(exc, DjangoPermissionDenied):
         return error_response("permission_denied", "You are not allowed to do this.", 403)
     if isinstance(exc, exceptions.ValidationError):

@@ -62,3 +62,29 @@ def test_a_paid_webhook_is_acknowledged_while_the_broker_is_down(
     assert result.requeued == [order.id]
     delay.assert_called_once_with(order.id)
     assert Order.objects.get(pk=order.id).status == "paid"
+
+
+def test_a_delivery_retry_the_broker_refuses_is_a_clean_503_and_can_be_asked_again(api_client, text_product):
+    from orders.services import order_mark_paid
+
+    order = make_order(text_product, email="retry@example.com")
+    with mock.patch("orders.tasks.fulfil_order.delay"):
+        order_mark_paid(order_id=order.id, payment_id="pay_retry")
+    api_client.force_authenticate(user=text_product.seller)
+    url = f"/api/v1/orders/{order.id}/retry-delivery"
+    refused = OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    with mock.patch("orders.tasks.fulfil_order.delay", side_effect=refused):
+        response = api_client.post(url)
+    assert response.status_code == 503
+    body = response.json()
+    assert body["error"]["code"] == "service_unavailable"
+    assert "Try again" in body["error"]["message"]
+    order.refresh_from_db()
+    assert order.status == "paid"
+    assert OrderEvent.objects.filter(order=order, type="delivery_retry_requested").count() == 1
+
+    with mock.patch("orders.tasks.fulfil_order.delay") as delay:
+        again = api_client.post(url)
+    assert again.status_code == 202
+    delay.assert_called_once_with(order.id)
