@@ -297,8 +297,10 @@ def worker_launcher(
 
     # The test process sends for real, to this test's queue only.
     queue = f"e2e-{os.getpid()}-{uuid.uuid4().hex[:10]}"
-    settings.CELERY_TASK_ALWAYS_EAGER = False
+    # Saved before the setting changes: Celery's configuration reads Django's settings, so saving
+    # afterwards would "restore" eager mode as off for every later test in this run.
     saved_conf = {key: celery_app.conf.get(key) for key in ("task_always_eager", "task_default_queue")}
+    settings.CELERY_TASK_ALWAYS_EAGER = False
     celery_app.conf.task_always_eager = False
     celery_app.conf.task_default_queue = queue
     purge_queue(queue)
