@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import LiteralString
+from typing import Any, LiteralString
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,3 +138,24 @@ def print_machine() -> None:
     print(
         f"machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}; {info['database']}; {info['redis']}"
     )
+
+
+def bench_product(
+    *, slug: str, title: str, delivery_type: str, variant_name: str, price: int, seller_email: str, **fields: object
+) -> tuple[Any, Any]:
+    """A seller with one active USD product of one variant, for a benchmark to sell: (product, variant)."""
+    from catalog.models import Product, ProductStatus, Variant
+    from marketplace.accounts.models import Role, User
+
+    seller = User.objects.create_user(seller_email, None, name="Bench Seller", role=Role.SELLER)
+    product = Product.objects.create(
+        seller=seller,
+        slug=slug,
+        title=title,
+        status=ProductStatus.ACTIVE,
+        currency="USD",
+        delivery_type=delivery_type,
+        **fields,
+    )
+    variant = Variant.objects.create(product=product, name=variant_name, price=price)
+    return product, variant

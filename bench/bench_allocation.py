@@ -24,7 +24,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import throwaway_database
+from bench import bench_product, throwaway_database
 
 MAX_ERRORS_PER_BUYER = 20
 
@@ -47,23 +47,21 @@ def main() -> int:
         from django.db.models import Count, F
 
         from catalog.inventory import CodeRow, available_codes, codes_import
-        from catalog.models import Code, CodeStatus, DeliveryType, Product, ProductStatus, Variant
-        from marketplace.accounts.models import Role, User
+        from catalog.models import Code, CodeStatus, DeliveryType, Product
         from marketplace.core.errors import OutOfStock
         from orders.models import Order, OrderItem
         from orders.services import CheckoutLine, order_create
 
-        seller = User.objects.create_user(f"bench-{os.getpid()}@example.com", None, name="Bench", role=Role.SELLER)
-        Product.objects.create(
-            seller=seller,
+        bench_product(
             slug="bench-gift-card",
             title="Bench gift card",
-            status=ProductStatus.ACTIVE,
-            currency="USD",
             delivery_type=DeliveryType.CODE_POOL,
+            variant_name="$25",
+            price=2500,
+            seller_email=f"bench-{os.getpid()}@example.com",
         )
         product = Product.objects.select_related("seller").get(slug="bench-gift-card")
-        variant = Variant.objects.create(product=product, name="$25", price=2500)
+        variant = product.variants.get()
         loaded = codes_import(variant=variant, rows=(CodeRow(i, f"POOL-{i:08d}") for i in range(1, args.pool + 1)))
         assert loaded.imported == args.pool
 
@@ -118,7 +116,7 @@ def main() -> int:
         codes_per_item = Counter(codes.exclude(order_item=None).values_list("order_item_id", flat=True))
         codes_sharing_an_item = sum(n for n in codes_per_item.values() if n > 1)
         values_stored_twice = (
-            Code.objects.filter(seller=seller).values("code_hash").annotate(n=Count("id")).filter(n__gt=1).count()
+            Code.objects.filter(seller=product.seller).values("code_hash").annotate(n=Count("id")).filter(n__gt=1).count()
         )
         duplicates = items_overfull + codes_sharing_an_item + values_stored_twice
         orders_in_db = Order.objects.filter(product=product).count()

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import print_machine, throwaway_database
+from bench import bench_product, print_machine, throwaway_database
 from bench.servers import delete_queue, gunicorn, log_tail, service_env, use_services
 
 CEILING = "/bench/insert-one-row"
@@ -132,23 +132,20 @@ def main() -> int:
     os.environ["CELERY_TASK_DEFAULT_QUEUE"] = queue  # whatever pay queues stays in the run's own queue
 
     with throwaway_database() as database:
-        from catalog.models import DeliveryType, Product, ProductStatus, Variant
-        from marketplace.accounts.models import Role, User
+        from catalog.models import DeliveryType
         from orders.models import Order
 
         print(f"database: {database.label}")
         print_machine()
-        seller = User.objects.create_user("bench-seller@example.com", None, name="Bench Seller", role=Role.SELLER)
-        product = Product.objects.create(
-            seller=seller,
+        product, variant = bench_product(
             slug="bench-text",
             title="Bench Text",
-            status=ProductStatus.ACTIVE,
-            currency="USD",
             delivery_type=DeliveryType.TEXT,
+            variant_name="Standard",
+            price=1999,
+            seller_email="bench-seller@example.com",
             delivery_content="The secret is OPEN-SESAME",
         )
-        variant = Variant.objects.create(product=product, name="Standard", price=1999)
         pay_path = f"/api/v1/public/checkout/{product.slug}/pay"
 
         def pay_body() -> dict[str, Any]:

@@ -39,7 +39,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import print_machine, throwaway_database
+from bench import bench_product, print_machine, throwaway_database
 from bench.servers import celery_worker, delete_queue, gunicorn, log_tail, service_env, use_services
 
 POLL_SECONDS = 0.01
@@ -146,24 +146,21 @@ def prepare_orders(count: int) -> tuple[list[tuple[str, str, int, str]], Any]:
     from django.utils import timezone
 
     from catalog.inventory import CodeRow, codes_import
-    from catalog.models import DeliveryType, Product, ProductStatus, Variant
-    from marketplace.accounts.models import Role, User
+    from catalog.models import DeliveryType
     from marketplace.core.ids import make_id
     from orders.services import CheckoutLine, order_create
     from payments.models import SandboxPayment
     from payments.services import payment_initiate
 
-    seller = User.objects.create_user("bench-seller@example.com", None, name="Bench Seller", role=Role.SELLER)
-    product = Product.objects.create(
-        seller=seller,
+    product, variant = bench_product(
         slug="bench-gift-card",
         title="Bench gift card",
-        status=ProductStatus.ACTIVE,
-        currency="USD",
         delivery_type=DeliveryType.CODE_POOL,
+        variant_name="$25",
+        price=2500,
+        seller_email="bench-seller@example.com",
         redemption_instructions="Redeem at example.com/redeem",
     )
-    variant = Variant.objects.create(product=product, name="$25", price=2500)
     loaded = codes_import(variant=variant, rows=(CodeRow(i, f"GIFT-{i:08d}") for i in range(1, count + 1)))
     assert loaded.imported == count
     orders = []
