@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from marketplace.core.errors import ApplicationError, Gone, IdempotencyConflict, OutOfStock
 from marketplace.core.money import exponent, format_money
-from marketplace.core.ratelimit import throttle_page
+from marketplace.core.ratelimit import client_address, throttle_page
 
 from .forms import CheckoutForm, LibraryRequestForm
 from .fulfillment import get_strategy
@@ -310,7 +310,7 @@ def download(request: HttpRequest, token: str) -> HttpResponseBase:
 
 
 def _client_ip(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
+    return client_address(request)
 
 
 def _library_entries(email: str, page_number: Any) -> tuple[list[dict[str, Any]], Any]:

@@ -20,12 +20,18 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from rest_framework.request import Request
-from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle, ScopedRateThrottle, SimpleRateThrottle
 from rest_framework.views import APIView
 
 from .api import error_body
 
 View = Callable[..., HttpResponse]
+
+
+def client_address(request: HttpRequest) -> str:
+    """The client's address as every limit counts it: ``REMOTE_ADDR``, or behind ``NUM_PROXIES``
+    trusted proxies (``TRUSTED_PROXY_COUNT``) the address they saw, from ``X-Forwarded-For``."""
+    return str(BaseThrottle().get_ident(cast(Request, request)) or "unknown")
 
 
 class PageRateThrottle(SimpleRateThrottle):

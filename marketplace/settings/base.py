@@ -112,6 +112,7 @@ AXES_LOCKOUT_CALLABLE = "marketplace.core.ratelimit.lockout_response"
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are not recorded; failures are (admin: Axes)
 AXES_HTTP_RESPONSE_CODE = 429
+AXES_CLIENT_IP_CALLABLE = "marketplace.core.ratelimit.client_address"  # the same address the rate limits use
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/dashboard/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -199,6 +200,9 @@ REST_FRAMEWORK = {
     # Per client address, in the cache (Redis in production). "checkout": the public product and its
     # quote, and the checkout page; "pay": creating orders; "polling": an order's status while the
     # buyer waits; "auth": registration, tokens, sign-in, sign-up and password reset.
+    # Behind a load balancer or reverse proxy, how many of them to trust in X-Forwarded-For; without
+    # it every client would share the proxy's address, and so its limits.
+    "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=None),
     "DEFAULT_THROTTLE_RATES": {
         "auth": env.str("RATE_AUTH", default="30/minute"),
         "checkout": env.str("RATE_CHECKOUT", default="120/minute"),

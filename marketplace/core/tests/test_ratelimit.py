@@ -243,3 +243,23 @@ def test_failed_attempts_never_store_the_password() -> None:
     attempt = AccessAttempt.objects.get(username="ada@example.com")
     stored = " ".join(str(v) for v in (attempt.post_data, attempt.get_data, attempt.user_agent, attempt.path_info))
     assert "hunter2-secret-guess" not in stored
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_limit_and_lock(
+    low_rates: None, text_product: Any, settings: Any
+) -> None:
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    url = f"/api/v1/public/checkout/{text_product.slug}"
+    one = APIClient(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    other = APIClient(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.8")
+    for _ in range(LIMIT):
+        one.get(url)
+    assert one.get(url).status_code == 429
+    assert other.get(url).status_code == 200
+
+    SellerFactory(email="ada@example.com")
+    for _ in range(FAILURES):
+        one.post("/api/v1/auth/token", {"email": "ada@example.com", "password": "wrong"})
+    assert AccessAttempt.objects.get(username="ada@example.com").ip_address == "198.51.100.7"
+    signed_in = other.post("/api/v1/auth/token", {"email": "ada@example.com", "password": DEFAULT_PASSWORD})
+    assert signed_in.status_code == 200
