@@ -1,3 +1,4 @@
+import json
 from typing import Any
 
 from django import forms
@@ -5,6 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from marketplace.core.crypto import mask
 from marketplace.core.errors import ValidationFailed
 
 from .models import Code, Product, ProductStatus, Upload, Variant
@@ -48,7 +50,7 @@ class ProductAdmin(admin.ModelAdmin):
     actions = ["archive_products"]
     fieldsets = [
         (None, {"fields": ["id", "seller", "title", "slug", "description", "status", "currency"]}),
-        ("Delivery", {"fields": ["delivery_type", "delivery_content", "redemption_instructions", "delivery_options"]}),
+        ("Delivery", {"fields": ["delivery_type", "delivery_content", "redemption_instructions", "delivery_settings"]}),
         ("Dates", {"fields": ["created_at", "updated_at"]}),
     ]
     readonly_fields = [
@@ -58,13 +60,22 @@ class ProductAdmin(admin.ModelAdmin):
         "delivery_type",
         "delivery_content",
         "redemption_instructions",
-        "delivery_options",
+        "delivery_settings",
         "created_at",
         "updated_at",
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description="Delivery options")
+    def delivery_settings(self, obj: Product) -> str:
+        """The per-type settings, with a partner's signing secret masked: only the seller needs it."""
+        options = json.loads(json.dumps(obj.delivery_options or {}))
+        partner = options.get("partner")
+        if isinstance(partner, dict) and partner.get("secret"):
+            partner["secret"] = mask(str(partner["secret"]))
+        return json.dumps(options, ensure_ascii=False, sort_keys=True) if options else "—"
 
     @admin.action(description="Archive selected products", permissions=["change"])
     def archive_products(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:

@@ -113,3 +113,17 @@ def test_code_admin_never_shows_a_code_or_pin_in_full(operator_client: Client, s
     assert "••••7Q4Z" in pages[0].content.decode()
     assert code.id in pages[1].content.decode()  # the hint finds it
     assert code.id not in pages[2].content.decode()  # the full code is not searchable: nothing to match it against
+
+
+def test_product_change_page_masks_a_partner_signing_secret(operator_client: Client, seller: Any) -> None:
+    secret = "whsec_c2VjcmV0LXNpZ25pbmcta2V5LWZvci10ZXN0cw"
+    product = ProductFactory(
+        seller=seller,
+        delivery_type="partner_api",
+        delivery_content="",
+        delivery_options={"partner": {"url": "https://partner.example/fulfil", "secret": secret}},
+    )
+    page = operator_client.get(f"/admin/catalog/product/{quote(product.pk)}/change/").content.decode()
+    assert "https://partner.example/fulfil" in page
+    assert secret not in page
+    assert f"••••{secret[-4:]}" in page
