@@ -310,7 +310,7 @@ def download(request: HttpRequest, token: str) -> HttpResponseBase:
 
 
 def _client_ip(request: HttpRequest) -> str:
-    return client_address(request)
+    return client_address(request) or "unknown"
 
 
 def _library_entries(email: str, page_number: Any) -> tuple[list[dict[str, Any]], Any]:

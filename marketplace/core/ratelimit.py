@@ -28,10 +28,11 @@ from .api import error_body
 View = Callable[..., HttpResponse]
 
 
-def client_address(request: HttpRequest) -> str:
+def client_address(request: HttpRequest) -> str | None:
     """The client's address as every limit counts it: ``REMOTE_ADDR``, or behind ``NUM_PROXIES``
-    trusted proxies (``TRUSTED_PROXY_COUNT``) the address they saw, from ``X-Forwarded-For``."""
-    return str(BaseThrottle().get_ident(cast(Request, request)) or "unknown")
+    trusted proxies (``TRUSTED_PROXY_COUNT``) the address they saw, from ``X-Forwarded-For``.
+    None when the request carries none (a sign-in made in code, not over HTTP)."""
+    return BaseThrottle().get_ident(cast(Request, request)) or None
 
 
 class PageRateThrottle(SimpleRateThrottle):
