@@ -71,10 +71,12 @@ class ProductAdmin(admin.ModelAdmin):
     @admin.display(description="Delivery options")
     def delivery_settings(self, obj: Product) -> str:
         """The per-type settings, with a partner's signing secret masked: only the seller needs it."""
+        from orders.fulfillment.partner import partner_secret
+
         options = json.loads(json.dumps(obj.delivery_options or {}))
         partner = options.get("partner")
         if isinstance(partner, dict) and partner.get("secret"):
-            partner["secret"] = mask(str(partner["secret"]))
+            partner["secret"] = mask(partner_secret(obj.delivery_options))
         return json.dumps(options, ensure_ascii=False, sort_keys=True) if options else "—"
 
     @admin.action(description="Archive selected products", permissions=["change"])

@@ -176,7 +176,9 @@ class DeliveryOutput(serializers.Serializer):
         }
     )
     def get_partner(self, product: Product) -> dict[str, Any] | None:
-        return (product.delivery_options or {}).get("partner")
+        from orders.fulfillment.partner import partner_for_seller
+
+        return partner_for_seller(product.delivery_options)
 
 
 class ProductOutput(serializers.ModelSerializer):

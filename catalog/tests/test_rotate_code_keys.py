@@ -48,3 +48,65 @@ def test_webhook_secrets_survive_removing_the_old_key(settings: Any) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT secret FROM orders_webhookendpoint")
         assert all(is_under_newest_key(secret) for (secret,) in cursor.fetchall())
+
+
+@pytest.mark.django_db
+def test_partner_secrets_are_rotated_and_plain_ones_sealed(settings: Any) -> None:
+    from catalog.models import Product
+    from catalog.tests.factories import ProductFactory
+    from orders.fulfillment.partner import partner_secret, seal_partner_secret
+
+    old = settings.FERNET_KEYS[0]
+    sealed = ProductFactory(
+        delivery_type="partner_api",
+        delivery_content="",
+        delivery_options={"partner": {"url": "https://p.example/a", "secret": seal_partner_secret("whsec_c2VhbGVk")}},
+    )
+    plain = ProductFactory(  # written before secrets were sealed
+        delivery_type="partner_api",
+        delivery_content="",
+        delivery_options={"partner": {"url": "https://p.example/b", "secret": "whsec_cGxhaW4"}},
+    )
+    new = Fernet.generate_key().decode()
+    settings.FERNET_KEYS = [new, old]
+    out = io.StringIO()
+    call_command("rotate_code_keys", stdout=out)
+    assert "rotated 2 row(s)" in out.getvalue()
+
+    settings.FERNET_KEYS = [new]  # the old key removed
+    stored = {p.pk: p.delivery_options["partner"]["secret"] for p in Product.objects.all()}
+    assert all(is_under_newest_key(value) for value in stored.values())
+    assert partner_secret(Product.objects.get(pk=sealed.pk).delivery_options) == "whsec_c2VhbGVk"
+    assert partner_secret(Product.objects.get(pk=plain.pk).delivery_options) == "whsec_cGxhaW4"
+
+    again = io.StringIO()
+    call_command("rotate_code_keys", stdout=again)
+    assert "rotated 0 row(s)" in again.getvalue()
+
+
+@pytest.mark.django_db
+def test_the_migration_seals_plain_partner_secrets_and_its_reverse_unseals() -> None:
+    import importlib
+
+    from django.apps import apps as django_apps
+
+    from catalog.models import Product
+    from catalog.tests.factories import ProductFactory
+    from orders.fulfillment.partner import partner_secret
+
+    migration = importlib.import_module("catalog.migrations.0006_seal_partner_secrets")
+    product = ProductFactory(
+        delivery_type="partner_api",
+        delivery_content="",
+        delivery_options={"partner": {"url": "https://p.example/a", "secret": "whsec_b2xkLXBsYWlu"}},
+    )
+    migration.seal(django_apps, None)
+    sealed = Product.objects.get(pk=product.pk).delivery_options["partner"]
+    assert sealed["url"] == "https://p.example/a"
+    assert "b2xkLXBsYWlu" not in sealed["secret"]
+    assert partner_secret({"partner": sealed}) == "whsec_b2xkLXBsYWlu"
+
+    migration.seal(django_apps, None)  # running twice changes nothing
+    assert Product.objects.get(pk=product.pk).delivery_options["partner"] == sealed
+    migration.unseal(django_apps, None)
+    assert Product.objects.get(pk=product.pk).delivery_options["partner"]["secret"] == "whsec_b2xkLXBsYWlu"

@@ -31,6 +31,7 @@ from marketplace.core.dashboard import _minor_units, seller_required
 from marketplace.core.errors import ApplicationError, PayloadTooLarge, ValidationFailed
 from marketplace.core.money import currencies, exponent
 from orders.analytics import paid_q
+from orders.fulfillment.partner import partner_for_seller
 from orders.models import Order
 
 PRODUCTS_PER_PAGE = 20
@@ -372,7 +373,7 @@ def _form_context(submission: ProductSubmission, *, product: Product | None, sel
     upload = Upload.objects.filter(seller=seller, key=reference).first() if reference else None
     partner_secret = None
     if product is not None and product.delivery_type == DeliveryType.PARTNER_API:
-        partner_secret = ((product.delivery_options or {}).get("partner") or {}).get("secret")
+        partner_secret = (partner_for_seller(product.delivery_options) or {}).get("secret")
     return {
         "form": submission.form,
         "formset": submission.formset,

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from catalog.models import Product
+from orders.fulfillment.partner import partner_secret
 
 
 @csrf_exempt
@@ -26,7 +27,7 @@ def demo_partner_fulfil(request: HttpRequest) -> JsonResponse:
     try:
         body = json.loads(request.body)
         product = Product.objects.get(id=body["product_id"], delivery_type="partner_api")
-        secret = product.delivery_options["partner"]["secret"]
+        secret = partner_secret(product.delivery_options)
         Webhook(secret).verify(request.body, {k.lower(): v for k, v in request.headers.items()}, json_parse=False)
     except (ValueError, KeyError, TypeError, Product.DoesNotExist, WebhookVerificationError):
         return JsonResponse({"error": "unauthorized"}, status=401)

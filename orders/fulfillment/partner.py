@@ -14,6 +14,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
+from marketplace.core.crypto import UndecryptableValue, decrypt, encrypt
+
 from .base import DeliverySettings, DeliveryStrategy, PermanentDeliveryError, Resource, TransientDeliveryError, invalid
 from .code_pool import CodePoolDelivery
 
@@ -22,6 +24,31 @@ TIMEOUT_SECONDS = 10
 
 def new_partner_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+# At rest, ``delivery_options["partner"]["secret"]`` is Fernet ciphertext (like codes and sellers'
+# webhook secrets); the plain ``whsec_...`` value exists only in memory, to sign and to show the seller.
+
+
+def seal_partner_secret(secret: str) -> str:
+    return encrypt(secret)
+
+
+def partner_secret(options: dict[str, Any] | None) -> str:
+    """The plain signing secret of a partner_api product's ``delivery_options`` ("" when none).
+    A plain ``whsec_`` value (written before secrets were sealed) is returned as it is."""
+    value = str(((options or {}).get("partner") or {}).get("secret") or "")
+    if not value or value.startswith("whsec_"):
+        return value
+    return decrypt(value)
+
+
+def partner_for_seller(options: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The partner settings as the seller sees them: the URL and the plain secret."""
+    partner = (options or {}).get("partner")
+    if not isinstance(partner, dict):
+        return None
+    return {**partner, "secret": partner_secret(options)} if partner.get("secret") else dict(partner)
 
 
 class PartnerApiDelivery(DeliveryStrategy):
@@ -46,10 +73,17 @@ class PartnerApiDelivery(DeliveryStrategy):
         except ValidationError:
             raise invalid("partner.url", "Must be a valid https:// URL.") from None
         secret = raw.get("secret") or new_partner_secret()
+        if isinstance(secret, str) and not secret.startswith("whsec_"):
+            # The sealed secret a product already has, passed back unchanged (an update that keeps it).
+            try:
+                secret = partner_secret({"partner": {"secret": secret}})
+            except UndecryptableValue:
+                secret = None
         if not isinstance(secret, str) or not secret.startswith("whsec_"):
             raise invalid("partner.secret", "Leave it out to have one generated.")
+        sealed = seal_partner_secret(secret)
         return DeliverySettings(
-            "partner_api", "", settings.redemption_instructions.strip(), {"partner": {"url": url, "secret": secret}}
+            "partner_api", "", settings.redemption_instructions.strip(), {"partner": {"url": url, "secret": sealed}}
         )
 
     def _fetch(self, item: Any, unit: int) -> dict[str, Any]:
@@ -75,7 +109,7 @@ class PartnerApiDelivery(DeliveryStrategy):
             "Content-Type": "application/json",
             "webhook-id": message_id,
             "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": Webhook(partner["secret"]).sign(message_id, now, body),
+            "webhook-signature": Webhook(partner_secret(item.product.delivery_options)).sign(message_id, now, body),
             "Idempotency-Key": message_id,
         }
         try:

@@ -241,3 +241,44 @@ class TestSeveralItems:
         assert order.status == "delivered"
         assert guide.attempts == attempts_before  # the delivered item was not fulfilled again
         assert len([m for m in mail.outbox if m.to == ["gamer@example.com"]]) == 1
+
+
+def test_the_partner_secret_is_sealed_at_rest_and_still_signs(
+    seller_client, seller, partner, settings, django_capture_on_commit_callbacks
+):
+    """The seller sees and keeps the plain secret; the database holds only its ciphertext; a
+    request to the partner is signed with the plain one (the fake partner verifies it)."""
+    from django.db import connection
+
+    from catalog.models import Product
+
+    settings.PARTNER_ALLOW_HTTP = True
+    partner.script = [(200, {"code": "CREDIT-SEALED-1"})]
+    body = {
+        "title": "Credits",
+        "currency": "USD",
+        "price": 100,
+        "delivery": {"content_type": "partner_api", "partner": {"url": partner.url, "secret": SECRET}},
+    }
+    created = seller_client.post("/api/v1/products", body, format="json")
+    assert created.status_code == 201, created.json()
+    assert created.json()["data"]["delivery"]["partner"] == {"url": partner.url, "secret": SECRET}
+    product = Product.objects.get(pk=created.json()["data"]["id"])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT delivery_options FROM catalog_product WHERE id = %s", [product.pk])
+        [(raw,)] = cursor.fetchall()
+    assert SECRET not in str(raw) and SECRET.removeprefix("whsec_") not in str(raw)
+
+    # An update that does not touch the secret keeps it (the sealed value goes round unchanged).
+    renamed = seller_client.patch(
+        f"/api/v1/products/{product.pk}", {"delivery": {"redemption_instructions": "Top up in game."}}, format="json"
+    )
+    assert renamed.status_code == 200
+    assert renamed.json()["data"]["delivery"]["partner"]["secret"] == SECRET
+
+    order = paid_order(product, [CheckoutLine(product.variants.get().id, 1)])
+    with django_capture_on_commit_callbacks(execute=True):
+        fulfil_order.apply(args=(order.id,))
+    order.refresh_from_db()
+    assert order.status == "delivered"
+    assert len(partner.requests) == 1  # accepted: its signature verified with SECRET

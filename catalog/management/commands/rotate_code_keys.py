@@ -1,5 +1,6 @@
 """Re-encrypts every stored secret (codes, PINs, licence keys, sellers' webhook secrets: every
-``EncryptedTextField`` of every model) under the newest FERNET_KEYS entry.
+``EncryptedTextField`` of every model; and the partner signing secrets sealed inside products'
+``delivery_options``) under the newest FERNET_KEYS entry.
 
 Resumable: rows already under the newest key are skipped, so an interrupted run simply runs again.
 Batched: it walks the tables by primary key, one short transaction per batch.
@@ -34,7 +35,31 @@ class Command(BaseCommand):
         total = 0
         for table, columns in encrypted_tables():
             total += self._rotate_table(table, columns, batch_size)
+        total += self._rotate_partner_secrets()
         self.stdout.write(f"rotated {total} row(s) to the newest key")
+
+    def _rotate_partner_secrets(self) -> int:
+        """Sealed partner secrets live in a JSON field, so no column type finds them; a plain
+        ``whsec_`` one (from before they were sealed) is sealed now."""
+        from catalog.models import DeliveryType, Product
+        from orders.fulfillment.partner import seal_partner_secret
+
+        rotated = 0
+        for product in Product.objects.filter(delivery_type=DeliveryType.PARTNER_API).only("id", "delivery_options"):
+            with transaction.atomic():
+                locked = Product.objects.select_for_update().only("id", "delivery_options").get(pk=product.pk)
+                partner = dict((locked.delivery_options or {}).get("partner") or {})
+                stored = str(partner.get("secret") or "")
+                if not stored or (not stored.startswith("whsec_") and is_under_newest_key(stored)):
+                    continue
+                partner["secret"] = (
+                    seal_partner_secret(stored) if stored.startswith("whsec_") else rotate(stored)
+                )
+                Product.objects.filter(pk=locked.pk).update(
+                    delivery_options={**(locked.delivery_options or {}), "partner": partner}
+                )
+                rotated += 1
+        return rotated
 
     def _rotate_table(self, table: str, columns: list[str], batch_size: int) -> int:
         quote = connection.ops.quote_name

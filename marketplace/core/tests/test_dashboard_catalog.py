@@ -502,11 +502,14 @@ def test_edit_with_a_bad_field_changes_nothing(seller_client, seller):
 
 
 def test_edit_keeps_the_partner_secret(seller_client, seller, settings):
+    from orders.fulfillment.partner import partner_secret
+
     data = form_data(delivery_type="partner_api", delivery_text="", partner_url="https://partner.example.com/fulfil")
     assert seller_client.post("/dashboard/products/new/", data).status_code == 302
     product = Product.objects.get(seller=seller)
-    secret = product.delivery_options["partner"]["secret"]
+    secret = partner_secret(product.delivery_options)
     assert secret.startswith("whsec_")
+    assert secret not in str(product.delivery_options)  # sealed at rest
     html = seller_client.get(f"/dashboard/products/{product.id}/edit/").content.decode()
     assert secret in html
 
@@ -524,7 +527,8 @@ def test_edit_keeps_the_partner_secret(seller_client, seller, settings):
     )
     assert seller_client.post(f"/dashboard/products/{product.id}/edit/", edit).status_code == 302
     product.refresh_from_db()
-    assert product.delivery_options["partner"] == {"url": "https://partner.example.com/v2", "secret": secret}
+    assert product.delivery_options["partner"]["url"] == "https://partner.example.com/v2"
+    assert partner_secret(product.delivery_options) == secret
 
 
 # --- Archive -------------------------------------------------------------------------------------

@@ -219,12 +219,12 @@ class Command(BaseCommand):
 
     def _ensure_partner(self, product: Product) -> None:
         """Points the demo partner product at this site's own demo fulfilment endpoint."""
-        from orders.fulfillment.partner import new_partner_secret
+        from orders.fulfillment.partner import new_partner_secret, seal_partner_secret
 
         partner = dict((product.delivery_options or {}).get("partner") or {})
         url = f"{settings.SITE_URL}/demo/partner/fulfil"
         if partner.get("url") != url or not partner.get("secret"):
-            partner = {"url": url, "secret": partner.get("secret") or new_partner_secret()}
+            partner = {"url": url, "secret": partner.get("secret") or seal_partner_secret(new_partner_secret())}
             product.delivery_options = {**(product.delivery_options or {}), "partner": partner}
             product.save(update_fields=["delivery_options", "updated_at"])
 
