@@ -19,6 +19,7 @@ from django.db.models import Q, QuerySet
 from django.urls import reverse
 
 from marketplace.core.errors import ApplicationError, NotFound
+from marketplace.core.ratelimit import retry_after
 
 from .models import Order, OrderItem
 from .selectors import orders_with_details
@@ -28,10 +29,7 @@ logger = logging.getLogger(__name__)
 LINK_SALT = "orders.library.link"
 LINK_TTL_SECONDS = 15 * 60
 SESSION_KEY = "library_email"
-# Link requests allowed per email and per client address in RATE_WINDOW_SECONDS.
-RATE_PER_EMAIL = 5
-RATE_PER_IP = 20
-RATE_WINDOW_SECONDS = 60 * 60
+# Link requests per client address and per email: the "library_ip" and "library_email" rate limits.
 
 
 class LibraryLinkInvalid(ApplicationError):
@@ -55,20 +53,13 @@ class LibraryRateLimited(ApplicationError):
     code = "rate_limited"
     default_message = "Too many sign-in links were asked for. Wait a while, then try again."
 
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
+
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
-
-
-def _hit(key: str, limit: int) -> bool:
-    """Counts one request in the window; True while within ``limit``. Atomic on Redis and locmem."""
-    cache.add(key, 0, timeout=RATE_WINDOW_SECONDS)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=RATE_WINDOW_SECONDS)
-        count = 1
-    return count <= limit
 
 
 def library_orders(*, email: str) -> QuerySet[Order]:
@@ -97,8 +88,9 @@ def library_link_request(*, email: str, ip: str) -> LinkRequest:
     from .emails import build_library_link_email
 
     email = normalise_email(email)
-    if not _hit(f"library:ip:{ip}", RATE_PER_IP) or not _hit(f"library:email:{email}", RATE_PER_EMAIL):
-        raise LibraryRateLimited()
+    wait = retry_after([("library_ip", ip), ("library_email", email)])
+    if wait is not None:
+        raise LibraryRateLimited(retry_after=wait)
     if not library_orders(email=email).exists():
         logger.info("library link asked for an email without orders")
         return LinkRequest(sent=False)

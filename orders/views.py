@@ -309,10 +309,6 @@ def download(request: HttpRequest, token: str) -> HttpResponseBase:
 # --- The library -----------------------------------------------------------------------------------
 
 
-def _client_ip(request: HttpRequest) -> str:
-    return client_address(request) or "unknown"
-
-
 def _library_entries(email: str, page_number: Any) -> tuple[list[dict[str, Any]], Any]:
     paginator = Paginator(library_orders(email=email), 20)
     page = paginator.get_page(page_number)
@@ -346,10 +342,12 @@ def library_page(request: HttpRequest) -> HttpResponse:
     form = LibraryRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            library_link_request(email=form.cleaned_data["email"], ip=_client_ip(request))
+            library_link_request(email=form.cleaned_data["email"], ip=client_address(request) or "unknown")
         except LibraryRateLimited as exc:
             form.add_error("email", exc.message)
-            return render(request, "library/request.html", {"form": form}, status=429)
+            response = render(request, "library/request.html", {"form": form}, status=429)
+            response["Retry-After"] = str(exc.retry_after)
+            return response
         return render(
             request,
             "library/sent.html",

@@ -36,24 +36,37 @@ def client_address(request: HttpRequest) -> str | None:
 
 
 class PageRateThrottle(SimpleRateThrottle):
-    """A scoped, per-client-address throttle usable outside DRF views."""
+    """A scoped throttle usable outside DRF views: per client address, or per ``ident`` when given
+    (an email, say)."""
 
-    def __init__(self, scope: str) -> None:
+    def __init__(self, scope: str, ident: str | None = None) -> None:
         self.scope = scope
+        self.ident = ident
         self.THROTTLE_RATES = ScopedRateThrottle.THROTTLE_RATES  # one table for the API and the pages
         super().__init__()
 
     def get_cache_key(self, request: Any, view: Any) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        ident = self.ident if self.ident is not None else self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+def retry_after(limits: Iterable[tuple[str, str]]) -> int | None:
+    """Counts one request against each ``(scope, ident)`` in turn; the seconds to wait at the first
+    that is used up (the ones after it are not counted), or None when all allow it."""
+    for scope, ident in limits:
+        throttle = PageRateThrottle(scope, ident=ident)
+        if not throttle.allow_request(cast(Request, None), cast(APIView, None)):
+            return _seconds(throttle.wait())
+    return None
 
 
 def _seconds(wait: float | None) -> int:
     return max(1, math.ceil(wait or 1))
 
 
-def rate_limited_page(request: HttpRequest, retry_after: int) -> HttpResponse:
-    response = render(request, "errors/rate_limited.html", {"retry_after": retry_after}, status=429)
-    response["Retry-After"] = str(retry_after)
+def rate_limited_page(request: HttpRequest, seconds: int) -> HttpResponse:
+    response = render(request, "errors/rate_limited.html", {"retry_after": seconds}, status=429)
+    response["Retry-After"] = str(seconds)
     return response
 
 

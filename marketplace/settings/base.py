@@ -179,6 +179,20 @@ EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Marketplace <orders@marketplace.local>")
 
 # --- REST API -------------------------------------------------------------------------------
+# Per client address, in the cache (Redis in production). "checkout": the public product and its
+# quote, and the checkout page; "pay": creating orders; "polling": an order's status while the
+# buyer waits; "auth": registration, tokens, sign-in, sign-up and password reset.
+THROTTLE_RATES = {
+    "auth": env.str("RATE_AUTH", default="30/minute"),
+    "checkout": env.str("RATE_CHECKOUT", default="120/minute"),
+    "pay": env.str("RATE_PAY", default="30/minute"),
+    "polling": env.str("RATE_POLLING", default="240/minute"),
+    "licenses": env.str("RATE_LICENSES", default="60/minute"),
+    # The library's emailed sign-in links, per address and per email asked for.
+    "library_ip": env.str("RATE_LIBRARY_IP", default="20/hour"),
+    "library_email": env.str("RATE_LIBRARY_EMAIL", default="5/hour"),
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "marketplace.accounts.authentication.APIKeyAuthentication",
@@ -197,19 +211,10 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "marketplace.core.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    # Per client address, in the cache (Redis in production). "checkout": the public product and its
-    # quote, and the checkout page; "pay": creating orders; "polling": an order's status while the
-    # buyer waits; "auth": registration, tokens, sign-in, sign-up and password reset.
     # Behind a load balancer or reverse proxy, how many of them to trust in X-Forwarded-For; without
     # it every client would share the proxy's address, and so its limits.
     "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=None),
-    "DEFAULT_THROTTLE_RATES": {
-        "auth": env.str("RATE_AUTH", default="30/minute"),
-        "checkout": env.str("RATE_CHECKOUT", default="120/minute"),
-        "pay": env.str("RATE_PAY", default="30/minute"),
-        "polling": env.str("RATE_POLLING", default="240/minute"),
-        "licenses": env.str("RATE_LICENSES", default="60/minute"),
-    },
+    "DEFAULT_THROTTLE_RATES": THROTTLE_RATES,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 

@@ -4,7 +4,7 @@ REDIS_URL are set."""
 import os
 
 from .local import *  # noqa: F403
-from .local import DATABASES, VAR_DIR, env
+from .local import DATABASES, THROTTLE_RATES, VAR_DIR, env
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -25,6 +25,7 @@ else:
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,  # noqa: F405
     "DEFAULT_THROTTLE_RATES": {
-        scope: "100000/minute" for scope in ("auth", "checkout", "pay", "polling", "licenses")
+        **THROTTLE_RATES,
+        **{scope: "100000/minute" for scope in ("auth", "checkout", "pay", "polling", "licenses")},
     },
 }
