@@ -45,6 +45,28 @@ class WebhookMessage:
     refunded_total: int | None = None
 
 
+def event_text(value: Any, *, field_name: str) -> str:
+    """An identifier from an incoming event (its id, type, or payment reference): a non-empty string
+    that fits the ``WebhookEvent`` column it is stored in, or ``TypeError`` (a malformed event)."""
+    from payments.models import WebhookEvent
+
+    limit = getattr(WebhookEvent._meta.get_field(field_name), "max_length", None)
+    if not isinstance(value, str) or not value or (limit is not None and len(value) > limit):
+        raise TypeError(f"{field_name} is not an identifier")
+    return value
+
+
+def optional_event_text(value: Any, *, field_name: str) -> str | None:
+    return None if value in (None, "") else event_text(value, field_name=field_name)
+
+
+def event_amount(value: Any, *, name: str) -> int | None:
+    """An amount in minor units from an incoming event: a whole number ≥ 0, None when absent."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        raise TypeError(f"{name} is not a whole number")
+    return value
+
+
 @dataclass
 class GatewayRefund:
     """What the gateway answered for a refund request."""

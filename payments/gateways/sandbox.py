@@ -21,6 +21,9 @@ from .base import (
     InvalidSignature,
     PaymentGateway,
     WebhookMessage,
+    event_amount,
+    event_text,
+    optional_event_text,
 )
 
 
@@ -81,24 +84,14 @@ class SandboxGateway(PaymentGateway):
         try:
             payload = json.loads(body)
             data = payload.get("data") or {}
-            event_id, event_type, payment_id = payload["id"], payload["type"], data.get("payment_id")
-            # Each as stored on the WebhookEvent (event_id 200, type 100, payment_ref 200 characters).
-            for name, value, limit in (
-                ("id", event_id, 200),
-                ("type", event_type, 100),
-                ("payment_id", payment_id or "x", 200),
-            ):
-                if not isinstance(value, str) or not value or len(value) > limit:
-                    raise TypeError(f"{name} is not an identifier")
+            event_type = event_text(payload["type"], field_name="type")
             refunded = data.get("refunded_amount") if event_type == "payment.refunded" else None
-            if refunded is not None and (not isinstance(refunded, int) or isinstance(refunded, bool) or refunded < 0):
-                raise TypeError("refunded_amount is not a whole number")
             return WebhookMessage(
-                event_id=event_id,
+                event_id=event_text(payload["id"], field_name="event_id"),
                 type=event_type,
-                payment_id=payment_id or None,
+                payment_id=optional_event_text(data.get("payment_id"), field_name="payment_ref"),
                 payload=payload,
-                refunded_total=refunded,
+                refunded_total=event_amount(refunded, name="refunded_amount"),
             )
         except (ValueError, KeyError, AttributeError, TypeError) as exc:
             raise InvalidSignature(f"Malformed event body: {exc}") from exc

@@ -32,6 +32,9 @@ from .base import (
     InvalidSignature,
     PaymentGateway,
     WebhookMessage,
+    event_amount,
+    event_text,
+    optional_event_text,
 )
 
 # Stripe refuses to deliver (or accepts) signatures older than this; we also refuse ones this far ahead.
@@ -160,7 +163,8 @@ class StripeGateway(PaymentGateway):
         _refuse_future_timestamp(signature)
         try:
             payload = json.loads(body)
-            event_id, event_type = _text(payload["id"], limit=200), _text(payload["type"], limit=100)
+            event_id = event_text(payload["id"], field_name="event_id")
+            event_type = event_text(payload["type"], field_name="type")
             obj = payload["data"]["object"]
             if not isinstance(obj, dict):
                 raise TypeError("data.object is not an object")
@@ -168,16 +172,15 @@ class StripeGateway(PaymentGateway):
             if not isinstance(metadata, dict):
                 raise TypeError("metadata is not an object")
             if event_type in SESSION_EVENTS:
-                payment_id = _optional_text(
-                    metadata.get("payment_id") or obj.get("client_reference_id") or None, limit=200
+                payment_id = optional_event_text(
+                    metadata.get("payment_id") or obj.get("client_reference_id") or None, field_name="payment_ref"
                 )
                 return WebhookMessage(event_id=event_id, type=event_type, payment_id=payment_id, payload=payload)
             if event_type == "charge.refunded":
-                refunded = obj.get("amount_refunded") or 0
-                if not isinstance(refunded, int) or isinstance(refunded, bool) or refunded < 0:
-                    raise TypeError("amount_refunded is not a whole number")
-                _optional_text(metadata.get("payment_id"))
-                _optional_text(obj.get("payment_intent"))  # the payment reference comes from one of these
+                refunded = event_amount(obj.get("amount_refunded") or 0, name="amount_refunded")
+                # The payment reference comes from one of these: each must be an identifier.
+                optional_event_text(metadata.get("payment_id"), field_name="payment_ref")
+                optional_event_text(obj.get("payment_intent"), field_name="payment_ref")
                 return WebhookMessage(
                     event_id=event_id,
                     type=event_type,
@@ -346,14 +349,3 @@ def _refuse_future_timestamp(signature: str) -> None:
 
 
 __all__ = ["StripeGateway"]
-
-
-def _text(value: Any, *, limit: int = 100) -> str:
-    """An identifier from an event: a non-empty string that fits where it is stored, or the event is malformed."""
-    if not isinstance(value, str) or not value or len(value) > limit:
-        raise TypeError(f"expected an identifier, got {type(value).__name__}")
-    return value
-
-
-def _optional_text(value: Any, *, limit: int = 200) -> str | None:
-    return None if value in (None, "") else _text(value, limit=limit)
