@@ -81,14 +81,15 @@ class RequestIdMiddleware:
         with bound(request_id=request_id):
             response = self.get_response(request)
             match = getattr(request, "resolver_match", None)
+            route = f"/{match.route}" if match is not None and match.route else None
             access_logger.info(
                 "%s %s %s",
                 request.method,
-                f"/{match.route}" if match is not None and match.route else "-",
+                route or "-",
                 response.status_code,
                 extra={
                     "method": request.method,
-                    "route": f"/{match.route}" if match is not None and match.route else None,
+                    "route": route,
                     "status": response.status_code,
                     "duration_ms": round((time.monotonic() - started) * 1000, 1),
                 },
