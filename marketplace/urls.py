@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from marketplace.core import views as core_views
-from marketplace.core.demo_partner import demo_partner_fulfil
+from marketplace.demo.partner import demo_partner_fulfil
 
 api_v1 = [
     path("", include("marketplace.accounts.urls")),
@@ -23,7 +23,7 @@ urlpatterns = [
     path("demo/partner/fulfil", demo_partner_fulfil, name="demo-partner"),
     path("", include("orders.page_urls")),
     path("", include("payments.page_urls")),
-    path("", include("marketplace.core.page_urls")),
+    path("", include("dashboard.urls")),
 ]
 
 handler404 = "marketplace.core.api.handler404"

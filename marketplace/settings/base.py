@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "catalog",
     "orders",
     "payments",
+    "dashboard",
+    "marketplace.demo",
 ]
 
 MIDDLEWARE = [

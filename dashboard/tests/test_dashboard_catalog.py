@@ -11,8 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from catalog.inventory import codes_import, rows_from_json
 from catalog.models import Code, CodeStatus, Product, Upload, Variant
 from catalog.tests.factories import ProductFactory, VariantFactory
+from dashboard.catalog.views import human_size, minor_to_text, money_to_minor
 from marketplace.accounts.tests.factories import SellerFactory, UserFactory
-from marketplace.core.dashboard_catalog import human_size, minor_to_text, money_to_minor
 from orders.models import Order, OrderStatus
 
 pytestmark = pytest.mark.django_db

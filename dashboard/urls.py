@@ -1,13 +1,18 @@
-"""Server-rendered pages of the core: the seller's sign-in and dashboard."""
+"""The seller's pages: sign-in, sign-up, password reset and the dashboard. URL names are the same as
+they were when these pages lived in the core."""
 
 from django.urls import URLPattern, URLResolver, path
 
-from . import dashboard, dashboard_accounts, dashboard_analytics, dashboard_catalog
-from .dashboard_settings import urlpatterns as settings_urlpatterns
+from dashboard import auth
+from dashboard.account import settings as dashboard_settings
+from dashboard.account import views as dashboard_accounts
+from dashboard.analytics import views as dashboard_analytics
+from dashboard.catalog import views as dashboard_catalog
+from dashboard.orders import views as dashboard
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("accounts/login/", dashboard.LoginView.as_view(), name="login"),
-    path("accounts/logout/", dashboard.LogoutView.as_view(), name="logout"),
+    path("accounts/login/", auth.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", dashboard_accounts.signup, name="signup"),
     path("accounts/password-reset/", dashboard_accounts.PasswordResetView.as_view(), name="password_reset"),
     path(
@@ -57,4 +62,4 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="dashboard-order-delivery",
     ),
 ]
-urlpatterns += settings_urlpatterns
+urlpatterns += dashboard_settings.urlpatterns

@@ -22,6 +22,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from catalog.models import Product
+from dashboard.auth import seller_required
 from marketplace.core.errors import ValidationFailed
 from marketplace.core.money import format_money
 from orders.analytics import (
@@ -32,8 +33,6 @@ from orders.analytics import (
     seller_daily_series,
     top_products,
 )
-
-from .dashboard import seller_required
 
 LOCALE = "en_US"
 TOP_PRODUCTS = 5

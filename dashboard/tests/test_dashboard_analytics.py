@@ -11,8 +11,8 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from dashboard.analytics.views import nice_ticks
 from marketplace.accounts.tests.factories import SellerFactory, UserFactory
-from marketplace.core.dashboard_analytics import nice_ticks
 from orders.tests.test_analytics import S, order, product_for
 
 pytestmark = pytest.mark.django_db

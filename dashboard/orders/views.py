@@ -1,30 +1,25 @@
-"""The seller's dashboard: session sign-in, the orders list and one order's page (thin views over
-the orders selectors and services)."""
+"""The seller's orders pages: the orders list and one order's page (thin views over the orders
+selectors and services)."""
 
-from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
-from functools import wraps
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import AuthenticationForm
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.decorators import method_decorator
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog.models import DeliveryType, Product
+from dashboard.auth import not_found as _not_found
+from dashboard.auth import seller_required
 from marketplace.core.errors import ApplicationError
 from marketplace.core.money import format_money
-from marketplace.core.ratelimit import throttle_page
 from orders.analytics import seller_balance
 from orders.filters import OrderFilter
 from orders.lifecycle import MANUAL
@@ -40,66 +35,6 @@ from orders.services import (
 from payments.services import REFUNDABLE
 
 ORDERS_PER_PAGE = 20
-
-View = Callable[..., HttpResponse]
-
-
-# --- Sign-in -------------------------------------------------------------------------------------
-
-
-class EmailAuthenticationForm(AuthenticationForm):
-    """Django's sign-in form with the email address as the user name.
-
-    The page posts ``email``; ``username`` (what Django's own forms and tests post) works too.
-    """
-
-    username = forms.EmailField(
-        label="Email",
-        max_length=254,
-        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
-    )
-
-    def __init__(self, request: HttpRequest | None = None, *args: Any, **kwargs: Any) -> None:
-        data = kwargs.get("data")
-        if data is not None and "username" not in data and "email" in data:
-            data = data.copy()
-            data["username"] = data["email"]
-            kwargs["data"] = data
-        super().__init__(request, *args, **kwargs)
-
-    def clean_username(self) -> str:
-        # Addresses are stored in lower case (UserManager); sign-in should not depend on case.
-        return str(self.cleaned_data["username"]).strip().lower()
-
-
-@method_decorator(throttle_page("auth"), name="dispatch")
-class LoginView(auth_views.LoginView):
-    template_name = "registration/login.html"
-    authentication_form = EmailAuthenticationForm
-    redirect_authenticated_user = True
-
-
-class LogoutView(auth_views.LogoutView):
-    """POST only (Django's default since 5.0); goes to ``LOGOUT_REDIRECT_URL``."""
-
-
-# --- Access --------------------------------------------------------------------------------------
-
-
-def seller_required(view: View) -> View:
-    """Signed-in sellers only: anonymous visitors go to the sign-in page, anyone else gets a 403."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not getattr(request.user, "is_seller", False):
-            return render(request, "dashboard/forbidden.html", status=403)
-        return view(request, *args, **kwargs)
-
-    return login_required(wrapper)
-
-
-def _not_found(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/not_found.html", status=404)
 
 
 # --- Orders --------------------------------------------------------------------------------------

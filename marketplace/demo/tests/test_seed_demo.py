@@ -12,7 +12,7 @@ from django.test import RequestFactory
 
 from catalog.models import DeliveryType, Product, ProductStatus, Upload, Variant
 from marketplace.accounts.models import Role, User
-from marketplace.core.management.commands import seed_demo
+from marketplace.demo.management.commands import seed_demo
 
 
 def signs_in(*, email: str, password: str):

@@ -26,8 +26,9 @@ from catalog.inventory import available_counts, code_set_status, codes_import, r
 from catalog.models import Code, CodeStatus, DeliveryType, Product, ProductStatus, Upload, Variant
 from catalog.selectors import product_get, product_list
 from catalog.services import MAX_VARIANTS, product_archive_or_delete, product_create, product_update, upload_create
+from dashboard.auth import seller_required
+from dashboard.orders.views import _minor_units
 from marketplace.core.api import error_body
-from marketplace.core.dashboard import _minor_units, seller_required
 from marketplace.core.errors import ApplicationError, PayloadTooLarge, ValidationFailed
 from marketplace.core.money import currencies, exponent
 from orders.analytics import paid_q

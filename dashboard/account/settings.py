@@ -21,9 +21,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from catalog.discounts import discount_get, discount_save
 from catalog.models import Discount, DiscountKind, Product, ProductStatus
+from dashboard.auth import not_found as _not_found
+from dashboard.auth import seller_required
+from dashboard.orders.views import _minor_units
 from marketplace.accounts.models import APIKey, User
 from marketplace.accounts.services import api_key_create, api_key_revoke, seller_profile_update
-from marketplace.core.dashboard import _minor_units, _not_found, seller_required
 from marketplace.core.errors import ApplicationError
 from marketplace.core.money import currencies, exponent
 from orders import webhooks

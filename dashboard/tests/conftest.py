@@ -1,0 +1,1 @@
+from orders.tests.conftest import seller, text_product  # noqa: F401
