@@ -3,7 +3,7 @@
 Every figure is an integer in the currency's minor unit, computed by the database (``Count``/``Sum``
 with ``GROUP BY``), never by looping over orders in Python.
 
-An order is *paid* when ``paid_at`` is set and its status is one of ``PAID_STATUSES`` (a refunded
+An order is *paid* when ``paid_at`` is set and its status is one of ``lifecycle.PAID_STATUSES`` (a refunded
 order was paid; its refunds are subtracted). Revenue is ``total_amount - refunded_amount`` summed
 over paid orders; ``platform_fee`` and ``seller_earnings`` are stored per order and already adjusted
 by refunds, so they are summed as they are.
@@ -25,22 +25,10 @@ from django.db.models.functions import Coalesce, RowNumber, TruncDate
 from marketplace.core.errors import ValidationFailed
 from marketplace.core.money import exponent
 
-from .models import Order, OrderItem, OrderStatus
+from .lifecycle import paid_q
+from .models import Order, OrderItem
 
-PAID_STATUSES = (
-    OrderStatus.PAID,
-    OrderStatus.DELIVERED,
-    OrderStatus.PARTIALLY_DELIVERED,
-    OrderStatus.NEEDS_ATTENTION,
-    OrderStatus.PARTIALLY_REFUNDED,
-    OrderStatus.REFUNDED,
-)
 MAX_RANGE_DAYS = 366
-
-
-def paid_q(prefix: str = "") -> Q:
-    """Paid orders (``prefix`` reaches them through a relation, e.g. ``"orders__"``)."""
-    return Q(**{f"{prefix}paid_at__isnull": False, f"{prefix}status__in": PAID_STATUSES})
 
 
 def _net(prefix: str = "") -> Any:

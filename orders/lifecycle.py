@@ -4,6 +4,7 @@ import logging
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from marketplace.core.errors import InvalidTransition
@@ -14,7 +15,24 @@ from .models import Order, OrderEvent, OrderStatus
 logger = logging.getLogger(__name__)
 
 S = OrderStatus
-PAID_STATES = frozenset({S.PAID, S.DELIVERED, S.PARTIALLY_DELIVERED, S.NEEDS_ATTENTION, S.PARTIALLY_REFUNDED})
+
+# --- The status sets: every figure and every check in the project uses these ----------------------
+
+# An order whose payment was taken. A refunded order was paid (its refunds are subtracted from every
+# figure), so it counts: the dashboard, the balance, my-sales and the analytics agree on "paid".
+PAID_STATUSES = frozenset(
+    {S.PAID, S.DELIVERED, S.PARTIALLY_DELIVERED, S.NEEDS_ATTENTION, S.PARTIALLY_REFUNDED, S.REFUNDED}
+)
+# Paid orders whose items may still be fulfilled (a retry, the sweeper, a late task).
+FULFILLABLE = frozenset({S.PAID, S.PARTIALLY_DELIVERED, S.NEEDS_ATTENTION})
+# Paid orders that still hold money to return.
+REFUNDABLE = PAID_STATUSES - {S.REFUNDED}
+
+
+def paid_q(prefix: str = "") -> Q:
+    """Paid orders as a filter (``prefix`` reaches them through a relation, e.g. ``"orders__"``)."""
+    return Q(**{f"{prefix}paid_at__isnull": False, f"{prefix}status__in": PAID_STATUSES})
+
 
 ALLOWED: dict[str, frozenset[str]] = {
     S.PENDING: frozenset({S.PAID, S.FAILED, S.CANCELLED}),

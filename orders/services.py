@@ -25,7 +25,7 @@ from marketplace.core.errors import (
 from marketplace.core.money import format_money
 
 from .fulfillment import PermanentDeliveryError, TransientDeliveryError, get_strategy
-from .lifecycle import order_event_record, order_transition
+from .lifecycle import FULFILLABLE, order_event_record, order_transition
 from .models import FulfillmentStatus, License, Order, OrderEvent, OrderItem, OrderStatus
 
 logger = logging.getLogger(__name__)
@@ -503,7 +503,6 @@ def order_cancel(
 
 # --- Fulfilment ----------------------------------------------------------------------------------
 
-FULFILLABLE = (S.PAID, S.PARTIALLY_DELIVERED, S.NEEDS_ATTENTION)
 
 
 @dataclass

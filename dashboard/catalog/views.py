@@ -31,8 +31,8 @@ from dashboard.orders.views import _minor_units
 from marketplace.core.api import error_body
 from marketplace.core.errors import ApplicationError, PayloadTooLarge, ValidationFailed
 from marketplace.core.money import currencies, exponent
-from orders.analytics import paid_q
 from orders.fulfillment.partner import partner_for_seller
+from orders.lifecycle import paid_q
 from orders.models import Order
 
 PRODUCTS_PER_PAGE = 20

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
@@ -123,18 +123,13 @@ def _filter_data(query: QueryDict) -> QueryDict:
     return data
 
 
-def seller_orders_summary(*, seller: Any) -> dict[str, Any]:
-    """Number of orders, and paid revenue per currency (orders paid and not refunded), in one query."""
-    paid = Q(paid_at__isnull=False) & ~Q(status=OrderStatus.REFUNDED)
-    rows = list(
-        Order.objects.filter(seller=seller)
-        .values("currency")
-        .annotate(orders=Count("id"), total=Sum("total_amount", filter=paid), count=Count("id", filter=paid))
-        .order_by("currency")
-    )
+def seller_orders_summary(*, seller: Any, balance: list[dict[str, Any]]) -> dict[str, Any]:
+    """The number of orders, and paid revenue per currency read from the seller's ``balance`` rows
+    (``orders.analytics.seller_balance``), so the summary and the balance card count "paid" the one
+    way ``orders.lifecycle`` defines it, net of refunds."""
     return {
-        "order_count": sum(row["orders"] for row in rows),
-        "revenue": [{"currency": r["currency"], "total": r["total"], "count": r["count"]} for r in rows if r["count"]],
+        "order_count": Order.objects.filter(seller=seller).count(),
+        "revenue": [{"currency": r["currency"], "total": r["revenue"], "count": r["orders"]} for r in balance],
     }
 
 
@@ -155,14 +150,15 @@ def orders_list(request: HttpRequest) -> HttpResponse:
     keep.pop("page", None)
     for key in [key for key, values in keep.lists() if not any(v.strip() for v in values)]:
         del keep[key]
+    balance = seller_balance(seller=request.user)
     return render(
         request,
         "dashboard/orders.html",
         {
             "page": page,
             "orders": page.object_list,
-            "summary": seller_orders_summary(seller=request.user),
-            "balance": seller_balance(seller=request.user),
+            "summary": seller_orders_summary(seller=request.user, balance=balance),
+            "balance": balance,
             "export_query": urlencode(params),
             "form": form,
             "filtered": bool(params) or bool(form.errors),

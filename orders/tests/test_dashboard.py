@@ -154,13 +154,40 @@ def test_summary_counts_orders_and_paid_revenue_per_currency(
 
     summary = response.context["summary"]
     assert summary["order_count"] == 5
+    # One meaning of "paid" (orders.lifecycle.PAID_STATUSES): the refunded order was paid and counts,
+    # its refund is subtracted, so the summary and the balance card say the same thing.
     assert [(row["currency"], row["total"], row["count"]) for row in summary["revenue"]] == [
         ("UGX", 50000, 1),
-        ("USD", 3998, 2),
+        ("USD", 3998, 3),
+    ]
+    balance = response.context["balance"]
+    assert [(row["currency"], row["revenue"], row["orders"]) for row in balance] == [
+        (row["currency"], row["total"], row["count"]) for row in summary["revenue"]
     ]
     html = response.content.decode()
     assert "$39.98" in html
     assert "UGX50,000" in html
+
+
+def test_summary_and_balance_agree_with_partial_refunds(
+    seller, seller_client, product, django_capture_on_commit_callbacks
+):
+    """The Orders page once said "$133.00 (8 paid orders)" beside a balance of "$123.00, 11 paid
+    orders": the summary left out refunded orders and did not subtract partial refunds."""
+    for _ in range(3):
+        make_delivered(product, django_capture_on_commit_callbacks)
+    partial = make_delivered(product, django_capture_on_commit_callbacks)
+    Order.objects.filter(pk=partial.pk).update(status=OrderStatus.PARTIALLY_REFUNDED, refunded_amount=999)
+    full = make_delivered(product, django_capture_on_commit_callbacks)
+    Order.objects.filter(pk=full.pk).update(status=OrderStatus.REFUNDED, refunded_amount=1999)
+
+    response = seller_client.get("/dashboard/")
+
+    (summary_row,) = response.context["summary"]["revenue"]
+    (balance_row,) = response.context["balance"]
+    assert (summary_row["total"], summary_row["count"]) == (4 * 1999 - 999, 5)
+    assert (balance_row["revenue"], balance_row["orders"]) == (summary_row["total"], summary_row["count"])
+    assert "(5 paid orders)" in response.content.decode()
 
 
 def test_status_filter_and_search(seller_client, product, django_capture_on_commit_callbacks):
