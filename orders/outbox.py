@@ -9,7 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from .models import Order, SellerEvent
+from .models import Order, SellerEvent, WebhookEndpoint
 
 
 def seller_event_record(*, seller_id: Any, type: str, data: dict[str, Any]) -> SellerEvent:
@@ -18,7 +18,27 @@ def seller_event_record(*, seller_id: Any, type: str, data: dict[str, Any]) -> S
     return event
 
 
-def order_seller_event(*, order: Order, type: str) -> SellerEvent:
+def seller_event_has_receiver(*, seller_id: Any, type: str, order: Order | None = None) -> bool:
+    """Whether anyone would receive an event of ``type``: the order's own ``webhook_urls``, or an
+    active endpoint of the seller that listens to it. One query at most (none for an order with
+    ``webhook_urls``)."""
+    if order is not None and order.webhook_urls:
+        return True
+    listening = WebhookEndpoint.objects.filter(
+        seller_id=seller_id, kind=WebhookEndpoint.Kind.ENDPOINT, active=True
+    ).values_list("events", flat=True)
+    return any(not events or type in events for events in listening)
+
+
+def order_seller_event(*, order: Order, type: str) -> SellerEvent | None:
+    """Records ``type`` for the order, or nothing when nobody can receive it.
+
+    A seller without an endpoint (most sellers) costs one small query per status change instead of
+    an order reload, an INSERT and a dispatch transaction. Nothing is lost by skipping: an endpoint
+    only ever receives events that happen after it is created (``seller_event_dispatch``).
+    """
+    if not seller_event_has_receiver(seller_id=order.seller_id, type=type, order=order):
+        return None
     from .presenters import order_to_dict
     from .selectors import orders_with_details
 

@@ -5,7 +5,7 @@ from catalog.inventory import CodeRow, codes_import
 from catalog.models import Code, DeliveryType
 from catalog.tests.factories import ProductFactory, VariantFactory
 from marketplace.accounts.tests.factories import SellerFactory
-from orders.models import License, Order, OrderEvent, SellerEvent
+from orders.models import License, Order, OrderEvent, SellerEvent, WebhookEndpoint
 from orders.tests.helpers import make_order, pay
 from payments.models import Payment, Refund, SandboxPayment, WebhookEvent
 from payments.sandbox import sign_event
@@ -22,7 +22,10 @@ def refund(client, order, **body):
     return client.post(f"/api/v1/orders/{order.id}/refund", body, format="json")
 
 
-def test_partial_then_full_refund(seller_client, paid):
+def test_partial_then_full_refund(seller_client, paid, monkeypatch):
+    # A listening endpoint, so the outbox records order.refunded (deliveries are not sent here).
+    WebhookEndpoint.objects.create(seller=paid.seller, url="https://hooks.example.test/in", secret="whsec_test")
+    monkeypatch.setattr("orders.webhooks._queue_on_commit", lambda delivery_ids: None)
     first = refund(seller_client, paid, amount=1000, reason="one unit was faulty")
     assert first.status_code == 201
     data = first.json()["data"]
