@@ -396,32 +396,35 @@ def _replay(order: Order, fingerprint: str) -> CreatedOrder:
 
 
 def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Order:
-    """The gateway confirmed the payment. Moves the order to paid and queues its fulfilment."""
+    """The gateway confirmed the payment. Moves the order to paid and queues its fulfilment.
+
+    A payment that cannot pay its order — the order is already paid (by another payment), cancelled
+    or refunded, or a failed order's stock or discount is gone meanwhile — is refunded through its
+    gateway once this commits, and the order's timeline says why: a buyer is never charged for nothing.
+    """
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.status == S.FAILED:
             try:
                 with transaction.atomic():
                     _reserve_again(order)
-            except OutOfStock:
-                order_event_record(
-                    order=order,
-                    type="paid_without_stock",
-                    message="Paid after a failed attempt, but its stock was sold meanwhile; "
-                    "delivery will need an operator.",
-                    actor=Actor.GATEWAY,
+            except ApplicationError as exc:  # out of stock, or the discount was used up meanwhile
+                _refund_unpayable_on_commit(
+                    payment_id, f"Paid after a failed attempt, but the order can no longer be filled: {exc.message}"
                 )
+                return order
             order_transition(
                 order_id=order.id, to_status=S.PENDING, message="A new payment attempt succeeded.", actor=Actor.GATEWAY
             )
             order.refresh_from_db()
         if order.status != S.PENDING:
-            if order.status == S.CANCELLED:
-                from payments.services import payment_refund_orphan
-
-                # The buyer paid an order that had expired (its stock went back on sale): give the
-                # money back rather than keep it for nothing.
-                transaction.on_commit(lambda: payment_refund_orphan(payment_id=payment_id))
+            if order_paid_by(order) != payment_id:
+                reason = (
+                    "Paid after the order was cancelled."
+                    if order.status == S.CANCELLED
+                    else f"Paid for an order that is already {order.status} (paid by another payment)."
+                )
+                _refund_unpayable_on_commit(payment_id, reason)
             return order
         # The fee is fixed at payment, with the seller's rates as they are now.
         fee = platform_fee_for(order.total_amount, seller=order.seller)
@@ -436,6 +439,23 @@ def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Ord
         )
         _queue_fulfilment_on_commit(order.id)
         return order
+
+
+def order_paid_by(order: Order) -> str | None:
+    """The id of the payment that paid the order (its move to paid names it), if one did."""
+    data = (
+        OrderEvent.objects.filter(order=order, type="status_changed", to_status=S.PAID)
+        .order_by("created_at", "id")
+        .values_list("data", flat=True)
+        .first()
+    )
+    return (data or {}).get("payment_id")
+
+
+def _refund_unpayable_on_commit(payment_id: str, reason: str) -> None:
+    from payments.services import payment_refund_unpayable
+
+    transaction.on_commit(lambda: payment_refund_unpayable(payment_id=payment_id, reason=reason))
 
 
 def _queue_fulfilment_on_commit(order_id: str) -> None:
@@ -797,6 +817,7 @@ class SweepResult:
     requeued: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     paid: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
 
 def orders_sweep(*, now: Any = None) -> SweepResult:
@@ -805,6 +826,10 @@ def orders_sweep(*, now: Any = None) -> SweepResult:
     - paid (or partially delivered) orders untouched for a while are queued for fulfilment again;
     - unpaid orders past their expiry are first re-checked with the gateway (a lost webhook), then
       cancelled, releasing their reservations.
+
+    One bad order never stops the sweep: each is handled on its own (its writes in their own
+    transactions), and an error is logged and recorded on that order's timeline (``sweep_failed``)
+    before the sweep goes on to the next.
     """
     from payments.services import payment_reconcile_order
 
@@ -816,26 +841,59 @@ def orders_sweep(*, now: Any = None) -> SweepResult:
     for order_id in Order.objects.filter(
         status__in=[S.PAID, S.PARTIALLY_DELIVERED], updated_at__lt=stuck_before
     ).values_list("id", flat=True)[:500]:
-        fulfil_order.delay(order_id)
-        result.requeued.append(order_id)
-    for order in Order.objects.filter(status__in=[S.PENDING, S.FAILED], expires_at__lt=now)[:500]:
         try:
+            fulfil_order.delay(order_id)
+        except Exception as exc:  # noqa: BLE001 - recorded on the order; the sweep goes on
+            _sweep_failed(order_id, "requeue", exc, result)
+            continue
+        result.requeued.append(order_id)
+    for order_id in Order.objects.filter(status__in=[S.PENDING, S.FAILED], expires_at__lt=now).values_list(
+        "id", flat=True
+    )[:500]:
+        try:
+            order = Order.objects.get(pk=order_id)
             if payment_reconcile_order(order=order):
-                result.paid.append(order.id)
+                result.paid.append(order_id)
                 continue
-        except Exception:  # noqa: BLE001 - a gateway outage must not stop the sweep
-            logger.exception("sweeper: could not re-check order %s with its gateway", order.id)
+        except Exception as exc:  # noqa: BLE001 - a gateway outage or a bad order must not stop the sweep
+            # Not cancelled: it may have been paid, and only its gateway can tell.
+            _sweep_failed(order_id, "re-check", exc, result)
             continue
         try:
-            order_cancel(order_id=order.id, message="Expired before payment.")
-            result.cancelled.append(order.id)
+            order_cancel(order_id=order_id, message="Expired before payment.")
         except ApplicationError:
             continue  # moved on meanwhile
-    if result.requeued or result.cancelled or result.paid:
+        except Exception as exc:  # noqa: BLE001 - recorded on the order; the sweep goes on
+            _sweep_failed(order_id, "cancel", exc, result)
+            continue
+        result.cancelled.append(order_id)
+    if result.requeued or result.cancelled or result.paid or result.failed:
         logger.info(
-            "sweeper: requeued=%d cancelled=%d paid=%d", len(result.requeued), len(result.cancelled), len(result.paid)
+            "sweeper: requeued=%d cancelled=%d paid=%d failed=%d",
+            len(result.requeued),
+            len(result.cancelled),
+            len(result.paid),
+            len(result.failed),
         )
     return result
+
+
+def _sweep_failed(order_id: str, step: str, exc: Exception, result: SweepResult) -> None:
+    """Logs and records on the order what stopped the sweeper on it: the error's class and its
+    first line, cut short (an error's text is never a place for more than that)."""
+    result.failed.append(order_id)
+    kind = type(exc).__name__
+    logger.exception("sweeper: %s of order %s failed (%s)", step, order_id, kind, extra={"order_id": order_id})
+    detail = (str(exc).splitlines() or [""])[0][:200]
+    try:
+        order_event_record(
+            order=Order.objects.get(pk=order_id),
+            type="sweep_failed",
+            message=f"The sweeper could not {step} this order: {kind}: {detail}"[:500],
+            data={"step": step, "error": kind},
+        )
+    except Exception:  # noqa: BLE001 - the database itself may be the problem; the log has it
+        logger.exception("sweeper: could not record the failure on order %s", order_id)
 
 
 # --- Refunds -------------------------------------------------------------------------------------

@@ -29,7 +29,12 @@ def sweep_orders() -> dict[str, int]:
     from .services import orders_sweep
 
     result = orders_sweep()
-    return {"requeued": len(result.requeued), "cancelled": len(result.cancelled), "paid": len(result.paid)}
+    return {
+        "requeued": len(result.requeued),
+        "cancelled": len(result.cancelled),
+        "paid": len(result.paid),
+        "failed": len(result.failed),
+    }
 
 
 def webhook_retry_countdown(retries: int) -> float | None:

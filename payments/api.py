@@ -15,7 +15,7 @@ from orders.selectors import order_get_for_buyer
 from orders.serializers import InitiateInput
 
 from .models import WebhookEvent
-from .services import headers_from_request, payment_initiate, webhook_receive
+from .services import headers_from_request, payment_open, webhook_receive
 
 
 class WebhookApi(APIView):
@@ -45,13 +45,14 @@ class WebhookApi(APIView):
 
 
 class PaymentInitiateApi(APIView):
-    """A payment for an order created with ``init_payment: false``, or a new attempt after a failure."""
+    """A payment for an order created with ``init_payment: false``, or a new attempt after a failure.
+    201 with the payment it opened; 200 with the order's open payment when it already has one."""
 
     permission_classes = [AllowAny]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "pay"
 
-    @extend_schema(request=InitiateInput, responses={201: PaymentRedirectDoc})
+    @extend_schema(request=InitiateInput, responses={201: PaymentRedirectDoc, 200: PaymentRedirectDoc})
     def post(self, request: Request, order_id: str) -> Response:
         order = order_get_for_buyer(order_id=order_id)
         data = InitiateInput(data=request.data)
@@ -59,9 +60,10 @@ class PaymentInitiateApi(APIView):
         from orders.emails import success_page_url
 
         return_url = success_page_url(order)
-        payment = payment_initiate(
+        opened = payment_open(
             order=order, gateway_name=data.validated_data["payment_method"] or None, return_url=return_url
         )
         return Response(
-            {**payment_to_dict(payment), "redirect_url": payment.redirect_url}, status=status.HTTP_201_CREATED
+            {**payment_to_dict(opened.payment), "redirect_url": opened.payment.redirect_url},
+            status=status.HTTP_201_CREATED if opened.created else status.HTTP_200_OK,
         )

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from marketplace.core.ids import PrefixedIdField
 
@@ -31,6 +32,11 @@ class Payment(models.Model):
 
     class Meta:
         ordering = ["created_at"]
+        constraints = [
+            # At most one open payment per order, whatever its gateway: two open payments are two
+            # pages a buyer can pay, i.e. a double charge. The database holds this, not only a lock.
+            models.UniqueConstraint(fields=["order"], condition=Q(status="pending"), name="payment_one_open_per_order"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.id} ({self.gateway}, {self.status})"
@@ -110,6 +116,9 @@ class Refund(models.Model):
 
     id = PrefixedIdField(prefix="rfd")
     order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="refunds")
+    # The order's seller, kept here so that idempotency keys are unique per seller (a constraint
+    # cannot reach through the order).
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
@@ -118,7 +127,7 @@ class Refund(models.Model):
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.SELLER)
     gateway_refund_id = models.CharField(max_length=200, blank=True)
     failure_reason = models.CharField(max_length=500, blank=True)
-    idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -127,6 +136,18 @@ class Refund(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        constraints = [
+            # A seller's Idempotency-Key names one of their refunds; another seller's same key is theirs.
+            models.UniqueConstraint(
+                fields=["seller", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="refund_idempotency_key_per_seller",
+            ),
+            # A payment that succeeded for an order that could not take it is refunded once.
+            models.UniqueConstraint(
+                fields=["payment"], condition=Q(source="system"), name="refund_one_automatic_per_payment"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.id} {self.amount} {self.currency} ({self.status})"

@@ -1,13 +1,16 @@
 """Payments: opening them, and believing them only when the gateway confirms server-side."""
 
 import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from marketplace.core.errors import ApplicationError, DependencyUnavailable
+from marketplace.core.errors import ApplicationError, DependencyUnavailable, IdempotencyConflict, ValidationFailed
 from orders.lifecycle import order_event_record
 from orders.models import Order, OrderEvent, OrderStatus
 
@@ -18,34 +21,68 @@ from .models import Payment, PaymentStatus, Refund, WebhookEvent
 logger = logging.getLogger(__name__)
 
 
+# How long a request that opened a payment may still be talking to its gateway. A payment with no
+# gateway page after this is taken as abandoned (its request died), closed, and replaced.
+PAYMENT_OPENING_STALE_SECONDS = 120
+# How long a second request waits for the first one's gateway page before it answers without it.
+PAYMENT_OPENING_WAIT_SECONDS = 10.0
+
+
+@dataclass
+class OpenedPayment:
+    payment: Payment
+    created: bool  # False: the order already had this open payment
+
+
 def payment_initiate(*, order: Order, gateway_name: str | None, return_url: str) -> Payment:
-    """Opens a payment for a pending order (or a failed one, which becomes pending again).
+    """The order's open payment (see ``payment_open``)."""
+    return payment_open(order=order, gateway_name=gateway_name, return_url=return_url).payment
 
-    A pending payment that is still open is reused, so a double submit never opens two.
+
+def payment_open(*, order: Order, gateway_name: str | None, return_url: str) -> OpenedPayment:
+    """Opens a payment for a pending order (or a failed one, which becomes pending again), or answers
+    the one that is already open.
+
+    An order has at most one open (pending) payment, whatever its gateway: two would be two pages a
+    buyer can pay. The order's row is locked while it is decided, and a partial unique constraint
+    holds it in the database too; the loser of a race answers the winner's payment. A payment whose
+    gateway call failed is marked failed, so it is not open; one whose gateway call is still under
+    way is waited for briefly, and taken as abandoned once it is ``PAYMENT_OPENING_STALE_SECONDS`` old.
     """
-    from orders.services import order_reopen_for_payment
-
     gateway = get_gateway(gateway_name)
-    if order.status == OrderStatus.FAILED:
-        order = order_reopen_for_payment(order=order)
-    if order.status != OrderStatus.PENDING:
-        raise ApplicationError(
-            f"This order is {order.status}; it cannot take a payment.", code="invalid_transition", status_code=409
-        )
-    open_payment = (
-        order.payments.filter(gateway=gateway.name, status=PaymentStatus.PENDING).exclude(redirect_url="").last()
-    )
+    try:
+        with transaction.atomic():
+            locked = Order.objects.select_for_update().get(pk=order.pk)
+            if locked.status not in (OrderStatus.PENDING, OrderStatus.FAILED):
+                raise ApplicationError(
+                    f"This order is {locked.status}; it cannot take a payment.",
+                    code="invalid_transition",
+                    status_code=409,
+                )
+            open_payment = _open_payment(locked)
+            if open_payment is None:
+                if locked.status == OrderStatus.FAILED:
+                    from orders.services import order_reopen_for_payment
+
+                    locked = order_reopen_for_payment(order=locked)
+                # The payment row is committed before the gateway is called (its id is the gateway's
+                # idempotency key), so a slow gateway never holds a transaction open.
+                with transaction.atomic():
+                    payment = Payment.objects.create(
+                        order=locked,
+                        gateway=gateway.name,
+                        amount=locked.total_amount,
+                        currency=locked.currency,
+                        payment_method=gateway.name,
+                    )
+    except IntegrityError:
+        # Another request opened one between our read and our insert (no row lock on SQLite).
+        open_payment = _open_payment(order)
+        if open_payment is None:
+            raise
     if open_payment is not None:
-        return open_payment
-    # The payment row is committed before the gateway is called (its id is the gateway's idempotency
-    # key), so a slow gateway never holds a transaction open.
-    payment = Payment.objects.create(
-        order=order,
-        gateway=gateway.name,
-        amount=order.total_amount,
-        currency=order.currency,
-        payment_method=gateway.name,
-    )
+        return OpenedPayment(_wait_for_gateway_page(open_payment), created=False)
+    order = locked
     try:
         checkout = gateway.create_checkout(payment=payment, order=order, return_url=return_url)
     except Exception as exc:
@@ -66,6 +103,29 @@ def payment_initiate(*, order: Order, gateway_name: str | None, return_url: str)
             actor=OrderEvent.Actor.BUYER,
             data={"payment_id": payment.id, "amount": payment.amount},
         )
+    return OpenedPayment(payment, created=True)
+
+
+def _open_payment(order: Order) -> Payment | None:
+    """The order's open payment, if any. One still without a gateway page past the stale limit was
+    abandoned by the request that opened it: it is closed (failed), so that a new one can open."""
+    payment = Payment.objects.filter(order_id=order.pk, status=PaymentStatus.PENDING).first()
+    if payment is None or payment.redirect_url:
+        return payment
+    if payment.created_at < timezone.now() - timedelta(seconds=PAYMENT_OPENING_STALE_SECONDS):
+        Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING, redirect_url="").update(
+            status=PaymentStatus.FAILED, failure_reason="The gateway page was never opened; abandoned."
+        )
+        return Payment.objects.filter(order_id=order.pk, status=PaymentStatus.PENDING).first()
+    return payment
+
+
+def _wait_for_gateway_page(payment: Payment) -> Payment:
+    """Another request is opening this payment at its gateway: wait for its page a little."""
+    deadline = time.monotonic() + PAYMENT_OPENING_WAIT_SECONDS
+    while not payment.redirect_url and payment.status == PaymentStatus.PENDING and time.monotonic() < deadline:
+        time.sleep(0.05)
+        payment.refresh_from_db()
     return payment
 
 
@@ -180,8 +240,7 @@ def webhook_process(*, event: WebhookEvent) -> WebhookEvent:
     event.payment = payment
     try:
         if event.refunded_total is not None:
-            refund_record_from_gateway(payment=payment, refunded_total=event.refunded_total)
-            return _finish(event, WebhookEvent.Status.PROCESSED, "")
+            return _refund_event_process(event=event, payment=payment, claimed=event.refunded_total)
         paid = payment_apply_gateway_status(payment=payment, source=f"webhook {event.event_id}")
     except GatewayUnavailable as exc:
         return _finish(event, WebhookEvent.Status.FAILED, f"Could not re-verify with the gateway: {exc}")
@@ -196,6 +255,24 @@ def webhook_process(*, event: WebhookEvent) -> WebhookEvent:
             data={"webhook_event_id": event.id, "event_id": event.event_id},
         )
         return _finish(event, WebhookEvent.Status.REJECTED, "The gateway does not confirm this payment.")
+    return _finish(event, WebhookEvent.Status.PROCESSED, "")
+
+
+def _refund_event_process(*, event: WebhookEvent, payment: Payment, claimed: int) -> WebhookEvent:
+    """A refund event is believed only as far as the gateway itself confirms it, as payments are: a
+    signed claim of more than the gateway holds changes nothing. What is applied is the gateway's
+    own total, so a late or reordered event never moves anything backwards."""
+    confirmed = get_gateway(event.gateway).retrieve_refunded(payment=payment)
+    if confirmed < claimed:
+        order_event_record(
+            order=payment.order,
+            type="webhook_rejected",
+            actor=OrderEvent.Actor.GATEWAY,
+            message=f"A webhook claimed {claimed} refunded; the gateway confirms {confirmed}. Nothing changed.",
+            data={"webhook_event_id": event.id, "event_id": event.event_id, "payment_id": payment.id},
+        )
+        return _finish(event, WebhookEvent.Status.REJECTED, "The gateway does not confirm this refund.")
+    refund_record_from_gateway(payment=payment, refunded_total=confirmed)
     return _finish(event, WebhookEvent.Status.PROCESSED, "")
 
 
@@ -222,6 +299,22 @@ REFUNDABLE = (
 )
 
 
+def refund_idempotency_key_clean(key: str | None) -> str | None:
+    """A refund's ``Idempotency-Key``: printable text of at most 200 characters (the column), or 400."""
+    key = (key or "").strip()
+    if not key:
+        return None
+    limit = Refund._meta.get_field("idempotency_key").max_length or 200
+    if len(key) > limit or not key.isprintable():
+        message = f"The Idempotency-Key must be printable text of at most {limit} characters."
+        raise ValidationFailed(message, fields={"idempotency_key": [message]})
+    return key
+
+
+def _key_conflict() -> ApplicationError:
+    return IdempotencyConflict("This idempotency key was already used for another refund.")
+
+
 def _pending_refunds(order: Order) -> int:
     return sum(Refund.objects.filter(order=order, status=Refund.Status.PENDING).values_list("amount", flat=True))
 
@@ -242,19 +335,17 @@ def refund_create(
     (counting refunds still in flight) and write a pending refund; (2) ask the gateway, with the
     refund's id as idempotency key, and apply the answer to the order.
     """
-    from orders.services import order_apply_refund
+    from orders.services import order_apply_refund, order_paid_by
 
+    idempotency_key = refund_idempotency_key_clean(idempotency_key)
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
         if idempotency_key:
-            existing = Refund.objects.filter(idempotency_key=idempotency_key).first()
+            # Keys are the seller's own: another seller's same key is another refund, never theirs.
+            existing = Refund.objects.filter(seller_id=locked.seller_id, idempotency_key=idempotency_key).first()
             if existing is not None:
                 if existing.order_id != locked.id or (amount is not None and existing.amount != amount):
-                    raise ApplicationError(
-                        "This idempotency key was already used for another refund.",
-                        code="idempotency_conflict",
-                        status_code=409,
-                    )
+                    raise _key_conflict()
                 return existing
         if locked.status not in REFUNDABLE:
             raise ApplicationError(
@@ -266,23 +357,27 @@ def refund_create(
         if amount <= 0 or amount > remaining:
             message = f"The refund must be between 1 and {remaining} ({locked.currency} minor units)."
             raise ApplicationError(message, code="invalid_amount", status_code=400, fields={"amount": [message]})
-        payment = (
-            locked.payments.filter(status__in=[PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED])
-            .order_by("-created_at")
-            .first()
-        )
+        # The payment that paid the order: another one that succeeded for it is refunded on its own.
+        payment = Payment.objects.filter(
+            id=order_paid_by(locked), status__in=[PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED]
+        ).first()
         if payment is None:
             raise ApplicationError("This order has no captured payment to refund.", code="no_payment", status_code=409)
-        refund = Refund.objects.create(
-            order=locked,
-            payment=payment,
-            amount=amount,
-            currency=locked.currency,
-            reason=reason[:500],
-            source=source,
-            created_by=user if getattr(user, "is_authenticated", False) else None,
-            idempotency_key=idempotency_key or None,
-        )
+        try:
+            with transaction.atomic():
+                refund = Refund.objects.create(
+                    order=locked,
+                    seller_id=locked.seller_id,
+                    payment=payment,
+                    amount=amount,
+                    currency=locked.currency,
+                    reason=reason[:500],
+                    source=source,
+                    created_by=user if getattr(user, "is_authenticated", False) else None,
+                    idempotency_key=idempotency_key,
+                )
+        except IntegrityError:  # the same key, at the same moment, on another of the seller's orders
+            raise _key_conflict() from None
     gateway = get_gateway(payment.gateway)
     try:
         answer = gateway.refund(payment=payment, amount=amount, reason=reason, idempotency_key=refund.id)
@@ -320,43 +415,54 @@ def refund_create(
 
 
 def refund_record_from_gateway(*, payment: Payment, refunded_total: int) -> Refund | None:
-    """The gateway reports how much of a payment is refunded in total (e.g. Stripe's
-    ``charge.refunded``). Only the part we do not know yet is recorded: never double-counted."""
-    from orders.services import order_apply_refund
+    """The gateway's confirmed total refunded of a payment (``webhook_process`` re-verifies what an
+    event claims before it calls this). Only the part we do not know yet is recorded: never
+    double-counted. Refunds of a payment that did not pay its order (one refunded automatically)
+    settle that payment only; they never touch the order's books."""
+    from orders.services import order_apply_refund, order_paid_by
 
     if payment.order.status == OrderStatus.PENDING:
         # A refund reported before the completion it refers to: settle the payment first.
         payment_apply_gateway_status(payment=payment, source="refund event")
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=payment.order_id)
-        covered = min(refunded_total, order.total_amount) - order.refunded_amount
+        pays_order = order_paid_by(order) == payment.id
+        total = min(refunded_total, payment.amount)
+        refunds = list(Refund.objects.select_for_update().filter(payment=payment).order_by("created_at", "id"))
+        covered = total - sum(r.amount for r in refunds if r.status == Refund.Status.SUCCEEDED)
         # Refunds we asked for and the gateway left pending are settled first, oldest first.
-        for pending in (
-            Refund.objects.select_for_update()
-            .filter(order=order, status=Refund.Status.PENDING)
-            .order_by("created_at", "id")
-        ):
+        for pending in [r for r in refunds if r.status == Refund.Status.PENDING]:
             if pending.amount > covered:
                 break
             pending.status = Refund.Status.SUCCEEDED
             pending.save(update_fields=["status", "updated_at"])
-            order_apply_refund(order_id=order.id, refund=pending, user=None, actor=OrderEvent.Actor.GATEWAY)
+            if pays_order:
+                order_apply_refund(order_id=order.id, refund=pending, user=None, actor=OrderEvent.Actor.GATEWAY)
             covered -= pending.amount
-            order.refresh_from_db()
-        known = order.refunded_amount + _pending_refunds(order)
-        missing = min(refunded_total, order.total_amount) - known
+        if not pays_order:
+            refunded = sum(r.amount for r in refunds if r.status == Refund.Status.SUCCEEDED)
+            if refunded:
+                Payment.objects.filter(pk=payment.pk).update(
+                    status=PaymentStatus.REFUNDED if refunded >= payment.amount else PaymentStatus.PARTIALLY_REFUNDED
+                )
+        known = sum(r.amount for r in refunds if r.status in (Refund.Status.SUCCEEDED, Refund.Status.PENDING))
+        missing = total - known
         if missing <= 0:
             return None
-        if order.status not in REFUNDABLE:
+        order.refresh_from_db()
+        if not pays_order or order.status not in REFUNDABLE:
             order_event_record(
                 order=order,
                 type="refund_unapplied",
                 actor=OrderEvent.Actor.GATEWAY,
-                message=f"The gateway reports a refund of {missing} that this {order.status} order cannot take.",
+                message=f"The gateway reports a refund of {missing} on payment {payment.id} that this "
+                f"{order.status} order cannot take.",
+                data={"payment_id": payment.id, "amount": missing},
             )
             return None
         refund = Refund.objects.create(
             order=order,
+            seller_id=order.seller_id,
             payment=payment,
             amount=missing,
             currency=order.currency,
@@ -368,55 +474,84 @@ def refund_record_from_gateway(*, payment: Payment, refunded_total: int) -> Refu
         return refund
 
 
-def payment_refund_orphan(*, payment_id: str) -> Refund | None:
-    """Refunds, once, a payment that succeeded after its order was cancelled (it expired while the
-    buyer was still on the gateway's page). The order stays cancelled; its timeline says why."""
-    payment = Payment.objects.select_related("order").filter(id=payment_id).first()
-    if payment is None or payment.order.status != OrderStatus.CANCELLED:
-        return None
-    key = f"late-payment-{payment.id}"
-    try:
-        with transaction.atomic():
+def payment_refund_unpayable(*, payment_id: str, reason: str) -> Refund | None:
+    """Refunds in full, once, a payment that succeeded for an order that could not take it (already
+    paid by another payment, cancelled, refunded, or no longer fillable). The order keeps its status
+    and its books (this money was never its revenue); its timeline says what happened and the seller
+    is emailed. Running it again retries a refund the gateway failed, and never refunds twice."""
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().select_related("order", "order__seller").get(pk=payment_id)
+        refund = Refund.objects.filter(payment=payment, source=Refund.Source.SYSTEM).first()
+        if refund is not None and refund.status != Refund.Status.FAILED:
+            return refund  # done, or the gateway is settling it
+        if refund is None:
+            if payment.status != PaymentStatus.SUCCEEDED:
+                return None
             refund = Refund.objects.create(
                 order=payment.order,
+                seller_id=payment.order.seller_id,
                 payment=payment,
                 amount=payment.amount,
                 currency=payment.currency,
-                reason="Paid after the order was cancelled; refunded automatically.",
+                reason=f"{reason} Refunded automatically."[:500],
                 source=Refund.Source.SYSTEM,
-                idempotency_key=key,
             )
-    except IntegrityError:
-        return None  # already refunded (a repeated webhook)
+        else:
+            Refund.objects.filter(pk=refund.pk).update(status=Refund.Status.PENDING, failure_reason="")
+    order = payment.order
     answer: GatewayRefund | None = None
     try:
         answer = get_gateway(payment.gateway).refund(
             payment=payment, amount=payment.amount, reason=refund.reason, idempotency_key=refund.id
         )
-    except GatewayUnavailable as exc:
+    except (GatewayUnavailable, ApplicationError) as exc:
         failure = str(exc)
     else:
-        failure = answer.failure_reason if answer.status == "failed" else ""
-    with transaction.atomic():  # a pending gateway refund is settled later by its charge.refunded event
+        failure = answer.failure_reason or "refused" if answer.status == "failed" else ""
+    data = {"payment_id": payment.id, "refund_id": refund.id, "amount": payment.amount}
+    with transaction.atomic():
         if answer is not None and not failure:
+            settled = answer.status == "succeeded"  # a pending one is settled by the gateway's refund event
             Refund.objects.filter(pk=refund.pk).update(
-                status=Refund.Status.SUCCEEDED, gateway_refund_id=answer.refund_id
+                status=Refund.Status.SUCCEEDED if settled else Refund.Status.PENDING,
+                gateway_refund_id=answer.refund_id,
             )
-            Payment.objects.filter(pk=payment.pk).update(status=PaymentStatus.REFUNDED)
-            order_event_record(
-                order=payment.order,
-                type="late_payment_refunded",
+            if settled:
+                Payment.objects.filter(pk=payment.pk).update(status=PaymentStatus.REFUNDED)
+            event = order_event_record(
+                order=order,
+                type="unpayable_payment_refunded",
                 actor=OrderEvent.Actor.SYSTEM,
-                message="A payment arrived after the order was cancelled; it was refunded automatically.",
-                data={"payment_id": payment.id, "refund_id": refund.id},
+                message=f"{reason} The payment was refunded to the buyer automatically.",
+                data=data,
             )
         else:
             Refund.objects.filter(pk=refund.pk).update(status=Refund.Status.FAILED, failure_reason=failure[:500])
-            order_event_record(
-                order=payment.order,
-                type="late_payment_refund_failed",
+            event = order_event_record(
+                order=order,
+                type="unpayable_payment_refund_failed",
                 actor=OrderEvent.Actor.SYSTEM,
-                message=f"A payment arrived after the order was cancelled; refunding it failed: {failure}"[:500],
-                data={"payment_id": payment.id, "refund_id": refund.id},
+                message=f"{reason} Refunding it failed ({failure}); an operator must refund it."[:500],
+                data=data,
             )
+        transaction.on_commit(lambda: _notify_seller_of_unpayable(order=order, message=event.message))
+    refund.refresh_from_db()
     return refund
+
+
+def _notify_seller_of_unpayable(*, order: Order, message: str) -> None:
+    """The seller hears of money that came in for an order and went back (or must go back)."""
+    from django.conf import settings
+    from django.core.mail import send_mail
+
+    subject = f"Order #{order.order_number}: a payment was refunded automatically"
+    body = (
+        f"Order #{order.order_number} received a payment it could not take.\n\n{message}\n\n"
+        "The order's timeline in your dashboard has the details."
+    )
+    try:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [order.seller.email])
+    except Exception:  # noqa: BLE001 - the refund and its timeline entry stand; a mail outage is logged
+        logger.exception("could not email the seller of order #%s about a refunded payment", order.order_number)
+        return
+    order_event_record(order=order, type="seller_notified", message="The seller was emailed about the refund.")

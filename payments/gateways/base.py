@@ -89,6 +89,12 @@ class PaymentGateway(ABC):
         ...
 
     @abstractmethod
+    def retrieve_refunded(self, *, payment: "Payment") -> int:
+        """The gateway's own, server-side word on how much of the payment is refunded so far (minor
+        units): what a refund webhook claims is believed only up to this."""
+        ...
+
+    @abstractmethod
     def parse_webhook(self, *, body: bytes, headers: dict[str, str]) -> WebhookMessage:
         """Verifies the signature over the raw body, then parses it. Raises InvalidSignature."""
         ...

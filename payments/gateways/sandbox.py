@@ -44,33 +44,42 @@ class SandboxGateway(PaymentGateway):
         return Checkout(redirect_url=settings.SITE_URL + reverse("sandbox:pay", args=[payment.id]))
 
     def retrieve(self, *, payment: Any) -> GatewayStatus:
-        base = getattr(settings, "SANDBOX_API_URL", "")
-        if base:
-            try:
-                response = requests.get(
-                    f"{base.rstrip('/')}/sandbox/api/payments/{payment.id}",
-                    headers={"Authorization": f"Bearer {settings.SANDBOX_WEBHOOK_SECRET}"},
-                    timeout=10,
-                )
-            except requests.RequestException as exc:
-                raise GatewayUnavailable(str(exc)) from exc
-            if response.status_code == 404:
-                return GatewayStatus("failed", payment.amount, payment.currency)
-            if response.status_code != 200:
-                raise GatewayUnavailable(f"sandbox answered {response.status_code}")
-            data = response.json()["data"]
-        else:
-            from payments import sandbox
-
-            data = sandbox.sandbox_payment_status(payment.id)
-            if data is None:
-                return GatewayStatus("failed", payment.amount, payment.currency)
+        data = self._status(payment)
+        if data is None:
+            return GatewayStatus("failed", payment.amount, payment.currency)
         return GatewayStatus(
             status=_STATUS.get(data["status"], "pending"),
             amount=int(data["amount"]),
             currency=data["currency"],
             transaction_id=data.get("charge_id") or "",
         )
+
+    def retrieve_refunded(self, *, payment: Any) -> int:
+        data = self._status(payment)
+        return 0 if data is None else int(data.get("refunded_amount") or 0)
+
+    def _status(self, payment: Any) -> dict[str, Any] | None:
+        """The sandbox's status API (over HTTP when ``SANDBOX_API_URL`` is set); None if it has no
+        such payment."""
+        base = getattr(settings, "SANDBOX_API_URL", "")
+        if not base:
+            from payments import sandbox
+
+            return sandbox.sandbox_payment_status(payment.id)
+        try:
+            response = requests.get(
+                f"{base.rstrip('/')}/sandbox/api/payments/{payment.id}",
+                headers={"Authorization": f"Bearer {settings.SANDBOX_WEBHOOK_SECRET}"},
+                timeout=10,
+            )
+        except requests.RequestException as exc:
+            raise GatewayUnavailable(str(exc)) from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise GatewayUnavailable(f"sandbox answered {response.status_code}")
+        data: dict[str, Any] = response.json()["data"]
+        return data
 
     def parse_webhook(self, *, body: bytes, headers: dict[str, str]) -> WebhookMessage:
         secret = settings.SANDBOX_WEBHOOK_SECRET

@@ -124,6 +124,30 @@ class StripeGateway(PaymentGateway):
             transaction_id=intent_id,
         )
 
+    def retrieve_refunded(self, *, payment: Any) -> int:
+        """The PaymentIntent's charge, as Stripe holds it: ``amount_refunded``."""
+        intent_id = self._intent_id(payment)
+        if not intent_id:
+            return 0  # never charged: nothing can have been refunded
+        intent = self._call(
+            lambda client: client.v1.payment_intents.retrieve(intent_id, {"expand": ["latest_charge"]}),
+            action="retrieve the PaymentIntent",
+        )
+        owner = (intent.get("metadata") or {}).get("payment_id")
+        if owner and owner != str(payment.id):
+            raise ApplicationError(
+                f"Stripe's PaymentIntent {intent_id} belongs to another payment.", code="gateway_error", status_code=502
+            )
+        charge = intent.get("latest_charge")
+        return int(charge.get("amount_refunded") or 0) if isinstance(charge, dict) else 0
+
+    def _intent_id(self, payment: Any) -> str:
+        if str(payment.transaction_id).startswith("pi_"):
+            return str(payment.transaction_id)
+        session = self._session_for(payment)
+        intent = (session or {}).get("payment_intent")
+        return str((intent.get("id", "") if isinstance(intent, dict) else intent) or "")
+
     def _session_for(self, payment: Any) -> dict[str, Any] | None:
         reference = payment.transaction_id or ""
         if reference.startswith("cs_"):
@@ -219,11 +243,7 @@ class StripeGateway(PaymentGateway):
     # --- Refunds -------------------------------------------------------------------------------
 
     def refund(self, *, payment: Any, amount: int, reason: str, idempotency_key: str) -> GatewayRefund:
-        intent_id = payment.transaction_id if str(payment.transaction_id).startswith("pi_") else ""
-        if not intent_id:
-            session = self._session_for(payment)
-            intent = (session or {}).get("payment_intent")
-            intent_id = (intent.get("id", "") if isinstance(intent, dict) else intent) or ""
+        intent_id = self._intent_id(payment)
         if not intent_id:
             return GatewayRefund(
                 refund_id="", status="failed", amount=amount, failure_reason="Stripe holds no charge for this payment."

@@ -6,7 +6,8 @@ API keys, ``Idempotency-Key`` replays, errors as ``{"error": {"type", "code", "m
 and objects shaped like Stripe's documented ones (Checkout Session, PaymentIntent, Charge, Refund).
 
 Endpoints: ``POST /v1/checkout/sessions``, ``GET /v1/checkout/sessions/{id}`` (``expand[]=payment_intent``),
-``GET /v1/checkout/sessions?payment_intent=`` (``expand[]=data.payment_intent``), ``POST /v1/refunds``.
+``GET /v1/checkout/sessions?payment_intent=`` (``expand[]=data.payment_intent``),
+``GET /v1/payment_intents/{id}`` (``expand[]=latest_charge``), ``POST /v1/refunds``.
 
 The tests drive what happens at Stripe with ``mark_paid``, ``mark_processing``, ``mark_async_failed``
 and ``mark_expired``, build events with ``session_event`` and ``charge_refunded_event``, and sign them
@@ -246,6 +247,15 @@ class FakeStripe:
             if session is None:
                 return 404, _missing("checkout.session", match.group(1), "session")
             return 200, self._expanded(_public(session), params.get("expand") or [], "")
+        match = re.fullmatch(r"/v1/payment_intents/([^/]+)", path)
+        if method == "GET" and match:
+            intent = self.intents.get(match.group(1))
+            if intent is None:
+                return 404, _missing("payment_intent", match.group(1), "intent")
+            intent = dict(intent)
+            if "latest_charge" in (params.get("expand") or []) and intent.get("latest_charge"):
+                intent["latest_charge"] = dict(self.charges[intent["latest_charge"]])
+            return 200, intent
         if method == "POST" and path == "/v1/refunds":
             return self._create_refund(params)
         return 404, _error("invalid_request_error", f"Unrecognized request URL ({method}: {path}).")

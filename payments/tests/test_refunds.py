@@ -147,7 +147,11 @@ def test_refund_reported_by_the_gateway_is_recorded_once(api_client, seller_clie
     assert gateway_reports(1000, "evt_r1").status_code == 200
     paid.refresh_from_db()
     assert paid.refunded_amount == 1000
-    # Then about 500 more refunded from its dashboard: only the difference is recorded.
+    # Then about 500 more refunded from its dashboard (the gateway holds it, so the report is
+    # confirmed when asked): only the difference is recorded.
+    from payments.sandbox import sandbox_refund
+
+    sandbox_refund(payment_id=payment.id, amount=500, idempotency_key="from-the-dashboard")
     assert gateway_reports(1500, "evt_r2").status_code == 200
     paid.refresh_from_db()
     assert (paid.refunded_amount, paid.status) == (1500, "partially_refunded")
@@ -220,7 +224,7 @@ def test_a_payment_after_cancellation_is_refunded_automatically_once(text_produc
     assert (refund.amount, refund.status, refund.source) == (1999, "succeeded", "system")
     assert SandboxPayment.objects.get(id=payment.id).refunded_amount == 1999
     assert Payment.objects.get(pk=payment.pk).status == "refunded"
-    assert OrderEvent.objects.filter(order=order, type="late_payment_refunded").count() == 1
+    assert OrderEvent.objects.filter(order=order, type="unpayable_payment_refunded").count() == 1
     # The gateway repeats its webhook: nothing is refunded twice.
     stored = WebhookEvent.objects.get()
     from payments.services import webhook_replay
@@ -247,6 +251,8 @@ def test_a_refund_the_gateway_leaves_pending_is_settled_by_its_event(api_client,
     # The pending amount is held: asking for everything now leaves only the rest.
     assert refund(seller_client, paid, amount=3998).status_code == 400
     payment = Payment.objects.get()
+    # The gateway moves the money; its event says so, and asking it confirms.
+    SandboxPayment.objects.filter(id=payment.id).update(refunded_amount=1000)
     event = {
         "id": "evt_settle",
         "type": "payment.refunded",
