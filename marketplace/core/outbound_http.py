@@ -271,7 +271,6 @@ class _PinnedAdapter(HTTPAdapter):
 def _session(policy: OutboundPolicy) -> requests.Session:
     session = requests.Session()
     session.trust_env = False  # no proxy from the environment: it would connect on our behalf
-    session.max_redirects = 0
     adapter = HTTPAdapter(max_retries=0) if policy.allow_private else _PinnedAdapter(max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -334,7 +333,7 @@ def _read(response: requests.Response, *, max_bytes: int, truncate: bool, deadli
     content = bytearray()
     try:
         while len(content) <= max_bytes:
-            chunk = response.raw.read(min(_CHUNK, max_bytes + 1 - len(content)), decode_content=True)
+            chunk = response.raw.read1(min(_CHUNK, max_bytes + 1 - len(content)), decode_content=True)
             if not chunk:
                 break
             content += chunk
