@@ -27,6 +27,7 @@ from marketplace.core.money import format_money
 from .fulfillment import PermanentDeliveryError, TransientDeliveryError, get_strategy
 from .lifecycle import FULFILLABLE, order_event_record, order_transition
 from .models import FulfillmentStatus, License, Order, OrderEvent, OrderItem, OrderStatus
+from .webhooks import webhook_url_clean
 
 logger = logging.getLogger(__name__)
 S = OrderStatus
@@ -314,6 +315,9 @@ def order_create(
         existing = Order.objects.filter(product=product, idempotency_key=idempotency_key).first()
         if existing is not None:
             return _replay(existing, fingerprint)
+    # Each URL the order's events will be POSTed to, checked like a webhook endpoint's when saved
+    # (and again at every attempt): a refused one creates nothing.
+    webhook_urls = [webhook_url_clean(url, field="webhook_urls") for url in webhook_urls or []]
     quote = checkout_quote(product=product, lines=lines, discount_code=discount_code)
     try:
         with transaction.atomic():

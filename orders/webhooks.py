@@ -12,35 +12,36 @@ Webhooks, retried on its schedule, and never sent to an address inside our netwo
   ``WEBHOOK_RETRY_SCHEDULE``; ``410 Gone`` disables the endpoint at once, and
   ``WEBHOOK_DISABLE_AFTER_FAILURES`` deliveries in a row that failed every retry disable it too.
   The seller is emailed either way.
-- URLs must be https and resolve only to public addresses, checked when an endpoint is saved, again
-  before each attempt, and once more on the socket itself (the address actually connected to), so
-  that a DNS answer that changes in between (rebinding) cannot reach an internal address.
-  ``WEBHOOK_ALLOW_PRIVATE_URLS`` (local development and tests only) lifts both rules.
+- Every attempt goes through the one outbound client (``marketplace.core.outbound_http``): https
+  only, public addresses only (checked when an endpoint or an order's ``webhook_urls`` is saved,
+  and again on the socket of each attempt, so a DNS answer that changes in between cannot reach an
+  internal address), no redirects, timeouts, a capped answer, and one neutral error text.
+  ``WEBHOOK_ALLOW_PRIVATE_URLS`` (local development and tests only) lifts the address rules.
 """
 
 import base64
-import ipaddress
 import json
 import logging
 import secrets
-import socket
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-import requests
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
-from requests.adapters import HTTPAdapter
 from standardwebhooks.webhooks import Webhook
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from marketplace.core.errors import Conflict, NotFound, ValidationFailed
+from marketplace.core.outbound_http import (
+    OutboundError,
+    OutboundPolicy,
+    outbound_post,
+    outbound_url_check,
+    private_urls_allowed,
+)
 
 from .models import Order, SellerEvent, WebhookDelivery, WebhookEndpoint
 
@@ -66,131 +67,27 @@ STUCK_AFTER = timedelta(minutes=10)
 Status = WebhookDelivery.Status
 
 
-class UnsafeWebhookUrl(Exception):
-    """The URL is not https, or its host resolves to an address we never send to. Permanent."""
-
-
-class WebhookHostUnresolved(Exception):
-    """The host has no address right now. At save time a refusal; at delivery time a retry."""
-
-
 def new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-# --- SSRF --------------------------------------------------------------------------------------
-
-
-def address_is_refused(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Private, loopback, link-local, multicast, reserved, unspecified, or otherwise not global."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-        or not ip.is_global
-    )
-
-
-def resolve_public(host: str, port: int) -> list[str]:
-    """Every address ``host`` resolves to, or ``UnsafeWebhookUrl`` if any of them is refused."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise WebhookHostUnresolved(f"The host {host} does not resolve: {exc}.") from None
-    addresses: list[str] = []
-    for info in infos:
-        raw = str(info[4][0])
-        ip = ipaddress.ip_address(raw.split("%", 1)[0])
-        if address_is_refused(ip):
-            shown = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else ip
-            raise UnsafeWebhookUrl(f"The host {host} resolves to {shown}, which is not a public address.")
-        if raw not in addresses:
-            addresses.append(raw)
-    if not addresses:
-        raise WebhookHostUnresolved(f"The host {host} does not resolve.")
-    return addresses
-
-
-def webhook_url_check(url: str) -> None:
-    """Raises ``UnsafeWebhookUrl`` (or ``WebhookHostUnresolved``) unless we may POST to ``url``."""
-    allow_private = settings.WEBHOOK_ALLOW_PRIVATE_URLS
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise UnsafeWebhookUrl("Must be a valid https:// URL.") from None
-    schemes = ("https", "http") if allow_private else ("https",)
-    if parts.scheme not in schemes or not parts.hostname or any(c.isspace() for c in url):
-        raise UnsafeWebhookUrl("Must be a valid https:// URL.")
-    if parts.username is not None or parts.password is not None:
-        raise UnsafeWebhookUrl("Must not carry a user name or password.")
-    if allow_private:
-        return
-    resolve_public(parts.hostname, port or 443)
-
-
-class _GuardedConnectionMixin:
-    """Connects only to an address that passed the check, resolved at the moment of connecting."""
-
-    _dns_host: str
-    port: int
-
-    def _new_conn(self) -> socket.socket:
-        if settings.WEBHOOK_ALLOW_PRIVATE_URLS:
-            return super()._new_conn()  # type: ignore[misc,no-any-return]
-        host = self._dns_host
-        self._dns_host = resolve_public(host.rstrip("."), self.port)[0]
-        try:
-            return super()._new_conn()  # type: ignore[misc,no-any-return]
-        finally:
-            self._dns_host = host  # TLS still checks the certificate against the host name
-
-
-class _GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
-    pass
-
-
-class _GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
-    pass
-
-
-class _GuardedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _GuardedHTTPConnection
-
-
-class _GuardedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _GuardedHTTPSConnection
-
-
-class _GuardedAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
-
-
-def _session() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False  # no proxy from the environment: it would connect on our behalf
-    adapter = _GuardedAdapter(max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+def webhook_url_policy() -> OutboundPolicy:
+    """Webhooks go to public https:// URLs; local development and tests may use local receivers."""
+    allowed = private_urls_allowed()
+    return OutboundPolicy(allow_http=allowed, allow_private=allowed)
 
 
 # --- Endpoints ---------------------------------------------------------------------------------
 
 
-def _clean_url(url: str) -> str:
+def webhook_url_clean(url: str, *, field: str = "url") -> str:
+    """The URL, stripped, if webhooks may be sent to it; else ``ValidationFailed`` naming ``field``
+    with the one neutral text (or what is wrong with the URL's form). Checked again at each call."""
     url = url.strip()
     try:
-        webhook_url_check(url)
-    except (UnsafeWebhookUrl, WebhookHostUnresolved) as exc:
-        raise ValidationFailed(str(exc), fields={"url": [str(exc)]}) from None
+        outbound_url_check(url, policy=webhook_url_policy())
+    except OutboundError as exc:
+        raise ValidationFailed(exc.detail, fields={field: [exc.detail]}) from None
     return url
 
 
@@ -223,7 +120,7 @@ def webhook_endpoint_create(
 ) -> WebhookEndpoint:
     return WebhookEndpoint.objects.create(
         seller=seller,
-        url=_clean_url(url),
+        url=webhook_url_clean(url),
         events=_clean_events(events or []),
         active=active,
         secret=new_webhook_secret(),
@@ -233,7 +130,7 @@ def webhook_endpoint_create(
 def webhook_endpoint_update(*, endpoint: WebhookEndpoint, data: dict[str, Any]) -> WebhookEndpoint:
     fields = ["updated_at"]
     if "url" in data:
-        endpoint.url = _clean_url(data["url"])
+        endpoint.url = webhook_url_clean(data["url"])
         fields.append("url")
     if "events" in data:
         endpoint.events = _clean_events(data["events"] or [])
@@ -399,23 +296,18 @@ def _sign_headers(*, secret: str, webhook_id: str, body: str) -> dict[str, str]:
 
 
 def _post(url: str, body: str, headers: dict[str, str]) -> tuple[int, str]:
-    """POSTs, reads at most ``RESPONSE_LIMIT`` bytes of the answer, and never follows a redirect."""
-    with _session() as session:
-        response = session.post(
-            url,
-            data=body.encode(),
-            headers=headers,
-            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-            allow_redirects=False,
-            stream=True,
-        )
-        try:
-            raw = response.raw.read(RESPONSE_LIMIT, decode_content=True) or b""
-        except Exception:  # noqa: BLE001 - a broken answer body does not change the status code
-            raw = b""
-        finally:
-            response.close()
-    return response.status_code, raw.decode("utf-8", errors="replace")
+    """POSTs through the one outbound client: at most ``RESPONSE_LIMIT`` bytes of the answer are
+    kept, no redirect is followed, and the address is checked on the socket itself."""
+    response = outbound_post(
+        url=url,
+        body=body.encode(),
+        headers=headers,
+        policy=webhook_url_policy(),
+        read_timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+        max_bytes=RESPONSE_LIMIT,
+        truncate=True,
+    )
+    return response.status_code, response.text
 
 
 def webhook_delivery_attempt(*, delivery_id: str, retry_in: float | None) -> str:
@@ -443,15 +335,12 @@ def webhook_delivery_attempt(*, delivery_id: str, retry_in: float | None) -> str
     permanent = False
     started = time.monotonic()
     try:
-        webhook_url_check(delivery.url)
         headers = _sign_headers(secret=endpoint.secret, webhook_id=delivery.webhook_id, body=delivery.body)
         status_code, response_text = _post(delivery.url, delivery.body, headers)
-    except UnsafeWebhookUrl as exc:
-        error, permanent = f"Refused, nothing was sent: {exc}", True
-    except WebhookHostUnresolved as exc:
-        error = str(exc)
-    except requests.RequestException as exc:
-        error = f"{type(exc).__name__}: {exc}"
+    except OutboundError as exc:
+        # One text for every failure (a refused address, a closed port, a timeout): the seller
+        # learns nothing about our network; the reason is in the operators' log.
+        error, permanent = str(exc), not exc.retryable
     duration_ms = int((time.monotonic() - started) * 1000)
     return _record_attempt(
         delivery_id=delivery_id,

@@ -1,4 +1,9 @@
-"""Codes fetched per unit from the seller's own fulfilment URL, with a signed request."""
+"""Codes fetched per unit from the seller's own fulfilment URL, with a signed request.
+
+The URL is the seller's choice, so every call goes through the one outbound client
+(``marketplace.core.outbound_http``): checked when the product is saved and again on the socket of
+each call, no redirects, timeouts, a capped answer, and one neutral text when it fails — nothing
+from an address inside our network can reach the buyer or the seller."""
 
 import base64
 import json
@@ -6,20 +11,30 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-import requests
 from django.conf import settings as django_settings
-from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from marketplace.core.crypto import UndecryptableValue, decrypt, encrypt
+from marketplace.core.outbound_http import (
+    OutboundError,
+    OutboundPolicy,
+    outbound_post,
+    outbound_url_check,
+    private_urls_allowed,
+)
 
 from .base import DeliverySettings, DeliveryStrategy, PermanentDeliveryError, Resource, TransientDeliveryError, invalid
 from .code_pool import CodePoolDelivery
 
 TIMEOUT_SECONDS = 10
+RESPONSE_LIMIT = 16 * 1024  # a code, a PIN and a serial fit many times over
+
+
+def partner_url_policy() -> OutboundPolicy:
+    """https:// unless ``PARTNER_ALLOW_HTTP``; private addresses only where local receivers are allowed."""
+    return OutboundPolicy(allow_http=django_settings.PARTNER_ALLOW_HTTP, allow_private=private_urls_allowed())
 
 
 def new_partner_secret() -> str:
@@ -67,11 +82,10 @@ class PartnerApiDelivery(DeliveryStrategy):
         if unknown:
             raise invalid(f"partner.{sorted(unknown)[0]}", "Unknown field.")
         url = str(raw.get("url") or "").strip()
-        schemes = ["https", "http"] if django_settings.PARTNER_ALLOW_HTTP else ["https"]
         try:
-            URLValidator(schemes=schemes)(url)
-        except ValidationError:
-            raise invalid("partner.url", "Must be a valid https:// URL.") from None
+            outbound_url_check(url, policy=partner_url_policy())
+        except OutboundError as exc:
+            raise invalid("partner.url", exc.detail) from None
         secret = raw.get("secret") or new_partner_secret()
         if isinstance(secret, str) and not secret.startswith("whsec_"):
             # The sealed secret a product already has, passed back unchanged (an update that keeps it).
@@ -113,16 +127,27 @@ class PartnerApiDelivery(DeliveryStrategy):
             "Idempotency-Key": message_id,
         }
         try:
-            response = requests.post(partner["url"], data=body, headers=headers, timeout=TIMEOUT_SECONDS)
-        except requests.RequestException as exc:
-            raise TransientDeliveryError(f"The partner did not answer: {type(exc).__name__}") from exc
+            response = outbound_post(
+                url=str(partner.get("url") or ""),
+                body=body.encode(),
+                headers=headers,
+                policy=partner_url_policy(),
+                read_timeout=TIMEOUT_SECONDS,
+                max_bytes=RESPONSE_LIMIT,
+            )
+        except OutboundError as exc:
+            # The one neutral text, whatever the reason (refused address, closed port, timeout,
+            # redirect, oversized answer): the reason is in the operators' log, not on the order.
+            if exc.retryable:
+                raise TransientDeliveryError(str(exc)) from None
+            raise PermanentDeliveryError(str(exc), "partner_failed") from None
         if response.status_code >= 500 or response.status_code == 429:
             raise TransientDeliveryError(f"The partner answered {response.status_code}.")
         if response.status_code >= 400:
             raise PermanentDeliveryError(f"The partner refused the request ({response.status_code}).", "partner_failed")
         try:
-            data = response.json()
-        except ValueError:
+            data = json.loads(response.content)
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
             raise PermanentDeliveryError("The partner's answer is not JSON.", "partner_failed") from None
         code = data.get("code") if isinstance(data, dict) else None
         if not isinstance(code, str) or not code.strip() or len(code) > 500:

@@ -4,6 +4,7 @@ import pytest
 
 from catalog.models import Code, DeliveryType
 from catalog.tests.factories import ProductFactory, VariantFactory
+from marketplace.core.outbound_http import OutboundResponse
 from orders.fulfillment.partner import PartnerApiDelivery
 from orders.services import CheckoutLine, order_create, order_fulfil, order_mark_paid
 
@@ -27,25 +28,19 @@ def test_partner_delivery_through_the_demo_endpoint(seller, client, settings):
     order = order_create(product=product, buyer_email="g@x.co", lines=[CheckoutLine(variant.id, 2)]).order
     order_mark_paid(order_id=order.id, payment_id="pay_x")
 
-    def post(url, data, headers, timeout):  # route the partner call to the test client, signature and all
+    def post(*, url, body, headers, **kwargs):  # route the partner call to the test client, signature and all
+        assert url == "http://testserver/demo/partner/fulfil"
         response = client.post(
             "/demo/partner/fulfil",
-            data,
+            body,
             content_type="application/json",
             **{f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items() if k.lower() != "content-type"},
         )
-
-        class Answer:
-            status_code = response.status_code
-
-            def json(self):
-                return response.json()
-
-        return Answer()
+        return OutboundResponse(response.status_code, response.content)
 
     from unittest import mock
 
-    with mock.patch("orders.fulfillment.partner.requests.post", side_effect=post):
+    with mock.patch("orders.fulfillment.partner.outbound_post", side_effect=post):
         assert order_fulfil(order_id=order.id).outcome == "delivered"
         item = order.items.get()
         codes = sorted(c.code for c in Code.objects.filter(order_item=item))
