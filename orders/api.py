@@ -91,7 +91,7 @@ class CheckoutPayApi(PublicApi):
     )
     def post(self, request: Request, slug: str) -> Response:
         product = product_for_checkout(slug)
-        data = PayInput(data=request.data)
+        data = PayInput(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         header_key = request.headers.get("Idempotency-Key", "").strip() or None
         body_key = data.validated_data.get("idempotency_key")
