@@ -103,9 +103,37 @@ def variant_stock(product: Product) -> dict[str, int | None]:
     return {v.id: v.stock for v in variants}
 
 
+# What a buyer may tell the seller's fulfilment per line (a player id, an account name): a few short
+# strings. It is stored with the order and sent to the seller's partner URL as it is, so an
+# anonymous buyer must not be able to park megabytes or nested structures there.
+FULFILLMENT_INPUT_MAX_KEYS = 20
+FULFILLMENT_INPUT_MAX_BYTES = 2048
+
+
+def fulfillment_input_problem(value: Any) -> str | None:
+    """Why a line's ``fulfillment_input`` cannot be taken, or None: an object of at most
+    ``FULFILLMENT_INPUT_MAX_KEYS`` string values, at most ``FULFILLMENT_INPUT_MAX_BYTES`` as JSON."""
+    if not isinstance(value, dict):
+        return "Must be an object of strings."
+    if len(value) > FULFILLMENT_INPUT_MAX_KEYS:
+        return f"At most {FULFILLMENT_INPUT_MAX_KEYS} keys."
+    if not all(isinstance(v, str) for v in value.values()):
+        return "Every value must be a string."
+    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > FULFILLMENT_INPUT_MAX_BYTES:
+        return f"At most {FULFILLMENT_INPUT_MAX_BYTES} bytes in all (as JSON)."
+    return None
+
+
 def checkout_quote(*, product: Product, lines: list[CheckoutLine], discount_code: str = "") -> Quote:
+    """Prices the lines. Every door that makes an order (the pay API, the checkout page) quotes
+    first, so the limits checked here hold for all of them."""
     if not lines:
         raise ValidationFailed("Choose at least one item.", fields={"items": ["Choose at least one item."]})
+    for index, line in enumerate(lines):
+        problem = fulfillment_input_problem(line.fulfillment_input)
+        if problem:
+            raise ValidationFailed(problem, fields={f"items.{index}.fulfillment_input": [problem]})
     variants = {v.id: v for v in product.variants.all()}
     others = {line.variant_id for line in lines} - set(variants)
     if others:

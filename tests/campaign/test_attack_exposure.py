@@ -97,3 +97,91 @@ def test_unknown_licence_key_is_one_generic_404_and_activates_nothing(licensed: 
     assert response.status_code == 404
     assert response.json()["error"] == {"code": "license_not_found", "message": "This license key is not valid."}
     assert LicenseActivation.objects.count() == 0
+
+
+# --- 6 and 12: what an anonymous checkout may attach ---------------------------------------------
+
+
+@pytest.fixture
+def shop_product() -> Any:
+    product = ProductFactory(seller=SellerFactory(), slug="exposure-text", delivery_content="Thanks!")
+    VariantFactory(product=product, name="Standard", price=500)
+    return product
+
+
+def pay_body(**extra: Any) -> dict[str, Any]:
+    return {"buyer_email": "buyer@example.com", "init_payment": False, **extra}
+
+
+def test_anonymous_pay_with_webhook_urls_is_400_and_creates_nothing(shop_product: Any) -> None:
+    before = Order.objects.count()
+    response = APIClient().post(
+        f"/api/v1/public/checkout/{shop_product.slug}/pay",
+        pay_body(webhook_urls=["https://reflect.example/hook"]),
+        format="json",
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert list(error["fields"]) == ["webhook_urls"]
+    assert Order.objects.count() == before
+
+
+def test_an_authenticated_caller_may_still_attach_webhook_urls(shop_product: Any) -> None:
+    from marketplace.accounts.tests.factories import UserFactory
+
+    response = jwt_client(UserFactory()).post(
+        f"/api/v1/public/checkout/{shop_product.slug}/pay",
+        pay_body(webhook_urls=["https://integration.example/hook"]),
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    assert Order.objects.get().webhook_urls == ["https://integration.example/hook"]
+
+
+def _items(fulfillment_input: Any, product: Any) -> list[dict[str, Any]]:
+    return [{"variant_id": product.variants.get().id, "quantity": 1, "fulfillment_input": fulfillment_input}]
+
+
+@pytest.mark.parametrize(
+    "fulfillment_input",
+    [
+        {f"k{i}": "v" for i in range(21)},  # 21 keys
+        {"player_id": "x" * 2100},  # over 2 KB
+        {"blob": "é" * 1100},  # 2 KB of UTF-8 in fewer characters
+        {"player_id": 42},  # not a string
+        {"nested": {"deeper": "value"}},
+        {"list": ["a", "b"]},
+    ],
+    ids=["21-keys", "over-2kb", "over-2kb-utf8", "integer", "nested-object", "list"],
+)
+@pytest.mark.parametrize("endpoint", ["pay", "quote"])
+def test_fulfillment_input_over_the_limits_is_400_and_stores_nothing(
+    shop_product: Any, fulfillment_input: Any, endpoint: str
+) -> None:
+    before = Order.objects.count()
+    items = _items(fulfillment_input, shop_product)
+    response = APIClient().post(
+        f"/api/v1/public/checkout/{shop_product.slug}/{endpoint}",
+        pay_body(items=items) if endpoint == "pay" else {"items": items},
+        format="json",
+    )
+    assert response.status_code == 400, response.json()
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert list(error["fields"]) == ["items.0.fulfillment_input"]
+    assert Order.objects.count() == before
+
+
+def test_fulfillment_input_at_the_limits_is_stored(shop_product: Any) -> None:
+    at_limit = {f"k{i:02d}": "" for i in range(19)}
+    at_limit["player_id"] = ""
+    at_limit["player_id"] = "x" * (2048 - len(json.dumps(at_limit, separators=(",", ":"))))
+    assert len(at_limit) == 20 and len(json.dumps(at_limit, separators=(",", ":"))) == 2048
+    response = APIClient().post(
+        f"/api/v1/public/checkout/{shop_product.slug}/pay",
+        pay_body(items=_items(at_limit, shop_product)),
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    assert Order.objects.get().items.get().fulfillment_input == at_limit
