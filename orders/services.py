@@ -27,6 +27,7 @@ from marketplace.core.money import format_money
 from .fulfillment import PermanentDeliveryError, TransientDeliveryError, get_strategy
 from .lifecycle import order_event_record, order_transition
 from .models import FulfillmentStatus, License, Order, OrderEvent, OrderItem, OrderStatus
+from .presenters import event_to_dict, order_to_dict, revealed_item_ids
 
 logger = logging.getLogger(__name__)
 S = OrderStatus
@@ -418,6 +419,35 @@ def _replay(order: Order, fingerprint: str) -> CreatedOrder:
     if fingerprint and order.request_fingerprint and fingerprint != order.request_fingerprint:
         raise IdempotencyConflict()
     return CreatedOrder(order, False)
+
+
+# --- The seller's view of one order -------------------------------------------------------------
+
+
+def order_seller_read(
+    *, order: Order, user: Any, api_key_id: str | None = None, via: str = "api"
+) -> tuple[dict[str, Any], OrderEvent | None]:
+    """The seller's view of one order, with its codes, keys and delivered content. This is the only
+    view that decrypts them for a seller, and every read that shows them writes a ``codes_viewed``
+    event (who — the user and the API key, if one was used —, how, when) to the order's timeline,
+    the answer's own timeline included: a leaked credential that reads codes leaves a trail.
+    Returns the view and the event (None when nothing was shown)."""
+    data = order_to_dict(order, audience="seller")
+    item_ids = revealed_item_ids(data)
+    event = None
+    if item_ids:
+        event = order_event_record(
+            order=order,
+            type="codes_viewed",
+            message="The seller viewed the delivered codes."
+            if api_key_id is None
+            else f"The seller viewed the delivered codes with API key {api_key_id}.",
+            actor=Actor.SELLER,
+            actor_user=user,
+            data={"user_id": user.pk, "api_key_id": api_key_id, "via": via, "item_ids": item_ids},
+        )
+        data["events"].append(event_to_dict(event))
+    return data, event
 
 
 # --- Payment outcomes ----------------------------------------------------------------------------

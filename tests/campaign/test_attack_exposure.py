@@ -12,12 +12,14 @@ import json
 from typing import Any
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from catalog.inventory import CodeRow, codes_import
 from catalog.models import DeliveryType
 from catalog.tests.factories import ProductFactory, VariantFactory
-from marketplace.accounts.tests.factories import SellerFactory
+from marketplace.accounts.services import api_key_create
+from marketplace.accounts.tests.factories import SellerFactory, UserFactory
 from orders.models import License, LicenseActivation, Order, OrderEvent
 from orders.tests.helpers import make_order, pay
 
@@ -128,8 +130,6 @@ def test_anonymous_pay_with_webhook_urls_is_400_and_creates_nothing(shop_product
 
 
 def test_an_authenticated_caller_may_still_attach_webhook_urls(shop_product: Any) -> None:
-    from marketplace.accounts.tests.factories import UserFactory
-
     response = jwt_client(UserFactory()).post(
         f"/api/v1/public/checkout/{shop_product.slug}/pay",
         pay_body(webhook_urls=["https://integration.example/hook"]),
@@ -185,3 +185,132 @@ def test_fulfillment_input_at_the_limits_is_stored(shop_product: Any) -> None:
     )
     assert response.status_code == 201, response.json()
     assert Order.objects.get().items.get().fulfillment_input == at_limit
+
+
+# --- 7: lists carry no codes; one order's codes are read one at a time, and recorded ------------
+
+
+class Sold:
+    """A seller's delivered orders of every kind that shows something secret once delivered: pool
+    codes with PINs, a licence key, a text delivery. ``secrets`` are the decrypted values."""
+
+    def __init__(self, capture: Any) -> None:
+        self.seller = SellerFactory()
+        self.buyer = UserFactory()
+        pool = ProductFactory(
+            seller=self.seller, slug="exposure-pool", delivery_type=DeliveryType.CODE_POOL, delivery_content=""
+        )
+        codes_import(
+            variant=VariantFactory(product=pool, price=2500),
+            rows=[CodeRow(i, f"POOL-CODE-{i:04d}-XYZ", pin=f"PIN{i:04d}Q") for i in range(1, 4)],
+        )
+        licence = ProductFactory(
+            seller=self.seller,
+            slug="exposure-licence",
+            delivery_type=DeliveryType.LICENSE_KEY,
+            delivery_content="",
+            delivery_options={"license": {"activation_limit": 2}},
+        )
+        VariantFactory(product=licence, price=4900)
+        text = ProductFactory(seller=self.seller, slug="exposure-words", delivery_content="PASSPHRASE-OPEN-42")
+        VariantFactory(product=text, price=900)
+        self.orders = [
+            pay(make_order(pool, quantity=2, buyer=self.buyer, email=self.buyer.email), capture),
+            pay(make_order(licence, buyer=self.buyer, email=self.buyer.email), capture),
+            pay(make_order(text, buyer=self.buyer, email=self.buyer.email), capture),
+        ]
+        assert [o.status for o in self.orders] == ["delivered"] * 3
+        self.secrets = [
+            "POOL-CODE-0001-XYZ",
+            "PIN0001Q",
+            "POOL-CODE-0002-XYZ",
+            "PIN0002Q",
+            License.objects.get().key,
+            "PASSPHRASE-OPEN-42",
+        ]
+
+
+@pytest.fixture
+def sold(django_capture_on_commit_callbacks: Any) -> Sold:
+    return Sold(django_capture_on_commit_callbacks)
+
+
+def codes_viewed() -> int:
+    return OrderEvent.objects.filter(type="codes_viewed").count()
+
+
+def test_no_list_carries_codes_pins_keys_or_delivery_content(sold: Sold) -> None:
+    seller = jwt_client(sold.seller)
+    dashboard = Client()
+    dashboard.force_login(sold.seller)
+    reads = {
+        "orders": seller.get("/api/v1/orders?limit=100"),
+        "my-sales": seller.get("/api/v1/orders/my-sales?limit=100"),
+        "my-orders": jwt_client(sold.buyer).get("/api/v1/orders/my-orders?limit=100"),
+        "export.csv": seller.get("/api/v1/orders/export.csv"),
+        "dashboard home": dashboard.get("/dashboard/"),
+    }
+    for name, response in reads.items():
+        assert response.status_code == 200, name
+        text = b"".join(response.streaming_content) if response.streaming else response.content
+        body = text.decode()
+        assert sold.orders[0].order_number in body, name  # the list really lists the orders
+        for secret in sold.secrets:
+            assert secret not in body, (name, secret)
+    for name in ("orders", "my-sales", "my-orders"):
+        results = reads[name].json()["data"]["results"]
+        assert len(results) == 3
+        for order in results:
+            assert (order["voucher_codes"], order["delivery_content"], order["content_type"]) == ([], None, None)
+            assert [(i["voucher_codes"], i["delivery"]) for i in order["items"]] == [([], None)] * len(order["items"])
+            assert "events" not in order
+    assert codes_viewed() == 0  # a list shows no codes, so it records no read of them
+
+
+def test_one_orders_view_shows_the_codes_and_each_read_is_recorded(sold: Sold) -> None:
+    order = sold.orders[0]
+    key, raw = api_key_create(user=sold.seller, name="integration")
+    by_key = APIClient()
+    by_key.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    first = jwt_client(sold.seller).get(f"/api/v1/orders/{order.id}")
+    assert first.status_code == 200
+    assert first.json()["data"]["voucher_codes"] == ["POOL-CODE-0001-XYZ", "POOL-CODE-0002-XYZ"]
+    assert "PIN0001Q" in first.content.decode()
+    assert codes_viewed() == 1
+    second = by_key.get(f"/api/v1/orders/{order.order_number}")
+    assert second.status_code == 200
+    assert codes_viewed() == 2
+
+    events = list(OrderEvent.objects.filter(order=order, type="codes_viewed").order_by("created_at", "id"))
+    assert [(e.actor, e.actor_user_id) for e in events] == [("seller", sold.seller.id)] * 2
+    assert [(e.data["user_id"], e.data["api_key_id"], e.data["via"]) for e in events] == [
+        (sold.seller.id, None, "api"),
+        (sold.seller.id, key.id, "api"),
+    ]
+    assert events[0].data["item_ids"] == [order.items.get().id]
+    # The answer's own timeline has the read it made.
+    assert second.json()["data"]["events"][-1]["id"] == events[1].id
+    assert [e["type"] for e in second.json()["data"]["events"]].count("codes_viewed") == 2
+
+
+def test_the_dashboard_order_page_records_that_it_showed_the_codes(sold: Sold) -> None:
+    order = sold.orders[1]
+    dashboard = Client()
+    dashboard.force_login(sold.seller)
+    for expected in (1, 2):
+        page = dashboard.get(f"/dashboard/orders/{order.order_number}/")
+        assert page.status_code == 200
+        assert License.objects.get().key in page.content.decode()
+        assert codes_viewed() == expected
+    event = OrderEvent.objects.filter(order=order, type="codes_viewed").last()
+    assert event is not None
+    assert (event.actor_user_id, event.data["via"], event.data["api_key_id"]) == (sold.seller.id, "dashboard", None)
+
+
+def test_an_order_with_nothing_delivered_shows_no_codes_and_records_no_read(shop_product: Any) -> None:
+    order = make_order(shop_product)
+    response = jwt_client(shop_product.seller).get(f"/api/v1/orders/{order.id}")
+    assert response.status_code == 200
+    assert response.json()["data"]["voucher_codes"] == []
+    assert codes_viewed() == 0
