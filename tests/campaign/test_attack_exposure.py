@@ -314,3 +314,92 @@ def test_an_order_with_nothing_delivered_shows_no_codes_and_records_no_read(shop
     assert response.status_code == 200
     assert response.json()["data"]["voucher_codes"] == []
     assert codes_viewed() == 0
+
+
+# --- 17: the partner signing secret is shown once -----------------------------------------------
+
+
+def partner_body(**partner: Any) -> dict[str, Any]:
+    return {
+        "title": "Credits",
+        "currency": "USD",
+        "price": 100,
+        "delivery": {"content_type": "partner_api", "partner": {"url": "https://partner.example/fulfil", **partner}},
+    }
+
+
+def stored_secret(product_id: str) -> str:
+    from catalog.models import Product
+    from orders.fulfillment.partner import partner_secret
+
+    return partner_secret(Product.objects.get(pk=product_id).delivery_options)
+
+
+def test_partner_secret_is_in_the_create_answer_only(settings: Any) -> None:
+    seller = SellerFactory()
+    client = jwt_client(seller)
+    created = client.post("/api/v1/products", partner_body(), format="json")
+    assert created.status_code == 201, created.json()
+    product_id = created.json()["data"]["id"]
+    secret = stored_secret(product_id)
+    assert secret.startswith("whsec_")
+    assert created.json()["data"]["delivery"]["partner"] == {
+        "url": "https://partner.example/fulfil",
+        "secret": secret,
+        "secret_hint": secret[-4:],
+    }
+    dashboard = Client()
+    dashboard.force_login(seller)
+    later = {
+        "list": client.get("/api/v1/products"),
+        "detail": client.get(f"/api/v1/products/{product_id}"),
+        "patch": client.patch(f"/api/v1/products/{product_id}", {"title": "More credits"}, format="json"),
+        "dashboard list": dashboard.get("/dashboard/products/"),
+        "dashboard page": dashboard.get(f"/dashboard/products/{product_id}/edit/"),
+    }
+    for name, response in later.items():
+        assert response.status_code == 200, name
+        body = response.content.decode()
+        assert secret not in body and secret.removeprefix("whsec_")[:-4] not in body, name
+    assert later["detail"].json()["data"]["delivery"]["partner"] == {
+        "url": "https://partner.example/fulfil",
+        "secret_hint": secret[-4:],
+    }
+    assert [p["delivery"]["partner"] for p in later["list"].json()["data"]["results"]] == [
+        {"url": "https://partner.example/fulfil", "secret_hint": secret[-4:]}
+    ]
+    assert stored_secret(product_id) == secret  # reading changed nothing
+
+
+def test_a_new_url_keeps_the_secret_and_an_explicit_rotation_shows_the_new_one_once() -> None:
+    client = jwt_client(SellerFactory())
+    product_id = client.post("/api/v1/products", partner_body(), format="json").json()["data"]["id"]
+    secret = stored_secret(product_id)
+
+    moved = client.patch(
+        f"/api/v1/products/{product_id}",
+        {"delivery": {"partner": {"url": "https://partner.example/v2"}}},
+        format="json",
+    )
+    assert moved.status_code == 200
+    assert moved.json()["data"]["delivery"]["partner"] == {
+        "url": "https://partner.example/v2",
+        "secret_hint": secret[-4:],
+    }
+    assert stored_secret(product_id) == secret
+
+    rotated = client.patch(
+        f"/api/v1/products/{product_id}",
+        {"delivery": {"partner": {"url": "https://partner.example/v2", "secret": None}}},
+        format="json",
+    )
+    assert rotated.status_code == 200
+    new = stored_secret(product_id)
+    assert new != secret and new.startswith("whsec_")
+    assert rotated.json()["data"]["delivery"]["partner"] == {
+        "url": "https://partner.example/v2",
+        "secret": new,
+        "secret_hint": new[-4:],
+    }
+    again = client.get(f"/api/v1/products/{product_id}")
+    assert new not in again.content.decode()
