@@ -335,7 +335,7 @@ def stored_secret(product_id: str) -> str:
     return partner_secret(Product.objects.get(pk=product_id).delivery_options)
 
 
-def test_partner_secret_is_in_the_create_answer_only(settings: Any) -> None:
+def test_partner_secret_is_in_the_create_answer_only() -> None:
     seller = SellerFactory()
     client = jwt_client(seller)
     created = client.post("/api/v1/products", partner_body(), format="json")
