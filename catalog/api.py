@@ -28,6 +28,7 @@ from .serializers import (
     ProductOutput,
     UploadInput,
     UploadOutput,
+    partner_secret_of,
 )
 from .services import product_archive_or_delete, product_create, product_update, upload_create
 
@@ -63,7 +64,10 @@ class ProductListApi(APIView):
         data = ProductInput(data=request.data)
         data.is_valid(raise_exception=True)
         product = product_create(seller=_seller(request), **data.validated_data)
-        return Response(ProductOutput(product).data, status=status.HTTP_201_CREATED)
+        # A partner signing secret is shown here, once; afterwards only its hint.
+        return Response(
+            ProductOutput(product, context={"reveal_partner_secret": True}).data, status=status.HTTP_201_CREATED
+        )
 
 
 class ProductDetailApi(APIView):
@@ -80,8 +84,12 @@ class ProductDetailApi(APIView):
         product = product_get(seller=_seller(request), product_id=product_id)
         data = ProductInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
+        secret_before = partner_secret_of(product)
         product = product_update(product=product, data=data.validated_data)
-        return Response(ProductOutput(product).data)
+        # A new signing secret (asked for, or made when the product became partner_api) is shown
+        # in this answer, once; a kept one never again.
+        replaced = partner_secret_of(product) not in ("", secret_before)
+        return Response(ProductOutput(product, context={"reveal_partner_secret": replaced}).data)
 
     @extend_schema(responses={200: ProductOutput, 204: None})
     def delete(self, request: Request, product_id: str) -> Response:

@@ -171,14 +171,29 @@ class DeliveryOutput(serializers.Serializer):
         {
             "type": "object",
             "nullable": True,
-            "description": "partner_api products: {url}; null otherwise.",
-            "properties": {"url": {"type": "string"}},
+            "description": (
+                "partner_api products: {url, secret_hint}; null otherwise. The signing secret itself "
+                "(`secret`, `whsec_...`) is in the answer that made it only: the product's creation, "
+                "or an update that replaced it (`partner: {secret: null}` makes a new one)."
+            ),
+            "properties": {
+                "url": {"type": "string"},
+                "secret_hint": {"type": "string", "nullable": True, "description": "The last 4 characters."},
+                "secret": {"type": "string", "description": "Only in the answer that made the secret."},
+            },
         }
     )
     def get_partner(self, product: Product) -> dict[str, Any] | None:
         from orders.fulfillment.partner import partner_for_seller
 
-        return partner_for_seller(product.delivery_options)
+        return partner_for_seller(product.delivery_options, reveal=self.context.get("reveal_partner_secret", False))
+
+
+def partner_secret_of(product: Product) -> str:
+    """The plain partner signing secret of a product ("" when it has none)."""
+    from orders.fulfillment.partner import partner_secret
+
+    return partner_secret(product.delivery_options) if product.delivery_type == "partner_api" else ""
 
 
 class ProductOutput(serializers.ModelSerializer):

@@ -396,7 +396,13 @@ def _merged_delivery(product: Product, patch: Mapping[str, Any]) -> dict[str, An
         "license": options.get("license"),
         "partner": options.get("partner"),
     }
-    return {**current, **patch}
+    merged = {**current, **patch}
+    partner, kept = patch.get("partner"), current["partner"]
+    if isinstance(partner, dict) and isinstance(kept, dict) and "secret" not in partner and kept.get("secret"):
+        # A new URL keeps the signing secret the seller's server verifies with (it is shown only
+        # once, so it could not be sent back); ``"secret": null`` asks for a new one.
+        merged["partner"] = {**partner, "secret": kept["secret"]}
+    return merged
 
 
 def product_archive_or_delete(*, product: Product) -> Product | None:

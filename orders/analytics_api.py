@@ -38,9 +38,9 @@ from .analytics import (
     seller_paid_orders,
 )
 from .filters import OrderFilter
-from .presenters import order_summary_to_dict, order_to_dict
+from .presenters import order_summary_to_dict
 from .schema import OrderDoc
-from .selectors import orders_with_details
+from .selectors import orders_for_list
 
 ORDER_FILTERS = (
     "status",
@@ -201,7 +201,8 @@ class MySalesApi(APIView):
         description=(
             "The seller's paid orders (the order list's filters apply) and a summary over all of them, "
             "not only the page. With one currency the summary's amounts are that currency's; with "
-            "several they are null and `by_currency` has each one."
+            "several they are null and `by_currency` has each one. Like every list, the orders carry no "
+            "codes, keys or delivery content; `GET /api/v1/orders/{id}` shows them (and records the read)."
         ),
     )
     def get(self, request: Request) -> Response:
@@ -209,7 +210,7 @@ class MySalesApi(APIView):
         paid = _filtered(request, seller_paid_orders(seller=seller))
         paginator = Pagination()
         page = paginator.paginate_queryset(
-            orders_with_details().filter(pk__in=paid.values("pk")).order_by("-created_at", "-id"), request, view=self
+            orders_for_list().filter(pk__in=paid.values("pk")).order_by("-created_at", "-id"), request, view=self
         )
         return Response(
             {
@@ -228,7 +229,7 @@ def buyer_orders(*, user: Any) -> QuerySet[Any]:
     included: registration does not prove the address, so they would hand an ``ord_`` capability and
     its codes to whoever registers first with someone else's email. Guest purchases are reached
     through the library's one-time email link, which does prove it."""
-    return orders_with_details().filter(buyer=user).order_by("-created_at", "-id")
+    return orders_for_list().filter(buyer=user).order_by("-created_at", "-id")
 
 
 class MyOrdersApi(APIView):
@@ -238,7 +239,10 @@ class MyOrdersApi(APIView):
         operation_id="orders_my_orders",
         parameters=[OpenApiParameter("status", OpenApiTypes.STR, description="Comma list of statuses."), *_PAGE],
         responses=OrderDoc(many=True),
-        description="The signed-in user's purchases, newest first, as the buyer sees them.",
+        description=(
+            "The signed-in user's purchases, newest first, as the buyer sees them, without codes, keys or "
+            "delivery content (`voucher_codes` empty, `delivery` null): each order's own page shows those."
+        ),
     )
     def get(self, request: Request) -> Response:
         filterset = OrderFilter(
@@ -248,7 +252,7 @@ class MyOrdersApi(APIView):
             raise ValidationError(filterset.errors)
         paginator = Pagination()
         page = paginator.paginate_queryset(filterset.qs, request, view=self)
-        return paginator.get_paginated_response([order_to_dict(order, audience="buyer") for order in page])
+        return paginator.get_paginated_response([order_summary_to_dict(order, audience="buyer") for order in page])
 
 
 # --- export.csv ----------------------------------------------------------------------------------

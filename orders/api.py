@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from marketplace.accounts.models import APIKey
 from marketplace.core.api import Pagination
 from marketplace.core.errors import ApplicationError, Gone, NotFound, ValidationFailed
 from marketplace.core.permissions import IsSeller, request_seller
@@ -20,7 +21,7 @@ from .fulfillment import get_strategy
 from .models import OrderStatus
 from .presenters import order_summary_to_dict, order_to_dict, payment_to_dict
 from .schema import CheckoutOrderDoc, OrderDoc, PublicProductDoc, QuoteDoc, ResourceDoc
-from .selectors import order_get_for_buyer, order_get_for_seller, orders_with_details
+from .selectors import order_get_for_buyer, order_get_for_seller, orders_for_list
 from .serializers import DeliveryOverrideInput, PayInput, QuoteInput, RefundInput, StatusInput
 from .services import (
     checkout_lines,
@@ -28,6 +29,7 @@ from .services import (
     checkout_quote,
     order_item_override_delivery,
     order_retry_delivery,
+    order_seller_read,
     order_set_status,
     product_for_checkout,
     variant_stock,
@@ -91,7 +93,7 @@ class CheckoutPayApi(PublicApi):
     )
     def post(self, request: Request, slug: str) -> Response:
         product = product_for_checkout(slug)
-        data = PayInput(data=request.data)
+        data = PayInput(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         header_key = request.headers.get("Idempotency-Key", "").strip() or None
         body_key = data.validated_data.get("idempotency_key")
@@ -164,11 +166,23 @@ class OrderResourceApi(PublicApi):
 class SellerApi(APIView):
     permission_classes = [IsSeller]
 
+    def order_view(self, request: Request, ref: str) -> dict[str, Any]:
+        """The whole order, codes included; the read is recorded (``order_seller_read``) with the
+        API key that made it, if one did."""
+        order = order_get_for_seller(seller=request.user, ref=ref)
+        api_key_id = request.auth.id if isinstance(request.auth, APIKey) else None
+        data, _ = order_seller_read(order=order, user=request.user, api_key_id=api_key_id, via="api")
+        return data
+
 
 class OrderListApi(SellerApi):
     @extend_schema(
         operation_id="orders_list",
         responses=OrderDoc(many=True),
+        description=(
+            "The seller's orders, newest first, without their timeline and without codes, keys or "
+            "delivery content (`voucher_codes` empty, `delivery` null): read one order for those."
+        ),
         parameters=[
             OpenApiParameter(name, str, required=False)
             for name in (
@@ -188,7 +202,7 @@ class OrderListApi(SellerApi):
         ],
     )
     def get(self, request: Request) -> Response:
-        queryset = orders_with_details().filter(seller=request_seller(request)).order_by("-created_at", "-id")
+        queryset = orders_for_list().filter(seller=request_seller(request)).order_by("-created_at", "-id")
         filterset = OrderFilter(request.query_params, queryset=queryset)
         if not filterset.is_valid():
             from rest_framework.exceptions import ValidationError
@@ -200,9 +214,16 @@ class OrderListApi(SellerApi):
 
 
 class OrderDetailApi(SellerApi):
-    @extend_schema(operation_id="orders_retrieve", responses=OrderDoc)
+    @extend_schema(
+        operation_id="orders_retrieve",
+        responses=OrderDoc,
+        description=(
+            "The whole order with its timeline and, for delivered items, the decrypted codes and "
+            "delivery. Each read that shows codes adds a `codes_viewed` event (who, when) to the timeline."
+        ),
+    )
     def get(self, request: Request, ref: str) -> Response:
-        return Response(order_to_dict(order_get_for_seller(seller=request.user, ref=ref)))
+        return Response(self.order_view(request, ref))
 
 
 class OrderStatusApi(SellerApi):
@@ -212,7 +233,7 @@ class OrderStatusApi(SellerApi):
         data = StatusInput(data=request.data)
         data.is_valid(raise_exception=True)
         order_set_status(order=order, to_status=data.validated_data["status"], user=request.user)
-        return Response(order_to_dict(order_get_for_seller(seller=request.user, ref=order.id)))
+        return Response(self.order_view(request, order.id))
 
 
 class OrderDeliveryApi(SellerApi):
@@ -228,7 +249,7 @@ class OrderDeliveryApi(SellerApi):
             content=data.validated_data["delivery_content"],
             user=request.user,
         )
-        return Response(order_to_dict(order_get_for_seller(seller=request.user, ref=order.id)))
+        return Response(self.order_view(request, order.id))
 
 
 class OrderRefundApi(SellerApi):
@@ -246,7 +267,7 @@ class OrderRefundApi(SellerApi):
             user=request.user,
             idempotency_key=request.headers.get("Idempotency-Key") or None,
         )
-        return Response(order_to_dict(order_get_for_seller(seller=request.user, ref=order.id)), status=201)
+        return Response(self.order_view(request, order.id), status=201)
 
 
 class OrderRetryDeliveryApi(SellerApi):
@@ -254,6 +275,4 @@ class OrderRetryDeliveryApi(SellerApi):
     def post(self, request: Request, ref: str) -> Response:
         order = order_get_for_seller(seller=request.user, ref=ref)
         order_retry_delivery(order=order, user=request.user)
-        return Response(
-            order_to_dict(order_get_for_seller(seller=request.user, ref=order.id)), status=status.HTTP_202_ACCEPTED
-        )
+        return Response(self.order_view(request, order.id), status=status.HTTP_202_ACCEPTED)

@@ -86,14 +86,18 @@ def _active_activations(lic: License) -> int:
 
 
 def license_view(lic: License) -> dict[str, Any]:
+    """What a seller's app learns from a key: the licence itself, never the order it came with.
+    The ``ord_`` id is the buyer's capability (their email, every code, the downloads), so anyone
+    holding one licence key must not be able to reach it from here."""
     return {
         "valid": True,
         "status": lic.status,
         "uses": lic.uses,
         "activation_limit": lic.activation_limit,
         "activations": _active_activations(lic),
-        "order_id": lic.order_item.order_id,
+        "license_id": lic.id,
         "product_id": lic.product_id,
+        "variant_id": lic.order_item.variant_id,
         "expires_at": lic.expires_at.isoformat().replace("+00:00", "Z") if lic.expires_at else None,
     }
 

@@ -15,8 +15,8 @@ def _iso(value: Any) -> str | None:
 
 
 def item_to_dict(item: OrderItem, order: Order, *, reveal: bool = True) -> dict[str, Any]:
-    # Codes are decrypted only for delivered items of orders that are not refunded, and never for
-    # payloads that are stored (the webhook outbox).
+    # Codes are decrypted only for delivered items of orders that are not refunded, only in a view
+    # of one order, and never for payloads that are stored (the webhook outbox).
     delivered = item.fulfilled and order.status not in _REFUNDED_FULLY and reveal
     strategy = get_strategy(item.content_type)
     delivery = strategy.delivery_view(item) if delivered else None
@@ -76,8 +76,10 @@ def event_to_dict(event: Any) -> dict[str, Any]:
     }
 
 
-def order_to_dict(order: Order, *, audience: str = "seller") -> dict[str, Any]:
-    reveal = audience != "webhook"
+def order_to_dict(order: Order, *, audience: str = "seller", summary: bool = False) -> dict[str, Any]:
+    """One order for ``audience`` (seller, buyer or webhook). A ``summary`` (an order in a list)
+    has no timeline and no code, key or delivery; the webhook payload never has codes either."""
+    reveal = not summary and audience != "webhook"
     items = [item_to_dict(item, order, reveal=reveal) for item in order.items.all()]
     voucher_codes: list[str] = [code for item in items for code in item["voucher_codes"]]
     first = items[0] if len(items) == 1 else None
@@ -116,7 +118,8 @@ def order_to_dict(order: Order, *, audience: str = "seller") -> dict[str, Any]:
     }
     data["refunds"] = [refund_to_dict(r) for r in order.refunds.all()]
     if audience == "seller":
-        data["events"] = [event_to_dict(e) for e in order.events.all()]
+        if not summary:
+            data["events"] = [event_to_dict(e) for e in order.events.all()]
     elif audience == "webhook":
         pass  # the seller's own view without the timeline and without decrypted codes
     else:
@@ -126,8 +129,13 @@ def order_to_dict(order: Order, *, audience: str = "seller") -> dict[str, Any]:
     return data
 
 
-def order_summary_to_dict(order: Order) -> dict[str, Any]:
-    """The list view: the order without its timeline."""
-    data = order_to_dict(order, audience="seller")
-    data.pop("events", None)
-    return data
+def order_summary_to_dict(order: Order, *, audience: str = "seller") -> dict[str, Any]:
+    """An order in a list: without its timeline and without any code, licence key or delivery
+    content — a list of 100 orders must not be a bulk export of what buyers bought. The codes are
+    read one order at a time (``GET /orders/{id}``), and each such read is recorded."""
+    return order_to_dict(order, audience=audience, summary=True)
+
+
+def revealed_item_ids(data: dict[str, Any]) -> list[str]:
+    """The items of an order view whose codes or delivered content it shows."""
+    return [item["id"] for item in data["items"] if item["voucher_codes"] or item["delivery"]]

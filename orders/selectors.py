@@ -23,6 +23,18 @@ def orders_with_details() -> QuerySet[Order]:
     )
 
 
+def orders_for_list() -> QuerySet[Order]:
+    """Orders for a list (the seller's orders, my-sales, my-orders): their items, payments and
+    refunds in one query each. No codes, licences or timeline: a list never shows them."""
+    from payments.models import Payment
+
+    return Order.objects.select_related("product", "seller").prefetch_related(
+        Prefetch("items", queryset=OrderItem.objects.order_by("position", "id")),
+        "refunds",
+        Prefetch("payments", queryset=Payment.objects.order_by("created_at")),
+    )
+
+
 def order_get_for_seller(*, seller: Any, ref: str) -> Order:
     """By ``ord_`` id or 8-digit order number; another seller's order is simply not found."""
     lookup = Q(id=ref) if ref.startswith("ord_") else Q(order_number=ref)

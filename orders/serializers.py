@@ -71,6 +71,17 @@ class PayInput(_ItemsMixin):
     )
     payment_reference = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
+    def validate_webhook_urls(self, value: list[str]) -> list[str]:
+        """The server calls these URLs with signed requests carrying the seller's fee, earnings and
+        meta: from an anonymous caller they would make the marketplace a request reflector. Only an
+        authenticated caller (the ``request`` in the context) may name them."""
+        request = self.context.get("request")
+        if value and not getattr(getattr(request, "user", None), "is_authenticated", False):
+            raise serializers.ValidationError(
+                "Only an authenticated caller may send webhook_urls; an anonymous checkout cannot."
+            )
+        return value
+
     def validate_meta(self, value: dict[str, Any]) -> dict[str, Any]:
         if len(value) > 50:
             raise serializers.ValidationError("At most 50 keys.")

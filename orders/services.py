@@ -27,6 +27,7 @@ from marketplace.core.money import format_money
 from .fulfillment import PermanentDeliveryError, TransientDeliveryError, get_strategy
 from .lifecycle import FULFILLABLE, order_event_record, order_transition
 from .models import FulfillmentStatus, License, Order, OrderEvent, OrderItem, OrderStatus
+from .presenters import event_to_dict, order_to_dict, revealed_item_ids
 from .webhooks import webhook_url_clean
 
 logger = logging.getLogger(__name__)
@@ -104,9 +105,37 @@ def variant_stock(product: Product) -> dict[str, int | None]:
     return {v.id: v.stock for v in variants}
 
 
+# What a buyer may tell the seller's fulfilment per line (a player id, an account name): a few short
+# strings. It is stored with the order and sent to the seller's partner URL as it is, so an
+# anonymous buyer must not be able to park megabytes or nested structures there.
+FULFILLMENT_INPUT_MAX_KEYS = 20
+FULFILLMENT_INPUT_MAX_BYTES = 2048
+
+
+def fulfillment_input_problem(value: Any) -> str | None:
+    """Why a line's ``fulfillment_input`` cannot be taken, or None: an object of at most
+    ``FULFILLMENT_INPUT_MAX_KEYS`` string values, at most ``FULFILLMENT_INPUT_MAX_BYTES`` as JSON."""
+    if not isinstance(value, dict):
+        return "Must be an object of strings."
+    if len(value) > FULFILLMENT_INPUT_MAX_KEYS:
+        return f"At most {FULFILLMENT_INPUT_MAX_KEYS} keys."
+    if not all(isinstance(v, str) for v in value.values()):
+        return "Every value must be a string."
+    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > FULFILLMENT_INPUT_MAX_BYTES:
+        return f"At most {FULFILLMENT_INPUT_MAX_BYTES} bytes in all (as JSON)."
+    return None
+
+
 def checkout_quote(*, product: Product, lines: list[CheckoutLine], discount_code: str = "") -> Quote:
+    """Prices the lines. Every door that makes an order (the pay API, the checkout page) quotes
+    first, so the limits checked here hold for all of them."""
     if not lines:
         raise ValidationFailed("Choose at least one item.", fields={"items": ["Choose at least one item."]})
+    for index, line in enumerate(lines):
+        problem = fulfillment_input_problem(line.fulfillment_input)
+        if problem:
+            raise ValidationFailed(problem, fields={f"items.{index}.fulfillment_input": [problem]})
     variants = {v.id: v for v in product.variants.all()}
     others = {line.variant_id for line in lines} - set(variants)
     if others:
@@ -394,6 +423,35 @@ def _replay(order: Order, fingerprint: str) -> CreatedOrder:
     if fingerprint and order.request_fingerprint and fingerprint != order.request_fingerprint:
         raise IdempotencyConflict()
     return CreatedOrder(order, False)
+
+
+# --- The seller's view of one order -------------------------------------------------------------
+
+
+def order_seller_read(
+    *, order: Order, user: Any, api_key_id: str | None = None, via: str = "api"
+) -> tuple[dict[str, Any], OrderEvent | None]:
+    """The seller's view of one order, with its codes, keys and delivered content. This is the only
+    view that decrypts them for a seller, and every read that shows them writes a ``codes_viewed``
+    event (who — the user and the API key, if one was used —, how, when) to the order's timeline,
+    the answer's own timeline included: a leaked credential that reads codes leaves a trail.
+    Returns the view and the event (None when nothing was shown)."""
+    data = order_to_dict(order, audience="seller")
+    item_ids = revealed_item_ids(data)
+    event = None
+    if item_ids:
+        event = order_event_record(
+            order=order,
+            type="codes_viewed",
+            message="The seller viewed the delivered codes."
+            if api_key_id is None
+            else f"The seller viewed the delivered codes with API key {api_key_id}.",
+            actor=Actor.SELLER,
+            actor_user=user,
+            data={"user_id": user.pk, "api_key_id": api_key_id, "via": via, "item_ids": item_ids},
+        )
+        data["events"].append(event_to_dict(event))
+    return data, event
 
 
 # --- Payment outcomes ----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from catalog.inventory import available_counts, code_set_status, codes_import, rows_from_csv
 from catalog.models import Code, CodeStatus, DeliveryType, Product, ProductStatus, Upload, Variant
 from catalog.selectors import product_get, product_list
+from catalog.serializers import partner_secret_of
 from catalog.services import MAX_VARIANTS, product_archive_or_delete, product_create, product_update, upload_create
 from dashboard.auth import seller_required
 from dashboard.orders.views import _minor_units
@@ -372,9 +373,9 @@ def products_list(request: HttpRequest) -> HttpResponse:
 def _form_context(submission: ProductSubmission, *, product: Product | None, seller: Any) -> dict[str, Any]:
     reference = submission.form["delivery_file"].value() or ""
     upload = Upload.objects.filter(seller=seller, key=reference).first() if reference else None
-    partner_secret = None
+    partner_hint = None
     if product is not None and product.delivery_type == DeliveryType.PARTNER_API:
-        partner_secret = (partner_for_seller(product.delivery_options) or {}).get("secret")
+        partner_hint = (partner_for_seller(product.delivery_options) or {}).get("secret_hint")
     return {
         "form": submission.form,
         "formset": submission.formset,
@@ -383,7 +384,8 @@ def _form_context(submission: ProductSubmission, *, product: Product | None, sel
         "upload_size": human_size(upload.size) if upload else "",
         "max_upload": human_size(settings.MAX_UPLOAD_SIZE),
         "max_upload_bytes": settings.MAX_UPLOAD_SIZE,
-        "partner_secret": partner_secret,
+        "partner_hint": partner_hint,
+        "new_partner_secret": None,
         "has_orders": product.orders.exists() if product is not None else False,
         "variants": list(product.variants.all()) if product is not None else [],
     }
@@ -431,6 +433,7 @@ def product_edit(request: HttpRequest, product_id: str) -> HttpResponse:
         submission = ProductSubmission.bind(request.POST)
         if submission.is_valid():
             data = submission.form.cleaned_data
+            secret_before = partner_secret_of(product)
             try:
                 product = product_update(
                     product=product,
@@ -446,22 +449,38 @@ def product_edit(request: HttpRequest, product_id: str) -> HttpResponse:
             except ApplicationError as exc:
                 submission.apply_error(exc)
             else:
-                return _after_save(request, product, created=False)
+                return _after_save(request, product, created=False, secret_before=secret_before)
     else:
-        initial = _variants_initial(product)
-        submission = ProductSubmission(
-            form=ProductForm(initial=_product_initial(product)),
-            formset=VariantFormSet(prefix="variants", initial=[*initial, {}]),
-            variants=[],
-            rows=[],
-        )
+        submission = _edit_submission(product)
     return render(
         request, "dashboard/product_form.html", _form_context(submission, product=product, seller=request.user)
     )
 
 
-def _after_save(request: HttpRequest, product: Product, *, created: bool) -> HttpResponse:
+def _edit_submission(product: Product) -> ProductSubmission:
+    """The edit form filled with the product as it is."""
+    return ProductSubmission(
+        form=ProductForm(initial=_product_initial(product)),
+        formset=VariantFormSet(prefix="variants", initial=[*_variants_initial(product), {}]),
+        variants=[],
+        rows=[],
+    )
+
+
+def _after_save(
+    request: HttpRequest, product: Product, *, created: bool, secret_before: str = ""
+) -> HttpResponse:
     verb = "created" if created else "saved"
+    secret = partner_secret_of(product)
+    if secret and secret != secret_before:
+        # A new partner signing secret is shown on this page only (never stored in the session,
+        # never cached), like API keys; the product's page shows its last 4 characters after.
+        context = _form_context(_edit_submission(product), product=product, seller=request.user)
+        context["new_partner_secret"] = secret
+        messages.success(request, f"“{product.title}” {verb}. Copy its signing secret now: it is shown only once.")
+        response = render(request, "dashboard/product_form.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
     if product.delivery_type == DeliveryType.CODE_POOL:
         variant = product.variants.first()
         if created and variant is not None:

@@ -24,12 +24,12 @@ from orders.analytics import seller_balance
 from orders.filters import OrderFilter
 from orders.lifecycle import MANUAL
 from orders.models import Order, OrderStatus
-from orders.presenters import order_to_dict
 from orders.selectors import order_get_for_seller
 from orders.services import (
     FULFILLABLE,
     order_item_override_delivery,
     order_retry_delivery,
+    order_seller_read,
     order_set_status,
 )
 from payments.services import REFUNDABLE
@@ -188,8 +188,9 @@ class OverrideDeliveryForm(forms.Form):
 def _order_page(
     request: HttpRequest, order: Order, *, override: OverrideDeliveryForm | None = None, status: int = 200
 ) -> HttpResponse:
-    """The order page; ``override`` is a bound form with errors for the item it names."""
-    data = order_to_dict(order, audience="seller")
+    """The order page; ``override`` is a bound form with errors for the item it names. Showing its
+    codes is recorded like an API read (``order_seller_read``)."""
+    data, viewed = order_seller_read(order=order, user=request.user, via="dashboard")
     items = []
     for item, view in zip(order.items.all(), data["items"], strict=True):
         if override is not None and override.data.get("item_id") == item.id:
@@ -210,7 +211,7 @@ def _order_page(
             "items": items,
             "payments": list(order.payments.all()),
             "refunds": list(order.refunds.all()),
-            "events": list(order.events.all()),
+            "events": [*order.events.all(), *([viewed] if viewed else [])],
             "can_retry": order.status in FULFILLABLE,
             "can_refund": order.status in REFUNDABLE,
             "can_override": order.status not in (OrderStatus.CANCELLED, OrderStatus.REFUNDED),

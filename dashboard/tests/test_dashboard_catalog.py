@@ -502,16 +502,22 @@ def test_edit_with_a_bad_field_changes_nothing(seller_client, seller):
 
 
 def test_edit_keeps_the_partner_secret(seller_client, seller, settings):
+    """The signing secret is shown once, on the page that answers its creation (never cached);
+    the product's page shows its last 4 characters after, and an edit keeps it."""
     from orders.fulfillment.partner import partner_secret
 
     data = form_data(delivery_type="partner_api", delivery_text="", partner_url="https://partner.example.com/fulfil")
-    assert seller_client.post("/dashboard/products/new/", data).status_code == 302
+    created = seller_client.post("/dashboard/products/new/", data)
+    assert created.status_code == 200
+    assert created["Cache-Control"] == "no-store"
     product = Product.objects.get(seller=seller)
     secret = partner_secret(product.delivery_options)
     assert secret.startswith("whsec_")
     assert secret not in str(product.delivery_options)  # sealed at rest
+    assert secret in created.content.decode()
     html = seller_client.get(f"/dashboard/products/{product.id}/edit/").content.decode()
-    assert secret in html
+    assert secret not in html and secret.removeprefix("whsec_")[:-4] not in html
+    assert f"whsec_…{secret[-4:]}" in html
 
     variants = product.variants.order_by("position")
     edit = form_data(

@@ -2,7 +2,7 @@ from typing import Any
 
 from rest_framework import authentication, exceptions
 
-from .services import API_KEY_PREFIX, api_key_authenticate
+from .services import API_KEY_PREFIX, api_key_find
 
 
 class APIKeyAuthentication(authentication.BaseAuthentication):
@@ -15,10 +15,10 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
         parts = header.split()
         if len(parts) != 2 or parts[0] != self.keyword or not parts[1].startswith(API_KEY_PREFIX):
             return None
-        user = api_key_authenticate(parts[1])
-        if user is None:
+        key = api_key_find(parts[1])
+        if key is None:
             raise exceptions.AuthenticationFailed("Invalid API key.")
-        return user, "api_key"
+        return key.user, key  # ``request.auth`` is the APIKey: audit events name the key used
 
     def authenticate_header(self, request: Any) -> str:
         return self.keyword

@@ -82,7 +82,9 @@ def api_key_revoke(*, user: User, key_id: str) -> None:
         raise NotFound("API key not found.")
 
 
-def api_key_authenticate(raw_key: str) -> User | None:
+def api_key_find(raw_key: str) -> APIKey | None:
+    """The live key a raw ``sk_`` value names (its user active), its last use noted; else None.
+    The key itself, not only its user, so that what is done with it can name it (audit events)."""
     key = (
         APIKey.objects.select_related("user")
         .filter(hashed_key=hash_api_key(raw_key), revoked_at__isnull=True, user__is_active=True)
@@ -93,4 +95,9 @@ def api_key_authenticate(raw_key: str) -> User | None:
     now = timezone.now()
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
         APIKey.objects.filter(pk=key.pk).update(last_used_at=now)
-    return key.user
+    return key
+
+
+def api_key_authenticate(raw_key: str) -> User | None:
+    key = api_key_find(raw_key)
+    return key.user if key is not None else None

@@ -58,12 +58,19 @@ def partner_secret(options: dict[str, Any] | None) -> str:
     return decrypt(value)
 
 
-def partner_for_seller(options: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The partner settings as the seller sees them: the URL and the plain secret."""
+def partner_for_seller(options: dict[str, Any] | None, *, reveal: bool = False) -> dict[str, Any] | None:
+    """The partner settings as the seller sees them: the URL and a hint of the signing secret (its
+    last 4 characters). The plain secret only with ``reveal``: in the answer that made it (a
+    product created, a secret replaced), once, like API keys and webhook secrets."""
     partner = (options or {}).get("partner")
     if not isinstance(partner, dict):
         return None
-    return {**partner, "secret": partner_secret(options)} if partner.get("secret") else dict(partner)
+    view: dict[str, Any] = {"url": partner.get("url")}
+    secret = partner_secret(options) if partner.get("secret") else ""
+    view["secret_hint"] = secret[-4:] if secret else None
+    if reveal and secret:
+        view["secret"] = secret
+    return view
 
 
 class PartnerApiDelivery(DeliveryStrategy):

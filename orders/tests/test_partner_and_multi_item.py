@@ -12,6 +12,7 @@ from standardwebhooks.webhooks import Webhook
 from catalog.inventory import CodeRow, codes_import
 from catalog.models import Code, DeliveryType
 from catalog.tests.factories import ProductFactory, VariantFactory
+from orders.fulfillment.partner import partner_secret
 from orders.models import OrderEvent
 from orders.services import CheckoutLine, order_create, order_mark_paid, order_retry_delivery
 from orders.tasks import fulfil_order
@@ -246,8 +247,9 @@ class TestSeveralItems:
 def test_the_partner_secret_is_sealed_at_rest_and_still_signs(
     seller_client, seller, partner, settings, django_capture_on_commit_callbacks
 ):
-    """The seller sees and keeps the plain secret; the database holds only its ciphertext; a
-    request to the partner is signed with the plain one (the fake partner verifies it)."""
+    """The seller sees the plain secret once, in the answer that made it, and keeps it; the database
+    holds only its ciphertext; a request to the partner is signed with the plain one (the fake
+    partner verifies it)."""
     from django.db import connection
 
     from catalog.models import Product
@@ -262,19 +264,25 @@ def test_the_partner_secret_is_sealed_at_rest_and_still_signs(
     }
     created = seller_client.post("/api/v1/products", body, format="json")
     assert created.status_code == 201, created.json()
-    assert created.json()["data"]["delivery"]["partner"] == {"url": partner.url, "secret": SECRET}
+    assert created.json()["data"]["delivery"]["partner"] == {
+        "url": partner.url,
+        "secret": SECRET,
+        "secret_hint": SECRET[-4:],
+    }
     product = Product.objects.get(pk=created.json()["data"]["id"])
     with connection.cursor() as cursor:
         cursor.execute("SELECT delivery_options FROM catalog_product WHERE id = %s", [product.pk])
         [(raw,)] = cursor.fetchall()
     assert SECRET not in str(raw) and SECRET.removeprefix("whsec_") not in str(raw)
 
-    # An update that does not touch the secret keeps it (the sealed value goes round unchanged).
+    # An update that does not touch the secret keeps it, and shows only its hint.
     renamed = seller_client.patch(
         f"/api/v1/products/{product.pk}", {"delivery": {"redemption_instructions": "Top up in game."}}, format="json"
     )
     assert renamed.status_code == 200
-    assert renamed.json()["data"]["delivery"]["partner"]["secret"] == SECRET
+    assert renamed.json()["data"]["delivery"]["partner"] == {"url": partner.url, "secret_hint": SECRET[-4:]}
+    product.refresh_from_db()
+    assert partner_secret(product.delivery_options) == SECRET
 
     order = paid_order(product, [CheckoutLine(product.variants.get().id, 1)])
     with django_capture_on_commit_callbacks(execute=True):
