@@ -9,13 +9,13 @@ from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from marketplace.core.errors import ApplicationError
 from marketplace.core.permissions import IsSeller, request_seller
+from marketplace.core.ratelimit import ClientRateThrottle
 
 from .models import APIKey
 from .serializers import (
@@ -35,7 +35,7 @@ from .services import api_key_create, api_key_revoke, user_register
 class RegisterApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ClientRateThrottle]
     throttle_scope = "auth"
 
     @extend_schema(request=RegisterInput, responses={201: UserOutput})
@@ -54,7 +54,7 @@ def _expires_in() -> int:
 class TokenApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ClientRateThrottle]
     throttle_scope = "auth"
 
     @extend_schema(request=TokenInput, responses=TokenOutput)
@@ -83,7 +83,7 @@ class TokenApi(APIView):
 class TokenRefreshApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ClientRateThrottle]
     throttle_scope = "auth"
 
     @extend_schema(request=RefreshInput, responses=RefreshOutput)

@@ -1,0 +1,200 @@
+"""Issue 10, items 2, 8 and 16, attacked from outside as a stranger would.
+
+- 2: a client's address is ``REMOTE_ADDR`` unless ``TRUSTED_PROXY_COUNT`` proxies stand in front;
+  a made-up ``X-Forwarded-For`` neither escapes a limit or the sign-in lock-out nor locks a victim out.
+- 8: a password reset ends every token issued before it (and other sessions); refresh tokens rotate
+  and a used one is refused.
+- 16: ``register`` answers the same for a new and a taken email, and emails the account instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from axes.models import AccessAttempt
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.test import APIClient
+from rest_framework.throttling import ScopedRateThrottle
+
+from catalog.tests.factories import ProductFactory, VariantFactory
+from marketplace.accounts.tests.factories import DEFAULT_PASSWORD, SellerFactory
+from marketplace.core.client_ip import client_address
+from marketplace.core.ratelimit import ClientAddressIdent
+from orders.models import Order
+
+pytestmark = pytest.mark.django_db
+
+TOKEN = "/api/v1/auth/token"
+REFRESH = "/api/v1/auth/token/refresh"
+REGISTER = "/api/v1/auth/register"
+FAILURES = 5  # LOGIN_FAILURE_LIMIT's default
+ATTACKER, VICTIM, PROXY = "203.0.113.66", "198.51.100.23", "10.0.0.1"
+
+
+def forged(n: int) -> str:
+    """A different, plausible X-Forwarded-For for every request."""
+    return f"192.0.2.{n % 250 + 1}"
+
+
+@pytest.fixture
+def product() -> Any:
+    product = ProductFactory(seller=SellerFactory(), slug="attack-text", currency="USD")
+    VariantFactory(product=product, name="Standard", price=500)
+    return product
+
+
+@pytest.fixture
+def low_rates(monkeypatch: pytest.MonkeyPatch) -> int:
+    limit = 3
+    monkeypatch.setattr(
+        ScopedRateThrottle, "THROTTLE_RATES", {s: f"{limit}/minute" for s in ScopedRateThrottle.THROTTLE_RATES}
+    )
+    return limit
+
+
+# --- 2. One header beats every rate limit and the sign-in lock-out --------------------------------
+
+
+def test_40_wrong_passwords_under_rotating_forwarded_for_lock_the_account() -> None:
+    SellerFactory(email="ada@example.com")
+    client = APIClient(REMOTE_ADDR=ATTACKER)
+
+    statuses = [
+        client.post(
+            TOKEN, {"email": "ada@example.com", "password": f"guess-{n}"}, HTTP_X_FORWARDED_FOR=forged(n)
+        ).status_code
+        for n in range(40)
+    ]
+    right = client.post(
+        TOKEN, {"email": "ada@example.com", "password": DEFAULT_PASSWORD}, HTTP_X_FORWARDED_FOR=forged(41)
+    )
+
+    assert statuses == [401] * (FAILURES - 1) + [429] * (40 - FAILURES + 1)
+    assert right.status_code == 429
+    assert right.json()["error"]["code"] == "account_locked"
+    assert "access" not in str(right.content)
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {ATTACKER}
+
+
+def test_a_victim_cannot_be_locked_out_by_naming_their_address() -> None:
+    SellerFactory(email="ada@example.com")
+    attacker = APIClient(REMOTE_ADDR=ATTACKER, HTTP_X_FORWARDED_FOR=VICTIM)
+    for _ in range(FAILURES + 3):
+        attacker.post(TOKEN, {"email": "ada@example.com", "password": "wrong"})
+
+    victim = APIClient(REMOTE_ADDR=VICTIM)
+    response = victim.post(TOKEN, {"email": "ada@example.com", "password": DEFAULT_PASSWORD})
+
+    assert response.status_code == 200, response.content
+    assert set(response.json()["data"]) == {"access", "refresh", "token_type", "expires_in"}
+    assert not AccessAttempt.objects.filter(ip_address=VICTIM).exists()
+
+
+@pytest.mark.parametrize("scope", ["pay", "auth"])
+def test_rate_limits_are_not_reset_by_a_changing_header(low_rates: int, product: Any, scope: str) -> None:
+    client = APIClient(REMOTE_ADDR=ATTACKER)
+    variant = product.variants.get()
+
+    def send(n: int) -> Any:
+        if scope == "pay":
+            body = {"items": [{"variant_id": variant.id, "quantity": 1}], "buyer_email": f"b{n}@example.com"}
+            return client.post(f"/api/v1/public/checkout/{product.slug}/pay", body, HTTP_X_FORWARDED_FOR=forged(n))
+        return client.post(REGISTER, {"email": "not-an-email"}, HTTP_X_FORWARDED_FOR=forged(n))
+
+    statuses = [send(n).status_code for n in range(low_rates + 2)]
+
+    assert 429 not in statuses[:low_rates]
+    assert statuses[low_rates:] == [429, 429]
+    if scope == "pay":
+        assert Order.objects.count() == low_rates  # the refused ones created nothing
+
+
+def test_behind_a_trusted_proxy_the_proxys_view_is_used(low_rates: int, product: Any, settings: Any) -> None:
+    settings.TRUSTED_PROXY_COUNT = 1
+    url = f"/api/v1/public/checkout/{product.slug}"
+    # The client writes the left part; our proxy appends the address it saw (the right-most entry).
+    one = [APIClient(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=f"{forged(n)}, 198.51.100.7") for n in range(5)]
+    other = APIClient(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="198.51.100.8")
+
+    statuses = [one[n].get(url).status_code for n in range(low_rates + 1)]
+
+    assert statuses == [200] * low_rates + [429]
+    assert other.get(url).status_code == 200
+
+    SellerFactory(email="ada@example.com")
+    for n in range(FAILURES):
+        one[n].post(TOKEN, {"email": "ada@example.com", "password": "wrong"})
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"198.51.100.7"}
+    assert other.post(TOKEN, {"email": "ada@example.com", "password": DEFAULT_PASSWORD}).status_code == 200
+
+
+class _Request:
+    def __init__(self, remote: str | None, forwarded: str | None = None) -> None:
+        self.META: dict[str, str] = {}
+        if remote is not None:
+            self.META["REMOTE_ADDR"] = remote
+        if forwarded is not None:
+            self.META["HTTP_X_FORWARDED_FOR"] = forwarded
+
+
+@pytest.mark.parametrize(
+    ("proxies", "remote", "forwarded", "expected"),
+    [
+        (0, "203.0.113.5", "198.51.100.1", "203.0.113.5"),  # no proxy configured: the header is ignored
+        (0, "203.0.113.5", None, "203.0.113.5"),
+        (1, "10.0.0.1", "198.51.100.1", "198.51.100.1"),
+        (1, "10.0.0.1", "1.2.3.4, 198.51.100.1", "198.51.100.1"),  # the client's own entry is never used
+        (2, "10.0.0.2", "1.2.3.4, 198.51.100.1, 10.0.0.1", "198.51.100.1"),
+        (2, "10.0.0.2", "198.51.100.1", "10.0.0.2"),  # fewer entries than proxies: not through them
+        (1, "10.0.0.1", "not-an-address", "10.0.0.1"),  # malformed: the peer
+        (1, "10.0.0.1", "", "10.0.0.1"),
+        (1, "10.0.0.1", "198.51.100.1:443", "10.0.0.1"),
+        (1, "10.0.0.1", "2001:DB8:0:0::1", "2001:db8::1"),  # one address, one spelling
+        (0, None, None, None),  # a sign-in made in code
+    ],
+)
+def test_client_address(
+    settings: Any, proxies: int, remote: str | None, forwarded: str | None, expected: str | None
+) -> None:
+    settings.TRUSTED_PROXY_COUNT = proxies
+    assert client_address(_Request(remote, forwarded)) == expected
+
+
+def _views(patterns: list[URLPattern | URLResolver]) -> Iterator[Any]:
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            yield from _views(entry.url_patterns)
+        else:
+            view = getattr(entry.callback, "view_class", None) or getattr(entry.callback, "cls", None)
+            if view is not None:
+                yield view
+
+
+def test_every_api_throttle_counts_the_one_client_address() -> None:
+    """A throttle that used DRF's own ``get_ident`` would trust the header again: none may."""
+    throttles = {t for view in _views(get_resolver().url_patterns) for t in getattr(view, "throttle_classes", [])}
+    assert throttles  # the public API is throttled
+    assert all(issubclass(t, ClientAddressIdent) for t in throttles), throttles
+
+
+def test_the_request_log_line_names_the_same_address(caplog: pytest.LogCaptureFixture, product: Any) -> None:
+    with caplog.at_level(logging.INFO, logger="marketplace.request"):
+        APIClient(REMOTE_ADDR=ATTACKER).get(f"/api/v1/public/checkout/{product.slug}", HTTP_X_FORWARDED_FOR=VICTIM)
+    [line] = [r for r in caplog.records if r.name == "marketplace.request"]
+    assert line.client_address == ATTACKER  # type: ignore[attr-defined]
+
+
+def test_the_sign_in_page_lock_out_ignores_the_header_too() -> None:
+    SellerFactory(email="ada@example.com")
+    page = Client(REMOTE_ADDR=ATTACKER)
+    for n in range(FAILURES):
+        page.post("/accounts/login/", {"email": "ada@example.com", "password": "wrong"}, HTTP_X_FORWARDED_FOR=forged(n))
+    locked = page.post(
+        "/accounts/login/", {"email": "ada@example.com", "password": DEFAULT_PASSWORD}, HTTP_X_FORWARDED_FOR=forged(99)
+    )
+    assert locked.status_code == 429
+    assert "_auth_user_id" not in page.session
