@@ -10,8 +10,6 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from marketplace.core.errors import ApplicationError
 from marketplace.core.permissions import IsSeller, request_seller
@@ -29,7 +27,7 @@ from .serializers import (
     TokenOutput,
     UserOutput,
 )
-from .services import api_key_create, api_key_revoke, user_register
+from .services import api_key_create, api_key_revoke, user_register, user_tokens_issue, user_tokens_refresh
 
 
 class RegisterApi(APIView):
@@ -69,14 +67,9 @@ class TokenApi(APIView):
             raise ApplicationError("Email or password is incorrect.", code="invalid_credentials", status_code=401)
         # A token is a sign-in: last_login moves, and the count of failed attempts starts again.
         user_logged_in.send(sender=user.__class__, request=request._request, user=user)
-        refresh = RefreshToken.for_user(user)
+        pair = user_tokens_issue(user=user)
         return Response(
-            {
-                "access": str(refresh.access_token),
-                "refresh": str(refresh),
-                "token_type": "Bearer",
-                "expires_in": _expires_in(),
-            }
+            {"access": pair.access, "refresh": pair.refresh, "token_type": "Bearer", "expires_in": _expires_in()}
         )
 
 
@@ -88,15 +81,11 @@ class TokenRefreshApi(APIView):
 
     @extend_schema(request=RefreshInput, responses=RefreshOutput)
     def post(self, request: Request) -> Response:
+        """A new access token and a new refresh token: the one sent is used up (a replay is 401)."""
         data = RefreshInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            refresh = RefreshToken(data.validated_data["refresh"])
-        except TokenError:
-            raise ApplicationError(
-                "The refresh token is invalid or expired.", code="invalid_token", status_code=401
-            ) from None
-        return Response({"access": str(refresh.access_token), "expires_in": _expires_in()})
+        pair = user_tokens_refresh(refresh=data.validated_data["refresh"])
+        return Response({"access": pair.access, "refresh": pair.refresh, "expires_in": _expires_in()})
 
 
 class APIKeyListApi(APIView):

@@ -1,12 +1,18 @@
 import hashlib
 import secrets
+from dataclasses import dataclass
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.utils import datetime_from_epoch, get_md5_hash_password
 
-from marketplace.core.errors import Conflict, NotFound, ValidationFailed
+from marketplace.core.errors import ApplicationError, Conflict, NotFound, ValidationFailed
 
 from .models import APIKey, Role, User
 
@@ -94,3 +100,66 @@ def api_key_authenticate(raw_key: str) -> User | None:
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
         APIKey.objects.filter(pk=key.pk).update(last_used_at=now)
     return key.user
+
+
+# --- Tokens (JWT) ----------------------------------------------------------------------------------
+#
+# A sign-in answers an access token (15 minutes) and a refresh token (7 days). Both carry a digest of
+# the password hash they were issued under (simplejwt's CHECK_REVOKE_TOKEN): once the password
+# changes, by a reset, in the admin or any other way, every token issued before it is refused, by the
+# JWT authentication and by the refresh below. A refresh token works once (it is blacklisted as it
+# is used, and a new one answered). Seller API keys (``sk_``) are not JWTs and outlive a password
+# change: each is revoked on its own (``api_key_revoke``).
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access: str
+    refresh: str
+
+
+def _invalid_refresh_token() -> ApplicationError:
+    return ApplicationError("The refresh token is invalid or expired.", code="invalid_token", status_code=401)
+
+
+def user_tokens_issue(*, user: User) -> TokenPair:
+    """A new pair for ``user``. The refresh token is listed (``OutstandingToken``: its id, user and
+    expiry, so that it can be blacklisted) but its text is not kept: a copy of the database signs
+    nobody in."""
+    with transaction.atomic():
+        refresh = RefreshToken.for_user(user)
+        OutstandingToken.objects.filter(jti=refresh[jwt_settings.JTI_CLAIM]).update(token="")
+    return TokenPair(access=str(refresh.access_token), refresh=str(refresh))
+
+
+def user_tokens_refresh(*, refresh: str) -> TokenPair:
+    """Swaps a refresh token for a new pair, once. Refused (401 ``invalid_token``) when the token is
+    bad, expired, already used, its user is gone or inactive, or the password changed since it was
+    issued. "Used once" holds under concurrency: the blacklist row is unique per token, so of two
+    requests with one token only the first one's insert succeeds."""
+    try:
+        old = RefreshToken(refresh)  # signature, expiry, type, and not blacklisted
+    except TokenError:
+        raise _invalid_refresh_token() from None
+    user = User.objects.filter(id=str(old.get(jwt_settings.USER_ID_CLAIM, "")), is_active=True).first()
+    if user is None or old.get(jwt_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(user.password):
+        raise _invalid_refresh_token()
+    try:
+        with transaction.atomic():
+            listed, _ = OutstandingToken.objects.get_or_create(
+                jti=old[jwt_settings.JTI_CLAIM],
+                defaults={"user": user, "token": "", "expires_at": datetime_from_epoch(old["exp"])},
+            )
+            BlacklistedToken.objects.create(token=listed)
+            return user_tokens_issue(user=user)
+    except IntegrityError:
+        raise _invalid_refresh_token() from None
+
+
+def user_tokens_revoke(*, user: User) -> int:
+    """Blacklists every refresh token of ``user`` that is still live (after a password reset: the
+    digest check already refuses them; this also shows it in the admin's list of tokens). Returns
+    how many."""
+    live = OutstandingToken.objects.filter(user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True)
+    created = BlacklistedToken.objects.bulk_create([BlacklistedToken(token=t) for t in live], ignore_conflicts=True)
+    return len(created)

@@ -16,7 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from marketplace.accounts.models import Role
-from marketplace.accounts.services import user_register
+from marketplace.accounts.services import user_register, user_tokens_revoke
 from marketplace.core.errors import ApplicationError
 from marketplace.core.ratelimit import throttle_page
 
@@ -102,9 +102,13 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     success_url = reverse_lazy("password_reset_complete")
 
     def form_valid(self, form: Any) -> HttpResponse:
-        """A new password lifts a sign-in lock-out for this email: proving the mailbox is enough."""
+        """A new password lifts a sign-in lock-out for this email: proving the mailbox is enough. It
+        also ends what the old password opened: every session (Django's session hash follows the
+        password) and every API token (their password digest no longer matches; the refresh tokens
+        are blacklisted too). Seller API keys stay valid."""
         response = super().form_valid(form)
         axes_reset(username=self.user.email.lower())
+        user_tokens_revoke(user=self.user)
         return response
 
 

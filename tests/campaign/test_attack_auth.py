@@ -10,17 +10,21 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from axes.models import AccessAttempt
+from django.core import mail
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from catalog.tests.factories import ProductFactory, VariantFactory
+from marketplace.accounts.services import api_key_create
 from marketplace.accounts.tests.factories import DEFAULT_PASSWORD, SellerFactory
 from marketplace.core.client_ip import client_address
 from marketplace.core.ratelimit import ClientAddressIdent
@@ -198,3 +202,107 @@ def test_the_sign_in_page_lock_out_ignores_the_header_too() -> None:
     )
     assert locked.status_code == 429
     assert "_auth_user_id" not in page.session
+
+
+# --- 8. Tokens outlive a password change -----------------------------------------------------------
+
+
+def sign_in(email: str, password: str) -> dict[str, Any]:
+    response = APIClient().post(TOKEN, {"email": email, "password": password})
+    assert response.status_code == 200, response.content
+    return dict(response.json()["data"])
+
+
+def bearer(token: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+def reset_password_by_email(email: str, new_password: str) -> None:
+    """The whole dashboard flow: ask for the link, open it, choose a new password."""
+    browser = Client()
+    mail.outbox.clear()
+    assert browser.post("/accounts/password-reset/", {"email": email}).status_code == 302
+    link = re.search(r"http://testserver(/accounts/reset/[^/\s]+/[^/\s]+/)", mail.outbox[-1].body)
+    assert link is not None
+    form = browser.get(link.group(1), follow=True).redirect_chain[-1][0]
+    done = browser.post(form, {"new_password1": new_password, "new_password2": new_password})
+    assert done.status_code == 302
+    assert done["Location"] == "/accounts/reset/done/"
+
+
+def assert_refused(response: Any, code: str) -> None:
+    assert response.status_code == 401, response.content
+    body = response.json()
+    assert body["success"] is False
+    assert body["error"]["code"] == code
+    assert set(body) == {"success", "error"}
+
+
+NEW_PASSWORD = "a-fresh-passphrase-after-the-leak"
+
+
+def test_a_password_reset_ends_every_token_and_session_issued_before_it() -> None:
+    seller = SellerFactory(email="ada@example.com")
+    before = sign_in("ada@example.com", DEFAULT_PASSWORD)
+    rotated = APIClient().post(REFRESH, {"refresh": before["refresh"]}).json()["data"]  # a descendant, also before
+    _, api_key = api_key_create(user=seller, name="shop integration")
+    dashboard = Client()
+    dashboard.force_login(seller)
+    assert bearer(before["access"]).get("/api/v1/products").status_code == 200
+    assert dashboard.get("/dashboard/").status_code == 200
+
+    reset_password_by_email("ada@example.com", NEW_PASSWORD)
+
+    for access in (before["access"], rotated["access"]):
+        assert_refused(bearer(access).get("/api/v1/products"), "not_authenticated")
+    assert_refused(APIClient().post(REFRESH, {"refresh": rotated["refresh"]}), "invalid_token")
+    assert dashboard.get("/dashboard/")["Location"].startswith("/accounts/login/")  # the session ended
+    assert OutstandingToken.objects.filter(user=seller, blacklistedtoken__isnull=True).count() == 0
+
+    after = sign_in("ada@example.com", NEW_PASSWORD)
+    assert bearer(after["access"]).get("/api/v1/products").status_code == 200
+    again = APIClient().post(REFRESH, {"refresh": after["refresh"]})
+    assert again.status_code == 200, again.content
+    assert bearer(again.json()["data"]["access"]).get("/api/v1/products").status_code == 200
+    # Seller API keys are not JWTs: an integration survives its seller's password reset.
+    assert bearer(api_key).get("/api/v1/products").status_code == 200
+
+
+def test_a_password_changed_any_other_way_ends_the_tokens_too() -> None:
+    """The admin's password form, ``changepassword``: whatever sets a new password and saves."""
+    seller = SellerFactory(email="ada@example.com")
+    before = sign_in("ada@example.com", DEFAULT_PASSWORD)
+
+    seller.set_password(NEW_PASSWORD)
+    seller.save()
+
+    assert_refused(bearer(before["access"]).get("/api/v1/products"), "not_authenticated")
+    assert_refused(APIClient().post(REFRESH, {"refresh": before["refresh"]}), "invalid_token")
+
+
+def test_a_refresh_token_works_once() -> None:
+    SellerFactory(email="ada@example.com")
+    pair = sign_in("ada@example.com", DEFAULT_PASSWORD)
+
+    first = APIClient().post(REFRESH, {"refresh": pair["refresh"]})
+    replay = APIClient().post(REFRESH, {"refresh": pair["refresh"]})
+
+    assert first.status_code == 200, first.content
+    assert set(first.json()["data"]) == {"access", "refresh", "expires_in"}
+    assert_refused(replay, "invalid_token")
+    assert replay.json()["error"]["message"] == "The refresh token is invalid or expired."
+    # The next one in the chain works (once).
+    assert APIClient().post(REFRESH, {"refresh": first.json()["data"]["refresh"]}).status_code == 200
+    assert BlacklistedToken.objects.count() == 2
+
+
+def test_refresh_tokens_are_listed_but_never_stored() -> None:
+    """The blacklist needs each token's id; a copy of the database must not sign anybody in."""
+    SellerFactory(email="ada@example.com")
+    pair = sign_in("ada@example.com", DEFAULT_PASSWORD)
+    APIClient().post(REFRESH, {"refresh": pair["refresh"]})
+
+    assert OutstandingToken.objects.count() == 2
+    assert set(OutstandingToken.objects.values_list("token", flat=True)) == {""}

@@ -138,7 +138,7 @@ def test_inactive_user_gets_no_token(api_client: APIClient) -> None:
     )
 
 
-def test_refresh_gives_a_new_access_token(api_client: APIClient) -> None:
+def test_refresh_gives_a_new_access_token_and_the_next_refresh_token(api_client: APIClient) -> None:
     SellerFactory(email="seller@example.com")
     pair = api_client.post(TOKEN, {"email": "seller@example.com", "password": DEFAULT_PASSWORD}, format="json").json()[
         "data"
@@ -148,7 +148,8 @@ def test_refresh_gives_a_new_access_token(api_client: APIClient) -> None:
 
     assert response.status_code == 200
     data = response.json()["data"]
-    assert set(data) == {"access", "expires_in"}
+    assert set(data) == {"access", "refresh", "expires_in"}
+    assert data["refresh"] != pair["refresh"]  # rotated: the one sent is used up
     assert data["expires_in"] == 15 * 60
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {data['access']}")
     assert api_client.get("/api/v1/api-keys").status_code == 200
