@@ -38,10 +38,15 @@ class RegisterApi(APIView):
 
     @extend_schema(request=RegisterInput, responses={201: UserOutput})
     def post(self, request: Request) -> Response:
+        """201 ``{id, email, name, role}`` for a new address and for one that already has an account
+        alike (that account's owner is emailed instead): see ``user_register``."""
         data = RegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
-        user = user_register(**data.validated_data)
-        return Response(UserOutput(user).data, status=status.HTTP_201_CREATED)
+        registration = user_register(**data.validated_data)
+        return Response(
+            {"id": registration.id, "email": registration.email, "name": registration.name, "role": registration.role},
+            status=status.HTTP_201_CREATED,
+        )
 
 
 def _expires_in() -> int:

@@ -2,7 +2,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -12,14 +14,44 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch, get_md5_hash_password
 
-from marketplace.core.errors import ApplicationError, Conflict, NotFound, ValidationFailed
+from marketplace.core.errors import ApplicationError, NotFound, ValidationFailed
+from marketplace.core.ids import make_id
 
 from .models import APIKey, Role, User
+from .tasks import send_registration_attempt_email
 
 API_KEY_PREFIX = "sk_"
 
 
-def user_register(*, email: str, password: str, name: str, role: str) -> User:
+# How long after one "someone tried to sign up with your address" email the next may go out: a
+# stranger registering in a loop cannot fill an inbox.
+REGISTRATION_NOTICE_EVERY_SECONDS = 60 * 60
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What a registration answers (``id``, ``email``, ``name``, ``role``): the same fields, of the
+    same form, whether the address was new or already had an account. ``user`` is the new account,
+    or None when the address had one (the caller must not sign anybody in then)."""
+
+    id: str
+    email: str
+    name: str
+    role: str
+    user: User | None
+
+
+def user_register(*, email: str, password: str, name: str, role: str) -> Registration:
+    """Creates an account, or, when the address already has one, changes nothing and emails that
+    account's owner ("someone tried to sign up with your address: sign in or reset your password").
+
+    The caller answers both the same way, so ``register`` does not tell which addresses have
+    accounts: 201 with ``{id, email, name, role}`` (the contract's answer) where, for a taken
+    address, ``id`` is a fresh random ``usr_`` id that names no account and grants nothing; the
+    email and name echo what was sent. Invalid input is refused the same way before the address is
+    looked at, the password is hashed on both paths and the email is sent by a task after commit,
+    so the time taken tells nothing either. (Signing in with the password just sent still tells,
+    as on any site that opens an account without confirming the address first.)"""
     email = email.strip().lower()
     if role not in Role.values:
         raise ValidationFailed(fields={"role": [f"Must be one of: {', '.join(Role.values)}."]})
@@ -29,12 +61,33 @@ def user_register(*, email: str, password: str, name: str, role: str) -> User:
     except ValidationError as exc:
         raise ValidationFailed(exc.messages[0], fields={"password": list(exc.messages)}) from None
     if User.objects.filter(email__iexact=email).exists():
-        raise Conflict("An account with this email already exists.", code="email_taken")
+        return _registration_of_taken_address(email=email, password=password, name=name, role=role)
     try:
         with transaction.atomic():
-            return User.objects.create_user(email=email, password=password, name=name, role=role)
-    except IntegrityError:
-        raise Conflict("An account with this email already exists.", code="email_taken") from None
+            user = User.objects.create_user(email=email, password=password, name=name, role=role)
+    except IntegrityError:  # the same address, registered at the same moment
+        return _registration_of_taken_address(email=email, password=password, name=name, role=role)
+    return Registration(id=user.id, email=user.email, name=user.name, role=user.role, user=user)
+
+
+def _registration_of_taken_address(*, email: str, password: str, name: str, role: str) -> Registration:
+    make_password(password)  # the work creating an account does, so that both answers take as long
+    owner = User.objects.filter(email__iexact=email).first()
+    if owner is not None and cache.add(f"registration-notice:{owner.id}", 1, REGISTRATION_NOTICE_EVERY_SECONDS):
+        send_registration_attempt_email.delay_on_commit(owner.id)  # type: ignore[attr-defined]
+    return Registration(id=make_id("usr"), email=email, name=name, role=role, user=None)
+
+
+def user_registration_attempt_notify(*, user_id: str) -> bool:
+    """Emails the owner of an address that someone tried to register again; False when the account
+    is gone."""
+    from .emails import build_registration_attempt_email
+
+    owner = User.objects.filter(id=user_id).first()
+    if owner is None:
+        return False
+    build_registration_attempt_email(owner).send(fail_silently=False)
+    return True
 
 
 def seller_profile_update(*, user: User, name: str, support_email: str, time_zone: str | None = None) -> User:
@@ -163,3 +216,10 @@ def user_tokens_revoke(*, user: User) -> int:
     live = OutstandingToken.objects.filter(user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True)
     created = BlacklistedToken.objects.bulk_create([BlacklistedToken(token=t) for t in live], ignore_conflicts=True)
     return len(created)
+
+
+def tokens_flush_expired() -> int:
+    """Forgets refresh tokens past their expiry (and their blacklist rows): an expired token is
+    refused on its own, and every sign-in and refresh lists one more. Returns how many."""
+    _, deleted = OutstandingToken.objects.filter(expires_at__lt=timezone.now()).delete()
+    return deleted.get(OutstandingToken._meta.label, 0)

@@ -288,6 +288,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.sweep_webhooks",
         "schedule": env.float("WEBHOOK_SWEEP_INTERVAL_SECONDS", default=60.0),
     },
+    "flush-expired-tokens": {"task": "accounts.tasks.flush_expired_tokens", "schedule": 24 * 60 * 60.0},
 }
 
 # --- The marketplace ------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from catalog.tests.factories import ProductFactory, VariantFactory
+from marketplace.accounts.models import User
 from marketplace.accounts.services import api_key_create
 from marketplace.accounts.tests.factories import DEFAULT_PASSWORD, SellerFactory
 from marketplace.core.client_ip import client_address
@@ -306,3 +307,133 @@ def test_refresh_tokens_are_listed_but_never_stored() -> None:
 
     assert OutstandingToken.objects.count() == 2
     assert set(OutstandingToken.objects.values_list("token", flat=True)) == {""}
+
+
+# --- 16. register reveals which emails have accounts -----------------------------------------------
+
+
+STRANGERS_PASSWORD = "plum-orbit-lantern-42"
+
+
+def _register(email: str, password: str = STRANGERS_PASSWORD) -> Any:
+    body = {"email": email, "password": password, "name": "Mallory", "role": "seller"}
+    return APIClient().post(REGISTER, body)
+
+
+def _hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Counts the password hashes computed (the work that makes an answer slow or fast)."""
+    from django.contrib.auth.hashers import MD5PasswordHasher
+
+    calls: list[str] = []
+    original = MD5PasswordHasher.encode
+
+    def encode(self: Any, password: str, salt: str) -> str:
+        calls.append(salt)
+        return original(self, password, salt)
+
+    monkeypatch.setattr(MD5PasswordHasher, "encode", encode)
+    return calls
+
+
+def test_register_answers_a_taken_email_exactly_like_a_new_one(
+    monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    owner = SellerFactory(email="ada@example.com", name="Ada's Shop")
+    before = User.objects.filter(pk=owner.pk).values().get()
+    hashes = _hashes(monkeypatch)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        new = _register("newcomer@example.com")
+    hashed_for_new = len(hashes)
+    with django_capture_on_commit_callbacks(execute=True):
+        taken = _register("ADA@example.com")
+
+    assert new.status_code == taken.status_code == 201
+    new_body, taken_body = new.json(), taken.json()
+    assert set(new_body) == set(taken_body) == {"success", "data"}
+    assert set(new_body["data"]) == set(taken_body["data"]) == {"id", "email", "name", "role"}
+    assert taken_body["data"] == {
+        "id": taken_body["data"]["id"],
+        "email": "ada@example.com",
+        "name": "Mallory",
+        "role": "seller",
+    }
+    # An id of the same form that names nothing.
+    assert len(taken_body["data"]["id"]) == len(new_body["data"]["id"]) and taken_body["data"]["id"].startswith("usr_")
+    assert not User.objects.filter(pk=taken_body["data"]["id"]).exists()
+    # The same work on both paths: one password hash each.
+    assert hashed_for_new == 1 and len(hashes) == 2
+
+    # Nothing about the existing account changed; its owner was told instead.
+    assert User.objects.filter(pk=owner.pk).values().get() == before
+    assert User.objects.filter(email__iexact="ada@example.com").count() == 1
+    [notice] = mail.outbox
+    assert notice.to == ["ada@example.com"]
+    assert notice.subject == "Someone tried to sign up with your email address"
+    assert "http://127.0.0.1:8000/accounts/login/" in notice.body
+    assert "http://127.0.0.1:8000/accounts/password-reset/" in notice.body
+    assert STRANGERS_PASSWORD not in notice.body
+    # The stranger's password opens nothing.
+    assert APIClient().post(TOKEN, {"email": "ada@example.com", "password": STRANGERS_PASSWORD}).status_code == 401
+
+
+def test_invalid_input_is_refused_alike_for_new_and_taken_emails() -> None:
+    SellerFactory(email="ada@example.com")
+    for email in ("ada@example.com", "newcomer@example.com"):
+        response = _register(email, password="12345678")
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "validation_error"
+        assert set(response.json()["error"]["fields"]) == {"password"}
+    assert User.objects.count() == 1
+    assert mail.outbox == []
+
+
+def test_registering_a_taken_email_in_a_loop_sends_one_notice(django_capture_on_commit_callbacks: Any) -> None:
+    SellerFactory(email="ada@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        statuses = {_register("ada@example.com").status_code for _ in range(5)}
+    assert statuses == {201}
+    assert [m.to for m in mail.outbox] == [["ada@example.com"]]
+
+
+def test_the_sign_up_page_answers_a_taken_email_like_a_new_one(django_capture_on_commit_callbacks: Any) -> None:
+    owner = SellerFactory(email="ada@example.com", name="Ada's Shop")
+    before = User.objects.filter(pk=owner.pk).values().get()
+    form = {"name": "Mallory", "password": "a-long-unusual-passphrase"}
+
+    new = Client().post("/accounts/signup/", {**form, "email": "newcomer@example.com"})
+    stranger = Client()
+    with django_capture_on_commit_callbacks(execute=True):
+        taken = stranger.post("/accounts/signup/", {**form, "email": "ada@example.com"})
+
+    assert (taken.status_code, taken["Location"]) == (new.status_code, new["Location"]) == (302, "/dashboard/products/")
+    assert b"already" not in taken.content
+    assert "_auth_user_id" not in stranger.session
+    assert User.objects.filter(pk=owner.pk).values().get() == before
+    assert User.objects.count() == 2  # the owner and the newcomer
+    assert [m.to for m in mail.outbox] == [["ada@example.com"]]
+
+
+def test_expired_refresh_tokens_are_forgotten_live_ones_kept() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from marketplace.accounts.tasks import flush_expired_tokens
+
+    SellerFactory(email="ada@example.com")
+    live = sign_in("ada@example.com", DEFAULT_PASSWORD)
+    stale = sign_in("ada@example.com", DEFAULT_PASSWORD)
+    APIClient().post(REFRESH, {"refresh": stale["refresh"]})  # blacklisted, then expired below
+    OutstandingToken.objects.exclude(jti=_jti(live["refresh"])).update(expires_at=timezone.now() - timedelta(seconds=1))
+    expired = OutstandingToken.objects.filter(expires_at__lt=timezone.now()).count()
+
+    assert flush_expired_tokens() == expired == 2
+    assert list(OutstandingToken.objects.values_list("jti", flat=True)) == [_jti(live["refresh"])]
+    assert BlacklistedToken.objects.count() == 0
+
+
+def _jti(token: str) -> str:
+    from rest_framework_simplejwt.tokens import UntypedToken
+
+    return str(UntypedToken(token, verify=False)["jti"])
