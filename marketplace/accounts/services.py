@@ -191,7 +191,8 @@ def user_tokens_refresh(*, refresh: str) -> TokenPair:
     issued. "Used once" holds under concurrency: the blacklist row is unique per token, so of two
     requests with one token only the first one's insert succeeds."""
     try:
-        old = RefreshToken(refresh)  # signature, expiry, type, and not blacklisted
+        # signature, expiry, type, and not blacklisted (simplejwt types the encoded token as a Token)
+        old = RefreshToken(refresh)  # type: ignore[arg-type]
     except TokenError:
         raise _invalid_refresh_token() from None
     user = User.objects.filter(id=str(old.get(jwt_settings.USER_ID_CLAIM, "")), is_active=True).first()

@@ -437,3 +437,33 @@ def _jti(token: str) -> str:
     from rest_framework_simplejwt.tokens import UntypedToken
 
     return str(UntypedToken(token, verify=False)["jti"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_refresh_token_sent_six_times_at_once_works_once() -> None:
+    """Real concurrent transactions: the unique blacklist row, not a check-then-write, decides."""
+    import threading
+
+    from django.db import connection
+
+    SellerFactory(email="ada@example.com")
+    refresh = sign_in("ada@example.com", DEFAULT_PASSWORD)["refresh"]
+    barrier = threading.Barrier(6)
+    statuses: list[int] = []
+
+    def replay() -> None:
+        try:
+            barrier.wait(timeout=10)
+            statuses.append(APIClient().post(REFRESH, {"refresh": refresh}).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=replay) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(statuses) == [200, 401, 401, 401, 401, 401]
+    assert BlacklistedToken.objects.count() == 1
+    assert OutstandingToken.objects.count() == 2  # the sign-in's and the one successful refresh's
