@@ -8,13 +8,13 @@ from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from marketplace.accounts.models import APIKey
 from marketplace.core.api import Pagination
 from marketplace.core.errors import ApplicationError, Gone, NotFound, ValidationFailed
 from marketplace.core.permissions import IsSeller, request_seller
+from marketplace.core.ratelimit import ClientRateThrottle
 
 from .filters import OrderFilter
 from .fulfillment import get_strategy
@@ -38,7 +38,7 @@ from .services import (
 
 class PublicApi(APIView):
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ClientRateThrottle]
     throttle_scope = "checkout"
 
 

@@ -8,8 +8,9 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
+
+from marketplace.core.ratelimit import ClientRateThrottle
 
 from .licensing import license_activate, license_deactivate, license_verify
 from .serializers import LicenseActivateInput, LicenseDeactivateInput, LicenseVerifyInput
@@ -34,7 +35,7 @@ _LICENSE_VIEW = inline_serializer(
 class LicenseApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ClientRateThrottle]
     throttle_scope = "licenses"
 
 

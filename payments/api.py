@@ -5,10 +5,10 @@ from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from marketplace.core.errors import DependencyUnavailable
+from marketplace.core.ratelimit import ClientRateThrottle
 from orders.presenters import payment_to_dict
 from orders.schema import PaymentRedirectDoc, WebhookAckDoc
 from orders.selectors import order_get_for_buyer
@@ -49,7 +49,7 @@ class PaymentInitiateApi(APIView):
     201 with the payment it opened; 200 with the order's open payment when it already has one."""
 
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ClientRateThrottle]
     throttle_scope = "pay"
 
     @extend_schema(request=InitiateInput, responses={201: PaymentRedirectDoc, 200: PaymentRedirectDoc})

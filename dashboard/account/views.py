@@ -16,7 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from marketplace.accounts.models import Role
-from marketplace.accounts.services import user_register
+from marketplace.accounts.services import user_register, user_tokens_revoke
 from marketplace.core.errors import ApplicationError
 from marketplace.core.ratelimit import throttle_page
 
@@ -24,17 +24,15 @@ AUTH_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 class SignupForm(forms.Form):
-    """Shapes only; the rules (password validators, unique email) are ``user_register``'s."""
+    """Shapes only; the rules (password validators) are ``user_register``'s."""
 
     name = forms.CharField(label="Your name or shop name", max_length=150)
     email = forms.EmailField(label="Email", max_length=254)
     password = forms.CharField(label="Password", strip=False, widget=forms.PasswordInput, max_length=128)
 
     def apply_error(self, exc: ApplicationError) -> None:
-        """The service's message next to the field it names (``email_taken`` is about the email)."""
+        """The service's message next to the field it names."""
         fields = dict(exc.fields or {})
-        if exc.code == "email_taken":
-            fields = {"email": [exc.message]}
         placed = False
         for name, messages in fields.items():
             if name in self.fields:
@@ -48,13 +46,17 @@ class SignupForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 @throttle_page("auth")
 def signup(request: HttpRequest) -> HttpResponse:
-    """Creates a seller account, signs the seller in and opens the dashboard."""
+    """Creates a seller account, signs the seller in and opens the dashboard.
+
+    An address that already has an account gets the same redirect (nobody is signed in, so the
+    dashboard asks to sign in) and its owner an email saying so, never "this email is taken": the
+    page does not tell a stranger which addresses have accounts (see ``user_register``)."""
     if request.user.is_authenticated:
         return HttpResponseRedirect(reverse("dashboard"))
     form = SignupForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            user = user_register(
+            registration = user_register(
                 email=form.cleaned_data["email"],
                 password=form.cleaned_data["password"],
                 name=form.cleaned_data["name"].strip(),
@@ -63,7 +65,8 @@ def signup(request: HttpRequest) -> HttpResponse:
         except ApplicationError as exc:
             form.apply_error(exc)
         else:
-            login(request, user, backend=AUTH_BACKEND)
+            if registration.user is not None:
+                login(request, registration.user, backend=AUTH_BACKEND)
             target = request.POST.get("next", "")
             if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
                 target = reverse("dashboard-products")
@@ -102,9 +105,13 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     success_url = reverse_lazy("password_reset_complete")
 
     def form_valid(self, form: Any) -> HttpResponse:
-        """A new password lifts a sign-in lock-out for this email: proving the mailbox is enough."""
+        """A new password lifts a sign-in lock-out for this email: proving the mailbox is enough. It
+        also ends what the old password opened: every session (Django's session hash follows the
+        password) and every API token (their password digest no longer matches; the refresh tokens
+        are blacklisted too). Seller API keys stay valid."""
         response = super().form_valid(form)
         axes_reset(username=self.user.email.lower())
+        user_tokens_revoke(user=self.user)
         return response
 
 

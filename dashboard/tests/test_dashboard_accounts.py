@@ -50,11 +50,22 @@ def test_signup_applies_djangos_password_validators_next_to_the_field(client):
     assert SESSION_KEY not in client.session
 
 
-def test_signup_with_a_taken_email_says_so_next_to_the_email(client):
-    SellerFactory(email="taken@example.com")
-    response = client.post(SIGNUP, {"name": "X", "email": "TAKEN@example.com", "password": "a-long-unusual-passphrase"})
-    assert 'data-testid="error-email">An account with this email already exists.' in response.content.decode()
+def test_signup_with_a_taken_email_answers_like_a_new_one_and_signs_nobody_in(
+    client, django_capture_on_commit_callbacks
+):
+    """Never "this email is taken": the same redirect, and the owner gets an email instead."""
+    owner = SellerFactory(email="taken@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            SIGNUP, {"name": "X", "email": "TAKEN@example.com", "password": "a-long-unusual-passphrase"}
+        )
+    assert response.status_code == 302
+    assert response["Location"] == "/dashboard/products/"
+    assert SESSION_KEY not in client.session
     assert User.objects.count() == 1
+    assert not owner.__class__.objects.get().check_password("a-long-unusual-passphrase")
+    [message] = mail.outbox
+    assert message.to == ["taken@example.com"]
 
 
 def test_signup_requires_every_field(client):

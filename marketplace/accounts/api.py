@@ -9,13 +9,11 @@ from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from marketplace.core.errors import ApplicationError
 from marketplace.core.permissions import IsSeller, request_seller
+from marketplace.core.ratelimit import ClientRateThrottle
 
 from .models import APIKey
 from .serializers import (
@@ -29,21 +27,26 @@ from .serializers import (
     TokenOutput,
     UserOutput,
 )
-from .services import api_key_create, api_key_revoke, user_register
+from .services import api_key_create, api_key_revoke, user_register, user_tokens_issue, user_tokens_refresh
 
 
 class RegisterApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ClientRateThrottle]
     throttle_scope = "auth"
 
     @extend_schema(request=RegisterInput, responses={201: UserOutput})
     def post(self, request: Request) -> Response:
+        """201 ``{id, email, name, role}`` for a new address and for one that already has an account
+        alike (that account's owner is emailed instead): see ``user_register``."""
         data = RegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
-        user = user_register(**data.validated_data)
-        return Response(UserOutput(user).data, status=status.HTTP_201_CREATED)
+        registration = user_register(**data.validated_data)
+        return Response(
+            {"id": registration.id, "email": registration.email, "name": registration.name, "role": registration.role},
+            status=status.HTTP_201_CREATED,
+        )
 
 
 def _expires_in() -> int:
@@ -54,7 +57,7 @@ def _expires_in() -> int:
 class TokenApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ClientRateThrottle]
     throttle_scope = "auth"
 
     @extend_schema(request=TokenInput, responses=TokenOutput)
@@ -69,34 +72,25 @@ class TokenApi(APIView):
             raise ApplicationError("Email or password is incorrect.", code="invalid_credentials", status_code=401)
         # A token is a sign-in: last_login moves, and the count of failed attempts starts again.
         user_logged_in.send(sender=user.__class__, request=request._request, user=user)
-        refresh = RefreshToken.for_user(user)
+        pair = user_tokens_issue(user=user)
         return Response(
-            {
-                "access": str(refresh.access_token),
-                "refresh": str(refresh),
-                "token_type": "Bearer",
-                "expires_in": _expires_in(),
-            }
+            {"access": pair.access, "refresh": pair.refresh, "token_type": "Bearer", "expires_in": _expires_in()}
         )
 
 
 class TokenRefreshApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ClientRateThrottle]
     throttle_scope = "auth"
 
     @extend_schema(request=RefreshInput, responses=RefreshOutput)
     def post(self, request: Request) -> Response:
+        """A new access token and a new refresh token: the one sent is used up (a replay is 401)."""
         data = RefreshInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            refresh = RefreshToken(data.validated_data["refresh"])
-        except TokenError:
-            raise ApplicationError(
-                "The refresh token is invalid or expired.", code="invalid_token", status_code=401
-            ) from None
-        return Response({"access": str(refresh.access_token), "expires_in": _expires_in()})
+        pair = user_tokens_refresh(refresh=data.validated_data["refresh"])
+        return Response({"access": pair.access, "refresh": pair.refresh, "expires_in": _expires_in()})
 
 
 class APIKeyListApi(APIView):

@@ -6,7 +6,11 @@ from .services import API_KEY_PREFIX, api_key_find
 
 
 class APIKeyAuthentication(authentication.BaseAuthentication):
-    """``Authorization: Bearer sk_...``. Other bearer tokens are left to the JWT authenticator."""
+    """``Authorization: Bearer sk_...``. Other bearer tokens are left to the JWT authenticator.
+
+    A key is not a JWT: it does not end when its seller's password changes (JWTs do, see
+    ``services.user_tokens_issue``). An integration keeps working through a password reset; a key
+    that may have leaked is revoked on its own (``DELETE /api/v1/api-keys/{id}``)."""
 
     keyword = "Bearer"
 

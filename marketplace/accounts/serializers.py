@@ -44,6 +44,7 @@ class TokenOutput(serializers.Serializer):
 
 class RefreshOutput(serializers.Serializer):
     access = serializers.CharField()
+    refresh = serializers.CharField(help_text="The next refresh token: the one sent works only once.")
     expires_in = serializers.IntegerField()
 
 

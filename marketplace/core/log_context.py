@@ -31,6 +31,8 @@ from django.utils.log import log_response
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
+from .client_ip import client_address
+
 REQUEST_ID_HEADER = "X-Request-ID"
 # What we accept from a client or a proxy: short, printable, no spaces (nothing that could forge a log line).
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
@@ -69,7 +71,8 @@ def bound(*, request_id: str | None = None, order_id: str | None = None) -> Iter
 
 class RequestIdMiddleware:
     """Binds the request's id for its whole handling and answers it in ``X-Request-ID``; logs one
-    line per request with the URL pattern (never the raw path or query, which may hold tokens)."""
+    line per request with the URL pattern (never the raw path or query, which may hold tokens) and
+    the client's address (``client_ip.client_address``, the one the rate limits count)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -92,6 +95,8 @@ class RequestIdMiddleware:
                     "route": route,
                     "status": response.status_code,
                     "duration_ms": round((time.monotonic() - started) * 1000, 1),
+                    # The address the limits and the lock-out count, never a client's own X-Forwarded-For.
+                    "client_address": client_address(request),
                 },
             )
             if response.status_code >= 400:

@@ -1,9 +1,10 @@
 """Rate limits for pages, and the answer to a sign-in lock-out.
 
 One mechanism for the API and the pages: DRF's cache-backed throttles, with the scopes and rates of
-``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``. API views name a scope (``throttle_scope``); pages use
-:func:`throttle_page`. Both answer 429 with ``Retry-After``: the API in its error envelope, pages with
-a page that says how long to wait.
+``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``. API views name a scope (``throttle_scope``) and use
+:class:`ClientRateThrottle`; pages use :func:`throttle_page`. Both answer 429 with ``Retry-After``: the
+API in its error envelope, pages with a page that says how long to wait. Both count per client address
+as :func:`~marketplace.core.client_ip.client_address` names it, never as DRF's own ``get_ident`` would.
 
 Repeated failed sign-ins are counted by django-axes (per email and client address, see
 ``AXES_*`` in settings); :func:`lockout_response` is what a locked-out client gets.
@@ -20,22 +21,30 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from rest_framework.request import Request
-from rest_framework.throttling import BaseThrottle, ScopedRateThrottle, SimpleRateThrottle
+from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 from rest_framework.views import APIView
 
 from .api import error_body
+from .client_ip import client_address
+
+__all__ = ["ClientRateThrottle", "PageRateThrottle", "client_address", "retry_after", "throttle_page"]
 
 View = Callable[..., HttpResponse]
 
 
-def client_address(request: HttpRequest) -> str | None:
-    """The client's address as every limit counts it: ``REMOTE_ADDR``, or behind ``NUM_PROXIES``
-    trusted proxies (``TRUSTED_PROXY_COUNT``) the address they saw, from ``X-Forwarded-For``.
-    None when the request carries none (a sign-in made in code, not over HTTP)."""
-    return BaseThrottle().get_ident(cast(Request, request)) or None
+class ClientAddressIdent:
+    """A throttle's identity of the client: :func:`client_address`. DRF's own ``get_ident`` trusts
+    a client's ``X-Forwarded-For`` unless ``NUM_PROXIES`` is set, so no throttle here uses it."""
+
+    def get_ident(self, request: Any) -> str:
+        return client_address(request) or "-"
 
 
-class PageRateThrottle(SimpleRateThrottle):
+class ClientRateThrottle(ClientAddressIdent, ScopedRateThrottle):
+    """DRF's scoped throttle (``throttle_scope`` on the view), per client address: every API view's."""
+
+
+class PageRateThrottle(ClientAddressIdent, SimpleRateThrottle):
     """A scoped throttle usable outside DRF views: per client address, or per ``ident`` when given
     (an email, say)."""
 

@@ -62,7 +62,6 @@ _ERROR_DESCRIPTIONS = {
 # ``_implied_errors``): each comes from a domain error the operation's service raises.
 EXTRA_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("get", "/api/v1/analytics/daily"): (404,),
-    ("post", "/api/v1/auth/register"): (409,),
     ("post", "/api/v1/auth/token"): (401,),
     ("post", "/api/v1/auth/token/refresh"): (401,),
     ("post", "/api/v1/products"): (409,),

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -114,7 +115,7 @@ AXES_LOCKOUT_CALLABLE = "marketplace.core.ratelimit.lockout_response"
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are not recorded; failures are (admin: Axes)
 AXES_HTTP_RESPONSE_CODE = 429
-AXES_CLIENT_IP_CALLABLE = "marketplace.core.ratelimit.client_address"  # the same address the rate limits use
+AXES_CLIENT_IP_CALLABLE = "marketplace.core.client_ip.client_address"  # the same address the rate limits use
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/dashboard/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -181,6 +182,9 @@ EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Marketplace <orders@marketplace.local>")
 
 # --- REST API -------------------------------------------------------------------------------
+# Behind a load balancer or reverse proxy, how many of them append to X-Forwarded-For; 0 (unset): the
+# header is ignored and a client is its connection's address (marketplace/core/client_ip.py).
+TRUSTED_PROXY_COUNT = max(0, env.int("TRUSTED_PROXY_COUNT", default=0))
 # Per client address, in the cache (Redis in production). "checkout": the public product and its
 # quote, and the checkout page; "pay": creating orders; "polling": an order's status while the
 # buyer waits; "auth": registration, tokens, sign-in, sign-up and password reset.
@@ -213,9 +217,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "marketplace.core.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    # Behind a load balancer or reverse proxy, how many of them to trust in X-Forwarded-For; without
-    # it every client would share the proxy's address, and so its limits.
-    "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=None),
+    # Our throttles ask marketplace.core.client_ip; DRF's own get_ident, were it ever used, must not
+    # believe a client's X-Forwarded-For either (None would: it takes the whole header).
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_THROTTLE_RATES": THROTTLE_RATES,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -226,6 +230,12 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
+    # A refresh token is used once: refreshing answers a new one and blacklists the old, so a copy
+    # replayed later is refused. Every token carries a digest of the password hash it was issued
+    # under: a new password (reset, admin, any path) ends all tokens issued before it.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "CHECK_REVOKE_TOKEN": True,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -280,6 +290,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.sweep_webhooks",
         "schedule": env.float("WEBHOOK_SWEEP_INTERVAL_SECONDS", default=60.0),
     },
+    "flush-expired-tokens": {"task": "accounts.tasks.flush_expired_tokens", "schedule": 24 * 60 * 60.0},
 }
 
 # --- The marketplace ------------------------------------------------------------------------

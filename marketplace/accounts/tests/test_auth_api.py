@@ -53,11 +53,24 @@ def test_register_buyer(api_client: APIClient) -> None:
     assert User.objects.get().role == Role.BUYER
 
 
-def test_duplicate_email_is_409(api_client: APIClient) -> None:
-    UserFactory(email="ada@example.com")
+def test_a_taken_email_answers_like_a_new_one_and_changes_nothing(
+    api_client: APIClient, django_capture_on_commit_callbacks: Any
+) -> None:
+    """No 409: ``register`` must not tell which addresses have accounts (the owner is emailed)."""
+    existing = UserFactory(email="ada@example.com", name="Ada", role=Role.BUYER)
+    password = existing.password
 
-    assert_error(register(api_client, email="ADA@example.com"), 409, "email_taken")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = register(api_client, email="ADA@example.com")
+
+    assert response.status_code == 201, response.content
+    data = response.json()["data"]
+    assert data == {"id": data["id"], "email": "ada@example.com", "name": "Ada Lovelace", "role": "seller"}
+    assert data["id"].startswith("usr_") and data["id"] != existing.id
+    assert not User.objects.filter(id=data["id"]).exists()
     assert User.objects.count() == 1
+    existing.refresh_from_db()
+    assert (existing.name, existing.role, existing.password) == ("Ada", Role.BUYER, password)
 
 
 @pytest.mark.parametrize("password", ["short", "password123", "12345678901", "ada@example.com"])
@@ -138,7 +151,7 @@ def test_inactive_user_gets_no_token(api_client: APIClient) -> None:
     )
 
 
-def test_refresh_gives_a_new_access_token(api_client: APIClient) -> None:
+def test_refresh_gives_a_new_access_token_and_the_next_refresh_token(api_client: APIClient) -> None:
     SellerFactory(email="seller@example.com")
     pair = api_client.post(TOKEN, {"email": "seller@example.com", "password": DEFAULT_PASSWORD}, format="json").json()[
         "data"
@@ -148,7 +161,8 @@ def test_refresh_gives_a_new_access_token(api_client: APIClient) -> None:
 
     assert response.status_code == 200
     data = response.json()["data"]
-    assert set(data) == {"access", "expires_in"}
+    assert set(data) == {"access", "refresh", "expires_in"}
+    assert data["refresh"] != pair["refresh"]  # rotated: the one sent is used up
     assert data["expires_in"] == 15 * 60
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {data['access']}")
     assert api_client.get("/api/v1/api-keys").status_code == 200

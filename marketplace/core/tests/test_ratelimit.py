@@ -248,7 +248,7 @@ def test_failed_attempts_never_store_the_password() -> None:
 def test_behind_a_trusted_proxy_each_client_has_its_own_limit_and_lock(
     low_rates: None, text_product: Any, settings: Any
 ) -> None:
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    settings.TRUSTED_PROXY_COUNT = 1
     url = f"/api/v1/public/checkout/{text_product.slug}"
     one = APIClient(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.7")
     other = APIClient(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.8")
