@@ -8,6 +8,7 @@ from marketplace.demo.partner import demo_partner_fulfil
 api_v1 = [
     path("", include("marketplace.accounts.urls")),
     path("", include("catalog.urls")),
+    path("", include("checkout.urls")),
     path("", include("orders.urls")),
     path("", include("payments.urls")),
 ]
@@ -21,7 +22,7 @@ urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path("demo/partner/fulfil", demo_partner_fulfil, name="demo-partner"),
-    path("", include("orders.page_urls")),
+    path("", include("checkout.page_urls")),
     path("", include("payments.page_urls")),
     path("", include("dashboard.urls")),
 ]

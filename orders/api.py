@@ -19,20 +19,15 @@ from marketplace.core.ratelimit import ClientRateThrottle
 from .filters import OrderFilter
 from .fulfillment import get_strategy
 from .models import OrderStatus
-from .presenters import order_summary_to_dict, order_to_dict, payment_to_dict
-from .schema import CheckoutOrderDoc, OrderDoc, PublicProductDoc, QuoteDoc, ResourceDoc
+from .presenters import order_summary_to_dict
+from .schema import OrderDoc, ResourceDoc
 from .selectors import order_get_for_buyer, order_get_for_seller, orders_for_list
-from .serializers import DeliveryOverrideInput, PayInput, QuoteInput, RefundInput, StatusInput
+from .serializers import DeliveryOverrideInput, RefundInput, StatusInput
 from .services import (
-    checkout_lines,
-    checkout_pay,
-    checkout_quote,
     order_item_override_delivery,
     order_retry_delivery,
     order_seller_read,
     order_set_status,
-    product_for_checkout,
-    variant_stock,
 )
 
 
@@ -40,93 +35,6 @@ class PublicApi(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [ClientRateThrottle]
     throttle_scope = "checkout"
-
-
-class CheckoutProductApi(PublicApi):
-    @extend_schema(responses=PublicProductDoc)
-    def get(self, request: Request, slug: str) -> Response:
-        product = product_for_checkout(slug)
-        stock = variant_stock(product)
-        return Response(
-            {
-                "slug": product.slug,
-                "title": product.title,
-                "description": product.description,
-                "seller_name": product.seller.name,
-                "currency": product.currency,
-                "content_type": product.delivery_type,
-                "variants": [
-                    {
-                        "id": v.id,
-                        "name": v.name,
-                        "price": v.price,
-                        "available": stock[v.id] is None or (stock[v.id] or 0) > 0,
-                        "stock": stock[v.id],
-                    }
-                    for v in product.variants.all()
-                ],
-            }
-        )
-
-
-class CheckoutQuoteApi(PublicApi):
-    @extend_schema(request=QuoteInput, responses=QuoteDoc)
-    def post(self, request: Request, slug: str) -> Response:
-        product = product_for_checkout(slug)
-        data = QuoteInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        quote = checkout_quote(
-            product=product,
-            lines=checkout_lines(product, data.validated_data["items"]),
-            discount_code=data.validated_data["discount_code"],
-        )
-        return Response(quote.as_dict())
-
-
-class CheckoutPayApi(PublicApi):
-    throttle_scope = "pay"
-
-    @extend_schema(
-        request=PayInput,
-        responses={201: CheckoutOrderDoc, 200: CheckoutOrderDoc},
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
-    )
-    def post(self, request: Request, slug: str) -> Response:
-        product = product_for_checkout(slug)
-        data = PayInput(data=request.data, context={"request": request})
-        data.is_valid(raise_exception=True)
-        header_key = request.headers.get("Idempotency-Key", "").strip() or None
-        body_key = data.validated_data.get("idempotency_key")
-        if header_key and body_key and header_key != body_key:
-            raise ValidationFailed(
-                "The Idempotency-Key header and idempotency_key differ.",
-                fields={"idempotency_key": ["Does not match the Idempotency-Key header."]},
-            )
-        key = body_key or header_key
-        if key and len(key) > 200:
-            raise ValidationFailed(fields={"idempotency_key": ["At most 200 characters."]})
-        order, payment, created = checkout_pay(
-            buyer=request.user, product=product, validated=data.validated_data, idempotency_key=key
-        )
-        order = order_get_for_buyer(order_id=order.id)
-        body = order_to_dict(order, audience="buyer")
-        if payment is not None:
-            body["payment"] = {**payment_to_dict(payment), "redirect_url": payment.redirect_url}
-        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
-
-
-class CheckoutOrderApi(PublicApi):
-    throttle_scope = "polling"
-
-    @extend_schema(responses=OrderDoc)
-    def get(self, request: Request, slug: str, order_id: str) -> Response:
-        from payments.services import payment_reconcile_throttled
-
-        order = order_get_for_buyer(order_id=order_id, slug=slug)
-        if order.status == OrderStatus.PENDING:
-            payment_reconcile_throttled(order=order)
-            order = order_get_for_buyer(order_id=order_id, slug=slug)
-        return Response(order_to_dict(order, audience="buyer"))
 
 
 class OrderResourceApi(PublicApi):

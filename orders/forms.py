@@ -1,59 +1,7 @@
-"""The buyer's forms: the hosted checkout (the same fields as the pay API) and the library sign-in."""
+"""The buyer's library sign-in form (the checkout form lives in ``checkout.forms``)."""
 
-from typing import Any
 
 from django import forms
-
-from .serializers import MAX_QUANTITY
-
-
-class CheckoutForm(forms.Form):
-    variant_id = forms.ChoiceField(label="Option", widget=forms.RadioSelect)
-    quantity = forms.IntegerField(label="Quantity", min_value=1, max_value=MAX_QUANTITY, initial=1)
-    discount_code = forms.CharField(label="Discount code", required=False, max_length=64)
-    buyer_email = forms.EmailField(
-        label="Email",
-        max_length=254,
-        help_text="Your receipt and your purchase are sent here.",
-    )
-    recipient_email = forms.EmailField(
-        label="Recipient's email (optional, for a gift)",
-        required=False,
-        max_length=254,
-        help_text="Leave empty to keep it for yourself. A gift is delivered to the recipient, with you in copy.",
-    )
-    # partner_api products only: what the seller's fulfilment needs to know (sent as
-    # ``fulfillment_input: {"player_id": ...}``, exactly as the pay API would take it).
-    player_id = forms.CharField(
-        label="Player / account ID",
-        required=False,
-        max_length=120,
-        help_text="Where the seller delivers your purchase, e.g. your in-game player ID.",
-    )
-    idempotency_key = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
-
-    def __init__(self, *args: Any, variants: list[Any], asks_player_id: bool = False, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        field = self.fields["variant_id"]
-        assert isinstance(field, forms.ChoiceField)  # noqa: S101 - narrows the type
-        field.choices = [(v.id, v.name) for v in variants]
-        if variants:
-            field.initial = variants[0].id
-        if not asks_player_id:
-            del self.fields["player_id"]
-
-    def clean_discount_code(self) -> str:
-        return str(self.cleaned_data.get("discount_code") or "").strip()
-
-    def clean_player_id(self) -> str:
-        return str(self.cleaned_data.get("player_id") or "").strip()
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        buyer, recipient = data.get("buyer_email"), data.get("recipient_email")
-        if buyer and recipient and buyer.lower() == recipient.lower():
-            data["recipient_email"] = ""  # a gift to oneself is just a purchase
-        return data
 
 
 class LibraryRequestForm(forms.Form):

@@ -5,10 +5,6 @@ from . import analytics_api, api, license_api, webhook_api
 app_name = "orders-api"
 
 urlpatterns = [
-    path("public/checkout/<slug:slug>", api.CheckoutProductApi.as_view(), name="checkout-product"),
-    path("public/checkout/<slug:slug>/quote", api.CheckoutQuoteApi.as_view(), name="checkout-quote"),
-    path("public/checkout/<slug:slug>/pay", api.CheckoutPayApi.as_view(), name="checkout-pay"),
-    path("public/checkout/<slug:slug>/order/<str:order_id>", api.CheckoutOrderApi.as_view(), name="checkout-order"),
     path("licenses/verify", license_api.LicenseVerifyApi.as_view(), name="license-verify"),
     path("licenses/activate", license_api.LicenseActivateApi.as_view(), name="license-activate"),
     path("licenses/deactivate", license_api.LicenseDeactivateApi.as_view(), name="license-deactivate"),

@@ -1,21 +1,16 @@
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace.core.errors import DependencyUnavailable
-from marketplace.core.ratelimit import ClientRateThrottle
-from orders.presenters import payment_to_dict
-from orders.schema import PaymentRedirectDoc, WebhookAckDoc
-from orders.selectors import order_get_for_buyer
-from orders.serializers import InitiateInput
+from orders.schema import WebhookAckDoc
 
 from .models import WebhookEvent
-from .services import headers_from_request, payment_open, webhook_receive
+from .services import headers_from_request, webhook_receive
 
 
 class WebhookApi(APIView):
@@ -41,29 +36,4 @@ class WebhookApi(APIView):
             raise DependencyUnavailable(f"The event was stored but could not be processed yet: {event.error}")
         return Response(
             {"received": True, "event_id": event.event_id, "status": event.status, "duplicate": not processed}
-        )
-
-
-class PaymentInitiateApi(APIView):
-    """A payment for an order created with ``init_payment: false``, or a new attempt after a failure.
-    201 with the payment it opened; 200 with the order's open payment when it already has one."""
-
-    permission_classes = [AllowAny]
-    throttle_classes = [ClientRateThrottle]
-    throttle_scope = "pay"
-
-    @extend_schema(request=InitiateInput, responses={201: PaymentRedirectDoc, 200: PaymentRedirectDoc})
-    def post(self, request: Request, order_id: str) -> Response:
-        order = order_get_for_buyer(order_id=order_id)
-        data = InitiateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        from orders.emails import success_page_url
-
-        return_url = success_page_url(order)
-        opened = payment_open(
-            order=order, gateway_name=data.validated_data["payment_method"] or None, return_url=return_url
-        )
-        return Response(
-            {**payment_to_dict(opened.payment), "redirect_url": opened.payment.redirect_url},
-            status=status.HTTP_201_CREATED if opened.created else status.HTTP_200_OK,
         )

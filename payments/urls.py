@@ -6,5 +6,4 @@ app_name = "payments-api"
 
 urlpatterns = [
     path("payments/webhooks/<str:gateway>", api.WebhookApi.as_view(), name="webhook"),
-    path("payments/initiate/<str:order_id>", api.PaymentInitiateApi.as_view(), name="initiate"),
 ]

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "catalog",
     "orders",
     "payments",
+    "checkout",
     "dashboard",
     "marketplace.demo",
 ]

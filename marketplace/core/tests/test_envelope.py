@@ -65,7 +65,7 @@ def test_unexpected_error_is_a_json_500(text_product):
     from unittest import mock
 
     client = APIClient(raise_request_exception=False)
-    with mock.patch("orders.api.product_for_checkout", side_effect=RuntimeError("boom")):
+    with mock.patch("checkout.api.product_for_checkout", side_effect=RuntimeError("boom")):
         response = client.get(f"/api/v1/public/checkout/{text_product.slug}")
     error = assert_error(response, 500, "server_error")
     assert "boom" not in error["message"]
@@ -79,7 +79,7 @@ def test_a_database_that_does_not_answer_is_a_503_to_retry_not_a_500(text_produc
 
     client = APIClient(raise_request_exception=False)
     failure = getattr(db, error)("server closed the connection unexpectedly")
-    with mock.patch("orders.api.product_for_checkout", side_effect=failure):
+    with mock.patch("checkout.api.product_for_checkout", side_effect=failure):
         response = client.get(f"/api/v1/public/checkout/{text_product.slug}")
     error_body = assert_error(response, 503, "service_unavailable")
     assert "try again" in error_body["message"]

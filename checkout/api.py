@@ -1,0 +1,132 @@
+"""The public checkout over HTTP: the product's public view, quote, pay, the buyer's order and
+payment initiation. Thin views over ``checkout.services`` and the orders selectors."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketplace.core.errors import ValidationFailed
+from marketplace.core.ratelimit import ClientRateThrottle
+from orders.api import PublicApi
+from orders.emails import success_page_url
+from orders.models import OrderStatus
+from orders.presenters import order_to_dict, payment_to_dict
+from orders.schema import CheckoutOrderDoc, OrderDoc, PaymentRedirectDoc, PublicProductDoc, QuoteDoc
+from orders.selectors import order_get_for_buyer
+from orders.serializers import InitiateInput, PayInput, QuoteInput
+from orders.services import checkout_quote, variant_stock
+from payments.services import payment_open, payment_reconcile_throttled
+
+from .services import checkout_lines, checkout_pay, product_for_checkout
+
+
+class CheckoutProductApi(PublicApi):
+    @extend_schema(responses=PublicProductDoc)
+    def get(self, request: Request, slug: str) -> Response:
+        product = product_for_checkout(slug)
+        stock = variant_stock(product)
+        return Response(
+            {
+                "slug": product.slug,
+                "title": product.title,
+                "description": product.description,
+                "seller_name": product.seller.name,
+                "currency": product.currency,
+                "content_type": product.delivery_type,
+                "variants": [
+                    {
+                        "id": v.id,
+                        "name": v.name,
+                        "price": v.price,
+                        "available": stock[v.id] is None or (stock[v.id] or 0) > 0,
+                        "stock": stock[v.id],
+                    }
+                    for v in product.variants.all()
+                ],
+            }
+        )
+
+
+class CheckoutQuoteApi(PublicApi):
+    @extend_schema(request=QuoteInput, responses=QuoteDoc)
+    def post(self, request: Request, slug: str) -> Response:
+        product = product_for_checkout(slug)
+        data = QuoteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        quote = checkout_quote(
+            product=product,
+            lines=checkout_lines(product, data.validated_data["items"]),
+            discount_code=data.validated_data["discount_code"],
+        )
+        return Response(quote.as_dict())
+
+
+class CheckoutPayApi(PublicApi):
+    throttle_scope = "pay"
+
+    @extend_schema(
+        request=PayInput,
+        responses={201: CheckoutOrderDoc, 200: CheckoutOrderDoc},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        product = product_for_checkout(slug)
+        data = PayInput(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        header_key = request.headers.get("Idempotency-Key", "").strip() or None
+        body_key = data.validated_data.get("idempotency_key")
+        if header_key and body_key and header_key != body_key:
+            raise ValidationFailed(
+                "The Idempotency-Key header and idempotency_key differ.",
+                fields={"idempotency_key": ["Does not match the Idempotency-Key header."]},
+            )
+        key = body_key or header_key
+        if key and len(key) > 200:
+            raise ValidationFailed(fields={"idempotency_key": ["At most 200 characters."]})
+        order, payment, created = checkout_pay(
+            buyer=request.user, product=product, validated=data.validated_data, idempotency_key=key
+        )
+        order = order_get_for_buyer(order_id=order.id)
+        body = order_to_dict(order, audience="buyer")
+        if payment is not None:
+            body["payment"] = {**payment_to_dict(payment), "redirect_url": payment.redirect_url}
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class CheckoutOrderApi(PublicApi):
+    throttle_scope = "polling"
+
+    @extend_schema(responses=OrderDoc)
+    def get(self, request: Request, slug: str, order_id: str) -> Response:
+        order = order_get_for_buyer(order_id=order_id, slug=slug)
+        if order.status == OrderStatus.PENDING:
+            payment_reconcile_throttled(order=order)
+            order = order_get_for_buyer(order_id=order_id, slug=slug)
+        return Response(order_to_dict(order, audience="buyer"))
+
+
+
+class PaymentInitiateApi(APIView):
+    """A payment for an order created with ``init_payment: false``, or a new attempt after a failure.
+    201 with the payment it opened; 200 with the order's open payment when it already has one."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [ClientRateThrottle]
+    throttle_scope = "pay"
+
+    @extend_schema(request=InitiateInput, responses={201: PaymentRedirectDoc, 200: PaymentRedirectDoc})
+    def post(self, request: Request, order_id: str) -> Response:
+        order = order_get_for_buyer(order_id=order_id)
+        data = InitiateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return_url = success_page_url(order)
+        opened = payment_open(
+            order=order, gateway_name=data.validated_data["payment_method"] or None, return_url=return_url
+        )
+        return Response(
+            {**payment_to_dict(opened.payment), "redirect_url": opened.payment.redirect_url},
+            status=status.HTTP_201_CREATED if opened.created else status.HTTP_200_OK,
+        )
