@@ -293,6 +293,9 @@ ORDER_EXPIRY_MINUTES = env.int("ORDER_EXPIRY_MINUTES", default=30)
 SWEEP_STUCK_AFTER_SECONDS = env.int("SWEEP_STUCK_AFTER_SECONDS", default=120)
 FULFILMENT_MAX_RETRIES = env.int("FULFILMENT_MAX_RETRIES", default=5)
 DEFAULT_PAYMENT_GATEWAY = env.str("DEFAULT_PAYMENT_GATEWAY", default="sandbox")
+# Production refuses to start with the sandbox enabled unless this says so on purpose (a staging or
+# demo site); then every sandbox page and email says that no money moves, and check --deploy warns.
+SANDBOX_IN_PRODUCTION = env.bool("SANDBOX_IN_PRODUCTION", default=False)
 SANDBOX_WEBHOOK_SECRET = env.str("SANDBOX_WEBHOOK_SECRET", default="")
 # Where the sandbox posts its webhooks. Empty: straight to this process's webhook handler
 # (the same verification path as over HTTP, with no network hop).
