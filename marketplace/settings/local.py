@@ -1,4 +1,4 @@
-"""The embedded default: SQLite, a filesystem broker, local private storage, console email.
+"""The embedded default: SQLite, a filesystem broker, local private storage, emails as files in var/mail/.
 
 Needs no environment variables; every setting can still be overridden from the environment.
 """
@@ -32,3 +32,7 @@ PARTNER_ALLOW_HTTP = env.bool("PARTNER_ALLOW_HTTP", default=True)
 # Webhooks to http://127.0.0.1 and other local receivers while developing.
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=True)
 DEMO_PARTNER_ENABLED = env.bool("DEMO_PARTNER_ENABLED", default=True)
+# Every email (receipts with their codes, sign-in links) is written to a file in var/mail/
+# (EMAIL_FILE_PATH): readable when wanted, and never mixed into the server's output, where it would put
+# buyers' codes and sign-in links into whatever collects that output.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")

@@ -1,4 +1,5 @@
-"""Issue 10, item 1: the sandbox gateway on production settings, and the published secrets.
+"""Issue 10, items 1 and 13: the sandbox gateway on production settings, the published secrets, and
+the embedded default's email.
 
 A buyer on a real shop "paid" on ``/sandbox/pay/<id>`` by choosing *succeeded* and got real codes.
 Production settings now refuse to start with the sandbox enabled unless ``SANDBOX_IN_PRODUCTION=true``
@@ -14,7 +15,9 @@ The production cases start a fresh interpreter with a crafted environment, the w
 
 import json
 import os
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -366,3 +369,40 @@ def test_readyz_reports_the_sandbox_in_production(client: Client, settings: Any)
     assert on_purpose.json()["sandbox_in_production"] is True
     assert development.json()["sandbox_in_production"] is False
     assert flag_without_sandbox.json()["sandbox_in_production"] is False
+
+
+# --- item 13: the embedded default writes emails to var/mail/ --------------------------------------
+
+SEND_ONE = """
+import django
+django.setup()
+from django.conf import settings
+from django.core.mail import send_mail
+send_mail("Your codes", "CODE-IN-THE-MAIL-7731", "shop@example.com", ["buyer@example.com"])
+print("backend", settings.EMAIL_BACKEND)
+"""
+
+
+def test_the_embedded_default_writes_emails_to_var_mail_not_to_the_output(tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", str(BASE_DIR)),
+        "DJANGO_SETTINGS_MODULE": "marketplace.settings.local",
+        "VAR_DIR": str(tmp_path),
+    }
+
+    result = subprocess.run(  # noqa: S603 - a fixed command line
+        [sys.executable, "-c", SEND_ONE], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert "CODE-IN-THE-MAIL-7731" not in result.stdout + result.stderr
+    assert "backend django.core.mail.backends.filebased.EmailBackend" in result.stdout
+    written = list((tmp_path / "mail").iterdir())
+    assert len(written) == 1
+    assert "CODE-IN-THE-MAIL-7731" in written[0].read_text()
+
+
+def test_the_test_settings_keep_emails_in_memory(settings: Any) -> None:
+    assert settings.EMAIL_BACKEND == "django.core.mail.backends.locmem.EmailBackend"
