@@ -236,7 +236,12 @@ def test_pages_show_in_chromium_without_a_policy_violation(
         # The dashboard's order page asks before a destructive change, from its static script.
         visit(f"/dashboard/orders/{order.order_number}")
         asked: list[str] = []
-        page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+
+        def dismiss(dialog: Any) -> None:
+            asked.append(dialog.message)
+            dialog.dismiss()
+
+        page.once("dialog", dismiss)
         page.select_option("#status-select", "cancelled")
         page.click("#change-status")
         expect(page.locator("#status-form")).to_be_visible()
