@@ -23,13 +23,15 @@ COPY . .
 # exist only in this RUN's environment, never in the image.
 RUN SECRET_KEY="build-only-$(python -c 'import secrets; print(secrets.token_urlsafe(64))')" \
     FERNET_KEYS="$(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
+    CODE_HASH_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(48))')" \
+    STRIPE_SECRET_KEY="sk_build_$(python -c 'import secrets; print(secrets.token_hex(16))')" \
+    STRIPE_WEBHOOK_SECRET="whsec_$(python -c 'import secrets; print(secrets.token_hex(16))')" \
     DATABASE_URL=postgres://build@localhost:5432/build \
     REDIS_URL=redis://localhost:6379/0 \
     SITE_URL=https://build.invalid \
     ALLOWED_HOSTS=build.invalid \
     AWS_STORAGE_BUCKET_NAME=build \
     EMAIL_HOST=localhost \
-    SANDBOX_WEBHOOK_SECRET=whsec_YnVpbGQ= \
     python manage.py collectstatic --noinput \
     && mkdir -p "$VAR_DIR" \
     && chown -R app:app "$VAR_DIR"

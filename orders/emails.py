@@ -15,6 +15,21 @@ from marketplace.core.money import format_money
 from .fulfillment import get_strategy
 from .models import Order
 
+SANDBOX_NOTICE = (
+    "Test order: it was paid through the sandbox gateway, a test gateway where no money moves. "
+    "Nobody was charged and nobody will be paid for it."
+)
+
+
+def sandbox_notice(order: Order) -> str:
+    """The plain words every email about a sandbox-paid order carries (empty for any other order):
+    a staging or demo site may run the sandbox with production settings (SANDBOX_IN_PRODUCTION), and
+    its emails look like real receipts otherwise."""
+    from payments.models import PaymentStatus
+
+    paid = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED)
+    return SANDBOX_NOTICE if order.payments.filter(gateway="sandbox", status__in=paid).exists() else ""
+
 
 def success_page_url(order: Order) -> str:
     return settings.SITE_URL + reverse("checkout:success", args=[order.product.slug, order.id])
@@ -57,6 +72,7 @@ def build_delivery_email(order: Order) -> EmailMultiAlternatives:
         "seller_name": order.seller.name,
         "order_url": success_page_url(order),
         "library_url": library_url(),
+        "sandbox_notice": sandbox_notice(order),
     }
     to, cc = _buyer_and_recipient(order)
     return _message(
@@ -89,6 +105,7 @@ def build_refund_email(order: Order, refund: Any) -> EmailMultiAlternatives:
         "reason": getattr(refund, "reason", ""),
         "order_url": success_page_url(order),
         "library_url": library_url(),
+        "sandbox_notice": sandbox_notice(order),
     }
     to, cc = _buyer_and_recipient(order)
     if order.recipient_email and order.recipient_email != order.buyer_email:

@@ -656,11 +656,15 @@ def _hand_to_operator(order: Order, message: str) -> FulfilmentResult:
 def _notify_needs_attention(order: Order, message: str) -> None:
     from django.core.mail import mail_admins, send_mail
 
+    from .emails import sandbox_notice
+
     subject = f"Order #{order.order_number} needs attention"
     body = (
         f"Order #{order.order_number} ({order.id}) was paid but could not be delivered.\n\n{message}\n\n"
         f"Fix the cause, then retry its delivery from the dashboard or the admin."
     )
+    if notice := sandbox_notice(order):
+        body = f"{notice}\n\n{body}"
     try:
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [order.seller.email])
         mail_admins(subject, body)

@@ -26,6 +26,20 @@ logger = logging.getLogger(__name__)
 OUTCOMES = ("succeeded", "failed")
 
 
+def sandbox_enabled() -> bool:
+    """Whether the sandbox is one of this site's gateways. Where it is not (a shop taking real money),
+    its pages and status API do not exist: a payment page where anyone can choose "succeeded" must
+    never be reachable beside a real gateway."""
+    return "sandbox" in settings.ENABLED_PAYMENT_GATEWAYS
+
+
+def sandbox_in_production() -> bool:
+    """A site on production settings that runs the sandbox on purpose (SANDBOX_IN_PRODUCTION): a
+    staging or demo site, where anyone can "pay" with a click. ``check --deploy`` warns (payments.W001)
+    and ``/readyz`` says so, so that nobody mistakes it for a shop taking money."""
+    return bool(settings.SANDBOX_IN_PRODUCTION) and sandbox_enabled()
+
+
 def sandbox_open_payment(
     *, payment_id: str, order_id: str, amount: int, currency: str, description: str, return_url: str
 ) -> SandboxPayment:

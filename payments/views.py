@@ -1,9 +1,16 @@
-"""The sandbox gateway's hosted payment page and status API (its 'external' side)."""
+"""The sandbox gateway's hosted payment page and status API (its 'external' side).
+
+Both exist only where the sandbox is an enabled gateway (``sandbox_only``); elsewhere they answer 404
+like any unknown address. Every page says that no money moves (``sandbox/_notice.html``).
+"""
 
 import hmac
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -12,9 +19,27 @@ from marketplace.core.errors import ApplicationError
 from marketplace.core.money import format_money
 
 from .models import SandboxPayment
-from .sandbox import OUTCOMES, sandbox_complete, sandbox_payment_status
+from .sandbox import OUTCOMES, sandbox_complete, sandbox_enabled, sandbox_payment_status
+
+View = TypeVar("View", bound=Callable[..., HttpResponse])
 
 
+def sandbox_only(view: View) -> View:
+    """A 404, before anything else, wherever the sandbox is not enabled: the page as any unknown
+    page, the status API as the envelope's ``not_found``."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not sandbox_enabled():
+            if request.path.startswith("/sandbox/api/"):
+                return JsonResponse(error_body("not_found", "Not found."), status=404)
+            raise Http404("The sandbox gateway is not enabled.")
+        return view(request, *args, **kwargs)
+
+    return cast(View, wrapped)
+
+
+@sandbox_only
 @require_http_methods(["GET", "POST"])
 def sandbox_pay(request: HttpRequest, payment_id: str) -> HttpResponse:
     payment = SandboxPayment.objects.filter(id=payment_id).first()
@@ -46,6 +71,7 @@ def _amount(payment: SandboxPayment) -> str:
     return format_money(payment.amount, payment.currency)
 
 
+@sandbox_only
 @require_GET
 def sandbox_payment_api(request: HttpRequest, payment_id: str) -> JsonResponse:
     """What the marketplace asks to re-verify a payment; authenticated with the sandbox secret."""

@@ -140,6 +140,9 @@ class Topology:
             "FERNET_KEYS": Fernet.generate_key().decode(),
             "CODE_HASH_KEY": secrets.token_urlsafe(48),
             "SANDBOX_WEBHOOK_SECRET": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+            # A throwaway shop: buyers pay on the sandbox's page, which says that no money moves.
+            "ENABLED_PAYMENT_GATEWAYS": "sandbox",
+            "SANDBOX_IN_PRODUCTION": "true",
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
             "SITE_URL": self.url,

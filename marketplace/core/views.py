@@ -67,4 +67,14 @@ def readyz(request: HttpRequest) -> JsonResponse:
     if down:
         body = error_body("service_unavailable", f"The {down[0]} is not answering.", dependency=down[0], checks=results)
         return JsonResponse(body, status=503)
-    return JsonResponse({"status": "ok", "checks": results, "broker": settings.CELERY_BROKER_URL.split(":", 1)[0]})
+    from payments.sandbox import sandbox_in_production
+
+    return JsonResponse(
+        {
+            "status": "ok",
+            "checks": results,
+            "broker": settings.CELERY_BROKER_URL.split(":", 1)[0],
+            # A staging or demo site taking no money (the sandbox gateway on production settings).
+            "sandbox_in_production": sandbox_in_production(),
+        }
+    )

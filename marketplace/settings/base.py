@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "axes",
     "marketplace.core",
     "marketplace.accounts",
@@ -50,6 +51,8 @@ MIDDLEWARE = [
     # First: every response (redirects and errors too) answers X-Request-ID, and every log line carries it.
     "marketplace.core.log_context.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every response (pages, API, admin): see CONTENT_SECURITY_POLICY.
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -244,8 +247,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Sell digital goods and deliver them the moment a buyer pays.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Every asset of the API docs from drf-spectacular-sidecar: nothing from the internet (and the
+    # Content-Security-Policy would refuse it). No online validator badge: its image is another host's.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
@@ -257,6 +263,28 @@ SPECTACULAR_SETTINGS = {
         "ProductStatusEnum": "catalog.models.ProductStatus",
         "RoleEnum": "marketplace.accounts.models.Role",
     },
+}
+
+# --- Content-Security-Policy ----------------------------------------------------------------
+# Only the site's own assets. Scripts are static files under static/ (no inline <script> and no
+# inline event handler in any template), so a script injected into a page never runs; nothing is
+# loaded from another host (the API docs come from drf-spectacular-sidecar); no plugins, no framing,
+# no <base> to re-point relative URLs. Inline styles stay allowed: templates use style attributes,
+# and Redoc and htmx inject their own <style>. No form-action: the no-script checkout posts here
+# and is redirected on to the gateway's hosted page, which form-action would block.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],  # Redoc builds its search index in a worker made from a blob
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
 }
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -307,6 +335,9 @@ ORDER_EXPIRY_MINUTES = env.int("ORDER_EXPIRY_MINUTES", default=30)
 SWEEP_STUCK_AFTER_SECONDS = env.int("SWEEP_STUCK_AFTER_SECONDS", default=120)
 FULFILMENT_MAX_RETRIES = env.int("FULFILMENT_MAX_RETRIES", default=5)
 DEFAULT_PAYMENT_GATEWAY = env.str("DEFAULT_PAYMENT_GATEWAY", default="sandbox")
+# Production refuses to start with the sandbox enabled unless this says so on purpose (a staging or
+# demo site); then every sandbox page and email says that no money moves, and check --deploy warns.
+SANDBOX_IN_PRODUCTION = env.bool("SANDBOX_IN_PRODUCTION", default=False)
 SANDBOX_WEBHOOK_SECRET = env.str("SANDBOX_WEBHOOK_SECRET", default="")
 # Where the sandbox posts its webhooks. Empty: straight to this process's webhook handler
 # (the same verification path as over HTTP, with no network hop).

@@ -3,15 +3,26 @@
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from . import embedded_secrets
 from .base import *  # noqa: F403
-from .base import DEFAULT_PAYMENT_GATEWAY, env, sibling_redis_db
+from .base import env, sibling_redis_db
 
 
 def _required(name: str) -> str:
     value = env.str(name, default="")
     if not value:
         raise ImproperlyConfigured(f"{name} must be set in production.")
+    _refuse_published(name, value)
     return value
+
+
+def _refuse_published(name: str, *values: str) -> None:
+    """The embedded default's secrets are in the repository (``embedded_secrets``): with one of
+    them, anyone could sign sessions, decrypt codes or forge webhooks. Refused in every setting."""
+    if any(value.strip() in embedded_secrets.PUBLISHED_VALUES for value in values):
+        raise ImproperlyConfigured(
+            f"{name} holds a secret the repository publishes for the embedded default; production needs its own."
+        )
 
 
 DEBUG = False
@@ -20,7 +31,9 @@ if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("dev-only"):
     raise ImproperlyConfigured("SECRET_KEY must be a long random value in production.")
 # Old keys that still verify (sessions, password-reset and download links) while SECRET_KEY rotates.
 SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+_refuse_published("SECRET_KEY_FALLBACKS", *SECRET_KEY_FALLBACKS)
 FERNET_KEYS = [k.strip() for k in _required("FERNET_KEYS").split(",") if k.strip()]
+_refuse_published("FERNET_KEYS", *FERNET_KEYS)
 for _key in FERNET_KEYS:
     try:
         Fernet(_key)
@@ -36,20 +49,44 @@ DEMO_PARTNER_ENABLED = False
 if env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False):
     raise ImproperlyConfigured("WEBHOOK_ALLOW_PRIVATE_URLS must not be set in production.")
 WEBHOOK_ALLOW_PRIVATE_URLS = False
+# --- Payment gateways ---------------------------------------------------------------------------
 # Stripe, when enabled, must be able to verify its webhooks.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+_refuse_published("STRIPE_SECRET_KEY or STRIPE_WEBHOOK_SECRET", STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET)
+# Without a list, Stripe once it is configured, else the sandbox (refused below unless on purpose).
 ENABLED_PAYMENT_GATEWAYS = env.list(
-    "ENABLED_PAYMENT_GATEWAYS", default=["sandbox", *(["stripe"] if STRIPE_SECRET_KEY else [])]
+    "ENABLED_PAYMENT_GATEWAYS", default=["stripe" if STRIPE_SECRET_KEY else "sandbox"]
 )
+if not ENABLED_PAYMENT_GATEWAYS:
+    raise ImproperlyConfigured("ENABLED_PAYMENT_GATEWAYS names no gateway: buyers could not pay.")
 if "stripe" in ENABLED_PAYMENT_GATEWAYS and not (STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET):
     raise ImproperlyConfigured("Stripe is enabled: STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET must be set.")
+# A placeholder never filled in (.env.example's replace-me) is refused here, not at the first payment.
+if STRIPE_SECRET_KEY and not STRIPE_SECRET_KEY.startswith(("sk_", "rk_")):
+    raise ImproperlyConfigured("STRIPE_SECRET_KEY must be a Stripe secret or restricted key (sk_... or rk_...).")
+if STRIPE_WEBHOOK_SECRET and not STRIPE_WEBHOOK_SECRET.startswith("whsec_"):
+    raise ImproperlyConfigured("STRIPE_WEBHOOK_SECRET must be the endpoint's signing secret (whsec_...).")
+# The sandbox hands out goods for a click on "Pay": never on a real shop by accident.
+SANDBOX_IN_PRODUCTION = env.bool("SANDBOX_IN_PRODUCTION", default=False)
+if "sandbox" in ENABLED_PAYMENT_GATEWAYS and not SANDBOX_IN_PRODUCTION:
+    raise ImproperlyConfigured(
+        "The sandbox gateway is enabled (ENABLED_PAYMENT_GATEWAYS, or no other gateway configured): buyers "
+        "would get goods without paying. Configure a real gateway (STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET), "
+        "or set SANDBOX_IN_PRODUCTION=true on purpose for a staging or demo site."
+    )
+# What a checkout uses when the buyer names no payment_method: one of the enabled gateways.
+DEFAULT_PAYMENT_GATEWAY = env.str("DEFAULT_PAYMENT_GATEWAY", default="") or ENABLED_PAYMENT_GATEWAYS[0]
+if DEFAULT_PAYMENT_GATEWAY not in ENABLED_PAYMENT_GATEWAYS:
+    raise ImproperlyConfigured(
+        f"DEFAULT_PAYMENT_GATEWAY={DEFAULT_PAYMENT_GATEWAY!r} is not enabled "
+        f"(ENABLED_PAYMENT_GATEWAYS: {', '.join(ENABLED_PAYMENT_GATEWAYS)})."
+    )
 # The sandbox gateway signs its webhooks with this secret; an empty one would accept forged events.
-SANDBOX_WEBHOOK_SECRET = (
-    _required("SANDBOX_WEBHOOK_SECRET")
-    if DEFAULT_PAYMENT_GATEWAY == "sandbox"
-    else env.str("SANDBOX_WEBHOOK_SECRET", default="")
-)
+SANDBOX_WEBHOOK_SECRET = env.str("SANDBOX_WEBHOOK_SECRET", default="")
+if "sandbox" in ENABLED_PAYMENT_GATEWAYS and not SANDBOX_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("SANDBOX_WEBHOOK_SECRET must be set in production while the sandbox is enabled.")
+_refuse_published("SANDBOX_WEBHOOK_SECRET", SANDBOX_WEBHOOK_SECRET)
 ALLOWED_HOSTS = [host.strip() for host in _required("ALLOWED_HOSTS").split(",") if host.strip()]
 SITE_URL = _required("SITE_URL").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[SITE_URL])

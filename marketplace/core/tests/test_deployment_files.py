@@ -150,7 +150,7 @@ def test_an_unfilled_env_example_cannot_start_production(tmp_path: Path) -> None
 
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
-    for name in ("SECRET_KEY", "FERNET_KEYS", "CODE_HASH_KEY", "SANDBOX_WEBHOOK_SECRET"):
+    for name in ("SECRET_KEY", "FERNET_KEYS", "CODE_HASH_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"):
         assert assigned[name] == "replace-me", name
 
 

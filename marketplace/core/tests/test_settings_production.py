@@ -26,7 +26,6 @@ REQUIRED = [
     "ALLOWED_HOSTS",
     "AWS_STORAGE_BUCKET_NAME",
     "EMAIL_HOST",
-    "SANDBOX_WEBHOOK_SECRET",
 ]
 
 
@@ -48,7 +47,9 @@ def production_env(**overrides: str | None) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
         "AWS_SECRET_ACCESS_KEY": "example-secret",
         "EMAIL_HOST": "smtp.example.com",
-        "SANDBOX_WEBHOOK_SECRET": "whsec_c2VjcmV0LWZvci10aGUtcHJvZHVjdGlvbi10ZXN0cw==",
+        # A real shop takes real money: Stripe, and so (nothing else said) no sandbox.
+        "STRIPE_SECRET_KEY": "sk_live_" + secrets.token_hex(24),
+        "STRIPE_WEBHOOK_SECRET": "whsec_" + secrets.token_hex(24),
     }
     for name, value in overrides.items():
         if value is None:
@@ -86,7 +87,8 @@ def test_refuses_to_start_without(name: str, how: str) -> None:
     ("name", "value", "message"),
     [
         ("SECRET_KEY", "too-short", "SECRET_KEY must be a long random value"),
-        ("SECRET_KEY", "dev-only-insecure-key-change-me-0123456789abcdefghijklmnop", "SECRET_KEY must be a long"),
+        ("SECRET_KEY", "dev-only-insecure-key-change-me-0123456789abcdefghijklmnop", "SECRET_KEY holds a secret"),
+        ("SECRET_KEY", "dev-only-" + "x" * 60, "SECRET_KEY must be a long"),
         ("FERNET_KEYS", "not-a-fernet-key", "FERNET_KEYS must be"),
         ("DATABASE_URL", "sqlite:////tmp/db.sqlite3", "DATABASE_URL must point at PostgreSQL"),
     ],
@@ -98,12 +100,14 @@ def test_refuses_weak_or_wrong_values(name: str, value: str, message: str) -> No
     assert message in result.stderr
 
 
-def test_webhook_secret_is_optional_when_the_sandbox_is_not_the_gateway() -> None:
-    env = production_env(SANDBOX_WEBHOOK_SECRET=None, DEFAULT_PAYMENT_GATEWAY="stripe")
+def test_webhook_secret_is_required_only_while_the_sandbox_is_enabled() -> None:
+    without = run([sys.executable, "-c", SETUP], production_env(SANDBOX_WEBHOOK_SECRET=None))
+    sandbox = production_env(ENABLED_PAYMENT_GATEWAYS="stripe,sandbox", SANDBOX_IN_PRODUCTION="true")
+    refused = run([sys.executable, "-c", SETUP], {**sandbox, "SANDBOX_WEBHOOK_SECRET": ""})
 
-    result = run([sys.executable, "-c", SETUP], env)
-
-    assert result.returncode == 0, result.stderr
+    assert without.returncode == 0, without.stderr
+    assert refused.returncode != 0
+    assert "SANDBOX_WEBHOOK_SECRET must be set in production" in refused.stderr
 
 
 def _check_deploy() -> subprocess.CompletedProcess[str]:
@@ -132,8 +136,10 @@ def test_check_deploy_prints_no_warning() -> None:
     ("overrides", "message"),
     [
         ({"WEBHOOK_ALLOW_PRIVATE_URLS": "true"}, "WEBHOOK_ALLOW_PRIVATE_URLS must not be set"),
-        ({"STRIPE_SECRET_KEY": "sk_live_x"}, "STRIPE_WEBHOOK_SECRET must be set"),
-        ({"ENABLED_PAYMENT_GATEWAYS": "sandbox,stripe"}, "STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET"),
+        ({"STRIPE_WEBHOOK_SECRET": None}, "STRIPE_WEBHOOK_SECRET must be set"),
+        ({"STRIPE_SECRET_KEY": None, "ENABLED_PAYMENT_GATEWAYS": "stripe"}, "STRIPE_SECRET_KEY and STRIPE_WEBHOOK"),
+        ({"STRIPE_SECRET_KEY": "replace-me"}, "STRIPE_SECRET_KEY must be a Stripe secret"),
+        ({"STRIPE_WEBHOOK_SECRET": "replace-me"}, "STRIPE_WEBHOOK_SECRET must be the endpoint's signing secret"),
     ],
 )
 def test_refuses_unsafe_webhook_and_half_configured_stripe_settings(overrides: dict[str, str], message: str) -> None:

@@ -183,6 +183,8 @@ class Command(BaseCommand):
         write(f"  Admin:     {site_url}/admin/")
         write(f"  API docs:  {site_url}/api/docs/   (schema: {site_url}/api/schema/)")
         write(f"  Dashboard: {site_url}/dashboard/   Health: {site_url}/healthz, {site_url}/readyz")
+        if settings.EMAIL_BACKEND.endswith("filebased.EmailBackend"):
+            write(f"  Emails:    written as files to {settings.EMAIL_FILE_PATH}/")
         try:
             emails = set(User.objects.filter(email__in=[SELLER_EMAIL, ADMIN_EMAIL]).values_list("email", flat=True))
         except Exception:  # noqa: BLE001 - e.g. not migrated yet; the banner must not stop the run
