@@ -26,5 +26,6 @@ urlpatterns = [
     path("", include("marketplace.core.page_urls")),
 ]
 
+handler400 = "marketplace.core.api.handler400"
 handler404 = "marketplace.core.api.handler404"
 handler500 = "marketplace.core.api.handler500"
