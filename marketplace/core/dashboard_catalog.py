@@ -27,9 +27,9 @@ from catalog.models import Code, CodeStatus, DeliveryType, Product, ProductStatu
 from catalog.selectors import product_get, product_list
 from catalog.services import MAX_VARIANTS, product_archive_or_delete, product_create, product_update, upload_create
 from marketplace.core.api import error_body
-from marketplace.core.dashboard import _minor_units, seller_required
+from marketplace.core.dashboard import seller_required
 from marketplace.core.errors import ApplicationError, PayloadTooLarge, ValidationFailed
-from marketplace.core.money import currencies, exponent
+from marketplace.core.money import currencies, exponent, parse_amount
 from orders.analytics import paid_q
 from orders.fulfillment.partner import partner_for_seller
 from orders.models import Order
@@ -101,7 +101,7 @@ def money_to_minor(raw: str, currency: str) -> int:
             return 0
     except InvalidOperation:
         pass
-    amount = _minor_units(text, currency)
+    amount = parse_amount(text, currency)
     if amount is None:  # pragma: no cover - empty input is handled above
         raise ValueError("A price is required.")
     return amount
