@@ -22,6 +22,7 @@ from marketplace.core.errors import (
     OutOfStock,
     ValidationFailed,
 )
+from marketplace.core.log_context import bound
 from marketplace.core.money import format_money
 
 from .fulfillment import PermanentDeliveryError, TransientDeliveryError, get_strategy
@@ -434,11 +435,11 @@ def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Ord
             actor=Actor.GATEWAY,
             data={"payment_id": payment_id},
         )
-        _queue_fulfilment_on_commit(order.id)
+        _queue_fulfilment_on_commit(order)
         return order
 
 
-def _queue_fulfilment_on_commit(order_id: str) -> None:
+def _queue_fulfilment_on_commit(order: Order) -> None:
     """Queues the order's fulfilment once the transaction commits. If the broker does not take the
     task (it is down), the payment stays recorded and the order paid: the failure is logged, and the
     sweeper queues the order again once it has waited ``SWEEP_STUCK_AFTER_SECONDS``. A broker outage
@@ -448,9 +449,11 @@ def _queue_fulfilment_on_commit(order_id: str) -> None:
 
     def queue() -> None:
         try:
-            fulfil_order.delay(order_id)
+            fulfil_order.delay(order.id)
         except Exception:  # noqa: BLE001 - whatever the broker's failure, the sweeper recovers the order
-            logger.exception("Could not queue the fulfilment of order %s; the sweeper will queue it.", order_id)
+            logger.exception(
+                "Could not queue the fulfilment of order %s; the sweeper will queue it.", order.order_number
+            )
 
     transaction.on_commit(queue)
 
@@ -587,6 +590,11 @@ def order_fulfil(*, order_id: str, final_attempt: bool = False) -> FulfilmentRes
     order = Order.objects.filter(pk=order_id).first()
     if order is None or order.status not in FULFILLABLE:
         return FulfilmentResult("skipped")
+    with bound(order_number=order.order_number):  # the task's lines name the order by its number
+        return _order_fulfil(order, final_attempt=final_attempt)
+
+
+def _order_fulfil(order: Order, *, final_attempt: bool) -> FulfilmentResult:
     transient: list[str] = []
     for item_id in order.items.values_list("id", flat=True):
         status, error = _fulfil_item(item_id)
@@ -647,7 +655,7 @@ def _notify_needs_attention(order: Order, message: str) -> None:
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [order.seller.email])
         mail_admins(subject, body)
     except Exception:  # noqa: BLE001 - the order's status already tells; a mail outage must not hide it
-        logger.exception("could not notify about order %s", order.id)
+        logger.exception("could not notify about order %s", order.order_number)
         return
     order_event_record(order=order, type="attention_notified", message="The seller and the operators were emailed.")
 
@@ -783,7 +791,7 @@ def order_retry_delivery(*, order: Order, user: Any, actor: str = Actor.SELLER) 
     try:
         fulfil_order.delay(order.id)
     except Exception as exc:  # noqa: BLE001 - whatever the broker's failure, the answer is the same
-        logger.exception("Could not queue the delivery retry of order %s.", order.id)
+        logger.exception("Could not queue the delivery retry of order %s.", order.order_number)
         raise DependencyUnavailable(
             "The retry was recorded, but the delivery queue is not answering. Try again in a minute."
         ) from exc
@@ -825,7 +833,7 @@ def orders_sweep(*, now: Any = None) -> SweepResult:
                 result.paid.append(order.id)
                 continue
         except Exception:  # noqa: BLE001 - a gateway outage must not stop the sweep
-            logger.exception("sweeper: could not re-check order %s with its gateway", order.id)
+            logger.exception("sweeper: could not re-check order %s with its gateway", order.order_number)
             continue
         try:
             order_cancel(order_id=order.id, message="Expired before payment.")
@@ -923,6 +931,6 @@ def _email_refund(*, order_id: str, refund_id: str) -> None:
     try:
         send_refund_email(order, refund)
     except Exception:  # noqa: BLE001
-        logger.exception("refund email for order %s could not be sent", order_id)
+        logger.exception("refund email for order %s could not be sent", order.order_number)
         return
     order_event_record(order=order, type="refund_email_sent", message=f"Refund email sent to {order.buyer_email}.")
