@@ -264,7 +264,7 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 source=Refund.Source.OPERATOR,
             ),
         )
-
+        return None
 
     def _refund_confirmation(self, request: HttpRequest, queryset: QuerySet[Order]) -> TemplateResponse:
         orders = list(queryset.select_related("seller").order_by("created_at"))

@@ -231,7 +231,7 @@ def handler400(request: Any, exception: Exception | None = None) -> Any:
         return json_error_view("bad_request", "The request could not be read.", 400)
     from django.views.defaults import bad_request
 
-    return bad_request(request, exception)
+    return bad_request(request, exception if exception is not None else Exception("Bad request"))
 
 
 def handler404(request: Any, exception: Exception | None = None) -> Any:

@@ -159,7 +159,7 @@ class ContextFilter(logging.Filter):
             if order_number is not None:
                 record.order_number = order_number
         if isinstance(getattr(record, "request", None), HttpRequest):
-            record.request = _describe_request(record.request)
+            record.__dict__["request"] = _describe_request(record.__dict__["request"])
         if not record.name.startswith(OWN_LOGGERS):
             record.msg = _redacted(record.msg)
             record.args = _redacted(record.args)

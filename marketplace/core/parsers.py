@@ -15,7 +15,6 @@ The body itself is read up to ``DATA_UPLOAD_MAX_MEMORY_SIZE``; a larger one is 4
 Every refusal is the envelope's 400 ``validation_error`` (or 413 ``payload_too_large``).
 """
 
-import codecs
 import json
 import math
 import re
@@ -105,9 +104,14 @@ class JSONParser(parsers.JSONParser):
         raw = stream.read(limit + 1 if limit is not None else -1) if stream is not None else b""
         if limit is not None and len(raw) > limit:
             raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
-        encoding = parsers.get_encoding(parser_context or {})
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            text = codecs.decode(raw, encoding)
+            text = raw.decode(encoding)  # bytes.decode refuses codecs that are not text encodings
+        except LookupError:
+            raise exceptions.ParseError(f'Unsupported charset "{encoding}" in request Content-Type header.') from None
+        except ValueError as exc:  # UnicodeDecodeError
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+        try:
             return loads_bounded(text)
-        except ValueError as exc:  # UnicodeDecodeError is a ValueError too
+        except ValueError as exc:
             raise exceptions.ParseError(f"JSON parse error - {exc}") from None
