@@ -6,7 +6,7 @@ from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from marketplace.accounts.models import User
 from marketplace.core.api import Pagination
 from marketplace.core.errors import NotFound, PayloadTooLarge
+from marketplace.core.parsers import JSONParser
 from marketplace.core.permissions import IsSeller
 
 from .models import Product

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from marketplace.core.bounds import DAY_RANGE_MESSAGE, MAX_COUNT, moment_in_bounds
 from marketplace.core.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from marketplace.core.money import MAX_AMOUNT, validate_currency
 
@@ -148,22 +149,31 @@ def _clean(seller: Any, data: dict[str, Any], current: Discount | None) -> dict[
         number = merged.get(name)
         if number is None and name == "max_uses":
             continue
-        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-            errors[name] = ["Must be a whole number of at least 1" + (", or null." if name == "max_uses" else ".")]
+        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= MAX_COUNT:
+            errors[name] = [
+                f"Must be a whole number from 1 to {MAX_COUNT}" + (", or null." if name == "max_uses" else ".")
+            ]
     for name in ("starts_at", "expires_at"):
         raw = merged.get(name)
         if isinstance(raw, str):
             from django.utils.dateparse import parse_datetime
 
-            parsed = parse_datetime(raw)
+            try:
+                parsed = parse_datetime(raw)
+            except ValueError:  # well formed but no such time: 2026-02-30T10:00
+                parsed = None
             if parsed is None:
                 errors[name] = ["Must be an ISO 8601 date and time."]
+            elif not moment_in_bounds(parsed):
+                errors[name] = [DAY_RANGE_MESSAGE]
             else:
                 merged[name] = (
                     parsed
                     if timezone.is_aware(parsed)
                     else timezone.make_aware(parsed, timezone.get_default_timezone())
                 )
+        elif isinstance(raw, datetime) and not moment_in_bounds(raw):
+            errors[name] = [DAY_RANGE_MESSAGE]
         elif raw is not None and not isinstance(raw, datetime):
             errors[name] = ["Must be an ISO 8601 date and time."]
     if (

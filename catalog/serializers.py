@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from marketplace.core.bounds import MAX_COUNT
 from marketplace.core.money import MAX_AMOUNT
 
 from .models import Product, ProductStatus, Upload, Variant
@@ -37,14 +38,14 @@ class MinorUnitsField(serializers.Field):
 
 @extend_schema_field(OpenApiTypes.INT)
 class StockField(serializers.Field):
-    default_error_messages = {"invalid": "Must be a whole number of at least 0, or null for unlimited."}
+    default_error_messages = {"invalid": f"Must be a whole number from 0 to {MAX_COUNT}, or null for unlimited."}
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("allow_null", True)
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> int:
-        if isinstance(data, bool) or not isinstance(data, int) or data < 0:
+        if isinstance(data, bool) or not isinstance(data, int) or not 0 <= data <= MAX_COUNT:
             self.fail("invalid")
         return int(data)
 

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils.text import slugify
 
+from marketplace.core.bounds import MAX_COUNT
 from marketplace.core.errors import Conflict, DependencyUnavailable, PayloadTooLarge, ValidationFailed
 from marketplace.core.ids import random_token
 from marketplace.core.money import MAX_AMOUNT, currencies
@@ -97,8 +98,8 @@ def _clean_status(status: str) -> str:
 def _clean_stock(value: Any, *, field: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _invalid(field, "Must be a whole number of at least 0, or null for unlimited.")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        raise _invalid(field, f"Must be a whole number from 0 to {MAX_COUNT}, or null for unlimited.")
     return value
 
 

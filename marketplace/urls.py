@@ -31,5 +31,6 @@ urlpatterns = [
     path("", include("dashboard.urls")),
 ]
 
+handler400 = "marketplace.core.api.handler400"
 handler404 = "marketplace.core.api.handler404"
 handler500 = "marketplace.core.api.handler500"

@@ -9,8 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 from marketplace.core.errors import ApplicationError
 from marketplace.core.money import format_money
@@ -241,10 +243,15 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         )
 
     @admin.action(description="Refund in full (through the gateway)", permissions=["change"])
-    def refund_in_full(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+    def refund_in_full(self, request: HttpRequest, queryset: QuerySet[Order]) -> TemplateResponse | None:
+        """Money leaves through the gateway and cannot be taken back: like ``delete_selected``, the
+        first POST only shows each order's number and the amount it would return; the refunds run
+        when that page is confirmed (``post=yes``), through the same service as the API."""
         from payments.models import Refund
         from payments.services import refund_create
 
+        if request.POST.get("post") != "yes":
+            return self._refund_confirmation(request, queryset)
         self._run(
             request,
             queryset,
@@ -257,6 +264,30 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 source=Refund.Source.OPERATOR,
             ),
         )
+        return None
+
+    def _refund_confirmation(self, request: HttpRequest, queryset: QuerySet[Order]) -> TemplateResponse:
+        orders = list(queryset.select_related("seller").order_by("created_at"))
+        rows = [
+            {
+                "order": order,
+                "amount": format_money(order.total_amount - order.refunded_amount, order.currency),
+                "status": order.get_status_display(),
+            }
+            for order in orders
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Refund these orders in full?",
+            "subtitle": None,
+            "opts": self.model._meta,
+            "rows": rows,
+            "orders": orders,
+            "action_name": "refund_in_full",
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/orders/order/refund_in_full_confirmation.html", context)
 
 
 @admin.register(OrderEvent)

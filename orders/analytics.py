@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Count, F, Q, QuerySet, Sum, Window
 from django.db.models.functions import Coalesce, RowNumber, TruncDate
 
+from marketplace.core.bounds import DAY_RANGE_MESSAGE, day_in_bounds
 from marketplace.core.errors import ValidationFailed
 from marketplace.core.money import exponent
 
@@ -86,8 +87,16 @@ class DayRange:
 
 
 def day_range(*, start: date | None, end: date | None, time_zone: str, today: date | None = None) -> DayRange:
-    """Validates a range of local days; both ends included. Defaults: the last 30 days."""
+    """Validates a range of local days; both ends included. Defaults: the last 30 days.
+
+    Each day given must be in ``marketplace.core.bounds`` (the range's bounds add a day to its end,
+    which overflows at 9999-12-31)."""
     zone = ZoneInfo(time_zone)
+    out_of_bounds = {
+        name: [DAY_RANGE_MESSAGE] for name, day in (("start", start), ("end", end)) if day and not day_in_bounds(day)
+    }
+    if out_of_bounds:
+        raise ValidationFailed(f"{next(iter(out_of_bounds))}: {DAY_RANGE_MESSAGE}", fields=out_of_bounds)
     if end is None:
         end = today or datetime.now(zone).date()
     if start is None:

@@ -1,6 +1,9 @@
 import django_filters
 from django.db.models import Q, QuerySet
 
+from marketplace.core.bounds import validate_moment
+from marketplace.core.money import MAX_AMOUNT
+
 from .models import Order, OrderStatus
 
 
@@ -8,10 +11,20 @@ class OrderFilter(django_filters.FilterSet):
     status = django_filters.CharFilter(method="filter_status")
     product = django_filters.CharFilter(method="filter_product")
     buyer_email = django_filters.CharFilter(field_name="buyer_email", lookup_expr="iexact")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    min_amount = django_filters.NumberFilter(field_name="total_amount", lookup_expr="gte")
-    max_amount = django_filters.NumberFilter(field_name="total_amount", lookup_expr="lte")
+    # Bounded where they are parsed: a time past year 2999 or an amount past MAX_AMOUNT is a 400,
+    # not an overflow in the database driver.
+    created_after = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", validators=[validate_moment]
+    )
+    created_before = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", validators=[validate_moment]
+    )
+    min_amount = django_filters.NumberFilter(
+        field_name="total_amount", lookup_expr="gte", min_value=0, max_value=MAX_AMOUNT
+    )
+    max_amount = django_filters.NumberFilter(
+        field_name="total_amount", lookup_expr="lte", min_value=0, max_value=MAX_AMOUNT
+    )
     # Amounts are minor units of each order's own currency: with several currencies, name one.
     currency = django_filters.CharFilter(method="filter_currency")
     idempotency_key = django_filters.CharFilter(field_name="idempotency_key")

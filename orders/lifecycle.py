@@ -1,6 +1,7 @@
 """The order lifecycle of ``shared/API.md``, and the one door every status change goes through."""
 
 import logging
+from contextlib import ExitStack
 from typing import Any
 
 from django.db import transaction
@@ -74,8 +75,9 @@ def order_transition(
 
     Raises ``InvalidTransition`` (409) for a move the lifecycle does not allow.
     """
-    with bound(order_id=order_id), transaction.atomic():
+    with ExitStack() as context, transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
+        context.enter_context(bound(order_number=order.order_number))
         from_status = order.status
         table = MANUAL if manual else ALLOWED
         if to_status not in table.get(from_status, frozenset()):
@@ -106,10 +108,10 @@ def order_transition(
         )
         logger.info(
             "order %s: %s -> %s",
-            order.pk,
+            order.order_number,
             from_status,
             to_status,
-            extra={"order_id": order.pk, "from_status": from_status, "to_status": to_status, "actor": actor},
+            extra={"from_status": from_status, "to_status": to_status, "actor": actor},
         )
         event_type = SELLER_EVENTS.get(to_status)
         if event_type:

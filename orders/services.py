@@ -22,6 +22,7 @@ from marketplace.core.errors import (
     OutOfStock,
     ValidationFailed,
 )
+from marketplace.core.log_context import bound
 from marketplace.core.money import format_money
 
 from .fulfillment import PermanentDeliveryError, TransientDeliveryError, get_strategy
@@ -436,7 +437,7 @@ def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Ord
             actor=Actor.GATEWAY,
             data={"payment_id": payment_id},
         )
-        _queue_fulfilment_on_commit(order.id)
+        _queue_fulfilment_on_commit(order)
         return order
 
 
@@ -457,7 +458,7 @@ def _refund_unpayable_on_commit(payment_id: str, reason: str) -> None:
     transaction.on_commit(lambda: payment_refund_unpayable(payment_id=payment_id, reason=reason))
 
 
-def _queue_fulfilment_on_commit(order_id: str) -> None:
+def _queue_fulfilment_on_commit(order: Order) -> None:
     """Queues the order's fulfilment once the transaction commits. If the broker does not take the
     task (it is down), the payment stays recorded and the order paid: the failure is logged, and the
     sweeper queues the order again once it has waited ``SWEEP_STUCK_AFTER_SECONDS``. A broker outage
@@ -467,9 +468,11 @@ def _queue_fulfilment_on_commit(order_id: str) -> None:
 
     def queue() -> None:
         try:
-            fulfil_order.delay(order_id)
+            fulfil_order.delay(order.id)
         except Exception:  # noqa: BLE001 - whatever the broker's failure, the sweeper recovers the order
-            logger.exception("Could not queue the fulfilment of order %s; the sweeper will queue it.", order_id)
+            logger.exception(
+                "Could not queue the fulfilment of order %s; the sweeper will queue it.", order.order_number
+            )
 
     transaction.on_commit(queue)
 
@@ -605,6 +608,11 @@ def order_fulfil(*, order_id: str, final_attempt: bool = False) -> FulfilmentRes
     order = Order.objects.filter(pk=order_id).first()
     if order is None or order.status not in FULFILLABLE:
         return FulfilmentResult("skipped")
+    with bound(order_number=order.order_number):  # the task's lines name the order by its number
+        return _order_fulfil(order, final_attempt=final_attempt)
+
+
+def _order_fulfil(order: Order, *, final_attempt: bool) -> FulfilmentResult:
     transient: list[str] = []
     for item_id in order.items.values_list("id", flat=True):
         status, error = _fulfil_item(item_id)
@@ -669,7 +677,7 @@ def _notify_needs_attention(order: Order, message: str) -> None:
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [order.seller.email])
         mail_admins(subject, body)
     except Exception:  # noqa: BLE001 - the order's status already tells; a mail outage must not hide it
-        logger.exception("could not notify about order %s", order.id)
+        logger.exception("could not notify about order %s", order.order_number)
         return
     order_event_record(order=order, type="attention_notified", message="The seller and the operators were emailed.")
 
@@ -805,7 +813,7 @@ def order_retry_delivery(*, order: Order, user: Any, actor: str = Actor.SELLER) 
     try:
         fulfil_order.delay(order.id)
     except Exception as exc:  # noqa: BLE001 - whatever the broker's failure, the answer is the same
-        logger.exception("Could not queue the delivery retry of order %s.", order.id)
+        logger.exception("Could not queue the delivery retry of order %s.", order.order_number)
         raise DependencyUnavailable(
             "The retry was recorded, but the delivery queue is not answering. Try again in a minute."
         ) from exc
@@ -886,17 +894,20 @@ def _sweep_failed(order_id: str, step: str, exc: Exception, result: SweepResult)
     first line, cut short (an error's text is never a place for more than that)."""
     result.failed.append(order_id)
     kind = type(exc).__name__
-    logger.exception("sweeper: %s of order %s failed (%s)", step, order_id, kind, extra={"order_id": order_id})
     detail = (str(exc).splitlines() or [""])[0][:200]
+    order_number = "?"
     try:
+        order = Order.objects.get(pk=order_id)
+        order_number = order.order_number
+        logger.exception("sweeper: %s of order %s failed (%s)", step, order_number, kind)
         order_event_record(
-            order=Order.objects.get(pk=order_id),
+            order=order,
             type="sweep_failed",
             message=f"The sweeper could not {step} this order: {kind}: {detail}"[:500],
             data={"step": step, "error": kind},
         )
     except Exception:  # noqa: BLE001 - the database itself may be the problem; the log has it
-        logger.exception("sweeper: could not record the failure on order %s", order_id)
+        logger.exception("sweeper: %s of order %s failed (%s), and could not be recorded", step, order_number, kind)
 
 
 # --- Refunds -------------------------------------------------------------------------------------
@@ -983,6 +994,6 @@ def _email_refund(*, order_id: str, refund_id: str) -> None:
     try:
         send_refund_email(order, refund)
     except Exception:  # noqa: BLE001
-        logger.exception("refund email for order %s could not be sent", order_id)
+        logger.exception("refund email for order %s could not be sent", order.order_number)
         return
     order_event_record(order=order, type="refund_email_sent", message=f"Refund email sent to {order.buyer_email}.")

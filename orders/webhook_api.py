@@ -7,13 +7,13 @@ from typing import Any
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace.core.api import Pagination
 from marketplace.core.errors import NotFound
+from marketplace.core.parsers import JSONParser
 from marketplace.core.permissions import IsSeller, request_seller
 
 from . import webhooks

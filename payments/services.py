@@ -188,7 +188,7 @@ def payment_reconcile_throttled(*, order: Order, every_seconds: int = 5) -> None
     try:
         payment_reconcile_order(order=order)
     except GatewayUnavailable:
-        logger.warning("gateway unavailable while re-checking %s", order.id)
+        logger.warning("gateway unavailable while re-checking order %s", order.order_number)
 
 
 def webhook_receive(*, gateway_name: str, body: bytes, headers: dict[str, str]) -> tuple[WebhookEvent, bool]:

@@ -23,11 +23,10 @@ from catalog.discounts import discount_get, discount_save
 from catalog.models import Discount, DiscountKind, Product, ProductStatus
 from dashboard.auth import not_found as _not_found
 from dashboard.auth import seller_required
-from dashboard.orders.views import _minor_units
 from marketplace.accounts.models import APIKey, User
 from marketplace.accounts.services import api_key_create, api_key_revoke, seller_profile_update
 from marketplace.core.errors import ApplicationError
-from marketplace.core.money import currencies, exponent
+from marketplace.core.money import currencies, exponent, parse_amount
 from orders import webhooks
 from orders.models import WebhookEndpoint
 
@@ -362,7 +361,7 @@ class DiscountForm(forms.Form):
                 self.add_error("currency", "Choose the currency the amount is in.")
                 raise ValueError
             try:
-                minor = _minor_units(raw, currency)
+                minor = parse_amount(raw, currency)
             except ValueError as exc:
                 self.add_error("value", str(exc))
                 raise

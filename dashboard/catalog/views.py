@@ -28,10 +28,9 @@ from catalog.selectors import product_get, product_list
 from catalog.serializers import partner_secret_of
 from catalog.services import MAX_VARIANTS, product_archive_or_delete, product_create, product_update, upload_create
 from dashboard.auth import seller_required
-from dashboard.orders.views import _minor_units
 from marketplace.core.api import error_body
 from marketplace.core.errors import ApplicationError, PayloadTooLarge, ValidationFailed
-from marketplace.core.money import currencies, exponent
+from marketplace.core.money import currencies, exponent, parse_amount
 from orders.fulfillment.partner import partner_for_seller
 from orders.lifecycle import paid_q
 from orders.models import Order
@@ -103,7 +102,7 @@ def money_to_minor(raw: str, currency: str) -> int:
             return 0
     except InvalidOperation:
         pass
-    amount = _minor_units(text, currency)
+    amount = parse_amount(text, currency)
     if amount is None:  # pragma: no cover - empty input is handled above
         raise ValueError("A price is required.")
     return amount

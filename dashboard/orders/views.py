@@ -18,8 +18,9 @@ from django.views.decorators.http import require_GET, require_POST
 from catalog.models import DeliveryType, Product
 from dashboard.auth import not_found as _not_found
 from dashboard.auth import seller_required
+from marketplace.core.bounds import validate_day
 from marketplace.core.errors import ApplicationError
-from marketplace.core.money import format_money
+from marketplace.core.money import format_money, parse_amount
 from orders.analytics import seller_balance
 from orders.filters import OrderFilter
 from orders.lifecycle import MANUAL
@@ -54,8 +55,12 @@ class OrdersFilterForm(forms.Form):
     )
     product = forms.ChoiceField(label="Product", required=False)
     buyer_email = forms.CharField(label="Buyer email", required=False, max_length=254)
-    created_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    created_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    created_from = forms.DateField(
+        label="From", required=False, validators=[validate_day], widget=forms.DateInput(attrs={"type": "date"})
+    )
+    created_to = forms.DateField(
+        label="To", required=False, validators=[validate_day], widget=forms.DateInput(attrs={"type": "date"})
+    )
     currency = forms.ChoiceField(label="Currency", required=False)
     min_amount = forms.CharField(label="Min total", required=False, max_length=30)
     max_amount = forms.CharField(label="Max total", required=False, max_length=30)
@@ -107,7 +112,7 @@ class OrdersFilterForm(forms.Form):
             params["currency"] = currency
             for name in ("min_amount", "max_amount"):
                 try:
-                    amount = _minor_units(data.get(name) or "", currency)
+                    amount = parse_amount(data.get(name) or "", currency)
                 except ValueError as exc:
                     self.add_error(name, str(exc))
                 else:
@@ -311,24 +316,6 @@ def order_retry(request: HttpRequest, ref: str) -> HttpResponse:
     return HttpResponseRedirect(reverse("dashboard-order", args=[order.order_number]))
 
 
-def _minor_units(raw: str, currency: str) -> int | None:
-    """'12.50' USD → 1250; '' → None (the whole remaining amount). Raises ValueError when not exact."""
-    from decimal import Decimal, InvalidOperation
-
-    from marketplace.core.money import exponent
-
-    raw = raw.strip().replace(",", "")
-    if not raw:
-        return None
-    try:
-        value = Decimal(raw).scaleb(exponent(currency))
-    except InvalidOperation:
-        raise ValueError("Enter an amount such as 12.50.") from None
-    if value != value.to_integral_value() or value <= 0:
-        raise ValueError(f"Enter a positive amount with at most {exponent(currency)} decimal places.")
-    return int(value)
-
-
 @require_POST
 @seller_required
 def order_refund(request: HttpRequest, ref: str) -> HttpResponse:
@@ -340,7 +327,7 @@ def order_refund(request: HttpRequest, ref: str) -> HttpResponse:
     except ApplicationError:
         return _not_found(request)
     try:
-        amount = _minor_units(request.POST.get("amount", ""), order.currency)
+        amount = parse_amount(request.POST.get("amount", ""), order.currency)
         refund_create(order=order, amount=amount, reason=request.POST.get("reason", "")[:500], user=request.user)
     except ValueError as exc:
         messages.error(request, str(exc))

@@ -6,10 +6,11 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import JSONRenderer
@@ -110,6 +111,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return error_response("validation_error", "Some fields are not valid.", 400, fields)
     if isinstance(exc, Http404):
         return error_response("not_found", "Not found.", 404)
+    if isinstance(exc, RequestDataTooBig):
+        return error_response("payload_too_large", TOO_LARGE_MESSAGE, 413)
     if isinstance(exc, DatabaseOperationalError | DatabaseInterfaceError):
         # The database is down, restarting or (SQLite) busy: a dependency, not a bug. Nothing was
         # half-written (each service's writes are one transaction), so the client may simply retry.
@@ -210,6 +213,25 @@ class Pagination(PageNumberPagination):
 
 def json_error_view(code: str, message: str, status_code: int) -> JsonResponse:
     return JsonResponse(error_body(code, message), status=status_code)
+
+
+TOO_LARGE_MESSAGE = "The request body is larger than the server accepts."
+
+
+def handler400(request: Any, exception: Exception | None = None) -> Any:
+    """Django's answer to a bad request outside a DRF view (a malformed form, a suspicious
+    operation). A body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is 413, not 400: in the envelope under
+    ``/api/``, a plain page elsewhere."""
+    is_api = request.path.startswith("/api/")
+    if isinstance(exception, RequestDataTooBig):
+        if is_api:
+            return json_error_view("payload_too_large", TOO_LARGE_MESSAGE, 413)
+        return HttpResponse(TOO_LARGE_MESSAGE, status=413, content_type="text/plain; charset=utf-8")
+    if is_api:
+        return json_error_view("bad_request", "The request could not be read.", 400)
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception if exception is not None else Exception("Bad request"))
 
 
 def handler404(request: Any, exception: Exception | None = None) -> Any:

@@ -50,6 +50,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every response (redirects and errors too) answers X-Request-ID, and every log line carries it.
     "marketplace.core.log_context.RequestIdMiddleware",
+    # Then: a NUL in the path, the query or a page's form is a 400 before anything reads it.
+    "marketplace.core.request_guard.RefuseNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy on every response (pages, API, admin): see CONTENT_SECURITY_POLICY.
     "csp.middleware.CSPMiddleware",
@@ -211,7 +213,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["marketplace.core.api.EnvelopeJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "marketplace.core.parsers.JSONParser",  # depth, NUL and number bounds; see its docstring
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],

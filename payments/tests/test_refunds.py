@@ -200,7 +200,10 @@ def test_admin_refunds_and_replays_through_the_services(paid):
     assert response.status_code == 302
     event.refresh_from_db()
     assert event.status == "processed"
-    browser.post("/admin/orders/order/", {"action": "refund_in_full", "_selected_action": [paid.pk]})
+    asked = browser.post("/admin/orders/order/", {"action": "refund_in_full", "_selected_action": [paid.pk]})
+    assert asked.status_code == 200  # the confirmation page first; nothing refunded yet
+    assert Order.objects.get(pk=paid.pk).refunded_amount == 0
+    browser.post("/admin/orders/order/", {"action": "refund_in_full", "_selected_action": [paid.pk], "post": "yes"})
     paid.refresh_from_db()
     assert (paid.status, paid.refunded_amount) == ("refunded", 3998)
     assert Refund.objects.get().source == "operator"

@@ -4,7 +4,9 @@ at the end, fails the run if one of them holds a secret the suite made.
 Secrets are registered where they are made, whatever test or service makes them:
 - anything written through an encrypted field (codes, PINs, licence keys, webhook secrets),
 - API keys as they are hashed (on creation, and a presented key on use),
-- passwords as they are set on a user.
+- passwords as they are set on a user,
+- order ids as orders are created: an ``ord_`` id is the buyer's capability (their email, codes and
+  downloads), so logs name an order by its ``order_number`` only.
 """
 
 import logging
@@ -18,6 +20,8 @@ _handler = secrets_registry.RecordingHandler()
 # The project's own loggers log at every level during the run, so a secret in a debug line is found too.
 _PROJECT_LOGGERS = ("catalog", "orders", "payments", "marketplace")
 _patched: list[tuple[Any, str, Any]] = []
+_disconnect: list[Any] = []
+_ORDER_RECEIVER = "secrets-plugin-order-ids"
 
 
 def _patch(owner: Any, name: str, wrapper_factory: Any) -> None:
@@ -53,6 +57,17 @@ def _install_registrations() -> None:
 
         return wrapper
 
+    from django.db.models.signals import post_save
+
+    from orders.models import Order
+
+    def order_created(sender: Any, instance: Order, created: bool, **kwargs: Any) -> None:
+        if created:
+            secrets_registry.register(instance.pk, kind="order id (the buyer's capability)")
+
+    post_save.connect(order_created, sender=Order, weak=False, dispatch_uid=_ORDER_RECEIVER)
+    _disconnect.append(lambda: post_save.disconnect(sender=Order, dispatch_uid=_ORDER_RECEIVER))
+
     _patch(EncryptedTextField, "get_prep_value", prep_value)
     _patch(account_services, "hash_api_key", hash_api_key)
     _patch(AbstractBaseUser, "set_password", set_password)
@@ -82,6 +97,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for owner, name, original in reversed(_patched):
         setattr(owner, name, original)
     _patched.clear()
+    for disconnect in _disconnect:
+        disconnect()
+    _disconnect.clear()
     leaks = secrets_registry.find_leaks(secrets_registry.registered(), secrets_registry.records())
     session.config.stash[_LEAKS] = leaks
     if leaks and session.exitstatus == pytest.ExitCode.OK:

@@ -1,5 +1,6 @@
 """Every secret the test suite makes — codes, PINs, licence keys, webhook secrets, API keys,
-passwords — and every log record the suite writes, so that one can be searched for the other.
+passwords, order ids (the buyer's capability) — and every log record the suite writes, so that one
+can be searched for the other.
 
 Secrets are registered where they are made (see ``secrets_plugin``): a value written through an
 encrypted field, an API key hashed at creation or use, a password set on a user. Values shorter than

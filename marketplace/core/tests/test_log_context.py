@@ -121,13 +121,14 @@ def test_log_records_of_a_request_carry_its_id_and_the_order(
 
     assert response.status_code == 200, response.content
     [transition] = records.by("orders.lifecycle")
-    assert transition.getMessage() == f"order {order.id}: pending -> cancelled"
-    assert (transition.request_id, transition.order_id) == ("req-cancel-1", order.id)
+    assert transition.getMessage() == f"order {order.order_number}: pending -> cancelled"
+    assert (transition.request_id, transition.order_number) == ("req-cancel-1", order.order_number)
+    assert order.id not in transition.getMessage() and not hasattr(transition, "order_id")
     assert (transition.from_status, transition.to_status) == ("pending", "cancelled")
     [access] = records.by("marketplace.request")
     assert access.getMessage() == "PUT /api/v1/orders/<str:ref>/status 200"
     assert (access.request_id, access.status, access.route) == ("req-cancel-1", 200, "/api/v1/orders/<str:ref>/status")
-    assert not hasattr(access, "order_id")  # the order was bound only inside the transition
+    assert not hasattr(access, "order_number")  # the order was bound only inside the transition
 
 
 def test_djangos_own_warning_for_a_4xx_carries_the_id(client: Client, records: Collect) -> None:
@@ -143,7 +144,7 @@ def test_records_outside_a_request_have_no_id(records: Collect) -> None:
 
     [record] = records.by("marketplace.test")
     assert record.request_id is None
-    assert not hasattr(record, "order_id")
+    assert not hasattr(record, "order_number")
 
 
 def test_the_embedded_default_writes_readable_text_with_the_id(client: Client) -> None:
@@ -153,7 +154,7 @@ def test_the_embedded_default_writes_readable_text_with_the_id(client: Client) -
     previous = console.setStream(stream)  # type: ignore[attr-defined]
     try:
         client.get("/healthz", HTTP_X_REQUEST_ID="req-text-1")
-        with bound(request_id="req-text-2", order_id="ord_x"):
+        with bound(request_id="req-text-2", order_number="10000001"):
             logging.getLogger("marketplace.test").warning("plain words")
     finally:
         console.setStream(previous)  # type: ignore[attr-defined]
@@ -192,7 +193,8 @@ def test_a_task_logs_under_the_request_id_in_its_headers(records: Collect, eager
         assert request_id_var.get() == "outer"  # restored after the task
 
     [record] = records.by("marketplace.test.probe")
-    assert (record.request_id, record.order_id) == ("from-header", "ord_probe")
+    assert record.request_id == "from-header"
+    assert not hasattr(record, "order_number")  # an order_id argument is a capability: never bound
 
 
 def test_a_task_without_the_header_does_not_borrow_the_callers_id(records: Collect, eager: None) -> None:
@@ -201,7 +203,7 @@ def test_a_task_without_the_header_does_not_borrow_the_callers_id(records: Colle
 
     [record] = records.by("marketplace.test.probe")
     assert record.request_id is None
-    assert not hasattr(record, "order_id")
+    assert not hasattr(record, "order_number")
 
 
 def test_queuing_a_task_puts_the_bound_request_id_in_its_headers(records: Collect, eager: None) -> None:
@@ -209,7 +211,8 @@ def test_queuing_a_task_puts_the_bound_request_id_in_its_headers(records: Collec
         log_probe.apply_async(args=["ord_positional"])
 
     [record] = records.by("marketplace.test.probe")
-    assert (record.request_id, record.order_id) == ("req-queued", "ord_positional")
+    assert record.request_id == "req-queued"
+    assert not hasattr(record, "order_number")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -217,7 +220,7 @@ def test_the_fulfilment_task_logs_under_the_request_that_paid(
     client: Client, records: Collect, text_product: Any, eager: None
 ) -> None:
     """Pay on the sandbox page: the webhook marks the order paid and queues fulfilment (eager here);
-    the task's lifecycle lines carry the pay request's id and the order."""
+    the task's lifecycle lines carry the pay request's id and the order's number (never its id)."""
     from orders.tests.helpers import make_order
     from payments.services import payment_initiate
 
@@ -234,7 +237,7 @@ def test_the_fulfilment_task_logs_under_the_request_that_paid(
     assert set(moves) == {("pending", "paid"), ("paid", "delivered")}
     delivered = moves[("paid", "delivered")]
     assert delivered.task_name == "orders.tasks.fulfil_order"  # logged inside the task
-    assert (delivered.request_id, delivered.order_id) == ("req-pay-42", order.id)
+    assert (delivered.request_id, delivered.order_number) == ("req-pay-42", order.order_number)
     assert moves[("pending", "paid")].task_name is None
     assert moves[("pending", "paid")].request_id == "req-pay-42"
 
@@ -247,8 +250,9 @@ django.setup()
 from marketplace.core.log_context import bound
 log = logging.getLogger("orders.lifecycle")
 with bound(request_id="req-json-1"):
-    log.info("order %s: %s -> %s", "ord_1", "paid", "delivered", extra={"order_id": "ord_1", "to_status": "delivered"})
-    with bound(order_id="ord_2"):
+    with bound(order_number="10000001"):
+        log.info("order %s: %s -> %s", "10000001", "paid", "delivered", extra={"to_status": "delivered"})
+    with bound(order_number="10000002"):
         logging.getLogger("payments.services").warning("gateway slow")
 logging.getLogger("celery.beat").info("outside any request")
 try:
@@ -270,14 +274,14 @@ def test_production_writes_one_json_object_per_line_with_the_context() -> None:
     lines = [line for line in every if line["logger"] in ours]
     assert len(lines) == 4, result.stderr
     first, second, third, fourth = lines
-    assert set(first) == {"time", "level", "logger", "message", "request_id", "order_id", "to_status"}
+    assert set(first) == {"time", "level", "logger", "message", "request_id", "order_number", "to_status"}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+\+00:00", first["time"])
     assert (first["level"], first["logger"], first["message"]) == (
         "INFO",
         "orders.lifecycle",
-        "order ord_1: paid -> delivered",
+        "order 10000001: paid -> delivered",
     )
-    assert (first["request_id"], first["order_id"], first["to_status"]) == ("req-json-1", "ord_1", "delivered")
-    assert (second["level"], second["request_id"], second["order_id"]) == ("WARNING", "req-json-1", "ord_2")
-    assert third["request_id"] is None and "order_id" not in third
+    assert (first["request_id"], first["order_number"], first["to_status"]) == ("req-json-1", "10000001", "delivered")
+    assert (second["level"], second["request_id"], second["order_number"]) == ("WARNING", "req-json-1", "10000002")
+    assert third["request_id"] is None and "order_number" not in third
     assert fourth["level"] == "ERROR" and "ZeroDivisionError" in fourth["exc_info"]
