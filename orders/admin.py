@@ -14,10 +14,11 @@ from django.http import HttpRequest
 
 from marketplace.core.errors import ApplicationError
 from marketplace.core.money import format_money
-from payments.models import Payment
+from payments.models import Payment, Refund
 
 from . import services
 from .models import License, Order, OrderEvent, OrderItem, SellerEvent, WebhookDelivery, WebhookEndpoint
+from .refunds import order_refund_create
 
 
 def _money(obj: Any, field: str) -> str:
@@ -242,14 +243,11 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.action(description="Refund in full (through the gateway)", permissions=["change"])
     def refund_in_full(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
-        from payments.models import Refund
-        from payments.services import refund_create
-
         self._run(
             request,
             queryset,
             "Refunded",
-            lambda order: refund_create(
+            lambda order: order_refund_create(
                 order=order,
                 amount=None,
                 reason="Refunded by an operator.",

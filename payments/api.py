@@ -7,15 +7,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketplace.core.errors import DependencyUnavailable
+from marketplace.core.errors import DependencyUnavailable, NotFound
 from marketplace.core.ratelimit import ClientRateThrottle
 from orders.presenters import payment_to_dict
-from orders.schema import PaymentRedirectDoc, WebhookAckDoc
+from orders.schema import PaymentRedirectDoc
 from orders.selectors import order_get_for_buyer
 from orders.serializers import InitiateInput
 
+from .gateway_events import headers_from_request, webhook_receive
+from .gateways import available_gateways
 from .models import WebhookEvent
-from .services import headers_from_request, payment_open, webhook_receive
+from .schema import WebhookAckDoc
+from .services import payment_open
 
 
 class WebhookApi(APIView):
@@ -26,11 +29,7 @@ class WebhookApi(APIView):
 
     @extend_schema(request=None, responses={200: WebhookAckDoc})
     def post(self, request: Request, gateway: str) -> Response:
-        from payments.gateways import available_gateways
-
         if gateway not in available_gateways():
-            from marketplace.core.errors import NotFound
-
             raise NotFound("Unknown gateway.", code="unknown_gateway")
         event, processed = webhook_receive(
             gateway_name=gateway, body=request._request.body, headers=headers_from_request(request)

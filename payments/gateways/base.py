@@ -4,8 +4,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from payments.ports import PayableOrder
+
 if TYPE_CHECKING:
-    from orders.models import Order
     from payments.models import Payment
 
 
@@ -81,7 +82,7 @@ class PaymentGateway(ABC):
     name: str
 
     @abstractmethod
-    def create_checkout(self, *, payment: "Payment", order: "Order", return_url: str) -> Checkout: ...
+    def create_checkout(self, *, payment: "Payment", order: PayableOrder, return_url: str) -> Checkout: ...
 
     @abstractmethod
     def retrieve(self, *, payment: "Payment") -> GatewayStatus:
