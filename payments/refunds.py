@@ -73,7 +73,7 @@ def refund_open(
     try:
         with transaction.atomic():
             return Refund.objects.create(
-                order=order,
+                order_id=order.pk,
                 seller_id=order.seller_id,
                 payment=payment,
                 amount=amount,
@@ -178,7 +178,7 @@ def refund_record_from_gateway(*, payment: Payment, refunded_total: int) -> Refu
             )
             return None
         refund = Refund.objects.create(
-            order=order,
+            order_id=order.pk,
             seller_id=order.seller_id,
             payment=payment,
             amount=missing,

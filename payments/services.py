@@ -67,7 +67,7 @@ def payment_open(*, order: PayableOrder, gateway_name: str | None, return_url: s
                 # idempotency key), so a slow gateway never holds a transaction open.
                 with transaction.atomic():
                     payment = Payment.objects.create(
-                        order=locked,
+                        order_id=locked.pk,
                         gateway=gateway.name,
                         amount=locked.total_amount,
                         currency=locked.currency,
