@@ -16,10 +16,11 @@ from django.template.response import TemplateResponse
 
 from marketplace.core.errors import ApplicationError
 from marketplace.core.money import format_money
-from payments.models import Payment
+from payments.models import Payment, Refund
 
 from . import services
 from .models import License, Order, OrderEvent, OrderItem, SellerEvent, WebhookDelivery, WebhookEndpoint
+from .refunds import order_refund_create
 
 
 def _money(obj: Any, field: str) -> str:
@@ -247,16 +248,13 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         """Money leaves through the gateway and cannot be taken back: like ``delete_selected``, the
         first POST only shows each order's number and the amount it would return; the refunds run
         when that page is confirmed (``post=yes``), through the same service as the API."""
-        from payments.models import Refund
-        from payments.services import refund_create
-
         if request.POST.get("post") != "yes":
             return self._refund_confirmation(request, queryset)
         self._run(
             request,
             queryset,
             "Refunded",
-            lambda order: refund_create(
+            lambda order: order_refund_create(
                 order=order,
                 amount=None,
                 reason="Refunded by an operator.",

@@ -20,6 +20,7 @@ from .filters import OrderFilter
 from .fulfillment import get_strategy
 from .models import OrderStatus
 from .presenters import order_summary_to_dict
+from .refunds import order_refund_create
 from .schema import OrderDoc, ResourceDoc
 from .selectors import order_get_for_buyer, order_get_for_seller, orders_for_list
 from .serializers import DeliveryOverrideInput, RefundInput, StatusInput
@@ -163,12 +164,10 @@ class OrderDeliveryApi(SellerApi):
 class OrderRefundApi(SellerApi):
     @extend_schema(request=RefundInput, responses={201: OrderDoc})
     def post(self, request: Request, ref: str) -> Response:
-        from payments.services import refund_create
-
         order = order_get_for_seller(seller=request.user, ref=ref)
         data = RefundInput(data=request.data)
         data.is_valid(raise_exception=True)
-        refund_create(
+        order_refund_create(
             order=order,
             amount=data.validated_data.get("amount"),
             reason=data.validated_data["reason"],

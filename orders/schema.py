@@ -151,10 +151,3 @@ class ResourceDoc(serializers.Serializer):
     content_type = serializers.CharField()
     content = serializers.CharField()
     redemption_instructions = serializers.CharField()
-
-
-class WebhookAckDoc(serializers.Serializer):
-    received = serializers.BooleanField()
-    event_id = serializers.CharField()
-    status = serializers.CharField()
-    duplicate = serializers.BooleanField()

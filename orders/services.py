@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from catalog.models import Product, ProductStatus, Variant
+from catalog.models import Code, CodeStatus, Product, ProductStatus, Variant
 from marketplace.core.errors import (
     ApplicationError,
     DependencyUnavailable,
@@ -24,6 +24,9 @@ from marketplace.core.errors import (
 )
 from marketplace.core.log_context import bound
 from marketplace.core.money import format_money
+from payments.models import Payment, PaymentStatus, Refund
+from payments.refunds import payment_refund_unpayable
+from payments.services import payment_reconcile_order
 
 from .fulfillment import PermanentDeliveryError, TransientDeliveryError, get_strategy
 from .lifecycle import FULFILLABLE, order_event_record, order_transition
@@ -453,8 +456,6 @@ def order_paid_by(order: Order) -> str | None:
 
 
 def _refund_unpayable_on_commit(payment_id: str, reason: str) -> None:
-    from payments.services import payment_refund_unpayable
-
     transaction.on_commit(lambda: payment_refund_unpayable(payment_id=payment_id, reason=reason))
 
 
@@ -842,8 +843,6 @@ def orders_sweep(*, now: Any = None) -> SweepResult:
     transactions), and an error is logged and recorded on that order's timeline (``sweep_failed``)
     before the sweep goes on to the next.
     """
-    from payments.services import payment_reconcile_order
-
     from .tasks import fulfil_order
 
     now = now or timezone.now()
@@ -917,9 +916,6 @@ def order_apply_refund(*, order_id: str, refund: Any, user: Any, actor: str) -> 
     """Applies a refund the gateway has made: the amount, the payment's and the order's status, and —
     once the whole order is refunded — revokes access: codes REVOKED (never resold by default),
     licence keys refunded, downloads and links 410."""
-    from catalog.models import Code, CodeStatus
-    from payments.models import Payment, PaymentStatus
-
     with transaction.atomic():
         order = Order.objects.select_for_update().select_related("seller").get(pk=order_id)
         order.refunded_amount = min(order.total_amount, order.refunded_amount + refund.amount)
@@ -985,8 +981,6 @@ def order_apply_refund(*, order_id: str, refund: Any, user: Any, actor: str) -> 
 def _email_refund(*, order_id: str, refund_id: str) -> None:
     """Tells the buyer their money is on its way back. A mail outage is logged, not raised: the
     refund itself has happened and is on the order's timeline either way."""
-    from payments.models import Refund
-
     from .emails import send_refund_email
 
     order = Order.objects.select_related("product", "seller").get(pk=order_id)

@@ -15,6 +15,7 @@ from django.utils.html import format_html
 
 from marketplace.core.money import format_money
 
+from .gateway_events import webhook_replay
 from .models import Payment, Refund, SandboxPayment, WebhookEvent
 
 
@@ -97,8 +98,6 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Replay (re-verified with the gateway)", permissions=["replay"])
     def replay(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
-        from .services import webhook_replay
-
         outcomes = []
         for event in queryset.order_by("received_at"):
             event = webhook_replay(event=event)

@@ -6,11 +6,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketplace.core.errors import DependencyUnavailable
-from orders.schema import WebhookAckDoc
+from marketplace.core.errors import DependencyUnavailable, NotFound
 
+from .gateway_events import headers_from_request, webhook_receive
+from .gateways import available_gateways
 from .models import WebhookEvent
-from .services import headers_from_request, webhook_receive
+from .schema import WebhookAckDoc
 
 
 class WebhookApi(APIView):
@@ -21,11 +22,7 @@ class WebhookApi(APIView):
 
     @extend_schema(request=None, responses={200: WebhookAckDoc})
     def post(self, request: Request, gateway: str) -> Response:
-        from payments.gateways import available_gateways
-
         if gateway not in available_gateways():
-            from marketplace.core.errors import NotFound
-
             raise NotFound("Unknown gateway.", code="unknown_gateway")
         event, processed = webhook_receive(
             gateway_name=gateway, body=request._request.body, headers=headers_from_request(request)

@@ -131,7 +131,7 @@ def sandbox_send_webhook(event: dict[str, Any]) -> None:
         except requests.RequestException:
             logger.exception("sandbox webhook %s could not be delivered; the sweeper will re-check", event["id"])
         return
-    from .services import webhook_receive
+    from .gateway_events import webhook_receive
 
     try:
         webhook_receive(gateway_name="sandbox", body=body, headers=headers)

@@ -23,8 +23,9 @@ from marketplace.core.errors import ApplicationError
 from marketplace.core.money import format_money, parse_amount
 from orders.analytics import seller_balance
 from orders.filters import OrderFilter
-from orders.lifecycle import MANUAL
+from orders.lifecycle import MANUAL, REFUNDABLE
 from orders.models import Order, OrderStatus
+from orders.refunds import order_refund_create
 from orders.selectors import order_get_for_seller
 from orders.services import (
     FULFILLABLE,
@@ -33,7 +34,6 @@ from orders.services import (
     order_seller_read,
     order_set_status,
 )
-from payments.services import REFUNDABLE
 
 ORDERS_PER_PAGE = 20
 
@@ -320,15 +320,13 @@ def order_retry(request: HttpRequest, ref: str) -> HttpResponse:
 @seller_required
 def order_refund(request: HttpRequest, ref: str) -> HttpResponse:
     """The same refund service as the API; the amount is typed the way people write money."""
-    from payments.services import refund_create
-
     try:
         order = order_get_for_seller(seller=request.user, ref=ref)
     except ApplicationError:
         return _not_found(request)
     try:
         amount = parse_amount(request.POST.get("amount", ""), order.currency)
-        refund_create(order=order, amount=amount, reason=request.POST.get("reason", "")[:500], user=request.user)
+        order_refund_create(order=order, amount=amount, reason=request.POST.get("reason", "")[:500], user=request.user)
     except ValueError as exc:
         messages.error(request, str(exc))
     except ApplicationError as exc:

@@ -263,7 +263,7 @@ def test_download_limit_then_410(client, api_client, file_product, settings, dja
 
 
 def test_download_link_refused_after_a_full_refund(client, file_product, settings, django_capture_on_commit_callbacks):
-    from payments.services import refund_create
+    from orders.refunds import order_refund_create
 
     order = pay(make_order(file_product, email="ann@example.com"), django_capture_on_commit_callbacks)
     item = order.items.get()
@@ -271,7 +271,7 @@ def test_download_link_refused_after_a_full_refund(client, file_product, setting
     link = path_of(location, settings)
     assert client.get(link).status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
-        refund_create(order=order, amount=None, reason="Asked for it")
+        order_refund_create(order=order, amount=None, reason="Asked for it")
     order.refresh_from_db()
     assert order.status == "refunded"
     refused = client.get(link)
@@ -304,11 +304,11 @@ def test_delivery_email_links_to_the_library(text_product, django_capture_on_com
 @pytest.mark.parametrize("amount", [None, 500])
 def test_refund_email(code_product, amount, django_capture_on_commit_callbacks):
     from orders.emails import send_refund_email
-    from payments.services import refund_create
+    from orders.refunds import order_refund_create
 
     order = pay(make_order(code_product, email="ann@example.com"), django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):
-        refund = refund_create(order=order, amount=amount, reason="Changed my mind")
+        refund = order_refund_create(order=order, amount=amount, reason="Changed my mind")
     mail.outbox.clear()
     send_refund_email(order, refund)
     [message] = mail.outbox

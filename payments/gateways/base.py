@@ -2,11 +2,10 @@
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from orders.models import Order
-    from payments.models import Payment
+from payments.models import Payment, WebhookEvent
+from payments.ports import PayableOrder
 
 
 class InvalidSignature(Exception):
@@ -48,8 +47,6 @@ class WebhookMessage:
 def event_text(value: Any, *, field_name: str) -> str:
     """An identifier from an incoming event (its id, type, or payment reference): a non-empty string
     that fits the ``WebhookEvent`` column it is stored in, or ``TypeError`` (a malformed event)."""
-    from payments.models import WebhookEvent
-
     limit = getattr(WebhookEvent._meta.get_field(field_name), "max_length", None)
     if not isinstance(value, str) or not value or (limit is not None and len(value) > limit):
         raise TypeError(f"{field_name} is not an identifier")
@@ -81,15 +78,15 @@ class PaymentGateway(ABC):
     name: str
 
     @abstractmethod
-    def create_checkout(self, *, payment: "Payment", order: "Order", return_url: str) -> Checkout: ...
+    def create_checkout(self, *, payment: Payment, order: PayableOrder, return_url: str) -> Checkout: ...
 
     @abstractmethod
-    def retrieve(self, *, payment: "Payment") -> GatewayStatus:
+    def retrieve(self, *, payment: Payment) -> GatewayStatus:
         """Asks the gateway server-side; never trusts what a webhook says."""
         ...
 
     @abstractmethod
-    def retrieve_refunded(self, *, payment: "Payment") -> int:
+    def retrieve_refunded(self, *, payment: Payment) -> int:
         """The gateway's own, server-side word on how much of the payment is refunded so far (minor
         units): what a refund webhook claims is believed only up to this."""
         ...
@@ -100,6 +97,6 @@ class PaymentGateway(ABC):
         ...
 
     @abstractmethod
-    def refund(self, *, payment: "Payment", amount: int, reason: str, idempotency_key: str) -> GatewayRefund:
+    def refund(self, *, payment: Payment, amount: int, reason: str, idempotency_key: str) -> GatewayRefund:
         """Returns money to the buyer. The idempotency key makes a retried request refund once."""
         ...

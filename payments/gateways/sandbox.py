@@ -13,6 +13,9 @@ from django.conf import settings
 from django.urls import reverse
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from marketplace.core.errors import ApplicationError
+from payments import sandbox
+
 from .base import (
     Checkout,
     GatewayRefund,
@@ -31,8 +34,6 @@ class SandboxGateway(PaymentGateway):
     name = "sandbox"
 
     def create_checkout(self, *, payment: Any, order: Any, return_url: str) -> Checkout:
-        from payments import sandbox
-
         sandbox.sandbox_open_payment(
             payment_id=payment.id,
             order_id=order.id,
@@ -63,8 +64,6 @@ class SandboxGateway(PaymentGateway):
         such payment."""
         base = getattr(settings, "SANDBOX_API_URL", "")
         if not base:
-            from payments import sandbox
-
             return sandbox.sandbox_payment_status(payment.id)
         try:
             response = requests.get(
@@ -106,8 +105,6 @@ class SandboxGateway(PaymentGateway):
             raise InvalidSignature(f"Malformed event body: {exc}") from exc
 
     def refund(self, *, payment: Any, amount: int, reason: str, idempotency_key: str) -> GatewayRefund:
-        from marketplace.core.errors import ApplicationError
-        from payments import sandbox
 
         try:
             refund = sandbox.sandbox_refund(payment_id=payment.id, amount=amount, idempotency_key=idempotency_key)

@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from marketplace.core.errors import ApplicationError
+from payments.models import Payment
 
 from .base import (
     Checkout,
@@ -219,8 +220,6 @@ class StripeGateway(PaymentGateway):
     def _payment_for_charge(self, charge: dict[str, Any]) -> str | None:
         """Our payment id for a charge: its metadata, else the payment that holds its PaymentIntent,
         else (a refund that arrives before the completion it refers to) the PaymentIntent's session."""
-        from payments.models import Payment
-
         metadata = charge.get("metadata") or {}
         if metadata.get("payment_id"):
             return str(metadata["payment_id"])

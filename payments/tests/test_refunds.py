@@ -165,7 +165,7 @@ def test_refund_reported_by_the_gateway_is_recorded_once(api_client, seller_clie
 
 
 def test_stored_event_can_be_replayed(api_client, paid):
-    from payments.services import webhook_replay
+    from payments.gateway_events import webhook_replay
 
     payment = Payment.objects.get()
     event = {
@@ -230,7 +230,7 @@ def test_a_payment_after_cancellation_is_refunded_automatically_once(text_produc
     assert OrderEvent.objects.filter(order=order, type="unpayable_payment_refunded").count() == 1
     # The gateway repeats its webhook: nothing is refunded twice.
     stored = WebhookEvent.objects.get()
-    from payments.services import webhook_replay
+    from payments.gateway_events import webhook_replay
 
     with django_capture_on_commit_callbacks(execute=True):
         webhook_replay(event=stored)

@@ -153,7 +153,7 @@ def test_phone_buyer_opens_the_library_by_email_link_downloads_and_loses_it_afte
 ) -> None:
     from playwright.sync_api import expect
 
-    from payments.services import refund_create
+    from orders.refunds import order_refund_create
 
     page = phone
     page.goto(f"{e2e_site.url}/c/{guide.slug}")
@@ -196,7 +196,7 @@ def test_phone_buyer_opens_the_library_by_email_link_downloads_and_loses_it_afte
 
     # The link works until the order is refunded in full, then stops.
     assert page.request.get(signed_url).status == 200
-    refund_create(order=Order.objects.get(pk=order_id), amount=None, reason="e2e refund")
+    order_refund_create(order=Order.objects.get(pk=order_id), amount=None, reason="e2e refund")
     assert Order.objects.get(pk=order_id).status == "refunded"
     assert page.request.get(signed_url).status == 410
     page.goto(signed_url)

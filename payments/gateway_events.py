@@ -1,0 +1,116 @@
+"""Incoming gateway events: verified, stored once, then acted on (re-verified with the gateway).
+
+A gateway's event is only a hint: its signature is checked over the raw body, it is written once per
+gateway and event id before anything happens (a repeat is a no-op, a failure can be replayed), and
+what it claims is believed only as far as the gateway itself confirms server-side.
+"""
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from marketplace.core.errors import ApplicationError
+
+from .gateways import GatewayUnavailable, InvalidSignature, get_gateway
+from .models import Payment, WebhookEvent
+from .ports import OrderActor, order_port
+from .refunds import refund_record_from_gateway
+from .services import payment_apply_gateway_status
+
+
+def webhook_receive(*, gateway_name: str, body: bytes, headers: dict[str, str]) -> tuple[WebhookEvent, bool]:
+    """Verifies, stores once, then processes an incoming webhook.
+
+    Returns the stored event and whether this call processed it (False for a repeat).
+    Raises ``ApplicationError`` 400 for a bad signature; nothing is stored then.
+    """
+    gateway = get_gateway(gateway_name)
+    try:
+        message = gateway.parse_webhook(body=body, headers=headers)
+    except InvalidSignature as exc:
+        raise ApplicationError(f"Invalid webhook signature: {exc}", code="invalid_signature", status_code=400) from exc
+    try:
+        with transaction.atomic():
+            event, created = WebhookEvent.objects.get_or_create(
+                gateway=gateway.name,
+                event_id=message.event_id,
+                defaults={
+                    "type": message.type,
+                    "payload": message.payload,
+                    "payment_ref": message.payment_id or "",
+                    "refunded_total": message.refunded_total,
+                },
+            )
+    except IntegrityError:
+        event, created = WebhookEvent.objects.get(gateway=gateway.name, event_id=message.event_id), False
+    if not created and event.status not in (WebhookEvent.Status.RECEIVED, WebhookEvent.Status.FAILED):
+        return event, False
+    webhook_process(event=event)
+    return event, True
+
+
+def webhook_replay(*, event: WebhookEvent) -> WebhookEvent:
+    """Processes a stored event again (from the admin). Safe: everything is re-verified with the
+    gateway and every step is idempotent."""
+    return webhook_process(event=event)
+
+
+def webhook_process(*, event: WebhookEvent) -> WebhookEvent:
+    if not event.payment_ref:
+        return _finish(event, WebhookEvent.Status.IGNORED, "The event names no payment.")
+    payment = Payment.objects.filter(id=event.payment_ref, gateway=event.gateway).first()
+    if payment is None:
+        payment = Payment.objects.filter(transaction_id=event.payment_ref, gateway=event.gateway).first()
+    if payment is None:
+        # It may be early (its order not committed yet): keep it for a retry instead of dropping it.
+        return _finish(event, WebhookEvent.Status.FAILED, "No payment of ours matches this event (yet).")
+    event.payment = payment
+    try:
+        if event.refunded_total is not None:
+            return _refund_event_process(event=event, payment=payment, claimed=event.refunded_total)
+        paid = payment_apply_gateway_status(payment=payment, source=f"webhook {event.event_id}")
+    except GatewayUnavailable as exc:
+        return _finish(event, WebhookEvent.Status.FAILED, f"Could not re-verify with the gateway: {exc}")
+    payment.refresh_from_db()
+    claims_success = event.type.endswith("succeeded")
+    if claims_success and not paid:
+        order_port().record_event(
+            order=payment.order,
+            type="webhook_rejected",
+            actor=OrderActor.GATEWAY,
+            message="A webhook claimed success that the gateway does not confirm; nothing changed.",
+            data={"webhook_event_id": event.id, "event_id": event.event_id},
+        )
+        return _finish(event, WebhookEvent.Status.REJECTED, "The gateway does not confirm this payment.")
+    return _finish(event, WebhookEvent.Status.PROCESSED, "")
+
+
+def _refund_event_process(*, event: WebhookEvent, payment: Payment, claimed: int) -> WebhookEvent:
+    """A refund event is believed only as far as the gateway itself confirms it, as payments are: a
+    signed claim of more than the gateway holds changes nothing. What is applied is the gateway's
+    own total, so a late or reordered event never moves anything backwards."""
+    confirmed = get_gateway(event.gateway).retrieve_refunded(payment=payment)
+    if confirmed < claimed:
+        order_port().record_event(
+            order=payment.order,
+            type="webhook_rejected",
+            actor=OrderActor.GATEWAY,
+            message=f"A webhook claimed {claimed} refunded; the gateway confirms {confirmed}. Nothing changed.",
+            data={"webhook_event_id": event.id, "event_id": event.event_id, "payment_id": payment.id},
+        )
+        return _finish(event, WebhookEvent.Status.REJECTED, "The gateway does not confirm this refund.")
+    refund_record_from_gateway(payment=payment, refunded_total=confirmed)
+    return _finish(event, WebhookEvent.Status.PROCESSED, "")
+
+
+def _finish(event: WebhookEvent, status: str, error: str) -> WebhookEvent:
+    event.status = status
+    event.error = error[:500]
+    event.processed_at = timezone.now()
+    event.save(update_fields=["status", "error", "processed_at", "payment"])
+    return event
+
+
+def headers_from_request(request: Any) -> dict[str, str]:
+    return {key.lower(): value for key, value in request.headers.items()}
