@@ -23,14 +23,17 @@ from marketplace.core.errors import (
     ValidationFailed,
 )
 from marketplace.core.money import format_money
+from marketplace.core.queue import enqueue
 
 from .fulfillment import PermanentDeliveryError, TransientDeliveryError, get_strategy
 from .lifecycle import FULFILLABLE, order_event_record, order_transition
 from .models import FulfillmentStatus, License, Order, OrderEvent, OrderItem, OrderStatus
 from .presenters import event_to_dict, order_to_dict, revealed_item_ids
-from .webhooks import webhook_url_clean
+from .seller_events.endpoints import webhook_url_clean
+from .seller_events.order_events import order_seller_event
 
 logger = logging.getLogger(__name__)
+FULFIL_TASK = "orders.tasks.fulfil_order"  # queued by name: the task module imports this one
 S = OrderStatus
 Actor = OrderEvent.Actor
 
@@ -407,8 +410,6 @@ def order_create(
                 actor=Actor.BUYER,
                 data={"total_amount": order.total_amount, "currency": order.currency},
             )
-            from .outbox import order_seller_event
-
             order_seller_event(order=order, type="order.created")
     except IntegrityError:
         if idempotency_key:
@@ -526,11 +527,10 @@ def _queue_fulfilment_on_commit(order_id: str) -> None:
     sweeper queues the order again once it has waited ``SWEEP_STUCK_AFTER_SECONDS``. A broker outage
     never turns a confirmed payment into an error for the gateway (whose webhook would otherwise get
     a 500 for an order that is in fact paid)."""
-    from .tasks import fulfil_order
 
     def queue() -> None:
         try:
-            fulfil_order.delay(order_id)
+            enqueue(FULFIL_TASK, order_id)
         except Exception:  # noqa: BLE001 - whatever the broker's failure, the sweeper recovers the order
             logger.exception("Could not queue the fulfilment of order %s; the sweeper will queue it.", order_id)
 
@@ -834,8 +834,6 @@ def order_item_override_delivery(
 
 
 def order_retry_delivery(*, order: Order, user: Any, actor: str = Actor.SELLER) -> Order:
-    from .tasks import fulfil_order
-
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order.pk)
         if order.status not in FULFILLABLE:
@@ -862,7 +860,7 @@ def order_retry_delivery(*, order: Order, user: Any, actor: str = Actor.SELLER) 
     # After the commit, and not swallowed: the seller is told when the queue does not take it, and
     # asking again is safe (items already pending stay pending).
     try:
-        fulfil_order.delay(order.id)
+        enqueue(FULFIL_TASK, order.id)
     except Exception as exc:  # noqa: BLE001 - whatever the broker's failure, the answer is the same
         logger.exception("Could not queue the delivery retry of order %s.", order.id)
         raise DependencyUnavailable(
@@ -895,8 +893,6 @@ def orders_sweep(*, now: Any = None) -> SweepResult:
     """
     from payments.services import payment_reconcile_order
 
-    from .tasks import fulfil_order
-
     now = now or timezone.now()
     result = SweepResult()
     stuck_before = now - timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS)
@@ -904,7 +900,7 @@ def orders_sweep(*, now: Any = None) -> SweepResult:
         status__in=[S.PAID, S.PARTIALLY_DELIVERED], updated_at__lt=stuck_before
     ).values_list("id", flat=True)[:500]:
         try:
-            fulfil_order.delay(order_id)
+            enqueue(FULFIL_TASK, order_id)
         except Exception as exc:  # noqa: BLE001 - recorded on the order; the sweep goes on
             _sweep_failed(order_id, "requeue", exc, result)
             continue
@@ -1008,8 +1004,6 @@ def order_apply_refund(*, order_id: str, refund: Any, user: Any, actor: str) -> 
                 data={"refund_id": refund.id},
             )
         elif not full:
-            from .outbox import order_seller_event
-
             order_seller_event(order=order, type="order.refunded")
         if full:
             item_ids = list(order.items.values_list("id", flat=True))

@@ -1,6 +1,7 @@
 from typing import Any
 
 from catalog.models import CodeStatus
+from orders.seller_events.outbox import seller_event_record
 
 from .base import DeliverySettings, DeliveryStrategy, PermanentDeliveryError, Resource, invalid
 
@@ -27,8 +28,6 @@ class CodePoolDelivery(DeliveryStrategy):
 
         left = codes_allocate(variant=item.variant, order_item_id=item.id, quantity=item.quantity)
         if left == 0:
-            from orders.outbox import seller_event_record
-
             seller_event_record(
                 seller_id=item.product.seller_id,
                 type="product.out_of_stock",
