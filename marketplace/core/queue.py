@@ -20,6 +20,10 @@ class UnknownTask(LookupError):
 def task_for(task_name: str) -> DjangoTask:  # type: ignore[type-arg]
     """The registered task called ``task_name`` (e.g. ``"orders.tasks.fulfil_order"``): a task of
     the app's task class (``ContextTask``, a Django task, so it has ``delay_on_commit``)."""
+    if task_name not in current_app.tasks:
+        # Apps' ``tasks`` modules are discovered lazily: a worker imports them when it starts, a web
+        # process only when asked. Nothing may depend on someone having imported the module first.
+        current_app.loader.import_default_modules()
     try:
         task = current_app.tasks[task_name]
     except KeyError:
