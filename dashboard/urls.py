@@ -9,6 +9,7 @@ from dashboard.account import views as dashboard_accounts
 from dashboard.analytics import views as dashboard_analytics
 from dashboard.catalog import views as dashboard_catalog
 from dashboard.orders import views as dashboard
+from dashboard.webhooks import views as dashboard_webhooks
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("accounts/login/", auth.LoginView.as_view(), name="login"),
@@ -63,3 +64,27 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
 ]
 urlpatterns += dashboard_settings.urlpatterns
+urlpatterns += [
+    path("dashboard/settings/webhooks/", dashboard_webhooks.webhooks_list, name="dashboard-webhooks"),
+    path(
+        "dashboard/settings/webhooks/order-urls/roll/",
+        dashboard_webhooks.order_urls_secret_roll,
+        name="dashboard-order-urls-roll",
+    ),
+    path("dashboard/settings/webhooks/<str:endpoint_id>/", dashboard_webhooks.webhook_detail, name="dashboard-webhook"),
+    path(
+        "dashboard/settings/webhooks/<str:endpoint_id>/active/",
+        dashboard_webhooks.webhook_set_active,
+        name="dashboard-webhook-active",
+    ),
+    path(
+        "dashboard/settings/webhooks/<str:endpoint_id>/delete/",
+        dashboard_webhooks.webhook_delete,
+        name="dashboard-webhook-delete",
+    ),
+    path(
+        "dashboard/settings/webhooks/<str:endpoint_id>/deliveries/<str:delivery_id>/resend/",
+        dashboard_webhooks.webhook_delivery_resend,
+        name="dashboard-webhook-resend",
+    ),
+]

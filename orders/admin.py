@@ -21,6 +21,7 @@ from payments.models import Payment, Refund
 from . import services
 from .models import License, Order, OrderEvent, OrderItem, SellerEvent, WebhookDelivery, WebhookEndpoint
 from .refunds import order_refund_create
+from .seller_events.delivery import webhook_delivery_resend
 
 
 def _money(obj: Any, field: str) -> str:
@@ -428,8 +429,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.action(description="Resend", permissions=["view"])
     def resend(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
-        from .webhooks import webhook_delivery_resend
-
         done, failed = 0, []
         for delivery in queryset.select_related("endpoint"):
             try:

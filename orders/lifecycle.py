@@ -12,6 +12,7 @@ from marketplace.core.errors import InvalidTransition
 from marketplace.core.log_context import bound
 
 from .models import Order, OrderEvent, OrderStatus
+from .seller_events.order_events import order_seller_event
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +116,6 @@ def order_transition(
         )
         event_type = SELLER_EVENTS.get(to_status)
         if event_type:
-            from .outbox import order_seller_event
-
             order_seller_event(order=order, type=event_type)
         return order
 

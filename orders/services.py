@@ -24,6 +24,7 @@ from marketplace.core.errors import (
 )
 from marketplace.core.log_context import bound
 from marketplace.core.money import format_money
+from marketplace.core.queue import enqueue
 from payments.models import Payment, PaymentStatus, Refund
 from payments.refunds import payment_refund_unpayable
 from payments.services import payment_reconcile_order
@@ -32,9 +33,11 @@ from .fulfillment import PermanentDeliveryError, TransientDeliveryError, get_str
 from .lifecycle import FULFILLABLE, order_event_record, order_transition
 from .models import FulfillmentStatus, License, Order, OrderEvent, OrderItem, OrderStatus
 from .presenters import event_to_dict, order_to_dict, revealed_item_ids
-from .webhooks import webhook_url_clean
+from .seller_events.endpoints import webhook_url_clean
+from .seller_events.order_events import order_seller_event
 
 logger = logging.getLogger(__name__)
+FULFIL_TASK = "orders.tasks.fulfil_order"  # queued by name: the task module imports this one
 S = OrderStatus
 Actor = OrderEvent.Actor
 
@@ -348,8 +351,6 @@ def order_create(
                 actor=Actor.BUYER,
                 data={"total_amount": order.total_amount, "currency": order.currency},
             )
-            from .outbox import order_seller_event
-
             order_seller_event(order=order, type="order.created")
     except IntegrityError:
         if idempotency_key:
@@ -465,11 +466,10 @@ def _queue_fulfilment_on_commit(order: Order) -> None:
     sweeper queues the order again once it has waited ``SWEEP_STUCK_AFTER_SECONDS``. A broker outage
     never turns a confirmed payment into an error for the gateway (whose webhook would otherwise get
     a 500 for an order that is in fact paid)."""
-    from .tasks import fulfil_order
 
     def queue() -> None:
         try:
-            fulfil_order.delay(order.id)
+            enqueue(FULFIL_TASK, order.id)
         except Exception:  # noqa: BLE001 - whatever the broker's failure, the sweeper recovers the order
             logger.exception(
                 "Could not queue the fulfilment of order %s; the sweeper will queue it.", order.order_number
@@ -784,8 +784,6 @@ def order_item_override_delivery(
 
 
 def order_retry_delivery(*, order: Order, user: Any, actor: str = Actor.SELLER) -> Order:
-    from .tasks import fulfil_order
-
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order.pk)
         if order.status not in FULFILLABLE:
@@ -812,7 +810,7 @@ def order_retry_delivery(*, order: Order, user: Any, actor: str = Actor.SELLER) 
     # After the commit, and not swallowed: the seller is told when the queue does not take it, and
     # asking again is safe (items already pending stay pending).
     try:
-        fulfil_order.delay(order.id)
+        enqueue(FULFIL_TASK, order.id)
     except Exception as exc:  # noqa: BLE001 - whatever the broker's failure, the answer is the same
         logger.exception("Could not queue the delivery retry of order %s.", order.order_number)
         raise DependencyUnavailable(
@@ -843,7 +841,6 @@ def orders_sweep(*, now: Any = None) -> SweepResult:
     transactions), and an error is logged and recorded on that order's timeline (``sweep_failed``)
     before the sweep goes on to the next.
     """
-    from .tasks import fulfil_order
 
     now = now or timezone.now()
     result = SweepResult()
@@ -852,7 +849,7 @@ def orders_sweep(*, now: Any = None) -> SweepResult:
         status__in=[S.PAID, S.PARTIALLY_DELIVERED], updated_at__lt=stuck_before
     ).values_list("id", flat=True)[:500]:
         try:
-            fulfil_order.delay(order_id)
+            enqueue(FULFIL_TASK, order_id)
         except Exception as exc:  # noqa: BLE001 - recorded on the order; the sweep goes on
             _sweep_failed(order_id, "requeue", exc, result)
             continue
@@ -956,8 +953,6 @@ def order_apply_refund(*, order_id: str, refund: Any, user: Any, actor: str) -> 
                 data={"refund_id": refund.id},
             )
         elif not full:
-            from .outbox import order_seller_event
-
             order_seller_event(order=order, type="order.refunded")
         if full:
             item_ids = list(order.items.values_list("id", flat=True))

@@ -1,4 +1,8 @@
-"""Thin Celery tasks: they take ids and call services."""
+"""Thin Celery tasks: they take ids and call services.
+
+Services queue these by their registered names (``marketplace.core.queue``) and never import this
+module, so it imports the services at the top. The names are part of the contract with the broker
+(queued messages, beat's schedule): they never change."""
 
 import random
 
@@ -6,6 +10,8 @@ from celery import shared_task
 from django.conf import settings
 
 from .fulfillment import TransientDeliveryError
+from .seller_events.delivery import webhook_delivery_attempt, webhooks_sweep
+from .services import order_fulfil, orders_sweep
 
 
 def backoff_seconds(retries: int, *, base: float = 5.0, cap: float = 600.0) -> float:
@@ -15,8 +21,6 @@ def backoff_seconds(retries: int, *, base: float = 5.0, cap: float = 600.0) -> f
 
 @shared_task(bind=True, name="orders.tasks.fulfil_order", max_retries=None, acks_late=True)
 def fulfil_order(self, order_id: str) -> str:  # type: ignore[no-untyped-def]
-    from .services import order_fulfil
-
     final = self.request.retries >= settings.FULFILMENT_MAX_RETRIES
     try:
         return order_fulfil(order_id=order_id, final_attempt=final).outcome
@@ -26,8 +30,6 @@ def fulfil_order(self, order_id: str) -> str:  # type: ignore[no-untyped-def]
 
 @shared_task(name="orders.tasks.sweep_orders")
 def sweep_orders() -> dict[str, int]:
-    from .services import orders_sweep
-
     result = orders_sweep()
     return {
         "requeued": len(result.requeued),
@@ -49,8 +51,6 @@ def webhook_retry_countdown(retries: int) -> float | None:
 @shared_task(bind=True, name="orders.tasks.deliver_webhook", max_retries=None, acks_late=True)
 def deliver_webhook(self, delivery_id: str) -> str:  # type: ignore[no-untyped-def]
     """One attempt of an outgoing webhook; a failure is retried by Celery after the countdown."""
-    from .webhooks import webhook_delivery_attempt
-
     countdown = webhook_retry_countdown(self.request.retries)
     outcome = webhook_delivery_attempt(delivery_id=delivery_id, retry_in=countdown)
     if outcome == "retry":
@@ -60,6 +60,4 @@ def deliver_webhook(self, delivery_id: str) -> str:  # type: ignore[no-untyped-d
 
 @shared_task(name="orders.tasks.sweep_webhooks")
 def sweep_webhooks() -> dict[str, int]:
-    from .webhooks import webhooks_sweep
-
     return webhooks_sweep()

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from . import analytics_api, api, license_api, webhook_api
+from . import analytics_api, api, license_api
+from .seller_events import api as seller_events_api
 
 app_name = "orders-api"
 
@@ -8,21 +9,21 @@ urlpatterns = [
     path("licenses/verify", license_api.LicenseVerifyApi.as_view(), name="license-verify"),
     path("licenses/activate", license_api.LicenseActivateApi.as_view(), name="license-activate"),
     path("licenses/deactivate", license_api.LicenseDeactivateApi.as_view(), name="license-deactivate"),
-    path("webhook-endpoints", webhook_api.WebhookEndpointListApi.as_view(), name="webhook-endpoints"),
-    path("webhook-endpoints/order-urls", webhook_api.OrderUrlsSecretApi.as_view(), name="webhook-order-urls"),
+    path("webhook-endpoints", seller_events_api.WebhookEndpointListApi.as_view(), name="webhook-endpoints"),
+    path("webhook-endpoints/order-urls", seller_events_api.OrderUrlsSecretApi.as_view(), name="webhook-order-urls"),
     path(
         "webhook-endpoints/<str:endpoint_id>",
-        webhook_api.WebhookEndpointDetailApi.as_view(),
+        seller_events_api.WebhookEndpointDetailApi.as_view(),
         name="webhook-endpoint-detail",
     ),
     path(
         "webhook-endpoints/<str:endpoint_id>/deliveries",
-        webhook_api.WebhookDeliveryListApi.as_view(),
+        seller_events_api.WebhookDeliveryListApi.as_view(),
         name="webhook-deliveries",
     ),
     path(
         "webhook-endpoints/<str:endpoint_id>/deliveries/<str:delivery_id>/resend",
-        webhook_api.WebhookDeliveryResendApi.as_view(),
+        seller_events_api.WebhookDeliveryResendApi.as_view(),
         name="webhook-delivery-resend",
     ),
     path("orders", api.OrderListApi.as_view(), name="order-list"),

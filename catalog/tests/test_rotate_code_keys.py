@@ -12,7 +12,7 @@ from django.db import connection
 from marketplace.accounts.tests.factories import SellerFactory
 from marketplace.core.crypto import UndecryptableValue, is_under_newest_key
 from orders.models import WebhookEndpoint
-from orders.webhooks import order_urls_endpoint
+from orders.seller_events.endpoints import order_urls_endpoint
 
 
 def test_it_covers_every_encrypted_column() -> None:

@@ -1,9 +1,10 @@
-"""The seller's settings pages: profile, API keys, outgoing webhooks and discount codes.
+"""The seller's settings pages: profile, API keys and discount codes (the outgoing webhooks' pages,
+also under Settings, are ``dashboard.webhooks.views``).
 
-Thin views over the same services as the API (``marketplace.accounts.services``, ``orders.webhooks``,
+Thin views over the same services as the API (``marketplace.accounts.services``,
 ``catalog.discounts``); their ``ApplicationError`` messages are shown next to the field they name.
-Secrets (API keys, ``whsec_`` secrets) are shown in the response that made them, never stored in the
-session, and the page is sent with ``Cache-Control: no-store``.
+Secrets (API keys) are shown in the response that made them, never stored in the session, and the
+page is sent with ``Cache-Control: no-store``.
 """
 
 from datetime import datetime
@@ -12,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import URLPattern, path, reverse
@@ -27,10 +27,7 @@ from marketplace.accounts.models import APIKey, User
 from marketplace.accounts.services import api_key_create, api_key_revoke, seller_profile_update
 from marketplace.core.errors import ApplicationError
 from marketplace.core.money import currencies, exponent, parse_amount
-from orders import webhooks
-from orders.models import WebhookEndpoint
 
-DELIVERIES_PER_PAGE = 20
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 
 
@@ -152,147 +149,6 @@ def api_key_revoke_view(request: HttpRequest, key_id: str) -> HttpResponse:
     else:
         messages.success(request, f"The key {key.name} ({key.prefix}…) is revoked; requests with it now get a 401.")
     return HttpResponseRedirect(reverse("dashboard-api-keys"))
-
-
-# --- Webhook endpoints ---------------------------------------------------------------------------
-
-
-class WebhookEndpointForm(forms.Form):
-    url = forms.CharField(label="Endpoint URL", max_length=2000, help_text="An https:// URL on a public host.")
-    events = forms.MultipleChoiceField(
-        label="Events",
-        required=False,
-        choices=[(event, event) for event in webhooks.EVENT_TYPES],
-        widget=forms.CheckboxSelectMultiple,
-        help_text="Leave every box empty to receive every event.",
-    )
-    active = forms.BooleanField(label="Active", required=False, initial=True)
-
-
-def _endpoint_or_none(request: HttpRequest, endpoint_id: str, *, any_kind: bool = False) -> WebhookEndpoint | None:
-    try:
-        return webhooks.webhook_endpoint_get(seller=_seller(request), endpoint_id=endpoint_id, any_kind=any_kind)
-    except ApplicationError:
-        return None
-
-
-def _webhooks_page(request: HttpRequest, form: WebhookEndpointForm, **extra: Any) -> HttpResponse:
-    endpoints = list(webhooks.webhook_endpoint_list(seller=_seller(request)))
-    order_urls = WebhookEndpoint.objects.filter(seller=_seller(request), kind=WebhookEndpoint.Kind.ORDER_URLS).first()
-    context = {
-        "form": form,
-        "endpoints": endpoints,
-        "order_urls": order_urls,
-        "section": "webhooks",
-        "new_endpoint": None,
-        "new_order_urls_secret": None,
-        **extra,
-    }
-    return _secret_page(request, "dashboard/webhooks.html", context)
-
-
-@require_http_methods(["GET", "POST"])
-@seller_required
-def webhooks_list(request: HttpRequest) -> HttpResponse:
-    if request.method != "POST":
-        return _webhooks_page(request, WebhookEndpointForm(initial={"active": True}))
-    form = WebhookEndpointForm(request.POST)
-    if form.is_valid():
-        try:
-            endpoint = webhooks.webhook_endpoint_create(
-                seller=_seller(request),
-                url=form.cleaned_data["url"],
-                events=form.cleaned_data["events"],
-                active=form.cleaned_data["active"],
-            )
-        except ApplicationError as exc:
-            apply_error(form, exc)
-        else:
-            return _webhooks_page(request, WebhookEndpointForm(initial={"active": True}), new_endpoint=endpoint)
-    return _webhooks_page(request, form)
-
-
-@require_POST
-@seller_required
-def order_urls_secret_roll(request: HttpRequest) -> HttpResponse:
-    endpoint = webhooks.order_urls_secret_roll(seller=_seller(request))
-    return _webhooks_page(request, WebhookEndpointForm(initial={"active": True}), new_order_urls_secret=endpoint.secret)
-
-
-@require_http_methods(["GET", "POST"])
-@seller_required
-def webhook_detail(request: HttpRequest, endpoint_id: str) -> HttpResponse:
-    """An endpoint's settings and its delivery log; the orders' own URLs have a log and no settings."""
-    endpoint = _endpoint_or_none(request, endpoint_id, any_kind=True)
-    if endpoint is None:
-        return _not_found(request)
-    editable = endpoint.kind == WebhookEndpoint.Kind.ENDPOINT
-    form: WebhookEndpointForm | None = None
-    if editable:
-        initial = {"url": endpoint.url, "events": endpoint.events, "active": endpoint.active}
-        form = WebhookEndpointForm(request.POST if request.method == "POST" else None, initial=initial)
-    if request.method == "POST":
-        if form is None:
-            return _not_found(request)
-        if form.is_valid():
-            try:
-                webhooks.webhook_endpoint_update(endpoint=endpoint, data=form.cleaned_data)
-            except ApplicationError as exc:
-                apply_error(form, exc)
-            else:
-                messages.success(request, "Endpoint saved.")
-                return HttpResponseRedirect(reverse("dashboard-webhook", args=[endpoint.id]))
-    page = Paginator(webhooks.webhook_delivery_list(endpoint=endpoint), DELIVERIES_PER_PAGE).get_page(
-        request.GET.get("page")
-    )
-    context = {"endpoint": endpoint, "form": form, "page": page, "deliveries": page.object_list, "section": "webhooks"}
-    return render(request, "dashboard/webhooks_detail.html", context)
-
-
-@require_POST
-@seller_required
-def webhook_set_active(request: HttpRequest, endpoint_id: str) -> HttpResponse:
-    endpoint = _endpoint_or_none(request, endpoint_id)
-    if endpoint is None:
-        return _not_found(request)
-    active = request.POST.get("active") == "1"
-    webhooks.webhook_endpoint_update(endpoint=endpoint, data={"active": active})
-    if active:
-        messages.success(request, "Endpoint enabled: new events are sent to it again.")
-    else:
-        messages.success(request, "Endpoint disabled: no events are sent to it until you enable it.")
-    return HttpResponseRedirect(reverse("dashboard-webhook", args=[endpoint.id]))
-
-
-@require_POST
-@seller_required
-def webhook_delete(request: HttpRequest, endpoint_id: str) -> HttpResponse:
-    endpoint = _endpoint_or_none(request, endpoint_id)
-    if endpoint is None:
-        return _not_found(request)
-    url = endpoint.url
-    webhooks.webhook_endpoint_delete(endpoint=endpoint)
-    messages.success(request, f"Endpoint {url} deleted; its pending deliveries were stopped.")
-    return HttpResponseRedirect(reverse("dashboard-webhooks"))
-
-
-@require_POST
-@seller_required
-def webhook_delivery_resend(request: HttpRequest, endpoint_id: str, delivery_id: str) -> HttpResponse:
-    endpoint = _endpoint_or_none(request, endpoint_id, any_kind=True)
-    if endpoint is None:
-        return _not_found(request)
-    try:
-        delivery = webhooks.webhook_delivery_get(endpoint=endpoint, delivery_id=delivery_id)
-    except ApplicationError:
-        return _not_found(request)
-    try:
-        webhooks.webhook_delivery_resend(delivery=delivery)
-    except ApplicationError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"Delivery {delivery.id} queued again, with the same webhook-id.")
-    return HttpResponseRedirect(reverse("dashboard-webhook", args=[endpoint.id]))
 
 
 # --- Discount codes ------------------------------------------------------------------------------
@@ -470,16 +326,6 @@ urlpatterns: list[URLPattern] = [
     path("dashboard/settings/", settings_profile, name="dashboard-settings"),
     path("dashboard/settings/api-keys/", api_keys, name="dashboard-api-keys"),
     path("dashboard/settings/api-keys/<str:key_id>/revoke/", api_key_revoke_view, name="dashboard-api-key-revoke"),
-    path("dashboard/settings/webhooks/", webhooks_list, name="dashboard-webhooks"),
-    path("dashboard/settings/webhooks/order-urls/roll/", order_urls_secret_roll, name="dashboard-order-urls-roll"),
-    path("dashboard/settings/webhooks/<str:endpoint_id>/", webhook_detail, name="dashboard-webhook"),
-    path("dashboard/settings/webhooks/<str:endpoint_id>/active/", webhook_set_active, name="dashboard-webhook-active"),
-    path("dashboard/settings/webhooks/<str:endpoint_id>/delete/", webhook_delete, name="dashboard-webhook-delete"),
-    path(
-        "dashboard/settings/webhooks/<str:endpoint_id>/deliveries/<str:delivery_id>/resend/",
-        webhook_delivery_resend,
-        name="dashboard-webhook-resend",
-    ),
     path("dashboard/settings/discounts/", discounts_list, name="dashboard-discounts"),
     path("dashboard/settings/discounts/new/", discount_edit, name="dashboard-discount-new"),
     path("dashboard/settings/discounts/<str:discount_id>/", discount_edit, name="dashboard-discount"),

@@ -9,8 +9,8 @@ from catalog.tests.factories import ProductFactory, VariantFactory
 from marketplace.accounts.models import APIKey
 from marketplace.accounts.services import api_key_authenticate, api_key_create
 from marketplace.accounts.tests.factories import SellerFactory, UserFactory
-from orders import webhooks
 from orders.models import SellerEvent, WebhookDelivery, WebhookEndpoint
+from orders.seller_events import endpoints as seller_endpoints
 
 pytestmark = pytest.mark.django_db
 
@@ -202,7 +202,7 @@ def test_a_private_webhook_url_is_refused_next_to_the_url_field(browser, me, set
 
 def test_editing_disabling_and_deleting_an_endpoint(browser, me, settings):
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
-    endpoint = webhooks.webhook_endpoint_create(seller=me, url="https://a.example/hook", events=["order.paid"])
+    endpoint = seller_endpoints.webhook_endpoint_create(seller=me, url="https://a.example/hook", events=["order.paid"])
     base = f"/dashboard/settings/webhooks/{endpoint.id}/"
 
     edit = browser.post(base, {"url": "https://b.example/hook", "events": ["order.delivered"], "active": "on"})
@@ -250,7 +250,7 @@ def test_the_delivery_log_shows_status_attempts_and_code_and_resends(
     browser, me, settings, django_capture_on_commit_callbacks
 ):
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
-    endpoint = webhooks.webhook_endpoint_create(seller=me, url="https://a.example/hook")
+    endpoint = seller_endpoints.webhook_endpoint_create(seller=me, url="https://a.example/hook")
     delivery = _delivery(endpoint)
 
     page = browser.get(f"/dashboard/settings/webhooks/{endpoint.id}/")
@@ -272,7 +272,7 @@ def test_the_delivery_log_shows_status_attempts_and_code_and_resends(
 
 def test_resend_on_a_disabled_endpoint_says_why(browser, me, settings):
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
-    endpoint = webhooks.webhook_endpoint_create(seller=me, url="https://a.example/hook", active=False)
+    endpoint = seller_endpoints.webhook_endpoint_create(seller=me, url="https://a.example/hook", active=False)
     delivery = _delivery(endpoint)
     response = browser.post(f"/dashboard/settings/webhooks/{endpoint.id}/deliveries/{delivery.id}/resend/", follow=True)
     assert "The endpoint is disabled: enable it first." in response.content.decode()
@@ -282,7 +282,7 @@ def test_resend_on_a_disabled_endpoint_says_why(browser, me, settings):
 
 def test_another_sellers_endpoint_and_delivery_are_not_found(browser, other, settings):
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
-    theirs = webhooks.webhook_endpoint_create(seller=other, url="https://theirs.example/hook")
+    theirs = seller_endpoints.webhook_endpoint_create(seller=other, url="https://theirs.example/hook")
     delivery = _delivery(theirs)
     base = f"/dashboard/settings/webhooks/{theirs.id}/"
 
@@ -300,7 +300,7 @@ def test_another_sellers_endpoint_and_delivery_are_not_found(browser, other, set
 
 def test_rolling_the_order_urls_secret_shows_the_new_one_once(browser, me):
     first = browser.post("/dashboard/settings/webhooks/order-urls/roll/")
-    endpoint = webhooks.order_urls_endpoint(seller_id=me.pk)
+    endpoint = seller_endpoints.order_urls_endpoint(seller_id=me.pk)
     assert first["Cache-Control"] == "no-store"
     assert endpoint.secret in first.content.decode()
 

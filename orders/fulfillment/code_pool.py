@@ -1,6 +1,8 @@
 from typing import Any
 
+from catalog.inventory import codes_allocate, codes_deliver, codes_release
 from catalog.models import CodeStatus
+from orders.seller_events.outbox import seller_event_record
 
 from .base import DeliverySettings, DeliveryStrategy, PermanentDeliveryError, Resource, invalid
 
@@ -23,12 +25,8 @@ class CodePoolDelivery(DeliveryStrategy):
         return DeliverySettings("code_pool", "", settings.redemption_instructions.strip(), {})
 
     def reserve(self, item: Any) -> None:
-        from catalog.inventory import codes_allocate
-
         left = codes_allocate(variant=item.variant, order_item_id=item.id, quantity=item.quantity)
         if left == 0:
-            from orders.outbox import seller_event_record
-
             seller_event_record(
                 seller_id=item.product.seller_id,
                 type="product.out_of_stock",
@@ -36,13 +34,9 @@ class CodePoolDelivery(DeliveryStrategy):
             )
 
     def release(self, item_ids: list[str]) -> None:
-        from catalog.inventory import codes_release
-
         codes_release(order_item_ids=item_ids)
 
     def fulfil(self, item: Any) -> None:
-        from catalog.inventory import codes_deliver
-
         missing = codes_deliver(variant=item.variant, order_item_id=item.id, quantity=item.quantity)
         if missing:
             raise PermanentDeliveryError(

@@ -17,7 +17,7 @@ def test_each_status_change_records_one_frozen_event_without_codes(
 ):
     # Someone listens (the outbox only records what can be received); the deliveries themselves are not sent here.
     WebhookEndpoint.objects.create(seller=seller, url="https://hooks.example.test/in", secret="whsec_test")
-    monkeypatch.setattr("orders.webhooks._queue_on_commit", lambda delivery_ids: None)
+    monkeypatch.setattr("orders.seller_events.delivery._queue_on_commit", lambda delivery_ids: None)
     product = ProductFactory(seller=seller, delivery_type=DeliveryType.CODE_POOL, delivery_content="")
     variant = VariantFactory(product=product, price=700)
     codes_import(variant=variant, rows=[CodeRow(1, "OUTBOX-SECRET-1"), CodeRow(2, "OUTBOX-SECRET-2")])
@@ -50,7 +50,7 @@ def test_no_event_is_written_when_nobody_can_receive_it(seller, django_capture_o
 
 
 def test_an_orders_own_webhook_urls_make_it_record_events(seller, django_capture_on_commit_callbacks, monkeypatch):
-    monkeypatch.setattr("orders.webhooks._queue_on_commit", lambda delivery_ids: None)
+    monkeypatch.setattr("orders.seller_events.delivery._queue_on_commit", lambda delivery_ids: None)
     product = ProductFactory(seller=seller, delivery_type=DeliveryType.TEXT, delivery_content="hello")
     VariantFactory(product=product, price=700)
     order = make_order(product)

@@ -16,9 +16,9 @@ from standardwebhooks.webhooks import Webhook
 
 from marketplace.accounts.tests.factories import SellerFactory
 from orders.models import SellerEvent, WebhookDelivery, WebhookEndpoint
-from orders.outbox import seller_event_record
+from orders.seller_events.endpoints import webhook_endpoint_create
+from orders.seller_events.outbox import seller_event_record
 from orders.tasks import deliver_webhook, sweep_webhooks
-from orders.webhooks import webhook_endpoint_create
 
 from .helpers import make_order, pay
 

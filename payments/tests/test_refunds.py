@@ -25,7 +25,7 @@ def refund(client, order, **body):
 def test_partial_then_full_refund(seller_client, paid, monkeypatch):
     # A listening endpoint, so the outbox records order.refunded (deliveries are not sent here).
     WebhookEndpoint.objects.create(seller=paid.seller, url="https://hooks.example.test/in", secret="whsec_test")
-    monkeypatch.setattr("orders.webhooks._queue_on_commit", lambda delivery_ids: None)
+    monkeypatch.setattr("orders.seller_events.delivery._queue_on_commit", lambda delivery_ids: None)
     first = refund(seller_client, paid, amount=1000, reason="one unit was faulty")
     assert first.status_code == 201
     data = first.json()["data"]

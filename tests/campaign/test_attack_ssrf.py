@@ -22,8 +22,9 @@ from marketplace.accounts.tests.factories import SellerFactory
 from marketplace.core.errors import ValidationFailed
 from marketplace.core.tests.outbound_servers import LocalHTTP, RawTCP, closed_port, resolving
 from orders.models import Order, SellerEvent, WebhookDelivery, WebhookEndpoint
+from orders.seller_events.delivery import webhook_delivery_attempt
+from orders.seller_events.endpoints import new_webhook_secret
 from orders.services import CheckoutLine, order_create, order_fulfil, order_mark_paid
-from orders.webhooks import new_webhook_secret, webhook_delivery_attempt
 
 pytestmark = pytest.mark.django_db
 

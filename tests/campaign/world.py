@@ -18,8 +18,8 @@ from marketplace.accounts.models import APIKey, User
 from marketplace.accounts.services import api_key_create
 from marketplace.accounts.tests.factories import SellerFactory, UserFactory
 from orders.models import Order, OrderItem, SellerEvent, WebhookDelivery, WebhookEndpoint
+from orders.seller_events.endpoints import webhook_endpoint_create
 from orders.services import CheckoutLine, order_create
-from orders.webhooks import webhook_endpoint_create
 
 from . import secrets_registry
 

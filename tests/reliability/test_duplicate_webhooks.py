@@ -22,7 +22,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from orders.models import Order, OrderEvent, SellerEvent, WebhookDelivery
-from orders.webhooks import webhook_endpoint_create
+from orders.seller_events.endpoints import webhook_endpoint_create
 from payments.models import WebhookEvent
 from tests.e2e.test_buyer_journey import status_moves
 from tests.reliability.conftest import Site, mail_to, paid_at_gateway, signed_payment_event, text_of

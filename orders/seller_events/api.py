@@ -1,5 +1,5 @@
 """The seller's outgoing-webhook API: endpoints, their deliveries, resends, and the secret that
-signs what goes to orders' own ``webhook_urls``. Thin: parse, call ``orders.webhooks``, serialize."""
+signs what goes to orders' own ``webhook_urls``. Thin: parse, call ``endpoints`` and ``delivery``, serialize."""
 
 import json
 from typing import Any
@@ -15,11 +15,12 @@ from marketplace.core.api import Pagination
 from marketplace.core.errors import NotFound
 from marketplace.core.parsers import JSONParser
 from marketplace.core.permissions import IsSeller, request_seller
+from orders.models import WebhookDelivery, WebhookEndpoint
 
-from . import webhooks
-from .models import WebhookDelivery, WebhookEndpoint
+from . import endpoints
+from .delivery import webhook_delivery_get, webhook_delivery_list, webhook_delivery_resend
 
-EVENTS_HELP = "Event types to send; empty: every event. One of: " + ", ".join(webhooks.EVENT_TYPES) + "."
+EVENTS_HELP = "Event types to send; empty: every event. One of: " + ", ".join(endpoints.EVENT_TYPES) + "."
 
 
 class WebhookEndpointInput(serializers.Serializer):  # type: ignore[type-arg]
@@ -96,7 +97,7 @@ class WebhookDeliveryOutput(serializers.Serializer):  # type: ignore[type-arg]
 
 
 def _endpoint(request: Request, endpoint_id: str, *, any_kind: bool = False) -> WebhookEndpoint:
-    return webhooks.webhook_endpoint_get(seller=request_seller(request), endpoint_id=endpoint_id, any_kind=any_kind)
+    return endpoints.webhook_endpoint_get(seller=request_seller(request), endpoint_id=endpoint_id, any_kind=any_kind)
 
 
 class WebhookEndpointListApi(APIView):
@@ -110,7 +111,7 @@ class WebhookEndpointListApi(APIView):
     def get(self, request: Request) -> Response:
         paginator = Pagination()
         page = paginator.paginate_queryset(
-            webhooks.webhook_endpoint_list(seller=request_seller(request)), request, self
+            endpoints.webhook_endpoint_list(seller=request_seller(request)), request, self
         )
         return paginator.get_paginated_response(WebhookEndpointOutput(page, many=True).data)
 
@@ -118,7 +119,7 @@ class WebhookEndpointListApi(APIView):
     def post(self, request: Request) -> Response:
         data = WebhookEndpointInput(data=request.data)
         data.is_valid(raise_exception=True)
-        endpoint = webhooks.webhook_endpoint_create(seller=request_seller(request), **data.validated_data)
+        endpoint = endpoints.webhook_endpoint_create(seller=request_seller(request), **data.validated_data)
         return Response(WebhookEndpointCreatedOutput(endpoint).data, status=status.HTTP_201_CREATED)
 
 
@@ -135,12 +136,12 @@ class WebhookEndpointDetailApi(APIView):
         endpoint = _endpoint(request, endpoint_id)
         data = WebhookEndpointPatchInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        endpoint = webhooks.webhook_endpoint_update(endpoint=endpoint, data=data.validated_data)
+        endpoint = endpoints.webhook_endpoint_update(endpoint=endpoint, data=data.validated_data)
         return Response(WebhookEndpointOutput(endpoint).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, endpoint_id: str) -> Response:
-        webhooks.webhook_endpoint_delete(endpoint=_endpoint(request, endpoint_id))
+        endpoints.webhook_endpoint_delete(endpoint=_endpoint(request, endpoint_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -160,7 +161,7 @@ class OrderUrlsSecretApi(APIView):
 
     @extend_schema(request=None, responses={201: OrderUrlsSecretOutput})
     def post(self, request: Request) -> Response:
-        endpoint = webhooks.order_urls_secret_roll(seller=request_seller(request))
+        endpoint = endpoints.order_urls_secret_roll(seller=request_seller(request))
         return Response(OrderUrlsSecretOutput(endpoint).data, status=status.HTTP_201_CREATED)
 
 
@@ -174,7 +175,7 @@ class WebhookDeliveryListApi(APIView):
     def get(self, request: Request, endpoint_id: str) -> Response:
         endpoint = _endpoint(request, endpoint_id, any_kind=True)
         paginator = Pagination()
-        page = paginator.paginate_queryset(webhooks.webhook_delivery_list(endpoint=endpoint), request, self)
+        page = paginator.paginate_queryset(webhook_delivery_list(endpoint=endpoint), request, self)
         return paginator.get_paginated_response(WebhookDeliveryOutput(page, many=True).data)
 
 
@@ -184,6 +185,6 @@ class WebhookDeliveryResendApi(APIView):
     @extend_schema(request=None, responses={202: WebhookDeliveryOutput})
     def post(self, request: Request, endpoint_id: str, delivery_id: str) -> Response:
         endpoint = _endpoint(request, endpoint_id, any_kind=True)
-        delivery = webhooks.webhook_delivery_get(endpoint=endpoint, delivery_id=delivery_id)
-        delivery = webhooks.webhook_delivery_resend(delivery=delivery)
+        delivery = webhook_delivery_get(endpoint=endpoint, delivery_id=delivery_id)
+        delivery = webhook_delivery_resend(delivery=delivery)
         return Response(WebhookDeliveryOutput(delivery).data, status=status.HTTP_202_ACCEPTED)

@@ -1,63 +1,35 @@
-"""Outgoing webhooks: the seller's endpoints, one delivery per event and URL, signed per Standard
-Webhooks, retried on its schedule, and never sent to an address inside our network (SSRF).
+"""Delivering seller events: the fan-out of each event into one delivery per receiving URL, one
+signed attempt of a delivery and its bookkeeping, resends, and the sweeper for what a lost task left.
 
 - An event (``SellerEvent``, written in the transaction that caused it) is fanned out after commit
   into ``WebhookDelivery`` rows: one per active endpoint of the seller that wants the event, and one
   per ``webhook_urls`` entry of the order it is about. The body is frozen then; every attempt sends
   the same bytes with the same ``webhook-id``, a fresh ``webhook-timestamp`` and its signature.
-- What is sent to an order's own ``webhook_urls`` is signed with the seller's "order URLs" secret: a
-  ``WebhookEndpoint`` row of kind ``order_urls``, made the first time it is needed and rolled (and
-  shown, once) by ``POST /api/v1/webhook-endpoints/order-urls``.
 - An attempt is a success on any 2xx. Anything else is retried by the task on the schedule of
   ``WEBHOOK_RETRY_SCHEDULE``; ``410 Gone`` disables the endpoint at once, and
   ``WEBHOOK_DISABLE_AFTER_FAILURES`` deliveries in a row that failed every retry disable it too.
-  The seller is emailed either way.
-- Every attempt goes through the one outbound client (``marketplace.core.outbound_http``): https
-  only, public addresses only (checked when an endpoint or an order's ``webhook_urls`` is saved,
-  and again on the socket of each attempt, so a DNS answer that changes in between cannot reach an
-  internal address), no redirects, timeouts, a capped answer, and one neutral error text.
-  ``WEBHOOK_ALLOW_PRIVATE_URLS`` (local development and tests only) lifts the address rules.
+- Attempts are queued by task name (``marketplace.core.queue``): this module never imports
+  ``orders.tasks``, which imports it.
 """
 
-import base64
 import json
-import logging
-import secrets
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from marketplace.core.errors import Conflict, NotFound, ValidationFailed
-from marketplace.core.outbound_http import (
-    OutboundError,
-    OutboundPolicy,
-    outbound_post,
-    outbound_url_check,
-    private_urls_allowed,
-)
+from marketplace.core.errors import Conflict, NotFound
+from marketplace.core.outbound_http import OutboundError, outbound_post
+from marketplace.core.queue import enqueue_on_commit
+from orders.models import Order, SellerEvent, WebhookDelivery, WebhookEndpoint
 
-from .models import Order, SellerEvent, WebhookDelivery, WebhookEndpoint
+from .endpoints import order_urls_endpoint, webhook_endpoint_disable, webhook_url_policy
 
-logger = logging.getLogger(__name__)
-
-EVENT_TYPES = (
-    "order.created",
-    "order.paid",
-    "order.delivered",
-    "order.partially_delivered",
-    "order.needs_attention",
-    "order.failed",
-    "order.cancelled",
-    "order.refunded",
-    "product.out_of_stock",
-)
+DELIVER_TASK = "orders.tasks.deliver_webhook"
 RESPONSE_LIMIT = 1024  # bytes of a receiver's answer that are kept
 ATTEMPT_LOG_LIMIT = 50  # attempts kept per delivery (resends add to the schedule's eight)
 # A task may run a little before the attempt it carries is due (clocks of different workers).
@@ -67,109 +39,7 @@ STUCK_AFTER = timedelta(minutes=10)
 Status = WebhookDelivery.Status
 
 
-def new_webhook_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def webhook_url_policy() -> OutboundPolicy:
-    """Webhooks go to public https:// URLs; local development and tests may use local receivers."""
-    allowed = private_urls_allowed()
-    return OutboundPolicy(allow_http=allowed, allow_private=allowed)
-
-
-# --- Endpoints ---------------------------------------------------------------------------------
-
-
-def webhook_url_clean(url: str, *, field: str = "url") -> str:
-    """The URL, stripped, if webhooks may be sent to it; else ``ValidationFailed`` naming ``field``
-    with the one neutral text (or what is wrong with the URL's form). Checked again at each call."""
-    url = url.strip()
-    try:
-        outbound_url_check(url, policy=webhook_url_policy())
-    except OutboundError as exc:
-        raise ValidationFailed(exc.detail, fields={field: [exc.detail]}) from None
-    return url
-
-
-def _clean_events(events: list[str]) -> list[str]:
-    unknown = sorted({e for e in events if e not in EVENT_TYPES})
-    if unknown:
-        message = f"Unknown event type: {', '.join(unknown)}."
-        raise ValidationFailed(message, fields={"events": [message]})
-    return [e for e in EVENT_TYPES if e in events]  # in a stable order, each once
-
-
-def webhook_endpoint_list(*, seller: Any) -> QuerySet[WebhookEndpoint]:
-    return WebhookEndpoint.objects.filter(seller=seller, kind=WebhookEndpoint.Kind.ENDPOINT).order_by(
-        "created_at", "id"
-    )
-
-
-def webhook_endpoint_get(*, seller: Any, endpoint_id: str, any_kind: bool = False) -> WebhookEndpoint:
-    endpoints = WebhookEndpoint.objects.filter(seller=seller, id=endpoint_id)
-    if not any_kind:
-        endpoints = endpoints.filter(kind=WebhookEndpoint.Kind.ENDPOINT)
-    endpoint = endpoints.first()
-    if endpoint is None:
-        raise NotFound("Webhook endpoint not found.")
-    return endpoint
-
-
-def webhook_endpoint_create(
-    *, seller: Any, url: str, events: list[str] | None = None, active: bool = True
-) -> WebhookEndpoint:
-    return WebhookEndpoint.objects.create(
-        seller=seller,
-        url=webhook_url_clean(url),
-        events=_clean_events(events or []),
-        active=active,
-        secret=new_webhook_secret(),
-    )
-
-
-def webhook_endpoint_update(*, endpoint: WebhookEndpoint, data: dict[str, Any]) -> WebhookEndpoint:
-    fields = ["updated_at"]
-    if "url" in data:
-        endpoint.url = webhook_url_clean(data["url"])
-        fields.append("url")
-    if "events" in data:
-        endpoint.events = _clean_events(data["events"] or [])
-        fields.append("events")
-    if "active" in data and bool(data["active"]) != endpoint.active:
-        endpoint.active = bool(data["active"])
-        fields.append("active")
-        if endpoint.active:  # switched back on: a fresh start
-            endpoint.consecutive_failures, endpoint.disabled_reason, endpoint.disabled_at = 0, "", None
-            fields += ["consecutive_failures", "disabled_reason", "disabled_at"]
-    endpoint.save(update_fields=fields)
-    return endpoint
-
-
-def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
-    """Deletes the endpoint; its deliveries stay (``endpoint`` empty) and pending ones stop."""
-    with transaction.atomic():
-        endpoint.deliveries.filter(status=Status.PENDING).update(
-            status=Status.DISABLED, next_attempt_at=None, last_error="The endpoint was deleted."
-        )
-        endpoint.delete()
-
-
-def order_urls_endpoint(*, seller_id: Any) -> WebhookEndpoint:
-    """The seller's secret for their orders' own ``webhook_urls``, made the first time it is needed."""
-    endpoint, _ = WebhookEndpoint.objects.get_or_create(
-        seller_id=seller_id,
-        kind=WebhookEndpoint.Kind.ORDER_URLS,
-        defaults={"secret": new_webhook_secret()},
-    )
-    return endpoint
-
-
-def order_urls_secret_roll(*, seller: Any) -> WebhookEndpoint:
-    """A new secret for the orders' ``webhook_urls``; the old one signs nothing from now on."""
-    endpoint = order_urls_endpoint(seller_id=seller.pk)
-    endpoint.secret = new_webhook_secret()
-    endpoint.save(update_fields=["secret", "updated_at"])
-    return endpoint
+# --- Deliveries of an endpoint ------------------------------------------------------------------
 
 
 def webhook_delivery_list(*, endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
@@ -202,7 +72,7 @@ def webhook_delivery_resend(*, delivery: WebhookDelivery) -> WebhookDelivery:
 
 
 def dispatch_seller_event_on_commit(event: SellerEvent) -> None:
-    """Called for every new ``SellerEvent`` (see ``orders.outbox``): its deliveries are made and
+    """Called for every new ``SellerEvent`` (see ``orders.seller_events.outbox``): its deliveries are made and
     queued once the transaction that wrote it commits. If that is lost, ``webhooks_sweep`` does it."""
     event_id = event.id
     transaction.on_commit(lambda: seller_event_dispatch(event_id=event_id), robust=True)
@@ -275,10 +145,8 @@ def seller_event_dispatch(*, event_id: str) -> list[str]:
 
 
 def _queue_on_commit(delivery_ids: list[str]) -> None:
-    from .tasks import deliver_webhook
-
     for delivery_id in delivery_ids:
-        deliver_webhook.delay_on_commit(delivery_id)  # type: ignore[attr-defined]
+        enqueue_on_commit(DELIVER_TASK, delivery_id)
 
 
 # --- One attempt -------------------------------------------------------------------------------
@@ -422,34 +290,6 @@ def _endpoint_after_attempt(*, endpoint_id: str, outcome: str, gone: bool) -> No
             endpoint=endpoint,
             reason=f"{endpoint.consecutive_failures} deliveries in a row failed after every retry.",
         )
-
-
-def webhook_endpoint_disable(*, endpoint: WebhookEndpoint, reason: str) -> None:
-    """Stops sending to the endpoint (its pending deliveries too) and tells the seller."""
-    now = timezone.now()
-    WebhookEndpoint.objects.filter(id=endpoint.id).update(
-        active=False, disabled_reason=reason[:300], disabled_at=now, updated_at=now
-    )
-    endpoint.active, endpoint.disabled_reason, endpoint.disabled_at = False, reason[:300], now
-    # Not the ones in flight (no next attempt set): their workers hold their rows and record them.
-    endpoint.deliveries.filter(status=Status.PENDING, next_attempt_at__isnull=False).update(
-        status=Status.DISABLED, next_attempt_at=None, last_error="The endpoint was disabled.", updated_at=now
-    )
-    seller_email, url = endpoint.seller.email, endpoint.url
-    transaction.on_commit(lambda: _email_endpoint_disabled(seller_email, url, reason), robust=True)
-
-
-def _email_endpoint_disabled(email: str, url: str, reason: str) -> None:
-    send_mail(
-        subject="A webhook endpoint was disabled",
-        message=(
-            f"We stopped sending events to {url}.\n\n{reason}\n\n"
-            "Events from now on are not sent to it. Once it answers again, switch it back on "
-            f"(PATCH /api/v1/webhook-endpoints with active=true) and resend what it missed.\n\n{settings.SITE_URL}\n"
-        ),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[email],
-    )
 
 
 # --- The sweeper ------------------------------------------------------------------------------
