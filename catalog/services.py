@@ -21,8 +21,8 @@ from django.utils.text import slugify
 from marketplace.core.errors import Conflict, DependencyUnavailable, PayloadTooLarge, ValidationFailed
 from marketplace.core.ids import random_token
 from marketplace.core.money import MAX_AMOUNT, currencies
-from orders.fulfillment import DeliverySettings, validate_delivery
 
+from .delivery import DeliverySettings, validate_delivery
 from .models import Product, ProductStatus, Upload, Variant
 
 logger = logging.getLogger(__name__)

@@ -1,8 +1,9 @@
 from typing import Any
 
+from catalog.inventory import codes_allocate, codes_deliver, codes_release
 from catalog.models import CodeStatus
 
-from .base import DeliverySettings, DeliveryStrategy, PermanentDeliveryError, Resource, invalid
+from .base import DeliveryStrategy, PermanentDeliveryError, Resource
 
 
 def _delivered_codes(item: Any) -> list[Any]:
@@ -14,17 +15,9 @@ class CodePoolDelivery(DeliveryStrategy):
     """One preloaded code per unit from the variant's pool; an empty pool stops the sale."""
 
     content_type = "code_pool"
-    counts_stock = True
     failure_status = "out_of_stock"
 
-    def validate_settings(self, settings: DeliverySettings, *, seller: Any) -> DeliverySettings:
-        if settings.content.strip():
-            raise invalid("content", "Leave content empty: each buyer gets a code from the variant's pool.")
-        return DeliverySettings("code_pool", "", settings.redemption_instructions.strip(), {})
-
     def reserve(self, item: Any) -> None:
-        from catalog.inventory import codes_allocate
-
         left = codes_allocate(variant=item.variant, order_item_id=item.id, quantity=item.quantity)
         if left == 0:
             from orders.outbox import seller_event_record
@@ -36,13 +29,9 @@ class CodePoolDelivery(DeliveryStrategy):
             )
 
     def release(self, item_ids: list[str]) -> None:
-        from catalog.inventory import codes_release
-
         codes_release(order_item_ids=item_ids)
 
     def fulfil(self, item: Any) -> None:
-        from catalog.inventory import codes_deliver
-
         missing = codes_deliver(variant=item.variant, order_item_id=item.id, quantity=item.quantity)
         if missing:
             raise PermanentDeliveryError(
