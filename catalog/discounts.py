@@ -13,6 +13,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from marketplace.core.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from marketplace.core.money import MAX_AMOUNT, validate_currency
@@ -153,8 +154,6 @@ def _clean(seller: Any, data: dict[str, Any], current: Discount | None) -> dict[
     for name in ("starts_at", "expires_at"):
         raw = merged.get(name)
         if isinstance(raw, str):
-            from django.utils.dateparse import parse_datetime
-
             parsed = parse_datetime(raw)
             if parsed is None:
                 errors[name] = ["Must be an ISO 8601 date and time."]

@@ -4,13 +4,11 @@ save on a product) is ``catalog.delivery``: the catalog checks it without import
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from catalog.delivery import DeliverySettings
 from catalog.models import Product
-
-if TYPE_CHECKING:
-    from orders.models import OrderItem
+from orders.models import OrderItem
 
 
 class TransientDeliveryError(Exception):
@@ -41,21 +39,21 @@ class DeliveryStrategy(ABC):
     # transaction must never wait on a remote server) and guard against doubles themselves.
     remote: ClassVar[bool] = False
 
-    def reserve(self, item: "OrderItem") -> None:  # noqa: B027 - an optional hook; most types reserve nothing
+    def reserve(self, item: OrderItem) -> None:  # noqa: B027 - an optional hook; most types reserve nothing
         """Called in the order's transaction when it is created (code pools reserve codes)."""
 
     def release(self, item_ids: list[str]) -> None:  # noqa: B027 - an optional hook
         """Called when an unpaid order fails, is cancelled or expires."""
 
-    def voucher_codes(self, item: "OrderItem") -> list[str]:
+    def voucher_codes(self, item: OrderItem) -> list[str]:
         """The codes or keys the item delivered, decrypted (only for delivered, unrefunded items)."""
         return []
 
-    def fulfil(self, item: "OrderItem") -> None:  # noqa: B027 - text and link need no work at payment
+    def fulfil(self, item: OrderItem) -> None:  # noqa: B027 - text and link need no work at payment
         """Makes the item's delivery ready. Must be idempotent: called again after success, it
         changes nothing. Raises TransientDeliveryError or PermanentDeliveryError."""
 
-    def delivery_view(self, item: "OrderItem") -> dict[str, Any]:
+    def delivery_view(self, item: OrderItem) -> dict[str, Any]:
         """The item's ``delivery`` object for the order API (only for fulfilled items)."""
         return {
             "content_type": item.content_type,
@@ -65,7 +63,7 @@ class DeliveryStrategy(ABC):
         }
 
     @abstractmethod
-    def resource(self, item: "OrderItem", *, request: Any) -> Resource: ...
+    def resource(self, item: OrderItem, *, request: Any) -> Resource: ...
 
     def snapshot(self, product: Product) -> DeliverySettings:
         return DeliverySettings(
