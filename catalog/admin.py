@@ -7,8 +7,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from marketplace.core.crypto import mask
-from marketplace.core.errors import ValidationFailed
+from marketplace.core.errors import ApplicationError, ValidationFailed
 
+from .delivery import partner_secret
+from .inventory import code_set_status
 from .models import Code, Product, ProductStatus, Upload, Variant
 from .services import product_update, validate_slug
 
@@ -71,8 +73,6 @@ class ProductAdmin(admin.ModelAdmin):
     @admin.display(description="Delivery options")
     def delivery_settings(self, obj: Product) -> str:
         """The per-type settings, with a partner's signing secret masked: only the seller needs it."""
-        from orders.fulfillment.partner import partner_secret
-
         options = json.loads(json.dumps(obj.delivery_options or {}))
         partner = options.get("partner")
         if isinstance(partner, dict) and partner.get("secret"):
@@ -162,10 +162,6 @@ class CodeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
     def _apply(self, request: HttpRequest, queryset: QuerySet[Code], action: str) -> None:
-        from marketplace.core.errors import ApplicationError
-
-        from .inventory import code_set_status
-
         done, failed = 0, []
         for code in queryset.select_related("variant"):
             try:

@@ -3,9 +3,10 @@
 from typing import Any, cast
 
 from django.conf import settings
+from django.db.models import Count
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,11 +14,14 @@ from rest_framework.views import APIView
 
 from marketplace.accounts.models import User
 from marketplace.core.api import Pagination
-from marketplace.core.errors import NotFound, PayloadTooLarge
+from marketplace.core.errors import NotFound, PayloadTooLarge, ValidationFailed
 from marketplace.core.parsers import JSONParser
 from marketplace.core.permissions import IsSeller
 
-from .models import Product
+from .delivery import partner_secret_of
+from .discounts import discount_get, discount_save
+from .inventory import code_set_status, codes_import, rows_from_csv, rows_from_json
+from .models import Code, CodeStatus, Discount, Variant
 from .selectors import product_get, product_list
 from .serializers import (
     CodeImportResultOutput,
@@ -29,7 +33,6 @@ from .serializers import (
     ProductOutput,
     UploadInput,
     UploadOutput,
-    partner_secret_of,
 )
 from .services import product_archive_or_delete, product_create, product_update, upload_create
 
@@ -128,13 +131,9 @@ def _content_length(request: Request) -> int:
 
 
 def _variant_of(request: Request, product_id: str, variant_id: str) -> Any:
-    from .models import Variant
-
     product = product_get(seller=_seller(request), product_id=product_id)
     variant = Variant.objects.select_related("product").filter(product=product, id=variant_id).first()
     if variant is None:
-        from marketplace.core.errors import NotFound
-
         raise NotFound("Variant not found.", code="variant_not_found")
     return variant
 
@@ -156,12 +155,6 @@ class CodeListApi(APIView):
         responses=CodeOutput(many=True),
     )
     def get(self, request: Request, product_id: str, variant_id: str) -> Response:
-        from django.db.models import Count
-
-        from marketplace.core.errors import ValidationFailed
-
-        from .models import Code, CodeStatus
-
         variant = _variant_of(request, product_id, variant_id)
         codes = Code.objects.filter(variant=variant).order_by("created_at", "id").defer("code", "pin")
         wanted = request.query_params.get("status")
@@ -192,10 +185,6 @@ class CodeListApi(APIView):
         },
     )
     def post(self, request: Request, product_id: str, variant_id: str) -> Response:
-        from marketplace.core.errors import ValidationFailed
-
-        from .inventory import codes_import, rows_from_csv, rows_from_json
-
         variant = _variant_of(request, product_id, variant_id)
         upload = request.FILES.get("file")
         if upload is not None:
@@ -220,10 +209,6 @@ class CodeActionApi(APIView):
         ],
     )
     def post(self, request: Request, product_id: str, variant_id: str, code_id: str, action: str) -> Response:
-        from marketplace.core.errors import NotFound
-
-        from .inventory import code_set_status
-
         if action not in ("block", "unblock", "revoke"):
             raise NotFound("Unknown action: use block, unblock or revoke.")
         variant = _variant_of(request, product_id, variant_id)
@@ -235,8 +220,6 @@ class CodeActionApi(APIView):
 
 
 def _body(request: Request) -> dict[str, Any]:
-    from marketplace.core.errors import ValidationFailed
-
     if not isinstance(request.data, dict):
         raise ValidationFailed("Send a JSON object.")
     return dict(request.data)
@@ -251,8 +234,6 @@ class DiscountListApi(APIView):
         responses=DiscountOutput(many=True),
     )
     def get(self, request: Request) -> Response:
-        from .models import Discount
-
         discounts = (
             Discount.objects.filter(seller=_seller(request)).prefetch_related("products").order_by("-created_at")
         )
@@ -262,8 +243,6 @@ class DiscountListApi(APIView):
 
     @extend_schema(request=DiscountInput, responses={201: DiscountOutput})
     def post(self, request: Request) -> Response:
-        from .discounts import discount_get, discount_save
-
         discount = discount_save(seller=_seller(request), data=_body(request))
         discount = discount_get(seller=_seller(request), discount_id=discount.id)
         return Response(DiscountOutput(discount).data, status=status.HTTP_201_CREATED)
@@ -275,47 +254,15 @@ class DiscountDetailApi(APIView):
 
     @extend_schema(responses=DiscountOutput)
     def get(self, request: Request, discount_id: str) -> Response:
-        from .discounts import discount_get
-
         return Response(DiscountOutput(discount_get(seller=_seller(request), discount_id=discount_id)).data)
 
     @extend_schema(request=DiscountInput, responses=DiscountOutput)
     def patch(self, request: Request, discount_id: str) -> Response:
-        from .discounts import discount_get, discount_save
-
         discount = discount_get(seller=_seller(request), discount_id=discount_id)
         discount_save(seller=_seller(request), data=_body(request), discount=discount)
         return Response(DiscountOutput(discount_get(seller=_seller(request), discount_id=discount_id)).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, discount_id: str) -> Response:
-        from .discounts import discount_get
-
         discount_get(seller=_seller(request), discount_id=discount_id).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class ProductRevenueApi(APIView):
-    permission_classes = [IsSeller]
-
-    @extend_schema(
-        operation_id="products_revenue",
-        responses=inline_serializer(
-            "ProductRevenue",
-            {
-                "product_id": serializers.CharField(),
-                "currency": serializers.CharField(),
-                "total_revenue": serializers.IntegerField(help_text="Paid orders, net of refunds (minor units)."),
-                "order_count": serializers.IntegerField(help_text="Every order started, paid or not."),
-                "paid_order_count": serializers.IntegerField(),
-                "conversion_rate": serializers.FloatField(help_text="paid / all orders, 4 decimals; 0 without orders."),
-            },
-        ),
-    )
-    def get(self, request: Request, product_id: str) -> Response:
-        from orders.analytics import product_revenue
-
-        product = Product.objects.filter(seller=_seller(request), id=product_id).first()
-        if product is None:
-            raise NotFound("Product not found.")
-        return Response(product_revenue(product=product))

@@ -13,6 +13,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from marketplace.core.bounds import DAY_RANGE_MESSAGE, MAX_COUNT, moment_in_bounds
 from marketplace.core.errors import Conflict, NotFound, Unprocessable, ValidationFailed
@@ -156,8 +157,6 @@ def _clean(seller: Any, data: dict[str, Any], current: Discount | None) -> dict[
     for name in ("starts_at", "expires_at"):
         raw = merged.get(name)
         if isinstance(raw, str):
-            from django.utils.dateparse import parse_datetime
-
             try:
                 parsed = parse_datetime(raw)
             except ValueError:  # well formed but no such time: 2026-02-30T10:00

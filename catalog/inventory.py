@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from marketplace.core.crypto import blind_index, hint
-from marketplace.core.errors import Conflict, NotFound, ValidationFailed
+from marketplace.core.errors import Conflict, NotFound, OutOfStock, ValidationFailed
 
 from .models import Code, CodeStatus, Variant
 
@@ -300,8 +300,6 @@ def codes_allocate(*, variant: Variant, order_item_id: str, quantity: int) -> in
     Returns 0 when the pool is now empty, 1 otherwise. Raises ``OutOfStock``-style ``Conflict`` when short: the
     caller's transaction then rolls back, so nothing is reserved or created.
     """
-    from marketplace.core.errors import OutOfStock
-
     ids = list(
         available_codes(variant.id)
         .order_by("created_at", "id")

@@ -7,6 +7,8 @@ from django.utils import timezone
 
 from marketplace.core.errors import NotFound, ValidationFailed
 
+from .delivery import counts_codes
+from .inventory import available_counts
 from .models import CodeStatus, Product, ProductStatus, Variant
 
 
@@ -41,3 +43,12 @@ def product_get(*, seller: Any, product_id: str) -> Product:
     if product is None:
         raise NotFound("Product not found.")
     return product
+
+
+def variant_stock(product: Product) -> dict[str, int | None]:
+    """Units left per variant: available codes for a code pool, the stock counter otherwise
+    (None = unlimited)."""
+    variants = list(product.variants.all())
+    if counts_codes(product.delivery_type):
+        return dict(available_counts([v.id for v in variants]))
+    return {v.id: v.stock for v in variants}

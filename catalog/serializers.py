@@ -12,6 +12,8 @@ from rest_framework import serializers
 from marketplace.core.bounds import MAX_COUNT
 from marketplace.core.money import MAX_AMOUNT
 
+from .delivery import partner_for_seller
+from .inventory import available_codes
 from .models import Product, ProductStatus, Upload, Variant
 
 
@@ -110,8 +112,6 @@ class VariantOutput(serializers.ModelSerializer):
             # Annotated by the selectors; a variant loaded otherwise is counted on demand.
             count = getattr(variant, "available_codes", None)
             if count is None:
-                from .inventory import available_codes
-
                 count = available_codes(variant.id).count()
             return int(count)
         return variant.stock
@@ -185,16 +185,7 @@ class DeliveryOutput(serializers.Serializer):
         }
     )
     def get_partner(self, product: Product) -> dict[str, Any] | None:
-        from orders.fulfillment.partner import partner_for_seller
-
         return partner_for_seller(product.delivery_options, reveal=self.context.get("reveal_partner_secret", False))
-
-
-def partner_secret_of(product: Product) -> str:
-    """The plain partner signing secret of a product ("" when it has none)."""
-    from orders.fulfillment.partner import partner_secret
-
-    return partner_secret(product.delivery_options) if product.delivery_type == "partner_api" else ""
 
 
 class ProductOutput(serializers.ModelSerializer):

@@ -22,8 +22,8 @@ from marketplace.core.bounds import MAX_COUNT
 from marketplace.core.errors import Conflict, DependencyUnavailable, PayloadTooLarge, ValidationFailed
 from marketplace.core.ids import random_token
 from marketplace.core.money import MAX_AMOUNT, currencies
-from orders.fulfillment import DeliverySettings, validate_delivery
 
+from .delivery import DeliverySettings, validate_delivery
 from .models import Product, ProductStatus, Upload, Variant
 
 logger = logging.getLogger(__name__)

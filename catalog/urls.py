@@ -5,7 +5,6 @@ from . import api
 urlpatterns: list[URLPattern | URLResolver] = [
     path("products", api.ProductListApi.as_view(), name="products"),
     path("products/<str:product_id>", api.ProductDetailApi.as_view(), name="product-detail"),
-    path("products/<str:product_id>/revenue", api.ProductRevenueApi.as_view(), name="product-revenue"),
     path("uploads", api.UploadApi.as_view(), name="uploads"),
     path("discounts", api.DiscountListApi.as_view(), name="discounts"),
     path("discounts/<str:discount_id>", api.DiscountDetailApi.as_view(), name="discount-detail"),

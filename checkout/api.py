@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog.selectors import variant_stock
 from marketplace.core.errors import ValidationFailed
 from marketplace.core.ratelimit import ClientRateThrottle
 from orders.api import PublicApi
@@ -17,7 +18,7 @@ from orders.presenters import order_to_dict, payment_to_dict
 from orders.schema import CheckoutOrderDoc, OrderDoc, PaymentRedirectDoc, PublicProductDoc, QuoteDoc
 from orders.selectors import order_get_for_buyer
 from orders.serializers import InitiateInput, PayInput, QuoteInput
-from orders.services import checkout_quote, variant_stock
+from orders.services import checkout_quote
 from payments.services import payment_open, payment_reconcile_throttled
 
 from .services import checkout_lines, checkout_pay, product_for_checkout

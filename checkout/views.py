@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from catalog.selectors import variant_stock
 from marketplace.core.errors import ApplicationError, IdempotencyConflict, OutOfStock
 from marketplace.core.money import exponent, format_money
 from marketplace.core.ratelimit import throttle_page
@@ -22,7 +23,7 @@ from orders.models import OrderStatus
 from orders.presenters import order_to_dict
 from orders.selectors import order_get_for_buyer
 from orders.serializers import MAX_QUANTITY
-from orders.services import CheckoutLine, Quote, checkout_quote, variant_stock
+from orders.services import CheckoutLine, Quote, checkout_quote
 from payments.services import payment_reconcile_throttled
 
 from .forms import CheckoutForm

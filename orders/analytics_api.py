@@ -1,4 +1,5 @@
-"""The seller's numbers over HTTP (per-day series, my-sales, the CSV export) and the buyer's purchases.
+"""The seller's numbers over HTTP (a product's revenue, per-day series, my-sales, the CSV export) and
+the buyer's purchases.
 
 Thin: parse and validate, call ``orders.analytics`` or the order selectors, present.
 """
@@ -33,6 +34,7 @@ from .analytics import (
     EXPORT_COLUMNS,
     day_range,
     export_csv_chunks,
+    product_revenue,
     sales_summary,
     seller_daily_series,
     seller_paid_orders,
@@ -63,6 +65,36 @@ def _filtered(request: Request, queryset: QuerySet[Any]) -> QuerySet[Any]:
     if not filterset.is_valid():
         raise ValidationError(filterset.errors)
     return filterset.qs
+
+
+# --- A product's revenue -------------------------------------------------------------------------
+
+
+class ProductRevenueApi(APIView):
+    """``GET /products/{id}/revenue``. Under the catalog's path, but orders' figures: it lives here so
+    that the catalog never imports orders (the URL and its name are unchanged)."""
+
+    permission_classes = [IsSeller]
+
+    @extend_schema(
+        operation_id="products_revenue",
+        responses=inline_serializer(
+            "ProductRevenue",
+            {
+                "product_id": serializers.CharField(),
+                "currency": serializers.CharField(),
+                "total_revenue": serializers.IntegerField(help_text="Paid orders, net of refunds (minor units)."),
+                "order_count": serializers.IntegerField(help_text="Every order started, paid or not."),
+                "paid_order_count": serializers.IntegerField(),
+                "conversion_rate": serializers.FloatField(help_text="paid / all orders, 4 decimals; 0 without orders."),
+            },
+        ),
+    )
+    def get(self, request: Request, product_id: str) -> Response:
+        product = Product.objects.filter(seller=request_seller(request), id=product_id).first()
+        if product is None:
+            raise NotFound("Product not found.")
+        return Response(product_revenue(product=product))
 
 
 # --- Per-day series ------------------------------------------------------------------------------

@@ -1,6 +1,5 @@
 """Licence keys: generated per unit sold, verified, activated and deactivated by the seller's app."""
 
-import re
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -17,7 +16,6 @@ from .models import License, LicenseActivation, OrderStatus
 # Uppercase letters and digits without the ones people misread (0/O, 1/I).
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 GROUPS, GROUP_SIZE = 5, 5  # 25 characters × 5 bits = 125 random bits
-PREFIX_RE = re.compile(r"^[A-Z0-9]{1,12}$")
 GENERIC_NOT_FOUND = "This license key is not valid."
 
 

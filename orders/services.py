@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from catalog.delivery import DeliverySettings, validate_delivery
 from catalog.models import Code, CodeStatus, Product, ProductStatus, Variant
 from marketplace.core.errors import (
     ApplicationError,
@@ -94,15 +95,6 @@ class Quote:
         }
 
 
-def variant_stock(product: Product) -> dict[str, int | None]:
-    """Units left per variant: available codes for a code pool, the stock counter otherwise
-    (None = unlimited)."""
-    variants = list(product.variants.all())
-    if get_strategy(product.delivery_type).counts_stock:
-        from catalog.inventory import available_counts
-
-        return dict(available_counts([v.id for v in variants]))
-    return {v.id: v.stock for v in variants}
 
 
 # What a buyer may tell the seller's fulfilment per line (a player id, an account name): a few short
@@ -748,8 +740,6 @@ def order_mark_delivered(*, order: Order, user: Any, actor: str = Actor.SELLER) 
 def order_item_override_delivery(
     *, order: Order, item_id: str | None, content_type: str, content: str, user: Any, actor: str = Actor.SELLER
 ) -> OrderItem:
-    from .fulfillment import DeliverySettings, validate_delivery
-
     items = list(order.items.all())
     if item_id:
         item = next((i for i in items if i.id == item_id), None)

@@ -26,6 +26,7 @@ urlpatterns = [
         seller_events_api.WebhookDeliveryResendApi.as_view(),
         name="webhook-delivery-resend",
     ),
+    path("products/<str:product_id>/revenue", analytics_api.ProductRevenueApi.as_view(), name="product-revenue"),
     path("orders", api.OrderListApi.as_view(), name="order-list"),
     # Before "orders/<str:ref>", which would take these names for an order reference.
     path("orders/my-sales", analytics_api.MySalesApi.as_view(), name="order-my-sales"),

@@ -52,9 +52,9 @@ def test_webhook_secrets_survive_removing_the_old_key(settings: Any) -> None:
 
 @pytest.mark.django_db
 def test_partner_secrets_are_rotated_and_plain_ones_sealed(settings: Any) -> None:
+    from catalog.delivery import partner_secret, seal_partner_secret
     from catalog.models import Product
     from catalog.tests.factories import ProductFactory
-    from orders.fulfillment.partner import partner_secret, seal_partner_secret
 
     old = settings.FERNET_KEYS[0]
     sealed = ProductFactory(
@@ -90,9 +90,9 @@ def test_the_migration_seals_plain_partner_secrets_and_its_reverse_unseals() -> 
 
     from django.apps import apps as django_apps
 
+    from catalog.delivery import partner_secret
     from catalog.models import Product
     from catalog.tests.factories import ProductFactory
-    from orders.fulfillment.partner import partner_secret
 
     migration = importlib.import_module("catalog.migrations.0006_seal_partner_secrets")
     product = ProductFactory(

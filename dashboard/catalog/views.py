@@ -22,16 +22,15 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from catalog.delivery import partner_for_seller, partner_secret_of
 from catalog.inventory import available_counts, code_set_status, codes_import, rows_from_csv
 from catalog.models import Code, CodeStatus, DeliveryType, Product, ProductStatus, Upload, Variant
 from catalog.selectors import product_get, product_list
-from catalog.serializers import partner_secret_of
 from catalog.services import MAX_VARIANTS, product_archive_or_delete, product_create, product_update, upload_create
 from dashboard.auth import seller_required
 from marketplace.core.api import error_body
 from marketplace.core.errors import ApplicationError, PayloadTooLarge, ValidationFailed
 from marketplace.core.money import currencies, exponent, parse_amount
-from orders.fulfillment.partner import partner_for_seller
 from orders.lifecycle import paid_q
 from orders.models import Order
 

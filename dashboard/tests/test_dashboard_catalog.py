@@ -504,7 +504,7 @@ def test_edit_with_a_bad_field_changes_nothing(seller_client, seller):
 def test_edit_keeps_the_partner_secret(seller_client, seller, settings):
     """The signing secret is shown once, on the page that answers its creation (never cached);
     the product's page shows its last 4 characters after, and an edit keeps it."""
-    from orders.fulfillment.partner import partner_secret
+    from catalog.delivery import partner_secret
 
     data = form_data(delivery_type="partner_api", delivery_text="", partner_url="https://partner.example.com/fulfil")
     created = seller_client.post("/dashboard/products/new/", data)

@@ -15,8 +15,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from catalog.delivery import partner_secret
 from catalog.models import Product
-from orders.fulfillment.partner import partner_secret
 
 
 @csrf_exempt

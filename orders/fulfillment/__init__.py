@@ -1,6 +1,7 @@
-"""The registry of delivery types. A new type is one module here and one line in ``_STRATEGIES``."""
+"""The registry of delivery strategies: the fulfilment half of each delivery type. A new type is
+one module here and one line in ``_STRATEGIES``, plus its settings in ``catalog.delivery``."""
 
-from .base import DeliverySettings, DeliveryStrategy, PermanentDeliveryError, Resource, TransientDeliveryError
+from .base import DeliveryStrategy, PermanentDeliveryError, Resource, TransientDeliveryError
 from .code_pool import CodePoolDelivery
 from .file import FileDelivery
 from .license_key import LicenseKeyDelivery
@@ -32,21 +33,11 @@ def get_strategy(content_type: str) -> DeliveryStrategy:
         raise KeyError(f"No delivery strategy for {content_type!r}") from None
 
 
-def validate_delivery(settings: DeliverySettings, *, seller: object) -> DeliverySettings:
-    from .base import invalid
-
-    if settings.content_type not in _STRATEGIES:
-        raise invalid("content_type", f"Must be one of: {', '.join(_STRATEGIES)}.")
-    return _STRATEGIES[settings.content_type].validate_settings(settings, seller=seller)
-
-
 __all__ = [
-    "DeliverySettings",
     "DeliveryStrategy",
     "PermanentDeliveryError",
     "Resource",
     "TransientDeliveryError",
     "available_types",
     "get_strategy",
-    "validate_delivery",
 ]

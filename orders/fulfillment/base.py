@@ -1,15 +1,14 @@
-"""One strategy per delivery type (Polar's benefit strategies): each validates a product's delivery
-settings, fulfils an item once the order is paid, and hands the buyer what they bought."""
+"""One strategy per delivery type (Polar's benefit strategies): each fulfils an item once the order
+is paid and hands the buyer what they bought. The settings half of each type (what a seller may
+save on a product) is ``catalog.delivery``: the catalog checks it without importing orders."""
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from marketplace.core.errors import ValidationFailed
-
-if TYPE_CHECKING:
-    from catalog.models import Product
-    from orders.models import OrderItem
+from catalog.delivery import DeliverySettings
+from catalog.models import Product
+from orders.models import OrderItem
 
 
 class TransientDeliveryError(Exception):
@@ -25,14 +24,6 @@ class PermanentDeliveryError(Exception):
 
 
 @dataclass
-class DeliverySettings:
-    content_type: str
-    content: str = ""
-    redemption_instructions: str = ""
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
 class Resource:
     """What the buyer gets from ``GET /orders/{id}/resource``: a redirect or a JSON body."""
 
@@ -42,34 +33,27 @@ class Resource:
 
 class DeliveryStrategy(ABC):
     content_type: ClassVar[str]
-    # Whether units are counted from a stock of codes (code pools) rather than unlimited.
-    counts_stock: ClassVar[bool] = False
     # The item's fulfillment_status when its retries are spent.
     failure_status: ClassVar[str] = "dispatch_failed"
     # True for strategies that call out over the network: they run outside the item's lock (a
     # transaction must never wait on a remote server) and guard against doubles themselves.
     remote: ClassVar[bool] = False
 
-    def reserve(self, item: "OrderItem") -> None:  # noqa: B027 - an optional hook; most types reserve nothing
+    def reserve(self, item: OrderItem) -> None:  # noqa: B027 - an optional hook; most types reserve nothing
         """Called in the order's transaction when it is created (code pools reserve codes)."""
 
     def release(self, item_ids: list[str]) -> None:  # noqa: B027 - an optional hook
         """Called when an unpaid order fails, is cancelled or expires."""
 
-    def voucher_codes(self, item: "OrderItem") -> list[str]:
+    def voucher_codes(self, item: OrderItem) -> list[str]:
         """The codes or keys the item delivered, decrypted (only for delivered, unrefunded items)."""
         return []
 
-    @abstractmethod
-    def validate_settings(self, settings: DeliverySettings, *, seller: Any) -> DeliverySettings:
-        """Returns the cleaned settings or raises ``ValidationFailed`` naming the field."""
-        ...
-
-    def fulfil(self, item: "OrderItem") -> None:  # noqa: B027 - text and link need no work at payment
+    def fulfil(self, item: OrderItem) -> None:  # noqa: B027 - text and link need no work at payment
         """Makes the item's delivery ready. Must be idempotent: called again after success, it
         changes nothing. Raises TransientDeliveryError or PermanentDeliveryError."""
 
-    def delivery_view(self, item: "OrderItem") -> dict[str, Any]:
+    def delivery_view(self, item: OrderItem) -> dict[str, Any]:
         """The item's ``delivery`` object for the order API (only for fulfilled items)."""
         return {
             "content_type": item.content_type,
@@ -79,16 +63,12 @@ class DeliveryStrategy(ABC):
         }
 
     @abstractmethod
-    def resource(self, item: "OrderItem", *, request: Any) -> Resource: ...
+    def resource(self, item: OrderItem, *, request: Any) -> Resource: ...
 
-    def snapshot(self, product: "Product") -> DeliverySettings:
+    def snapshot(self, product: Product) -> DeliverySettings:
         return DeliverySettings(
             content_type=product.delivery_type,
             content=product.delivery_content,
             redemption_instructions=product.redemption_instructions,
             options=dict(product.delivery_options or {}),
         )
-
-
-def invalid(field_name: str, message: str) -> ValidationFailed:
-    return ValidationFailed(message, fields={f"delivery.{field_name}": [message]})

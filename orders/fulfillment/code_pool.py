@@ -4,7 +4,7 @@ from catalog.inventory import codes_allocate, codes_deliver, codes_release
 from catalog.models import CodeStatus
 from orders.seller_events.outbox import seller_event_record
 
-from .base import DeliverySettings, DeliveryStrategy, PermanentDeliveryError, Resource, invalid
+from .base import DeliveryStrategy, PermanentDeliveryError, Resource
 
 
 def _delivered_codes(item: Any) -> list[Any]:
@@ -16,13 +16,7 @@ class CodePoolDelivery(DeliveryStrategy):
     """One preloaded code per unit from the variant's pool; an empty pool stops the sale."""
 
     content_type = "code_pool"
-    counts_stock = True
     failure_status = "out_of_stock"
-
-    def validate_settings(self, settings: DeliverySettings, *, seller: Any) -> DeliverySettings:
-        if settings.content.strip():
-            raise invalid("content", "Leave content empty: each buyer gets a code from the variant's pool.")
-        return DeliverySettings("code_pool", "", settings.redemption_instructions.strip(), {})
 
     def reserve(self, item: Any) -> None:
         left = codes_allocate(variant=item.variant, order_item_id=item.id, quantity=item.quantity)

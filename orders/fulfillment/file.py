@@ -9,8 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from marketplace.core.errors import Gone
+from orders.models import OrderItem
 
-from .base import DeliverySettings, DeliveryStrategy, PermanentDeliveryError, Resource, TransientDeliveryError, invalid
+from .base import DeliveryStrategy, PermanentDeliveryError, Resource, TransientDeliveryError
 
 DOWNLOAD_SALT = "orders.download"
 
@@ -48,16 +49,6 @@ class FileDelivery(DeliveryStrategy):
     """A file the seller uploaded to private storage, downloaded through short-lived signed links."""
 
     content_type = "file"
-
-    def validate_settings(self, settings: DeliverySettings, *, seller: Any) -> DeliverySettings:
-        from catalog.models import Upload
-
-        key = settings.content.strip()
-        if not key:
-            raise invalid("content", "Upload the file first and pass the `url` that the upload returned.")
-        if not Upload.objects.filter(key=key, seller=seller).exists():
-            raise invalid("content", "No upload of yours has this reference.")
-        return DeliverySettings("file", key, settings.redemption_instructions.strip(), {})
 
     def fulfil(self, item: Any) -> None:
         try:
@@ -99,8 +90,6 @@ def download_count_take(item: Any) -> int:
     Each fresh signed link counts as one download: on S3 the file never passes through Django, so
     issuing the link is the only moment we see. Over the product's limit → 410 ``download_limit_reached``.
     """
-    from orders.models import OrderItem
-
     limit = download_limit_for(item)
     rows = OrderItem.objects.filter(pk=item.pk)
     if limit is not None:

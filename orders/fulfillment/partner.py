@@ -5,72 +5,24 @@ The URL is the seller's choice, so every call goes through the one outbound clie
 each call, no redirects, timeouts, a capped answer, and one neutral text when it fails — nothing
 from an address inside our network can reach the buyer or the seller."""
 
-import base64
 import json
-import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from django.conf import settings as django_settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from marketplace.core.crypto import UndecryptableValue, decrypt, encrypt
-from marketplace.core.outbound_http import (
-    OutboundError,
-    OutboundPolicy,
-    outbound_post,
-    outbound_url_check,
-    private_urls_allowed,
-)
+from catalog.delivery import partner_secret, partner_url_policy
+from catalog.models import Code, CodeStatus
+from marketplace.core.crypto import blind_index, hint
+from marketplace.core.outbound_http import OutboundError, outbound_post
 
-from .base import DeliverySettings, DeliveryStrategy, PermanentDeliveryError, Resource, TransientDeliveryError, invalid
+from .base import DeliveryStrategy, PermanentDeliveryError, Resource, TransientDeliveryError
 from .code_pool import CodePoolDelivery
 
 TIMEOUT_SECONDS = 10
 RESPONSE_LIMIT = 16 * 1024  # a code, a PIN and a serial fit many times over
-
-
-def partner_url_policy() -> OutboundPolicy:
-    """https:// unless ``PARTNER_ALLOW_HTTP``; private addresses only where local receivers are allowed."""
-    return OutboundPolicy(allow_http=django_settings.PARTNER_ALLOW_HTTP, allow_private=private_urls_allowed())
-
-
-def new_partner_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-# At rest, ``delivery_options["partner"]["secret"]`` is Fernet ciphertext (like codes and sellers'
-# webhook secrets); the plain ``whsec_...`` value exists only in memory, to sign and to show the seller.
-
-
-def seal_partner_secret(secret: str) -> str:
-    return encrypt(secret)
-
-
-def partner_secret(options: dict[str, Any] | None) -> str:
-    """The plain signing secret of a partner_api product's ``delivery_options`` ("" when none).
-    A plain ``whsec_`` value (written before secrets were sealed) is returned as it is."""
-    value = str(((options or {}).get("partner") or {}).get("secret") or "")
-    if not value or value.startswith("whsec_"):
-        return value
-    return decrypt(value)
-
-
-def partner_for_seller(options: dict[str, Any] | None, *, reveal: bool = False) -> dict[str, Any] | None:
-    """The partner settings as the seller sees them: the URL and a hint of the signing secret (its
-    last 4 characters). The plain secret only with ``reveal``: in the answer that made it (a
-    product created, a secret replaced), once, like API keys and webhook secrets."""
-    partner = (options or {}).get("partner")
-    if not isinstance(partner, dict):
-        return None
-    view: dict[str, Any] = {"url": partner.get("url")}
-    secret = partner_secret(options) if partner.get("secret") else ""
-    view["secret_hint"] = secret[-4:] if secret else None
-    if reveal and secret:
-        view["secret"] = secret
-    return view
 
 
 class PartnerApiDelivery(DeliveryStrategy):
@@ -80,32 +32,6 @@ class PartnerApiDelivery(DeliveryStrategy):
     content_type = "partner_api"
     failure_status = "partner_failed"
     remote = True
-
-    def validate_settings(self, settings: DeliverySettings, *, seller: Any) -> DeliverySettings:
-        raw = settings.options.get("partner") or {}
-        if not isinstance(raw, dict):
-            raise invalid("partner", "Must be an object with a url.")
-        unknown = set(raw) - {"url", "secret"}
-        if unknown:
-            raise invalid(f"partner.{sorted(unknown)[0]}", "Unknown field.")
-        url = str(raw.get("url") or "").strip()
-        try:
-            outbound_url_check(url, policy=partner_url_policy())
-        except OutboundError as exc:
-            raise invalid("partner.url", exc.detail) from None
-        secret = raw.get("secret") or new_partner_secret()
-        if isinstance(secret, str) and not secret.startswith("whsec_"):
-            # The sealed secret a product already has, passed back unchanged (an update that keeps it).
-            try:
-                secret = partner_secret({"partner": {"secret": secret}})
-            except UndecryptableValue:
-                secret = None
-        if not isinstance(secret, str) or not secret.startswith("whsec_"):
-            raise invalid("partner.secret", "Leave it out to have one generated.")
-        sealed = seal_partner_secret(secret)
-        return DeliverySettings(
-            "partner_api", "", settings.redemption_instructions.strip(), {"partner": {"url": url, "secret": sealed}}
-        )
 
     def _fetch(self, item: Any, unit: int) -> dict[str, Any]:
         partner = (item.product.delivery_options or {}).get("partner") or {}
@@ -162,9 +88,6 @@ class PartnerApiDelivery(DeliveryStrategy):
         return {"code": code.strip(), "pin": data.get("pin"), "serial": data.get("serial")}
 
     def fulfil(self, item: Any) -> None:
-        from catalog.models import Code, CodeStatus
-        from marketplace.core.crypto import blind_index, hint
-
         stored = set(item.codes.filter(unit__isnull=False).values_list("unit", flat=True))
         for unit in range(1, item.quantity + 1):
             if unit in stored:

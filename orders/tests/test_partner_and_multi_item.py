@@ -9,10 +9,10 @@ import pytest
 from django.core import mail
 from standardwebhooks.webhooks import Webhook
 
+from catalog.delivery import partner_secret
 from catalog.inventory import CodeRow, codes_import
 from catalog.models import Code, DeliveryType
 from catalog.tests.factories import ProductFactory, VariantFactory
-from orders.fulfillment.partner import partner_secret
 from orders.models import OrderEvent
 from orders.services import CheckoutLine, order_create, order_mark_paid, order_retry_delivery
 from orders.tasks import fulfil_order

@@ -329,8 +329,8 @@ def partner_body(**partner: Any) -> dict[str, Any]:
 
 
 def stored_secret(product_id: str) -> str:
+    from catalog.delivery import partner_secret
     from catalog.models import Product
-    from orders.fulfillment.partner import partner_secret
 
     return partner_secret(Product.objects.get(pk=product_id).delivery_options)
 

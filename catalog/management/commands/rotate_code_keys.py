@@ -12,6 +12,8 @@ from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
+from catalog.delivery import seal_partner_secret
+from catalog.models import DeliveryType, Product
 from marketplace.core.crypto import EncryptedTextField, is_under_newest_key, rotate
 
 
@@ -41,9 +43,6 @@ class Command(BaseCommand):
     def _rotate_partner_secrets(self) -> int:
         """Sealed partner secrets live in a JSON field, so no column type finds them; a plain
         ``whsec_`` one (from before they were sealed) is sealed now."""
-        from catalog.models import DeliveryType, Product
-        from orders.fulfillment.partner import seal_partner_secret
-
         rotated = 0
         for product in Product.objects.filter(delivery_type=DeliveryType.PARTNER_API).only("id", "delivery_options"):
             with transaction.atomic():
@@ -52,9 +51,7 @@ class Command(BaseCommand):
                 stored = str(partner.get("secret") or "")
                 if not stored or (not stored.startswith("whsec_") and is_under_newest_key(stored)):
                     continue
-                partner["secret"] = (
-                    seal_partner_secret(stored) if stored.startswith("whsec_") else rotate(stored)
-                )
+                partner["secret"] = seal_partner_secret(stored) if stored.startswith("whsec_") else rotate(stored)
                 Product.objects.filter(pk=locked.pk).update(
                     delivery_options={**(locked.delivery_options or {}), "partner": partner}
                 )

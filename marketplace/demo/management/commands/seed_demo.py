@@ -15,6 +15,7 @@ from django.core.files.storage import storages
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from catalog.delivery import new_partner_secret, seal_partner_secret
 from catalog.models import DeliveryType, Product, ProductStatus, Upload, Variant
 from marketplace.accounts.models import Role, User
 
@@ -219,8 +220,6 @@ class Command(BaseCommand):
 
     def _ensure_partner(self, product: Product) -> None:
         """Points the demo partner product at this site's own demo fulfilment endpoint."""
-        from orders.fulfillment.partner import new_partner_secret, seal_partner_secret
-
         partner = dict((product.delivery_options or {}).get("partner") or {})
         url = f"{settings.SITE_URL}/demo/partner/fulfil"
         if partner.get("url") != url or not partner.get("secret"):
