@@ -275,21 +275,34 @@ def code_set_status(*, variant: Variant, code_id: str, action: str) -> Code:
 
 
 def available_codes(variant_id: str) -> Any:
+    """The variant's codes that can still be sold. Served by the index on
+    ``(variant, status, created_at, id)`` that carries ``expires_at``: reservations read it in order
+    and stop after ``LIMIT``, counts read the index alone."""
     now = timezone.now()
     return Code.objects.filter(variant_id=variant_id, status=CodeStatus.AVAILABLE).filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=now)
     )
 
 
-def available_counts(variant_ids: list[str]) -> dict[str, int]:
+def available_counts(variant_ids: list[str], *, at_most: int | None = None) -> dict[str, int]:
+    """Available codes per variant. With ``at_most``, each count stops there (``LIMIT at_most``):
+    what a page needs to say "3 left" or "sold out" costs the same at a million codes as at ten.
+    Without it, an exact count from the index (the seller's stock and the public ``stock``)."""
+    counts = {variant_id: 0 for variant_id in variant_ids}
+    if not variant_ids:
+        return counts
+    if at_most is not None:
+        for variant_id in variant_ids:
+            counts[variant_id] = available_codes(variant_id)[:at_most].count() if at_most > 0 else 0
+        return counts
     now = timezone.now()
     rows = (
         Code.objects.filter(variant_id__in=variant_ids, status=CodeStatus.AVAILABLE)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
         .values("variant_id")
         .annotate(n=Count("id"))
+        .order_by()
     )
-    counts = {variant_id: 0 for variant_id in variant_ids}
     counts.update({row["variant_id"]: row["n"] for row in rows})
     return counts
 
@@ -297,8 +310,13 @@ def available_counts(variant_ids: list[str]) -> dict[str, int]:
 def codes_allocate(*, variant: Variant, order_item_id: str, quantity: int) -> int:
     """Reserves ``quantity`` codes for an item. Must run inside the order's transaction.
 
-    Returns 0 when the pool is now empty, 1 otherwise. Raises ``OutOfStock``-style ``Conflict`` when short: the
-    caller's transaction then rolls back, so nothing is reserved or created.
+    Takes at most ``quantity`` available codes, oldest first, skipping those other checkouts hold
+    (``FOR UPDATE SKIP LOCKED ... LIMIT quantity`` on PostgreSQL), and decides from how many it got:
+    fewer than asked is ``OutOfStock`` (the caller's transaction rolls back, so nothing is reserved
+    or created). The pool is never counted, so a checkout costs the same at a million codes as at a
+    thousand; the refusal's message only looks ``quantity`` codes ahead.
+
+    Returns 0 when the pool is now empty, 1 otherwise.
     """
     from marketplace.core.errors import OutOfStock
 
@@ -314,7 +332,8 @@ def codes_allocate(*, variant: Variant, order_item_id: str, quantity: int) -> in
             status=CodeStatus.ALLOCATED, order_item_id=order_item_id, allocated_at=timezone.now()
         )
     if taken != quantity:
-        left = available_codes(variant.id).count()
+        # Not a count of the pool: at most ``quantity`` rows, enough to tell the buyer which case it is.
+        left = available_counts([variant.id], at_most=quantity)[variant.id]
         if left >= quantity:  # the rest are held, this instant, by other buyers' open checkouts
             message = f"The last codes of {variant.name} are being reserved by other buyers. Try again in a moment."
         elif left:
@@ -322,7 +341,7 @@ def codes_allocate(*, variant: Variant, order_item_id: str, quantity: int) -> in
         else:
             message = f"{variant.name} is sold out."
         raise OutOfStock(message, extra={"variant_id": variant.id, "available": left})
-    # Whether the pool is now empty; not a count, which would scan a large pool on every sale.
+    # Whether the pool is now empty: an EXISTS on the index, not a count.
     return 1 if available_codes(variant.id).exists() else 0
 
 

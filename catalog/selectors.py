@@ -2,25 +2,35 @@
 
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from marketplace.core.errors import NotFound, ValidationFailed
 
-from .models import CodeStatus, Product, ProductStatus, Variant
+from .models import Code, CodeStatus, Product, ProductStatus, Variant
 
 
 def variants_with_stock() -> Prefetch:
-    """Variants with ``available_codes``: the count of codes that can still be sold (one query)."""
+    """Variants with ``available_codes``: the count of codes that can still be sold (one query).
+
+    A correlated count per variant on the pool's index (``variant, status`` first, ``expires_at``
+    carried): it reads only the available codes' index entries, never the pool's sold codes, as a
+    join of all codes filtered after the fact would."""
     now = timezone.now()
-    available = Q(codes__status=CodeStatus.AVAILABLE) & (
-        Q(codes__expires_at__isnull=True) | Q(codes__expires_at__gt=now)
+    available = (
+        Code.objects.filter(variant=OuterRef("pk"), status=CodeStatus.AVAILABLE)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .order_by()
+        .values("variant")
+        .annotate(n=Count("*"))
+        .values("n")
     )
     return Prefetch(
         "variants",
-        queryset=Variant.objects.annotate(available_codes=Count("codes", filter=available)).order_by(
-            "position", "created_at", "id"
-        ),
+        queryset=Variant.objects.annotate(
+            available_codes=Coalesce(Subquery(available, output_field=IntegerField()), 0)
+        ).order_by("position", "created_at", "id"),
     )
 
 

@@ -26,6 +26,7 @@ from .services import (
     checkout_lines,
     checkout_pay,
     checkout_quote,
+    checkout_stock_check,
     order_item_override_delivery,
     order_retry_delivery,
     order_set_status,
@@ -78,6 +79,7 @@ class CheckoutQuoteApi(PublicApi):
             lines=checkout_lines(product, data.validated_data["items"]),
             discount_code=data.validated_data["discount_code"],
         )
+        checkout_stock_check(quote=quote)
         return Response(quote.as_dict())
 
 

@@ -92,15 +92,35 @@ def product_for_checkout(slug: str) -> Product:
     return product
 
 
-def variant_stock(product: Product) -> dict[str, int | None]:
+def variant_stock(product: Product, *, at_most: int | None = None) -> dict[str, int | None]:
     """Units left per variant: available codes for a code pool, the stock counter otherwise
-    (None = unlimited)."""
+    (None = unlimited). ``at_most`` bounds a code pool's count (``LIMIT``), for a page that only
+    says "sold out" or "3 left"; the public API's exact ``stock`` is an index-only count."""
     variants = list(product.variants.all())
     if get_strategy(product.delivery_type).counts_stock:
         from catalog.inventory import available_counts
 
-        return dict(available_counts([v.id for v in variants]))
+        return dict(available_counts([v.id for v in variants], at_most=at_most))
     return {v.id: v.stock for v in variants}
+
+
+def checkout_stock_check(*, quote: "Quote") -> None:
+    """409 ``out_of_stock`` when a line of a quote asks for more than is left, as ``pay`` would
+    answer. A code pool is probed for ``quantity`` codes (``LIMIT quantity``), never counted whole;
+    ``pay`` itself does not call this: its reservation decides from the codes it got."""
+    for line in quote.lines:
+        variant = line.variant
+        if get_strategy(variant.product.delivery_type).counts_stock:
+            from catalog.inventory import available_counts
+
+            left: int | None = available_counts([variant.id], at_most=line.quantity)[variant.id]
+        else:
+            left = variant.stock
+        if left is not None and left < line.quantity:
+            raise OutOfStock(
+                f"Only {left} left of {variant.name}." if left else f"{variant.name} is sold out.",
+                extra={"variant_id": variant.id, "available": left},
+            )
 
 
 def checkout_quote(*, product: Product, lines: list[CheckoutLine], discount_code: str = "") -> Quote:

@@ -42,9 +42,20 @@ from .models import OrderItem, OrderStatus
 from .presenters import order_to_dict
 from .selectors import order_get_for_buyer
 from .serializers import MAX_QUANTITY
-from .services import CheckoutLine, Quote, checkout_pay, checkout_quote, product_for_checkout, variant_stock
+from .services import (
+    CheckoutLine,
+    Quote,
+    checkout_pay,
+    checkout_quote,
+    checkout_stock_check,
+    product_for_checkout,
+    variant_stock,
+)
 
 # Where an error from the services is shown on the checkout form.
+# The checkout page shows "N left" from this many units down (templates/checkout/checkout.html).
+LOW_STOCK_SHOWN = 5
+
 _FIELD_FOR = {
     "discount_code": "discount_code",
     "buyer_email": "buyer_email",
@@ -113,7 +124,8 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
     except ApplicationError:
         return render(request, "checkout/not_found.html", status=404)
     variants = list(product.variants.all())
-    stock = variant_stock(product)
+    # The page says only "sold out" or "N left" up to LOW_STOCK_SHOWN: a probe of that many codes, not a count.
+    stock = variant_stock(product, at_most=LOW_STOCK_SHOWN + 1)
     available = {v.id: stock[v.id] is None or (stock[v.id] or 0) > 0 for v in variants}
     asks_player_id = product.delivery_type == "partner_api"
     data = request.POST.copy() if request.method == "POST" else None
@@ -134,6 +146,7 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
             try:
                 if request.POST.get("action") == "quote":
                     quote = checkout_quote(product=product, lines=lines, discount_code=cleaned["discount_code"])
+                    checkout_stock_check(quote=quote)
                     status = 200
                 else:
                     order, payment, _ = checkout_pay(
@@ -180,7 +193,8 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
                     "variant": v,
                     "price": format_money(v.price, product.currency),
                     "available": available[v.id],
-                    "left": stock[v.id],
+                    # A probe of LOW_STOCK_SHOWN + 1 codes: past the threshold it says "more", not how many.
+                    "left": stock[v.id] if (stock[v.id] or 0) <= LOW_STOCK_SHOWN else None,
                 }
                 for v in variants
             ],
