@@ -7,6 +7,7 @@ refusal) counts the pool; the counts people see (a product's ``stock``) are read
 index. Every query is held here by its SQL or its plan, which do not depend on the pool's size.
 """
 
+import io
 import re
 from datetime import timedelta
 from typing import Any
@@ -196,3 +197,105 @@ def test_oldest_codes_go_first(pool):
     APIClient().post(f"/api/v1/public/checkout/{SLUG}/pay", {"buyer_email": "a@b.co"}, format="json")
     taken = Code.objects.get(status=CodeStatus.ALLOCATED)
     assert taken.code == "POOL-00001-XY"
+
+
+# --- Import: COPY of rows encrypted in batches (PostgreSQL), the same account everywhere ------------------
+
+
+def test_ids_made_in_a_batch_are_ids_like_make_ids_and_all_different():
+    from marketplace.core.ids import make_ids
+
+    ids = make_ids("cod", 5000)
+    assert len(set(ids)) == 5000
+    assert all(re.fullmatch(r"cod_[0-9A-Za-z]{22}", value) for value in ids)
+    # Every character of the alphabet turns up at about the same rate (a skew would shrink the 128 bits).
+    counts: dict[str, int] = {}
+    for value in ids:
+        for char in value[4:]:
+            counts[char] = counts.get(char, 0) + 1
+    assert len(counts) == 62
+    assert max(counts.values()) < 2 * min(counts.values())
+
+
+def test_hashes_and_tokens_made_in_a_batch_are_those_made_one_by_one(settings):
+    from marketplace.core import crypto
+
+    values = ["GC-0001", "gc-0001", "ü\\x", "A" * 500]
+    assert crypto.blind_indexes(values, scope="sel_1") == [crypto.blind_index(v, scope="sel_1") for v in values]
+    tokens = crypto.encrypt_many([*values, None])
+    assert tokens[-1] is None
+    assert [crypto.decrypt(token) for token in tokens[:-1] if token] == values
+
+
+def _import_csv(variant: Any, text: str, batch_size: int) -> dict[str, Any]:
+    from catalog.inventory import rows_from_csv
+
+    return codes_import(variant=variant, rows=rows_from_csv(io.BytesIO(text.encode())), batch_size=batch_size).as_dict()
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 1000])
+def test_the_import_accounts_for_every_line_whatever_the_batches(pool, batch_size):
+    """Duplicates inside a batch, across batches and against the seller's other pool; rejected lines
+    with their numbers; PINs, serials that COPY must escape, expiry; the file's order is the pool's."""
+    other = VariantFactory(product=ProductFactory(seller=pool.product.seller, delivery_type=DeliveryType.CODE_POOL))
+    load(other, 1, prefix="ELSEWHERE")  # ELSEWHERE-00001-XY
+    text = (
+        "code,pin,serial,expires_at\n"
+        "AAA-1,1111,s\\1,\n"  # a backslash
+        'BBB-2,,"tab\there",2999-01-01\n'  # a tab inside the serial
+        "AAA-1,,,\n"  # a duplicate of line 2
+        ",,,\n"  # blank: skipped, not counted
+        "   ,9,,\n"  # no code: rejected
+        "ELSEWHERE-00001-XY,,,\n"  # in the seller's other pool: a duplicate
+        "CCC-3,,,2000-01-01\n"  # expired: rejected
+        "DDD-4,4444,,\n"
+    )
+    before = Code.objects.count()
+    assert _import_csv(pool, text, batch_size) == {
+        "imported": 3,
+        "duplicates": 2,
+        "rejected": [{"line": 6, "reason": "code is empty."}, {"line": 8, "reason": "The code has already expired."}],
+        "rejected_count": 2,
+    }
+    stored = list(Code.objects.filter(variant=pool).order_by("created_at", "id"))
+    assert [(c.code, c.pin, c.serial, c.code_hint, c.status) for c in stored] == [
+        ("AAA-1", "1111", "s\\1", "AAA-1"[-4:], "AVAILABLE"),
+        ("BBB-2", None, "tab\there", "BBB-2"[-4:], "AVAILABLE"),
+        ("DDD-4", "4444", "", "DDD-4"[-4:], "AVAILABLE"),
+    ]
+    assert stored[1].expires_at is not None and stored[1].expires_at.year == 2999
+    assert Code.objects.count() == before + 3
+    again = _import_csv(pool, text, batch_size)
+    assert (again["imported"], again["duplicates"], again["rejected_count"]) == (0, 5, 2)
+    assert Code.objects.count() == before + 3
+
+
+def test_on_postgresql_rows_go_by_copy_not_through_model_instances(pool, monkeypatch):
+    """PostgreSQL: no ``Code`` instance is built or saved, so nothing row-by-row but the encryption;
+    SQLite keeps ``bulk_create``."""
+    built = []
+    original_init = Code.__init__
+
+    def counting_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        built.append(1)
+        original_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(Code, "__init__", counting_init)
+    result = codes_import(variant=pool, rows=[CodeRow(i, f"COPY-{i:04d}") for i in range(1, 51)], batch_size=20)
+    assert (result.imported, result.duplicates) == (50, 0)
+    assert len(built) == (0 if connection.vendor == "postgresql" else 50)
+    monkeypatch.undo()
+    assert [c.code for c in Code.objects.filter(variant=pool).order_by("created_at", "id")] == [
+        f"COPY-{i:04d}" for i in range(1, 51)
+    ]
+
+
+def test_an_import_that_breaks_off_leaves_nothing_and_the_connection_usable(pool):
+    from catalog.inventory import rows_from_csv
+    from marketplace.core.errors import ValidationFailed
+
+    good = "".join(f"GOOD-{i:04d}\n" for i in range(30)).encode()
+    with pytest.raises(ValidationFailed):  # not UTF-8 after 30 good lines: 4 batches were already sent
+        codes_import(variant=pool, rows=rows_from_csv(io.BytesIO(b"code\n" + good + b"\xff\xfe\n")), batch_size=7)
+    assert Code.objects.filter(variant=pool).count() == 0
+    assert _import_csv(pool, "code\nAFTER-0001\n", batch_size=7)["imported"] == 1
