@@ -379,7 +379,7 @@ def main() -> int:
                 backend.client.delete(key)
             return ended
 
-        loop = {"concurrency": args.concurrency, "timeout": args.timeout}
+        loop: dict[str, Any] = {"concurrency": args.concurrency, "timeout": args.timeout}
         noop_total, orders_total = Run("noop"), Run("orders")
         pairs: list[tuple[Run, Run]] = []
         try:
@@ -390,8 +390,8 @@ def main() -> int:
                 ) as worker,
             ):
                 webhook_url = f"{served.url}/api/v1/payments/webhooks/sandbox"
-                noops = {"send": send_noop, "poll": poll_noops, "pause": NOOP_POLL_SECONDS}
-                deliveries = {"send": send_webhook, "poll": poll_orders, "pause": order_pause}
+                noops: dict[str, Any] = {"send": send_noop, "poll": poll_noops, "pause": NOOP_POLL_SECONDS}
+                deliveries: dict[str, Any] = {"send": send_webhook, "poll": poll_orders, "pause": order_pause}
                 # Warm-up: every gunicorn and worker process imports, connects and fills its caches.
                 closed_loop("warm-up", list(range(-WARM_UP, 0)), **noops, **loop)
                 warm = closed_loop("warm-up", orders[:WARM_UP], **deliveries, **loop)
