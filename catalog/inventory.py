@@ -203,7 +203,7 @@ def _write_batch(
 
 class _PostgresCodeCopy:
     """The PostgreSQL import: per batch, the codes and PINs are encrypted together
-    (``crypto.encrypt_many``), the rows sent with ``COPY`` into a temporary table, and moved with
+    (``EncryptedTextField.encrypt_many``), the rows sent with ``COPY`` into a temporary table, and moved with
     one ``INSERT ... SELECT ... ON CONFLICT (seller, code_hash) DO NOTHING``: the blind index's
     unique constraint finds the duplicates, against the seller's other pools, earlier batches and
     imports running at the same time (they wait on each other's rows, then count them). No Django
@@ -232,6 +232,8 @@ class _PostgresCodeCopy:
 
         self.variant_id = variant.id
         self.seller_id = seller_id
+        self.code_field: Any = Code._meta.get_field("code")
+        self.pin_field: Any = Code._meta.get_field("pin")
         self.position = 0
         self.started = timezone.now()
         connection.ensure_connection()
@@ -275,8 +277,8 @@ class _PostgresCodeCopy:
             else:
                 unique[code_hash] = cleaned
         cleaned_rows = list(unique.values())
-        codes = crypto.encrypt_many([row["code"] for row in cleaned_rows])
-        pins = crypto.encrypt_many([row["pin"] for row in cleaned_rows])
+        codes = self.code_field.encrypt_many([row["code"] for row in cleaned_rows])
+        pins = self.pin_field.encrypt_many([row["pin"] for row in cleaned_rows])
         ids = make_ids("cod", len(cleaned_rows))
         first = self.position
         self.position += len(cleaned_rows)

@@ -2,8 +2,8 @@
 at the end, fails the run if one of them holds a secret the suite made.
 
 Secrets are registered where they are made, whatever test or service makes them:
-- anything written through an encrypted field (codes, PINs, licence keys, webhook secrets), or
-  encrypted in a batch for a bulk write (the code importer's ``crypto.encrypt_many``),
+- anything written through an encrypted field (codes, PINs, licence keys, webhook secrets), one by
+  one or in a batch for a bulk write (the code importer's ``EncryptedTextField.encrypt_many``),
 - API keys as they are hashed (on creation, and a presented key on use),
 - passwords as they are set on a user.
 """
@@ -31,7 +31,6 @@ def _install_registrations() -> None:
     from django.contrib.auth.base_user import AbstractBaseUser
 
     from marketplace.accounts import services as account_services
-    from marketplace.core import crypto
     from marketplace.core.crypto import EncryptedTextField
 
     def prep_value(original: Any) -> Any:
@@ -42,10 +41,10 @@ def _install_registrations() -> None:
         return get_prep_value
 
     def encrypt_many(original: Any) -> Any:
-        def wrapper(plaintexts: list[Any]) -> Any:
-            for value in plaintexts:
-                secrets_registry.register(value, kind="encrypted in a batch (crypto.encrypt_many)")
-            return original(plaintexts)
+        def wrapper(self: Any, values: list[Any]) -> Any:
+            for value in values:
+                secrets_registry.register(value, kind=f"encrypted {self.model.__name__}.{self.name}")
+            return original(self, values)
 
         return wrapper
 
@@ -64,7 +63,7 @@ def _install_registrations() -> None:
         return wrapper
 
     _patch(EncryptedTextField, "get_prep_value", prep_value)
-    _patch(crypto, "encrypt_many", encrypt_many)
+    _patch(EncryptedTextField, "encrypt_many", encrypt_many)
     _patch(account_services, "hash_api_key", hash_api_key)
     _patch(AbstractBaseUser, "set_password", set_password)
 
