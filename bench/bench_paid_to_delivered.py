@@ -10,13 +10,22 @@ one order in flight at a time, send each order's Standard Webhooks-signed ``paym
 ``POST /api/v1/payments/webhooks/sandbox`` over HTTP — signature check, stored event,
 re-verification with the sandbox, ``pending → paid`` — and the worker's ``fulfil_order`` allocates
 the code, sends the e-mail and moves the order to ``delivered``. The latency of an order is its
-``delivered_at`` (stamped by the worker) minus the moment its webhook was sent.
+``delivered_at`` (stamped by the worker) minus the moment its webhook was sent. The clients learn
+that an order changed status from PostgreSQL itself, without polling it: a trigger that exists only
+in the throwaway database sends ``NOTIFY`` with the order's status and ``delivered_at``, and one
+connection ``LISTEN``s (the ``--watch`` poller, every 250 ms, is the alternative).
 
 The baseline, at the same concurrency on the same broker and worker: a no-op task
 (``bench.tasks.noop``), from ``apply_async`` to the moment it ran in the worker (the time it returns,
-read back from the Redis result backend). No-op and orders alternate in ``--rounds`` halves.
+read back from the Redis result backend every 50 ms; the latency comes from that timestamp, not from
+when it was read). No-op and orders alternate in ``--rounds`` short slices (no-op, orders, no-op,
+orders, ...); each pair gives its ratios and each figure is their median.
 
-    .venv/bin/python -m bench.bench_paid_to_delivered [--orders 1000] [--concurrency 20] [--rounds 2]
+Beside the latency ratios, a CPU-cost ratio (``bench/cpu.py``): the CPU seconds that gunicorn, the
+worker, their PostgreSQL backends and Redis spent in a slice (``/proc/<pid>/stat``), per order ÷ per
+no-op task.
+
+    .venv/bin/python -m bench.bench_paid_to_delivered [--orders 1000] [--concurrency 20] [--rounds 6]
     .venv/bin/python -m bench.bench_paid_to_delivered --orders 200          # a quick run
 
 ``DATABASE_URL`` (server of the throwaway database; default postgres://postgres@127.0.0.1:5432/test)
@@ -40,10 +49,13 @@ if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import bench_product, print_machine, throwaway_database
+from bench.cpu import Cost, CpuMeter, describe, ratio, redis_pid
 from bench.servers import celery_worker, delete_queue, gunicorn, log_tail, service_env, use_services
 
-POLL_SECONDS = 0.01
+NOOP_POLL_SECONDS = 0.05  # the no-op results, in Redis
+ORDER_POLL_SECONDS = 0.25  # only with --watch poll; by default PostgreSQL tells (LISTEN/NOTIFY)
 WARM_UP = 20
+CHANNEL = "bench_orders"
 
 
 @dataclass
@@ -52,11 +64,15 @@ class Run:
     latencies: list[float] = field(default_factory=list)
     failures: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    cpu: Cost = field(default_factory=lambda: Cost(0.0, 0.0, 0.0))
 
     def add(self, other: "Run") -> None:
         self.latencies += other.latencies
         self.failures.update(other.failures)
         self.seconds += other.seconds
+        self.cpu = Cost(
+            self.cpu.server + other.cpu.server, self.cpu.backends + other.cpu.backends, self.cpu.redis + other.cpu.redis
+        )
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -74,11 +90,13 @@ def closed_loop(
     timeout: float,
     send: Callable[[Any], str | None],
     poll: Callable[[list[Any]], dict[Any, float | str]],
+    pause: float,
 ) -> Run:
     """``concurrency`` clients, each with one job in flight: ``send(job)`` starts it (returns an
-    error message, or None); one watcher thread calls ``poll(in_flight)`` every ``POLL_SECONDS`` and
-    gets, for the jobs that ended, the time they finished (a float, time.time()) or why they failed.
-    The latency of a job is its finish time minus the time just before ``send``."""
+    error message, or None); one watcher thread calls ``poll(in_flight)`` (then sleeps ``pause``)
+    and gets, for the jobs that ended, the time they finished (a float, time.time()) or why they
+    failed. The latency of a job is its finish time minus the time just before ``send``: how often
+    the watcher looks only paces the clients."""
     run = Run(name)
     lock = threading.Lock()
     pending = list(reversed(jobs))
@@ -99,7 +117,8 @@ def closed_loop(
                         if job in in_flight:
                             outcome[job] = result
                             in_flight.pop(job)[1].set()
-                time.sleep(POLL_SECONDS)
+                if pause:
+                    time.sleep(pause)
         finally:
             connections.close_all()  # this thread's connection only
 
@@ -180,12 +199,50 @@ def prepare_orders(count: int) -> tuple[list[tuple[str, str, int, str]], Any]:
     return orders, product
 
 
+def database_conninfo() -> str:
+    """The throwaway database's connection string, for a connection of the benchmark's own."""
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    keys = ("host", "port", "user", "password", "dbname")
+    return " ".join(f"{key}={params[key]}" for key in keys if params.get(key) not in (None, ""))
+
+
+def order_listener(conninfo: str, table: str) -> Any:
+    """A connection that hears every change of an order's status: a trigger (in the throwaway
+    database only; the app knows nothing of it) sends ``NOTIFY bench_orders, '<id> <status>
+    <delivered_at epoch>'`` from the transaction that changed it, delivered when that commits."""
+    import psycopg
+    from psycopg import sql
+
+    conn = psycopg.connect(conninfo, autocommit=True)
+    conn.execute(
+        "CREATE OR REPLACE FUNCTION bench_order_notify() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        f" PERFORM pg_notify('{CHANNEL}', NEW.id || ' ' || NEW.status || ' '"
+        " || COALESCE(extract(epoch FROM NEW.delivered_at)::text, '')); RETURN NULL; END $$"
+    )
+    conn.execute(
+        sql.SQL(
+            "CREATE OR REPLACE TRIGGER bench_order_notify AFTER UPDATE OF status ON {} FOR EACH ROW"
+            " WHEN (NEW.status IS DISTINCT FROM OLD.status) EXECUTE FUNCTION bench_order_notify()"
+        ).format(sql.Identifier(table))
+    )
+    conn.execute(f"LISTEN {CHANNEL}")
+    return conn
+
+
 def main() -> int:
     cores = os.cpu_count() or 1
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=1000, help="orders (and no-op tasks) measured")
     parser.add_argument("--concurrency", type=int, default=20, help="orders (or tasks) in flight")
-    parser.add_argument("--rounds", type=int, default=2, help="no-op/orders alternations the counts are split into")
+    parser.add_argument("--rounds", type=int, default=6, help="no-op/orders pairs of slices the counts are split into")
+    parser.add_argument(
+        "--watch",
+        choices=["notify", "poll"],
+        default="notify",
+        help="how the clients learn an order ended: LISTEN/NOTIFY, or a poll every 250 ms",
+    )
     parser.add_argument("--workers", type=int, default=2 * cores + 1, help="gunicorn sync workers")
     parser.add_argument("--worker-concurrency", type=int, default=cores, help="Celery worker processes")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds an order or a task may take")
@@ -198,6 +255,7 @@ def main() -> int:
 
     with throwaway_database() as database:
         import requests
+        from django.db import connection
 
         from bench.tasks import noop
         from marketplace.celery import app
@@ -236,17 +294,69 @@ def main() -> int:
             return None if response.status_code == 200 else f"webhook answered HTTP {response.status_code}"
 
         terminal_failures = {OrderStatus.NEEDS_ATTENTION, OrderStatus.FAILED, OrderStatus.CANCELLED}
+        job_of = {job[0]: job for job in orders}
 
-        def poll_orders(jobs: list[tuple[str, str, int, str]]) -> dict[Any, float | str]:
-            by_id = {job[0]: job for job in jobs}
+        def ended_order(order_id: str, status: str, delivered_at: float | None) -> tuple[Any, float | str] | None:
+            job = job_of.get(order_id)
+            if job is None:
+                return None
+            if status == OrderStatus.DELIVERED and delivered_at is not None:
+                return job, delivered_at
+            if status in terminal_failures:
+                return job, f"order ended {status}"
+            return None
+
+        def poll_orders_table(jobs: list[tuple[str, str, int, str]]) -> dict[Any, float | str]:
             ended: dict[Any, float | str] = {}
-            rows = Order.objects.filter(id__in=list(by_id)).exclude(status__in=[OrderStatus.PENDING, OrderStatus.PAID])
+            rows = Order.objects.filter(id__in=[job[0] for job in jobs]).exclude(
+                status__in=[OrderStatus.PENDING, OrderStatus.PAID]
+            )
             for order_id, status, delivered_at in rows.values_list("id", "status", "delivered_at"):
-                if status == OrderStatus.DELIVERED and delivered_at is not None:
-                    ended[by_id[order_id]] = delivered_at.timestamp()
-                elif status in terminal_failures:
-                    ended[by_id[order_id]] = f"order ended {status}"
+                found = ended_order(order_id, status, delivered_at.timestamp() if delivered_at else None)
+                if found:
+                    ended[found[0]] = found[1]
             return ended
+
+        listener = order_listener(database_conninfo(), Order._meta.db_table)
+        heard: dict[str, float | str] = {}
+        heard_lock = threading.Lock()
+        listening = threading.Event()
+
+        def listen() -> None:
+            """Takes every notification as it arrives (a generator run to its deadline loses none)
+            and notes which orders ended; the clients' watcher only reads this dict."""
+            from django.db import connections
+
+            try:
+                while not listening.is_set():
+                    for note in listener.notifies(timeout=0.5):
+                        order_id, status, delivered = (note.payload.split(" ") + ["", ""])[:3]
+                        at = float(delivered) if delivered else None
+                        if at is None and status == OrderStatus.DELIVERED:  # delivered_at set apart: read it
+                            stamp = Order.objects.filter(id=order_id).values_list("delivered_at", flat=True).first()
+                            at = stamp.timestamp() if stamp else None
+                        found = ended_order(order_id, status, at)
+                        if found:
+                            with heard_lock:
+                                heard[order_id] = found[1]
+            finally:
+                connections.close_all()  # this thread's connection only
+
+        def notified_orders(jobs: list[tuple[str, str, int, str]]) -> dict[Any, float | str]:
+            ended: dict[Any, float | str] = {}
+            with heard_lock:
+                for job in jobs:
+                    if job[0] in heard:
+                        ended[job] = heard.pop(job[0])
+            return ended
+
+        listener_thread = threading.Thread(target=listen, name="order-listener", daemon=True)
+        listener_thread.start()
+
+        if args.watch == "notify":
+            poll_orders, order_pause = notified_orders, 0.005  # reads the dict above, not the database
+        else:
+            poll_orders, order_pause = poll_orders_table, ORDER_POLL_SECONDS
 
         task_ids: dict[int, str] = {}
 
@@ -269,39 +379,58 @@ def main() -> int:
                 backend.client.delete(key)
             return ended
 
-        loop = {"concurrency": args.concurrency, "timeout": args.timeout}
+        loop: dict[str, Any] = {"concurrency": args.concurrency, "timeout": args.timeout}
         noop_total, orders_total = Run("noop"), Run("orders")
+        pairs: list[tuple[Run, Run]] = []
         try:
             with (
-                gunicorn(workdir=database.workdir, workers=args.workers, env=service_env()) as url,
+                gunicorn(workdir=database.workdir, workers=args.workers, env=service_env()) as served,
                 celery_worker(
                     workdir=database.workdir, queue=queue, concurrency=args.worker_concurrency, env=service_env()
-                ),
+                ) as worker,
             ):
-                webhook_url = f"{url}/api/v1/payments/webhooks/sandbox"
+                webhook_url = f"{served.url}/api/v1/payments/webhooks/sandbox"
+                noops: dict[str, Any] = {"send": send_noop, "poll": poll_noops, "pause": NOOP_POLL_SECONDS}
+                deliveries: dict[str, Any] = {"send": send_webhook, "poll": poll_orders, "pause": order_pause}
                 # Warm-up: every gunicorn and worker process imports, connects and fills its caches.
-                closed_loop("warm-up", list(range(-WARM_UP, 0)), send=send_noop, poll=poll_noops, **loop)
-                warm = closed_loop("warm-up", orders[:WARM_UP], send=send_webhook, poll=poll_orders, **loop)
+                closed_loop("warm-up", list(range(-WARM_UP, 0)), **noops, **loop)
+                warm = closed_loop("warm-up", orders[:WARM_UP], **deliveries, **loop)
                 if warm.failures:
                     print(f"warm-up failed: {dict(warm.failures)}")
+                meter = CpuMeter(
+                    roots=[served.pid, worker.process.pid],
+                    database=str(connection.settings_dict["NAME"]),
+                    driver_backends={listener.info.backend_pid},
+                    redis_pid=redis_pid(os.environ["REDIS_URL"]),
+                )
                 measured = orders[WARM_UP:]
                 size = -(-len(measured) // args.rounds)
                 for number, first in enumerate(range(0, len(measured), size), start=1):
                     batch = measured[first : first + size]
-                    tasks = closed_loop(
-                        "noop", list(range(first, first + len(batch))), send=send_noop, poll=poll_noops, **loop
-                    )
-                    delivered = closed_loop("orders", batch, send=send_webhook, poll=poll_orders, **loop)
+                    before = meter.snapshot()
+                    tasks = closed_loop("noop", list(range(first, first + len(batch))), **noops, **loop)
+                    middle = meter.snapshot()
+                    delivered = closed_loop("orders", batch, **deliveries, **loop)
+                    tasks.cpu, delivered.cpu = meter.cost(before, middle), meter.cost(middle, meter.snapshot())
                     for run in (tasks, delivered):
                         print(
                             f"  round {number} {run.name:<6} {len(run.latencies):>5,} in {run.seconds:5.1f} s   "
                             f"p50 {percentile(run.latencies, 50) * 1000:7.1f} ms   "
                             f"p99 {percentile(run.latencies, 99) * 1000:7.1f} ms   failed {sum(run.failures.values())}"
+                            f"   {describe(run.cpu, len(run.latencies))}"
                         )
+                    pairs.append((tasks, delivered))
                     noop_total.add(tasks)
                     orders_total.add(delivered)
         finally:
+            listening.set()
+            listener_thread.join(timeout=5)
+            listener.close()
             delete_queue(queue)
+
+        def per_round(figure: Callable[[Run], float]) -> tuple[float, str]:
+            values = [ratio(figure(o), figure(n)) for n, o in pairs]
+            return statistics.median(values), ", ".join(f"{v:.1f}" for v in values)
 
         n50, n99 = percentile(noop_total.latencies, 50), percentile(noop_total.latencies, 99)
         o50, o99 = percentile(orders_total.latencies, 50), percentile(orders_total.latencies, 99)
@@ -315,7 +444,14 @@ def main() -> int:
             f"({len(orders_total.latencies):,} orders, "
             f"{len(orders_total.latencies) / orders_total.seconds:.1f} orders/s)"
         )
-        print(f"delivered / no-op:        p50 {o50 / n50:7.1f}×     p99 {o99 / n99:7.1f}×")
+        print(f"CPU per no-op task:       {describe(noop_total.cpu, len(noop_total.latencies))}")
+        print(f"CPU per order:            {describe(orders_total.cpu, len(orders_total.latencies))}")
+        p50_ratio, p50_rounds = per_round(lambda run: percentile(run.latencies, 50))
+        p99_ratio, p99_rounds = per_round(lambda run: percentile(run.latencies, 99))
+        cpu_ratio, cpu_rounds = per_round(lambda run: run.cpu.per(len(run.latencies)))
+        print(f"delivered / no-op, p50:   median {p50_ratio:6.1f}x   (per round: {p50_rounds})")
+        print(f"delivered / no-op, p99:   median {p99_ratio:6.1f}x   (per round: {p99_rounds})")
+        print(f"CPU-cost ratio, per order / per no-op: median {cpu_ratio:6.1f}x   (per round: {cpu_rounds})")
         failures = noop_total.failures + orders_total.failures
         for message, n in failures.most_common(5):
             print(f"  failed {n} × {message[:160]}")

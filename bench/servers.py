@@ -85,10 +85,16 @@ def _start(name: str, command: list[str], env: dict[str, str], log_path: Path) -
     return Service(name, process, log_path)
 
 
+@dataclass
+class Served:
+    url: str  # the base URL
+    pid: int  # gunicorn's master; its workers are its children
+
+
 @contextmanager
-def gunicorn(*, workdir: Path, workers: int, env: dict[str, str]) -> Iterator[str]:
+def gunicorn(*, workdir: Path, workers: int, env: dict[str, str]) -> Iterator[Served]:
     """gunicorn with ``workers`` sync workers (its default worker class, as the Dockerfile runs it);
-    yields its base URL once ``/healthz`` answers."""
+    yields its base URL and master's pid once ``/healthz`` answers."""
     import requests
 
     port = free_port()
@@ -121,7 +127,7 @@ def gunicorn(*, workdir: Path, workers: int, env: dict[str, str]) -> Iterator[st
             if time.monotonic() > deadline:
                 raise service.fail(f"/healthz did not answer within {START_TIMEOUT:.0f} s")
             time.sleep(0.2)
-        yield url
+        yield Served(url, service.process.pid)
     finally:
         service.stop()
 

@@ -2,10 +2,10 @@
 
 from django.urls import path
 
-from bench.views import insert_one_row
+from bench.views import InsertOneRowApi
 from marketplace.urls import handler404, handler500
 from marketplace.urls import urlpatterns as app_urlpatterns
 
-urlpatterns = [path("bench/insert-one-row", insert_one_row, name="bench-insert-one-row"), *app_urlpatterns]
+urlpatterns = [path("bench/insert-one-row", InsertOneRowApi.as_view(), name="bench-insert-one-row"), *app_urlpatterns]
 
 __all__ = ["handler404", "handler500", "urlpatterns"]

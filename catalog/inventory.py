@@ -8,6 +8,7 @@ counted, so a code can never be taken twice.
 """
 
 import csv
+import functools
 import io
 import logging
 from collections.abc import Iterable, Iterator
@@ -15,13 +16,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from marketplace.core.crypto import blind_index, hint
+from marketplace.core import crypto
+from marketplace.core.crypto import hint
 from marketplace.core.errors import Conflict, NotFound, OutOfStock, ValidationFailed
+from marketplace.core.ids import make_ids
 
 from .models import Code, CodeStatus, Variant
 
@@ -115,30 +118,47 @@ def codes_import(
     rejected with its reason — or, if the input breaks off, nothing is imported at all.
 
     Memory is bounded by the batch: duplicates inside the file are found against the rows already
-    written, and across the seller's other pools by the blind index.
+    written, and across the seller's other pools by the blind index. On PostgreSQL each batch is
+    encrypted together and sent with ``COPY`` (``_PostgresCodeCopy``); elsewhere with ``bulk_create``.
     """
     if variant.product.delivery_type != "code_pool":
         raise Conflict("This product does not deliver codes from a pool.", code="not_a_code_pool")
     seller_id = variant.product.seller_id
     result = ImportResult()
     with transaction.atomic():
-        batch: list[tuple[int, dict[str, Any], str]] = []
-        for row in rows:
-            cleaned, error = _clean_row(row)
-            if error or cleaned is None:
-                result.reject(row.line, error or "Invalid line.")
-                continue
-            batch.append((row.line, cleaned, blind_index(cleaned["code"], scope=str(seller_id))))
-            if len(batch) >= batch_size:
-                _write_batch(variant, seller_id, batch, result)
-                if progress:
-                    progress(result)
-                batch = []
-        if batch:
-            _write_batch(variant, seller_id, batch, result)
-            if progress:
+        writer = _PostgresCodeCopy(variant, seller_id) if connection.vendor == "postgresql" else None
+        write = writer.write if writer is not None else functools.partial(_write_batch, variant, seller_id)
+        try:
+            batch: list[tuple[int, dict[str, Any]]] = []
+            for row in rows:
+                cleaned, error = _clean_row(row)
+                if error or cleaned is None:
+                    result.reject(row.line, error or "Invalid line.")
+                    continue
+                batch.append((row.line, cleaned))
+                if len(batch) >= batch_size:
+                    write(_with_hashes(batch, seller_id), result)
+                    if progress:
+                        if writer is not None:
+                            writer.wait(result)  # the progress shown is what the database holds
+                        progress(result)
+                    batch = []
+            if batch:
+                write(_with_hashes(batch, seller_id), result)
+            if writer is not None:
+                writer.close(result)
+                writer = None
+            if batch and progress:
                 progress(result)
+        finally:
+            if writer is not None:  # an error: the batch in flight ends before the rollback
+                writer.abandon()
     return result
+
+
+def _with_hashes(batch: list[tuple[int, dict[str, Any]]], seller_id: Any) -> list[tuple[int, dict[str, Any], str]]:
+    hashes = crypto.blind_indexes([cleaned["code"] for _, cleaned in batch], scope=str(seller_id))
+    return [(line, cleaned, code_hash) for (line, cleaned), code_hash in zip(batch, hashes, strict=True)]
 
 
 def _write_batch(
@@ -179,6 +199,148 @@ def _write_batch(
             result.imported += 1
         return
     result.imported += len(new)
+
+
+class _PostgresCodeCopy:
+    """The PostgreSQL import: per batch, the codes and PINs are encrypted together
+    (``EncryptedTextField.encrypt_many``), the rows sent with ``COPY`` into a temporary table, and moved with
+    one ``INSERT ... SELECT ... ON CONFLICT (seller, code_hash) DO NOTHING``: the blind index's
+    unique constraint finds the duplicates, against the seller's other pools, earlier batches and
+    imports running at the same time (they wait on each other's rows, then count them). No Django
+    model instance is built: nothing but the encryption and the blind index is done row by row.
+
+    The server's share (the unique index, the pool's index) runs while this process encrypts the
+    next batch: one batch is in flight on the connection at a time, sent by a helper thread (the
+    connection is used by nobody else meanwhile: ``codes_import`` waits for it before returning).
+
+    Foreign keys are checked at once, not deferred to one huge ``COMMIT``: every row has the same
+    seller and variant (and no order item), so both parents are locked ``FOR KEY SHARE`` once — what
+    each row's foreign-key trigger would do — and, where the database role may
+    (``session_replication_role``), the per-row triggers are skipped for the batch's ``INSERT``
+    alone; otherwise the code table's keys are made ``IMMEDIATE`` for the import, so each batch's
+    checks run with its statement instead of queuing for the ``COMMIT``, and put back afterwards.
+
+    ``created_at`` is the import's start plus the row's position in microseconds: the file's order
+    is the pool's order (reservations take the oldest first), as one-by-one creation gave.
+    """
+
+    TABLE = "code_import_rows"
+    COLUMNS = "n, id, code, pin, code_hash, code_hint, serial, expires_at"
+
+    def __init__(self, variant: Variant, seller_id: Any) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.variant_id = variant.id
+        self.seller_id = seller_id
+        self.code_field: Any = Code._meta.get_field("code")
+        self.pin_field: Any = Code._meta.get_field("pin")
+        self.position = 0
+        self.started = timezone.now()
+        connection.ensure_connection()
+        self.raw: Any = connection.connection  # psycopg's connection, inside the caller's transaction
+        self.cursor = self.raw.cursor()
+        # The parents of every row, checked and held once for the transaction.
+        self.cursor.execute("SELECT 1 FROM catalog_variant WHERE id = %s FOR KEY SHARE", [self.variant_id])
+        self.cursor.execute("SELECT 1 FROM accounts_user WHERE id = %s FOR KEY SHARE", [seller_id])
+        self.skip_row_triggers = self._may_skip_row_triggers()
+        self.foreign_keys = "" if self.skip_row_triggers else self._foreign_keys()
+        if self.foreign_keys:
+            self.cursor.execute(f"SET CONSTRAINTS {self.foreign_keys} IMMEDIATE")
+        self.cursor.execute(
+            f"CREATE TEMPORARY TABLE {self.TABLE} (n bigint NOT NULL, id varchar(40) NOT NULL, code text NOT NULL,"
+            " pin text, code_hash varchar(64) NOT NULL, code_hint varchar(8) NOT NULL, serial varchar(120) NOT NULL,"
+            " expires_at timestamp with time zone) ON COMMIT DROP"
+        )
+        self.helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="code-import")
+        self.in_flight: Any = None
+
+    def _may_skip_row_triggers(self) -> bool:
+        self.cursor.execute("SELECT has_parameter_privilege('session_replication_role', 'SET')")
+        row = self.cursor.fetchone()
+        return bool(row and row[0])
+
+    def _foreign_keys(self) -> str:
+        self.cursor.execute(
+            "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.conname) FROM pg_constraint c"
+            " JOIN pg_namespace n ON n.oid = c.connamespace"
+            " WHERE c.conrelid = %s::regclass AND c.contype = 'f' AND c.condeferrable ORDER BY c.conname",
+            [Code._meta.db_table],
+        )
+        return ", ".join(name for (name,) in self.cursor.fetchall())
+
+    def write(self, batch: list[tuple[int, dict[str, Any], str]], result: ImportResult) -> None:
+        unique: dict[str, dict[str, Any]] = {}
+        duplicates = 0
+        for _line, cleaned, code_hash in batch:
+            if code_hash in unique:
+                duplicates += 1  # twice in this batch: the first line wins
+            else:
+                unique[code_hash] = cleaned
+        cleaned_rows = list(unique.values())
+        codes = self.code_field.encrypt_many([row["code"] for row in cleaned_rows])
+        pins = self.pin_field.encrypt_many([row["pin"] for row in cleaned_rows])
+        ids = make_ids("cod", len(cleaned_rows))
+        first = self.position
+        self.position += len(cleaned_rows)
+        rows = [
+            (n, code_id, token, pin, code_hash, hint(row["code"]), row["serial"], row["expires_at"])
+            for n, (row, code_hash, token, pin, code_id) in enumerate(
+                zip(cleaned_rows, unique, codes, pins, ids, strict=True), start=first
+            )
+        ]
+        self.wait(result)
+        result.duplicates += duplicates
+        self.in_flight = self.helper.submit(self._send, rows)
+
+    def _send(self, rows: list[tuple[Any, ...]]) -> tuple[int, int]:
+        with self.cursor.copy(f"COPY {self.TABLE} ({self.COLUMNS}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        if self.skip_row_triggers:
+            self.cursor.execute("SET LOCAL session_replication_role = replica")
+        try:
+            self.cursor.execute(
+                "INSERT INTO catalog_code (id, seller_id, variant_id, code, pin, code_hash, code_hint, serial,"
+                " expires_at, status, source, created_at)"
+                " SELECT id, %s, %s, code, pin, code_hash, code_hint, serial, expires_at, %s, %s,"
+                " %s + n * interval '1 microsecond' FROM code_import_rows ORDER BY n"
+                " ON CONFLICT (seller_id, code_hash) DO NOTHING",
+                [self.seller_id, self.variant_id, CodeStatus.AVAILABLE, Code.Source.POOL, self.started],
+            )
+            inserted = self.cursor.rowcount
+        finally:
+            if self.skip_row_triggers:
+                self.cursor.execute("SET LOCAL session_replication_role = origin")
+        self.cursor.execute(f"TRUNCATE {self.TABLE}")
+        return inserted, len(rows)
+
+    def wait(self, result: ImportResult) -> None:
+        """Waits for the batch in flight and counts it (its error, if any, is raised here)."""
+        if self.in_flight is None:
+            return
+        future, self.in_flight = self.in_flight, None
+        inserted, sent = future.result()
+        result.imported += inserted
+        result.duplicates += sent - inserted
+
+    def close(self, result: ImportResult) -> None:
+        try:
+            self.wait(result)
+            self.cursor.execute(f"DROP TABLE {self.TABLE}")
+            if self.foreign_keys:
+                self.cursor.execute(f"SET CONSTRAINTS {self.foreign_keys} DEFERRED")
+        finally:
+            self.abandon()
+
+    def abandon(self) -> None:
+        """Lets the batch in flight finish (or fail) before the caller's transaction rolls back."""
+        if self.in_flight is not None:
+            try:
+                self.in_flight.exception()
+            finally:
+                self.in_flight = None
+        self.helper.shutdown(wait=True)
+        self.cursor.close()
 
 
 def rows_from_json(items: Any) -> Iterator[CodeRow]:
@@ -275,21 +437,34 @@ def code_set_status(*, variant: Variant, code_id: str, action: str) -> Code:
 
 
 def available_codes(variant_id: str) -> Any:
+    """The variant's codes that can still be sold. Served by the index on
+    ``(variant, status, created_at, id)`` that carries ``expires_at``: reservations read it in order
+    and stop after ``LIMIT``, counts read the index alone."""
     now = timezone.now()
     return Code.objects.filter(variant_id=variant_id, status=CodeStatus.AVAILABLE).filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=now)
     )
 
 
-def available_counts(variant_ids: list[str]) -> dict[str, int]:
+def available_counts(variant_ids: list[str], *, at_most: int | None = None) -> dict[str, int]:
+    """Available codes per variant. With ``at_most``, each count stops there (``LIMIT at_most``):
+    what a page needs to say "3 left" or "sold out" costs the same at a million codes as at ten.
+    Without it, an exact count from the index (the seller's stock and the public ``stock``)."""
+    counts = {variant_id: 0 for variant_id in variant_ids}
+    if not variant_ids:
+        return counts
+    if at_most is not None:
+        for variant_id in variant_ids:
+            counts[variant_id] = available_codes(variant_id)[:at_most].count() if at_most > 0 else 0
+        return counts
     now = timezone.now()
     rows = (
         Code.objects.filter(variant_id__in=variant_ids, status=CodeStatus.AVAILABLE)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
         .values("variant_id")
         .annotate(n=Count("id"))
+        .order_by()
     )
-    counts = {variant_id: 0 for variant_id in variant_ids}
     counts.update({row["variant_id"]: row["n"] for row in rows})
     return counts
 
@@ -297,8 +472,13 @@ def available_counts(variant_ids: list[str]) -> dict[str, int]:
 def codes_allocate(*, variant: Variant, order_item_id: str, quantity: int) -> int:
     """Reserves ``quantity`` codes for an item. Must run inside the order's transaction.
 
-    Returns 0 when the pool is now empty, 1 otherwise. Raises ``OutOfStock``-style ``Conflict`` when short: the
-    caller's transaction then rolls back, so nothing is reserved or created.
+    Takes at most ``quantity`` available codes, oldest first, skipping those other checkouts hold
+    (``FOR UPDATE SKIP LOCKED ... LIMIT quantity`` on PostgreSQL), and decides from how many it got:
+    fewer than asked is ``OutOfStock`` (the caller's transaction rolls back, so nothing is reserved
+    or created). The pool is never counted, so a checkout costs the same at a million codes as at a
+    thousand; the refusal's message only looks ``quantity`` codes ahead.
+
+    Returns 0 when the pool is now empty, 1 otherwise.
     """
     ids = list(
         available_codes(variant.id)
@@ -312,7 +492,8 @@ def codes_allocate(*, variant: Variant, order_item_id: str, quantity: int) -> in
             status=CodeStatus.ALLOCATED, order_item_id=order_item_id, allocated_at=timezone.now()
         )
     if taken != quantity:
-        left = available_codes(variant.id).count()
+        # Not a count of the pool: at most ``quantity`` rows, enough to tell the buyer which case it is.
+        left = available_counts([variant.id], at_most=quantity)[variant.id]
         if left >= quantity:  # the rest are held, this instant, by other buyers' open checkouts
             message = f"The last codes of {variant.name} are being reserved by other buyers. Try again in a moment."
         elif left:
@@ -320,7 +501,7 @@ def codes_allocate(*, variant: Variant, order_item_id: str, quantity: int) -> in
         else:
             message = f"{variant.name} is sold out."
         raise OutOfStock(message, extra={"variant_id": variant.id, "available": left})
-    # Whether the pool is now empty; not a count, which would scan a large pool on every sale.
+    # Whether the pool is now empty: an EXISTS on the index, not a count.
     return 1 if available_codes(variant.id).exists() else 0
 
 

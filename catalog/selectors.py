@@ -2,27 +2,37 @@
 
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from marketplace.core.errors import NotFound, ValidationFailed
 
 from .delivery import counts_codes
 from .inventory import available_counts
-from .models import CodeStatus, Product, ProductStatus, Variant
+from .models import Code, CodeStatus, Product, ProductStatus, Variant
 
 
 def variants_with_stock() -> Prefetch:
-    """Variants with ``available_codes``: the count of codes that can still be sold (one query)."""
+    """Variants with ``available_codes``: the count of codes that can still be sold (one query).
+
+    A correlated count per variant on the pool's index (``variant, status`` first, ``expires_at``
+    carried): it reads only the available codes' index entries, never the pool's sold codes, as a
+    join of all codes filtered after the fact would."""
     now = timezone.now()
-    available = Q(codes__status=CodeStatus.AVAILABLE) & (
-        Q(codes__expires_at__isnull=True) | Q(codes__expires_at__gt=now)
+    available = (
+        Code.objects.filter(variant=OuterRef("pk"), status=CodeStatus.AVAILABLE)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .order_by()
+        .values("variant")
+        .annotate(n=Count("*"))
+        .values("n")
     )
     return Prefetch(
         "variants",
-        queryset=Variant.objects.annotate(available_codes=Count("codes", filter=available)).order_by(
-            "position", "created_at", "id"
-        ),
+        queryset=Variant.objects.annotate(
+            available_codes=Coalesce(Subquery(available, output_field=IntegerField()), 0)
+        ).order_by("position", "created_at", "id"),
     )
 
 
@@ -45,10 +55,11 @@ def product_get(*, seller: Any, product_id: str) -> Product:
     return product
 
 
-def variant_stock(product: Product) -> dict[str, int | None]:
+def variant_stock(product: Product, *, at_most: int | None = None) -> dict[str, int | None]:
     """Units left per variant: available codes for a code pool, the stock counter otherwise
-    (None = unlimited)."""
+    (None = unlimited). ``at_most`` bounds a code pool's count (``LIMIT``), for a page that only
+    says "sold out" or "3 left"; the public API's exact ``stock`` is an index-only count."""
     variants = list(product.variants.all())
     if counts_codes(product.delivery_type):
-        return dict(available_counts([v.id for v in variants]))
+        return dict(available_counts([v.id for v in variants], at_most=at_most))
     return {v.id: v.stock for v in variants}

@@ -18,7 +18,7 @@ from orders.presenters import order_to_dict, payment_to_dict
 from orders.schema import CheckoutOrderDoc, OrderDoc, PaymentRedirectDoc, PublicProductDoc, QuoteDoc
 from orders.selectors import order_get_for_buyer
 from orders.serializers import InitiateInput, PayInput, QuoteInput
-from orders.services import checkout_quote
+from orders.services import checkout_quote, checkout_stock_check
 from payments.services import payment_open, payment_reconcile_throttled
 
 from .services import checkout_lines, checkout_pay, product_for_checkout
@@ -62,6 +62,7 @@ class CheckoutQuoteApi(PublicApi):
             lines=checkout_lines(product, data.validated_data["items"]),
             discount_code=data.validated_data["discount_code"],
         )
+        checkout_stock_check(quote=quote)
         return Response(quote.as_dict())
 
 

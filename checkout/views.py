@@ -23,11 +23,14 @@ from orders.models import OrderStatus
 from orders.presenters import order_to_dict
 from orders.selectors import order_get_for_buyer
 from orders.serializers import MAX_QUANTITY
-from orders.services import CheckoutLine, Quote, checkout_quote
+from orders.services import CheckoutLine, Quote, checkout_quote, checkout_stock_check
 from payments.services import payment_reconcile_throttled
 
 from .forms import CheckoutForm
 from .services import checkout_pay, product_for_checkout
+
+# The checkout page shows "N left" from this many units down (templates/checkout/checkout.html).
+LOW_STOCK_SHOWN = 5
 
 # Where an error from the services is shown on the checkout form.
 _FIELD_FOR = {
@@ -98,7 +101,8 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
     except ApplicationError:
         return render(request, "checkout/not_found.html", status=404)
     variants = list(product.variants.all())
-    stock = variant_stock(product)
+    # The page says only "sold out" or "N left" up to LOW_STOCK_SHOWN: a probe of that many codes, not a count.
+    stock = variant_stock(product, at_most=LOW_STOCK_SHOWN + 1)
     available = {v.id: stock[v.id] is None or (stock[v.id] or 0) > 0 for v in variants}
     asks_player_id = product.delivery_type == "partner_api"
     data = request.POST.copy() if request.method == "POST" else None
@@ -119,6 +123,7 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
             try:
                 if request.POST.get("action") == "quote":
                     quote = checkout_quote(product=product, lines=lines, discount_code=cleaned["discount_code"])
+                    checkout_stock_check(quote=quote)
                     status = 200
                 else:
                     order, payment, _ = checkout_pay(
@@ -165,7 +170,8 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
                     "variant": v,
                     "price": format_money(v.price, product.currency),
                     "available": available[v.id],
-                    "left": stock[v.id],
+                    # A probe of LOW_STOCK_SHOWN + 1 codes: past the threshold it says "more", not how many.
+                    "left": stock[v.id] if (stock[v.id] or 0) <= LOW_STOCK_SHOWN else None,
                 }
                 for v in variants
             ],

@@ -13,7 +13,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from catalog.delivery import DeliverySettings, validate_delivery
+from catalog.delivery import DeliverySettings, counts_codes, validate_delivery
+from catalog.inventory import available_counts
 from catalog.models import Code, CodeStatus, Product, ProductStatus, Variant
 from marketplace.core.errors import (
     ApplicationError,
@@ -117,6 +118,23 @@ def fulfillment_input_problem(value: Any) -> str | None:
     if size > FULFILLMENT_INPUT_MAX_BYTES:
         return f"At most {FULFILLMENT_INPUT_MAX_BYTES} bytes in all (as JSON)."
     return None
+
+
+def checkout_stock_check(*, quote: "Quote") -> None:
+    """409 ``out_of_stock`` when a line of a quote asks for more than is left, as ``pay`` would
+    answer. A code pool is probed for ``quantity`` codes (``LIMIT quantity``), never counted whole;
+    ``pay`` itself does not call this: its reservation decides from the codes it got."""
+    for line in quote.lines:
+        variant = line.variant
+        if counts_codes(variant.product.delivery_type):
+            left: int | None = available_counts([variant.id], at_most=line.quantity)[variant.id]
+        else:
+            left = variant.stock
+        if left is not None and left < line.quantity:
+            raise OutOfStock(
+                f"Only {left} left of {variant.name}." if left else f"{variant.name} is sold out.",
+                extra={"variant_id": variant.id, "available": left},
+            )
 
 
 def checkout_quote(*, product: Product, lines: list[CheckoutLine], discount_code: str = "") -> Quote:

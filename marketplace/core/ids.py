@@ -28,6 +28,24 @@ def make_id(prefix: str) -> str:
     return f"{prefix}_{random_token()}"
 
 
+# Random bytes below 248 (= 4 x 62) map uniformly onto the alphabet; the others are dropped.
+_BYTE_TO_CHAR = bytes(ord(_ALPHABET[b % 62]) for b in range(256))
+_ABOVE_248 = bytes(range(248, 256))
+_ID_CHARS = 22  # 22 x log2(62) = 131 random bits, at least RANDOM_BITS
+
+
+def make_ids(prefix: str, count: int) -> list[str]:
+    """``count`` ids like ``make_id``'s (22 base62 characters, at least 128 random bits each),
+    drawn together: one read of the system's random source and one translation in C for the lot,
+    instead of 22 Python divisions per id, for writers of many rows (the code importer)."""
+    need = count * _ID_CHARS
+    chars = b""
+    while len(chars) < need:
+        chars += secrets.token_bytes(need - len(chars) + need // 30 + 8).translate(_BYTE_TO_CHAR, _ABOVE_248)
+    text = chars[:need].decode("ascii")
+    return [f"{prefix}_{text[i : i + _ID_CHARS]}" for i in range(0, need, _ID_CHARS)]
+
+
 class PrefixedIdField(models.CharField):
     """A primary key such as ``prd_...``, generated on creation."""
 

@@ -2,7 +2,8 @@
 at the end, fails the run if one of them holds a secret the suite made.
 
 Secrets are registered where they are made, whatever test or service makes them:
-- anything written through an encrypted field (codes, PINs, licence keys, webhook secrets),
+- anything written through an encrypted field (codes, PINs, licence keys, webhook secrets), one by
+  one or in a batch for a bulk write (the code importer's ``EncryptedTextField.encrypt_many``),
 - API keys as they are hashed (on creation, and a presented key on use),
 - passwords as they are set on a user,
 - order ids as orders are created: an ``ord_`` id is the buyer's capability (their email, codes and
@@ -43,6 +44,14 @@ def _install_registrations() -> None:
 
         return get_prep_value
 
+    def encrypt_many(original: Any) -> Any:
+        def wrapper(self: Any, values: list[Any]) -> Any:
+            for value in values:
+                secrets_registry.register(value, kind=f"encrypted {self.model.__name__}.{self.name}")
+            return original(self, values)
+
+        return wrapper
+
     def hash_api_key(original: Any) -> Any:
         def wrapper(raw_key: str) -> str:
             secrets_registry.register(raw_key, kind="API key")
@@ -69,6 +78,7 @@ def _install_registrations() -> None:
     _disconnect.append(lambda: post_save.disconnect(sender=Order, dispatch_uid=_ORDER_RECEIVER))
 
     _patch(EncryptedTextField, "get_prep_value", prep_value)
+    _patch(EncryptedTextField, "encrypt_many", encrypt_many)
     _patch(account_services, "hash_api_key", hash_api_key)
     _patch(AbstractBaseUser, "set_password", set_password)
 
