@@ -67,7 +67,7 @@ endef
 help:
 	@echo "make run            web + worker + beat on http://127.0.0.1:$(PORT) (PORT=...), demo data seeded"
 	@echo "make test           lint, types, the suite on the embedded default and on PostgreSQL + Redis"
-	@echo "make lint           ruff check and mypy"
+	@echo "make lint           ruff check, mypy and lint-imports (the layers)"
 	@echo "make test-embedded  the suite on SQLite and the filesystem broker"
 	@echo "make test-services  the suite on TEST_DATABASE_URL and TEST_REDIS_URL"
 	@echo "make bench          the benchmarks of bench/README.md (minutes; never part of make test)"
@@ -112,6 +112,7 @@ shell: install
 lint: install-dev
 	$(PY) -m ruff check .
 	$(PY) -m mypy .
+	$(VENV)/bin/lint-imports
 
 typecheck: install-dev
 	$(PY) -m mypy .
@@ -138,6 +139,7 @@ test: install-dev
 	@failed=""; \
 	echo ">> ruff check"; $(PY) -m ruff check . || failed="$$failed ruff"; \
 	echo ">> mypy ."; $(PY) -m mypy . || failed="$$failed mypy"; \
+	echo ">> lint-imports (the layers of .importlinter)"; $(VENV)/bin/lint-imports || failed="$$failed lint-imports"; \
 	$(MAKE) --no-print-directory test-embedded || failed="$$failed test-embedded"; \
 	$(MAKE) --no-print-directory test-services || failed="$$failed test-services"; \
 	if [ -n "$$failed" ]; then echo "make test FAILED:$$failed"; exit 1; fi; \

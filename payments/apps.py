@@ -6,4 +6,9 @@ class PaymentsConfig(AppConfig):
     verbose_name = "Payments"
 
     def ready(self) -> None:
+        from marketplace.core.views import readiness_fact_register
+
         from . import checks  # noqa: F401 - registers the deploy check for the sandbox in production
+        from .sandbox import sandbox_in_production
+
+        readiness_fact_register("sandbox_in_production", sandbox_in_production)
