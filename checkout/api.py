@@ -15,10 +15,10 @@ from orders.api import PublicApi
 from orders.emails import success_page_url
 from orders.models import OrderStatus
 from orders.presenters import order_to_dict, payment_to_dict
+from orders.pricing import checkout_quote, checkout_stock_check
 from orders.schema import CheckoutOrderDoc, OrderDoc, PaymentRedirectDoc, PublicProductDoc, QuoteDoc
 from orders.selectors import order_get_for_buyer
 from orders.serializers import InitiateInput, PayInput, QuoteInput
-from orders.services import checkout_quote, checkout_stock_check
 from payments.services import payment_open, payment_reconcile_throttled
 
 from .services import checkout_lines, checkout_pay, product_for_checkout

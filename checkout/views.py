@@ -21,9 +21,9 @@ from marketplace.core.money import exponent, format_money
 from marketplace.core.ratelimit import throttle_page
 from orders.models import OrderStatus
 from orders.presenters import order_to_dict
+from orders.pricing import CheckoutLine, Quote, checkout_quote, checkout_stock_check
 from orders.selectors import order_get_for_buyer
 from orders.serializers import MAX_QUANTITY
-from orders.services import CheckoutLine, Quote, checkout_quote, checkout_stock_check
 from payments.services import payment_reconcile_throttled
 
 from .forms import CheckoutForm

@@ -20,8 +20,8 @@ from payments.models import Payment, Refund
 
 from . import services
 from .models import License, Order, OrderEvent, OrderItem, SellerEvent, WebhookDelivery, WebhookEndpoint
-from .refunds import order_refund_create
 from .seller_events.delivery import webhook_delivery_resend
+from .services.refunds import order_refund_create
 
 
 def _money(obj: Any, field: str) -> str:

@@ -20,7 +20,6 @@ from .filters import OrderFilter
 from .fulfillment import get_strategy
 from .models import OrderStatus
 from .presenters import order_summary_to_dict
-from .refunds import order_refund_create
 from .schema import OrderDoc, ResourceDoc
 from .selectors import order_get_for_buyer, order_get_for_seller, orders_for_list
 from .serializers import DeliveryOverrideInput, RefundInput, StatusInput
@@ -30,6 +29,7 @@ from .services import (
     order_seller_read,
     order_set_status,
 )
+from .services.refunds import order_refund_create
 
 
 class PublicApi(APIView):

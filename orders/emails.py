@@ -11,6 +11,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from marketplace.core.money import format_money
+from payments.models import PaymentStatus
 
 from .fulfillment import get_strategy
 from .models import Order
@@ -25,8 +26,6 @@ def sandbox_notice(order: Order) -> str:
     """The plain words every email about a sandbox-paid order carries (empty for any other order):
     a staging or demo site may run the sandbox with production settings (SANDBOX_IN_PRODUCTION), and
     its emails look like real receipts otherwise."""
-    from payments.models import PaymentStatus
-
     paid = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED)
     return SANDBOX_NOTICE if order.payments.filter(gateway="sandbox", status__in=paid).exists() else ""
 

@@ -20,6 +20,7 @@ from django.urls import reverse
 
 from marketplace.core.errors import ApplicationError, NotFound
 from marketplace.core.ratelimit import retry_after
+from orders.emails import build_library_link_email
 
 from .models import Order, OrderItem
 from .selectors import orders_with_details
@@ -85,8 +86,6 @@ class LinkRequest:
 def library_link_request(*, email: str, ip: str) -> LinkRequest:
     """Emails a one-time sign-in link if the email has purchases. Rate limited per email and per IP;
     otherwise the caller answers the same whatever happened."""
-    from .emails import build_library_link_email
-
     email = normalise_email(email)
     wait = retry_after([("library_ip", ip), ("library_email", email)])
     if wait is not None:

@@ -4,15 +4,14 @@ from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
 
+from catalog.models import Code
 from marketplace.core.errors import NotFound
+from payments.models import Payment
 
 from .models import Order, OrderEvent, OrderItem
 
 
 def orders_with_details() -> QuerySet[Order]:
-    from catalog.models import Code
-    from payments.models import Payment
-
     return Order.objects.select_related("product", "seller").prefetch_related(
         Prefetch("items", queryset=OrderItem.objects.select_related("product").order_by("position", "id")),
         Prefetch("items__codes", queryset=Code.objects.order_by("created_at", "id")),
@@ -26,8 +25,6 @@ def orders_with_details() -> QuerySet[Order]:
 def orders_for_list() -> QuerySet[Order]:
     """Orders for a list (the seller's orders, my-sales, my-orders): their items, payments and
     refunds in one query each. No codes, licences or timeline: a list never shows them."""
-    from payments.models import Payment
-
     return Order.objects.select_related("product", "seller").prefetch_related(
         Prefetch("items", queryset=OrderItem.objects.order_by("position", "id")),
         "refunds",

@@ -1,6 +1,6 @@
 """Refunds: the gateway's half. Money goes back through the gateway that took it, once per refund.
 
-The order's half (its lock, whether it may be refunded, how much is left) is ``orders/refunds.py``,
+The order's half (its lock, whether it may be refunded, how much is left) is ``orders/services/refunds.py``,
 which opens a pending refund here and hands it to ``refund_through_gateway``. What a refund does to
 its order goes through ``ports.order_port()``.
 """

@@ -23,17 +23,16 @@ from marketplace.core.errors import ApplicationError
 from marketplace.core.money import format_money, parse_amount
 from orders.analytics import seller_balance
 from orders.filters import OrderFilter
-from orders.lifecycle import MANUAL, REFUNDABLE
+from orders.lifecycle import FULFILLABLE, MANUAL, REFUNDABLE
 from orders.models import Order, OrderStatus
-from orders.refunds import order_refund_create
 from orders.selectors import order_get_for_seller
 from orders.services import (
-    FULFILLABLE,
     order_item_override_delivery,
     order_retry_delivery,
     order_seller_read,
     order_set_status,
 )
+from orders.services.refunds import order_refund_create
 
 ORDERS_PER_PAGE = 20
 

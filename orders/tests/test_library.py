@@ -263,7 +263,7 @@ def test_download_limit_then_410(client, api_client, file_product, settings, dja
 
 
 def test_download_link_refused_after_a_full_refund(client, file_product, settings, django_capture_on_commit_callbacks):
-    from orders.refunds import order_refund_create
+    from orders.services.refunds import order_refund_create
 
     order = pay(make_order(file_product, email="ann@example.com"), django_capture_on_commit_callbacks)
     item = order.items.get()
@@ -304,7 +304,7 @@ def test_delivery_email_links_to_the_library(text_product, django_capture_on_com
 @pytest.mark.parametrize("amount", [None, 500])
 def test_refund_email(code_product, amount, django_capture_on_commit_callbacks):
     from orders.emails import send_refund_email
-    from orders.refunds import order_refund_create
+    from orders.services.refunds import order_refund_create
 
     order = pay(make_order(code_product, email="ann@example.com"), django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):

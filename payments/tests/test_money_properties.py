@@ -6,7 +6,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from catalog.tests.factories import ProductFactory, VariantFactory
-from orders.refunds import order_refund_create
+from orders.services.refunds import order_refund_create
 from orders.tests.helpers import make_order, pay
 
 pytestmark = pytest.mark.django_db

@@ -266,7 +266,7 @@ def test_a_success_for_a_failed_order_whose_discount_was_used_up_is_refunded(dja
 
 @pytest.mark.django_db
 def test_the_sweeper_records_a_bad_order_and_goes_on_to_the_next():
-    import orders.services as order_services
+    import orders.services.sweeper as order_services
     from orders.tasks import sweep_orders
 
     _, product = seller_product()

@@ -2,7 +2,7 @@
 
 Payments tells the order side what its gateways say through ``payments.ports.OrderPort``, bound by
 the orders app at start-up; the order's half of a refund (its lock, REFUNDABLE, what is left) is
-``orders.refunds.order_refund_create``, the gateway's half ``payments.refunds.refund_through_gateway``.
+``orders.services.refunds.order_refund_create``, the gateway's half ``payments.refunds.refund_through_gateway``.
 These tests hold the boundary (no import of orders anywhere in payments, TYPE_CHECKING and function
 bodies included), the port's binding and its refusal when unbound, and that the moved code behaves as
 before: the same answers, and nothing changed on a refusal.
@@ -20,7 +20,7 @@ from marketplace.core.errors import ApplicationError
 from orders.lifecycle import REFUNDABLE
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.payment_port import OrdersPaymentPort
-from orders.refunds import order_refund_create
+from orders.services.refunds import order_refund_create
 from orders.tests.helpers import make_order, pay
 from payments import ports
 from payments.models import Payment, Refund

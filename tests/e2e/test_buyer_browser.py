@@ -153,7 +153,7 @@ def test_phone_buyer_opens_the_library_by_email_link_downloads_and_loses_it_afte
 ) -> None:
     from playwright.sync_api import expect
 
-    from orders.refunds import order_refund_create
+    from orders.services.refunds import order_refund_create
 
     page = phone
     page.goto(f"{e2e_site.url}/c/{guide.slug}")

@@ -1,0 +1,153 @@
+"""What a payment's outcome does to its order: paid (then fulfilment), failed, reopened, cancelled."""
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from marketplace.core.errors import (
+    ApplicationError,
+)
+from marketplace.core.queue import enqueue
+from orders.lifecycle import order_transition
+from orders.models import Order, OrderEvent, OrderStatus
+from orders.pricing import platform_fee_for
+from payments.refunds import payment_refund_unpayable
+
+from .create import order_stock_release, order_stock_reserve_again
+
+logger = logging.getLogger(__name__)
+FULFIL_TASK = "orders.tasks.fulfil_order"  # queued by name: the task module imports this one
+S = OrderStatus
+Actor = OrderEvent.Actor
+
+
+# --- Payment outcomes ----------------------------------------------------------------------------
+
+
+def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Order:
+    """The gateway confirmed the payment. Moves the order to paid and queues its fulfilment.
+
+    A payment that cannot pay its order — the order is already paid (by another payment), cancelled
+    or refunded, or a failed order's stock or discount is gone meanwhile — is refunded through its
+    gateway once this commits, and the order's timeline says why: a buyer is never charged for nothing.
+    """
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.status == S.FAILED:
+            try:
+                with transaction.atomic():
+                    order_stock_reserve_again(order)
+            except ApplicationError as exc:  # out of stock, or the discount was used up meanwhile
+                _refund_unpayable_on_commit(
+                    payment_id, f"Paid after a failed attempt, but the order can no longer be filled: {exc.message}"
+                )
+                return order
+            order_transition(
+                order_id=order.id, to_status=S.PENDING, message="A new payment attempt succeeded.", actor=Actor.GATEWAY
+            )
+            order.refresh_from_db()
+        if order.status != S.PENDING:
+            if order_paid_by(order) != payment_id:
+                reason = (
+                    "Paid after the order was cancelled."
+                    if order.status == S.CANCELLED
+                    else f"Paid for an order that is already {order.status} (paid by another payment)."
+                )
+                _refund_unpayable_on_commit(payment_id, reason)
+            return order
+        # The fee is fixed at payment, with the seller's rates as they are now.
+        fee = platform_fee_for(order.total_amount, seller=order.seller)
+        if fee != order.platform_fee:
+            Order.objects.filter(pk=order.pk).update(platform_fee=fee, seller_earnings=order.total_amount - fee)
+        order = order_transition(
+            order_id=order.id,
+            to_status=S.PAID,
+            message=message or "Payment confirmed by the gateway.",
+            actor=Actor.GATEWAY,
+            data={"payment_id": payment_id},
+        )
+        _queue_fulfilment_on_commit(order)
+        return order
+
+
+def order_paid_by(order: Order) -> str | None:
+    """The id of the payment that paid the order (its move to paid names it), if one did."""
+    data = (
+        OrderEvent.objects.filter(order=order, type="status_changed", to_status=S.PAID)
+        .order_by("created_at", "id")
+        .values_list("data", flat=True)
+        .first()
+    )
+    return (data or {}).get("payment_id")
+
+
+def _refund_unpayable_on_commit(payment_id: str, reason: str) -> None:
+    transaction.on_commit(lambda: payment_refund_unpayable(payment_id=payment_id, reason=reason))
+
+
+def _queue_fulfilment_on_commit(order: Order) -> None:
+    """Queues the order's fulfilment once the transaction commits. If the broker does not take the
+    task (it is down), the payment stays recorded and the order paid: the failure is logged, and the
+    sweeper queues the order again once it has waited ``SWEEP_STUCK_AFTER_SECONDS``. A broker outage
+    never turns a confirmed payment into an error for the gateway (whose webhook would otherwise get
+    a 500 for an order that is in fact paid)."""
+
+    def queue() -> None:
+        try:
+            enqueue(FULFIL_TASK, order.id)
+        except Exception:  # noqa: BLE001 - whatever the broker's failure, the sweeper recovers the order
+            logger.exception(
+                "Could not queue the fulfilment of order %s; the sweeper will queue it.", order.order_number
+            )
+
+    transaction.on_commit(queue)
+
+
+def order_mark_payment_failed(*, order_id: str, payment_id: str, reason: str = "") -> Order:
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.status != S.PENDING:
+            return order
+        order_stock_release(order)
+        return order_transition(
+            order_id=order.id,
+            to_status=S.FAILED,
+            message=reason or "The payment was declined.",
+            actor=Actor.GATEWAY,
+            data={"payment_id": payment_id},
+        )
+
+
+def order_reopen_for_payment(*, order: Order) -> Order:
+    """A failed order gets a new payment attempt: failed → pending, with a fresh expiry."""
+    with transaction.atomic():
+        if order.status == S.FAILED:
+            order_stock_reserve_again(order)  # not enough left → OutOfStock, and the order stays failed
+            order = order_transition(
+                order_id=order.id, to_status=S.PENDING, message="New payment attempt.", actor=Actor.BUYER
+            )
+        if order.status != S.PENDING:
+            raise ApplicationError(
+                "This order cannot take a payment in its current state.", code="invalid_transition", status_code=409
+            )
+        Order.objects.filter(pk=order.pk).update(
+            expires_at=timezone.now() + timedelta(minutes=settings.ORDER_EXPIRY_MINUTES)
+        )
+        order.refresh_from_db()
+        return order
+
+
+def order_cancel(
+    *, order_id: str, message: str, actor: str = Actor.SYSTEM, actor_user: Any = None, manual: bool = False
+) -> Order:
+    """Cancels an unpaid order and releases what it reserved, in one transaction."""
+    with transaction.atomic():
+        order = order_transition(
+            order_id=order_id, to_status=S.CANCELLED, message=message, actor=actor, actor_user=actor_user, manual=manual
+        )
+        order_stock_release(order)
+        return order

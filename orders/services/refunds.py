@@ -1,0 +1,165 @@
+"""Refunds, the order's half: asking the gateway for one (``order_refund_create``) and applying what the
+gateway refunded to the order (``order_apply_refund``)."""
+
+import logging
+from typing import Any
+
+from django.db import transaction
+
+from catalog.models import Code, CodeStatus
+from marketplace.core.errors import (
+    ApplicationError,
+)
+from marketplace.core.money import format_money
+from orders.emails import send_refund_email
+from orders.lifecycle import REFUNDABLE, order_event_record, order_transition
+from orders.models import License, Order, OrderEvent, OrderStatus
+from orders.pricing import platform_fee_for
+from orders.seller_events.order_events import order_seller_event
+from orders.services.payment_outcomes import order_paid_by
+from payments.models import Payment, PaymentStatus, Refund
+from payments.refunds import (
+    refund_for_key,
+    refund_idempotency_key_clean,
+    refund_key_conflict,
+    refund_open,
+    refund_payment_for,
+    refund_through_gateway,
+    refunds_pending_total,
+)
+
+logger = logging.getLogger(__name__)
+FULFIL_TASK = "orders.tasks.fulfil_order"  # queued by name: the task module imports this one
+S = OrderStatus
+Actor = OrderEvent.Actor
+
+
+# --- Refunds -------------------------------------------------------------------------------------
+
+
+def order_apply_refund(*, order_id: str, refund: Any, user: Any, actor: str) -> Order:
+    """Applies a refund the gateway has made: the amount, the payment's and the order's status, and —
+    once the whole order is refunded — revokes access: codes REVOKED (never resold by default),
+    licence keys refunded, downloads and links 410."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().select_related("seller").get(pk=order_id)
+        order.refunded_amount = min(order.total_amount, order.refunded_amount + refund.amount)
+        # The fee follows the money the platform keeps: recomputed on what is left after refunds,
+        # so that fee + earnings always equals the revenue net of refunds.
+        net = order.total_amount - order.refunded_amount
+        order.platform_fee = platform_fee_for(net, seller=order.seller)
+        order.seller_earnings = net - order.platform_fee
+        order.save(update_fields=["refunded_amount", "platform_fee", "seller_earnings", "updated_at"])
+        full = order.refunded_amount >= order.total_amount
+        payment_refunded = sum(r.amount for r in refund.payment.refunds.filter(status="succeeded"))
+        Payment.objects.filter(pk=refund.payment_id).update(
+            status=PaymentStatus.REFUNDED
+            if payment_refunded >= refund.payment.amount
+            else PaymentStatus.PARTIALLY_REFUNDED
+        )
+        money = format_money(refund.amount, order.currency)
+        order_event_record(
+            order=order,
+            type="refund",
+            message=f"Refunded {money}" + (f": {refund.reason}" if refund.reason else "."),
+            actor=actor,
+            actor_user=user if getattr(user, "is_authenticated", False) else None,
+            data={"refund_id": refund.id, "amount": refund.amount, "refunded_amount": order.refunded_amount},
+        )
+        refund_id = refund.id
+        transaction.on_commit(lambda: _email_refund(order_id=order.id, refund_id=refund_id))
+        target = S.REFUNDED if full else S.PARTIALLY_REFUNDED
+        if order.status != target:
+            order = order_transition(
+                order_id=order.id,
+                to_status=target,
+                message="Refunded in full."
+                if full
+                else f"Partially refunded ({order.refunded_amount} of {order.total_amount}).",
+                actor=actor,
+                actor_user=user if getattr(user, "is_authenticated", False) else None,
+                data={"refund_id": refund.id},
+            )
+        elif not full:
+            order_seller_event(order=order, type="order.refunded")
+        if full:
+            item_ids = list(order.items.values_list("id", flat=True))
+            revoked = Code.objects.filter(order_item_id__in=item_ids, status=CodeStatus.DELIVERED).update(
+                status=CodeStatus.REVOKED
+            )
+            released = Code.objects.filter(order_item_id__in=item_ids, status=CodeStatus.ALLOCATED).update(
+                status=CodeStatus.AVAILABLE, order_item=None, allocated_at=None
+            )
+            licenses = License.objects.filter(order_item_id__in=item_ids).update(status=License.Status.REFUNDED)
+            order_event_record(
+                order=order,
+                type="access_revoked",
+                message=f"Access revoked: {revoked} code(s) revoked, {licenses} licence key(s) disabled, "
+                f"{released} undelivered code(s) returned to the pool.",
+                actor=actor,
+            )
+        return order
+
+
+def _email_refund(*, order_id: str, refund_id: str) -> None:
+    """Tells the buyer their money is on its way back. A mail outage is logged, not raised: the
+    refund itself has happened and is on the order's timeline either way."""
+    order = Order.objects.select_related("product", "seller").get(pk=order_id)
+    refund = Refund.objects.get(pk=refund_id)
+    try:
+        send_refund_email(order, refund)
+    except Exception:  # noqa: BLE001
+        logger.exception("refund email for order %s could not be sent", order.order_number)
+        return
+    order_event_record(order=order, type="refund_email_sent", message=f"Refund email sent to {order.buyer_email}.")
+
+
+def order_refund_create(
+    *,
+    order: Order,
+    amount: int | None,
+    reason: str = "",
+    user: Any = None,
+    source: str = Refund.Source.SELLER,
+    idempotency_key: str | None = None,
+) -> Refund:
+    """Refunds all (no amount) or part of an order through its gateway.
+
+    Two steps, so that a gateway that answers slowly never holds the order's lock and two refunds
+    at once can never return more than was paid: (1) under the order's lock, check what is left
+    (counting refunds still in flight) and write a pending refund; (2) ask the gateway, with the
+    refund's id as idempotency key, and apply the answer to the order (``refund_through_gateway``).
+    """
+    idempotency_key = refund_idempotency_key_clean(idempotency_key)
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if idempotency_key:
+            existing = refund_for_key(seller_id=locked.seller_id, idempotency_key=idempotency_key)
+            if existing is not None:
+                if existing.order_id != locked.id or (amount is not None and existing.amount != amount):
+                    raise refund_key_conflict()
+                return existing
+        if locked.status not in REFUNDABLE:
+            raise ApplicationError(
+                f"An order that is {locked.status} cannot be refunded.", code="invalid_transition", status_code=409
+            )
+        remaining = locked.total_amount - locked.refunded_amount - refunds_pending_total(order=locked)
+        if amount is None:
+            amount = remaining
+        if amount <= 0 or amount > remaining:
+            message = f"The refund must be between 1 and {remaining} ({locked.currency} minor units)."
+            raise ApplicationError(message, code="invalid_amount", status_code=400, fields={"amount": [message]})
+        # The payment that paid the order: another one that succeeded for it is refunded on its own.
+        payment = refund_payment_for(payment_id=order_paid_by(locked))
+        if payment is None:
+            raise ApplicationError("This order has no captured payment to refund.", code="no_payment", status_code=409)
+        refund = refund_open(
+            order=locked,
+            payment=payment,
+            amount=amount,
+            reason=reason,
+            source=source,
+            user=user,
+            idempotency_key=idempotency_key,
+        )
+    return refund_through_gateway(refund=refund, order=order, user=user)
