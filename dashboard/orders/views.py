@@ -23,6 +23,7 @@ from marketplace.core.errors import ApplicationError
 from marketplace.core.money import format_money, parse_amount
 from orders.analytics import seller_balance
 from orders.filters import OrderFilter
+from orders.fulfillment import available_types
 from orders.lifecycle import FULFILLABLE, MANUAL, REFUNDABLE
 from orders.models import Order, OrderStatus
 from orders.selectors import order_get_for_seller
@@ -182,8 +183,6 @@ class OverrideDeliveryForm(forms.Form):
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from orders.fulfillment import available_types
-
         super().__init__(*args, **kwargs)
         field: Any = self.fields["content_type"]
         field.choices = [(t, DeliveryType(t).label if t in DeliveryType.values else t) for t in available_types()]

@@ -26,6 +26,10 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from marketplace.accounts.models import User
+
+from .seed_demo import ADMIN_EMAIL, SELLER_EMAIL, admin_password, seller_password
+
 STOP_TIMEOUT_SECONDS = 20
 START_TIMEOUT_SECONDS = 60
 
@@ -172,10 +176,6 @@ class Command(BaseCommand):
             child.signal_group(signal.SIGKILL)
 
     def _banner(self, site_url: str, children: list[Child]) -> None:
-        from marketplace.accounts.models import User
-
-        from .seed_demo import ADMIN_EMAIL, SELLER_EMAIL, admin_password, seller_password
-
         write = self.stdout.write
         pids = ", ".join(f"{c.name} pid {c.pid}" for c in children)
         write("")

@@ -6,6 +6,7 @@ demo file), so the credentials it prints always work.
 """
 
 import os
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from catalog.delivery import new_partner_secret, seal_partner_secret
+from catalog.inventory import CodeRow, available_codes, codes_import
 from catalog.models import DeliveryType, Product, ProductStatus, Upload, Variant
 from marketplace.accounts.models import Role, User
 
@@ -229,10 +231,6 @@ class Command(BaseCommand):
 
     def _ensure_codes(self, product: Product) -> None:
         """Keeps the demo pool stocked: tops it up to DEMO_POOL_SIZE available codes."""
-        import secrets
-
-        from catalog.inventory import CodeRow, available_codes, codes_import
-
         variant = product.variants.first()
         assert variant is not None  # noqa: S101 - created just above
         missing = DEMO_POOL_SIZE - available_codes(variant.id).count()
