@@ -19,6 +19,7 @@ from catalog.selectors import variant_stock
 from marketplace.core.errors import ApplicationError, IdempotencyConflict, OutOfStock
 from marketplace.core.money import exponent, format_money
 from marketplace.core.ratelimit import throttle_page
+from orders.lifecycle import SETTLED
 from orders.models import OrderStatus
 from orders.presenters import order_to_dict
 from orders.pricing import CheckoutLine, Quote, checkout_quote, checkout_stock_check
@@ -195,7 +196,7 @@ def _success_context(order: Any) -> dict[str, Any]:
         "total": format_money(order.total_amount, order.currency),
         "discount": format_money(order.discount_amount, order.currency) if order.discount_amount else "",
         "emailed_to": order.recipient_email or order.buyer_email,
-        "finished": data["status"] in FINISHED,
+        "finished": data["status"] in SETTLED,
         "poll_seconds": poll_seconds,
         "version": _page_version(data, poll_seconds),
     }
@@ -218,7 +219,6 @@ def _poll_seconds(order: Any) -> int:
     return 30
 
 
-FINISHED = ("delivered", "failed", "cancelled", "refunded", "partially_refunded", "needs_attention")
 
 
 @require_GET

@@ -18,6 +18,7 @@ from marketplace.core.ratelimit import ClientRateThrottle
 
 from .filters import OrderFilter
 from .fulfillment import get_strategy
+from .lifecycle import PAYABLE
 from .models import OrderStatus
 from .presenters import order_summary_to_dict
 from .schema import OrderDoc, ResourceDoc
@@ -49,7 +50,7 @@ class OrderResourceApi(PublicApi):
         order = order_get_for_buyer(order_id=order_id)
         if order.status == OrderStatus.REFUNDED:
             raise Gone("This order was refunded; its content is no longer available.", code="order_refunded")
-        if order.paid_at is None or order.status in (OrderStatus.PENDING, OrderStatus.FAILED, OrderStatus.CANCELLED):
+        if order.paid_at is None or order.status in PAYABLE | {OrderStatus.CANCELLED}:
             raise ApplicationError("This order has not been paid.", code="order_not_paid", status_code=403)
         items = list(order.items.all())
         item_id = request.query_params.get("item")

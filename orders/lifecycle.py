@@ -29,6 +29,16 @@ PAID_STATUSES = frozenset(
 FULFILLABLE = frozenset({S.PAID, S.PARTIALLY_DELIVERED, S.NEEDS_ATTENTION})
 # Paid orders that still hold money to return.
 REFUNDABLE = PAID_STATUSES - {S.REFUNDED}
+# Orders that can take a payment (a failed one is reopened for a new attempt first).
+PAYABLE = frozenset({S.PENDING, S.FAILED})
+# Orders whose items may still be recovered by the sweeper (paid, not yet or not fully delivered).
+AWAITING_DELIVERY = frozenset({S.PAID, S.PARTIALLY_DELIVERED})
+# Orders whose content is no longer anyone's to change: nothing to override or deliver.
+CLOSED = frozenset({S.CANCELLED, S.REFUNDED})
+# Where the buyer's success page stops polling: nothing will change without someone acting.
+SETTLED = frozenset(
+    {S.DELIVERED, S.FAILED, S.CANCELLED, S.REFUNDED, S.PARTIALLY_REFUNDED, S.NEEDS_ATTENTION}
+)
 
 
 def paid_q(prefix: str = "") -> Q:

@@ -8,7 +8,7 @@ from typing import Any
 
 from payments.ports import OrderActor, PayableOrder
 
-from .lifecycle import REFUNDABLE, order_event_record
+from .lifecycle import PAYABLE, REFUNDABLE, order_event_record
 from .models import Order, OrderStatus
 from .services import (
     order_apply_refund,
@@ -31,7 +31,7 @@ class OrdersPaymentPort:
         return Order.objects.select_for_update().get(pk=order_id)
 
     def can_take_payment(self, order: PayableOrder) -> bool:
-        return order.status in (OrderStatus.PENDING, OrderStatus.FAILED)
+        return order.status in PAYABLE
 
     def awaiting_payment(self, order: PayableOrder) -> bool:
         return bool(order.status == OrderStatus.PENDING)

@@ -24,7 +24,7 @@ from marketplace.core.money import format_money, parse_amount
 from orders.analytics import seller_balance
 from orders.filters import OrderFilter
 from orders.fulfillment import available_types
-from orders.lifecycle import FULFILLABLE, MANUAL, REFUNDABLE
+from orders.lifecycle import CLOSED, FULFILLABLE, MANUAL, REFUNDABLE
 from orders.models import Order, OrderStatus
 from orders.selectors import order_get_for_seller
 from orders.services import (
@@ -217,7 +217,7 @@ def _order_page(
             "events": [*order.events.all(), *([viewed] if viewed else [])],
             "can_retry": order.status in FULFILLABLE,
             "can_refund": order.status in REFUNDABLE,
-            "can_override": order.status not in (OrderStatus.CANCELLED, OrderStatus.REFUNDED),
+            "can_override": order.status not in CLOSED,
             "refundable": order.total_amount - order.refunded_amount,
             "refundable_text": format_money(order.total_amount - order.refunded_amount, order.currency),
             "moves": [(move, OrderStatus(move).label) for move in moves],

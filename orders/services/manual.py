@@ -15,7 +15,7 @@ from marketplace.core.errors import (
     ValidationFailed,
 )
 from marketplace.core.queue import enqueue
-from orders.lifecycle import FULFILLABLE, order_event_record, order_transition
+from orders.lifecycle import CLOSED, FULFILLABLE, order_event_record, order_transition
 from orders.models import FulfillmentStatus, Order, OrderEvent, OrderItem, OrderStatus
 from orders.presenters import event_to_dict, order_to_dict, revealed_item_ids
 
@@ -100,7 +100,7 @@ def order_item_override_delivery(
         raise ValidationFailed(
             "This order has several items: name one.", fields={"item_id": ["Required for this order."]}
         )
-    if order.status in (S.CANCELLED, S.REFUNDED):
+    if order.status in CLOSED:
         raise ApplicationError("This order is closed.", code="invalid_transition", status_code=409)
     cleaned = validate_delivery(DeliverySettings(content_type, content), seller=order.seller)
     with transaction.atomic():

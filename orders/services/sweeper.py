@@ -12,7 +12,7 @@ from marketplace.core.errors import (
     ApplicationError,
 )
 from marketplace.core.queue import enqueue
-from orders.lifecycle import order_event_record
+from orders.lifecycle import AWAITING_DELIVERY, PAYABLE, order_event_record
 from orders.models import Order, OrderEvent, OrderStatus
 from payments.services import payment_reconcile_order
 
@@ -51,7 +51,7 @@ def orders_sweep(*, now: Any = None) -> SweepResult:
     result = SweepResult()
     stuck_before = now - timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS)
     for order_id in Order.objects.filter(
-        status__in=[S.PAID, S.PARTIALLY_DELIVERED], updated_at__lt=stuck_before
+        status__in=AWAITING_DELIVERY, updated_at__lt=stuck_before
     ).values_list("id", flat=True)[:500]:
         try:
             enqueue(FULFIL_TASK, order_id)
@@ -59,7 +59,7 @@ def orders_sweep(*, now: Any = None) -> SweepResult:
             _sweep_failed(order_id, "requeue", exc, result)
             continue
         result.requeued.append(order_id)
-    for order_id in Order.objects.filter(status__in=[S.PENDING, S.FAILED], expires_at__lt=now).values_list(
+    for order_id in Order.objects.filter(status__in=PAYABLE, expires_at__lt=now).values_list(
         "id", flat=True
     )[:500]:
         try:

@@ -72,3 +72,27 @@ def test_illegal_transition_raises_and_changes_nothing(text_product):
     assert order.status == "pending"
     assert order.delivered_at is None
     assert OrderEvent.objects.filter(order=order).count() == events_before
+
+
+def test_the_status_sets_are_defined_once_and_agree_with_the_moves():
+    """Every status set lives in orders.lifecycle; these are what the figures and checks mean."""
+    from orders import lifecycle as L
+
+    assert L.PAID_STATUSES == {
+        "paid",
+        "delivered",
+        "partially_delivered",
+        "needs_attention",
+        "partially_refunded",
+        "refunded",
+    }
+    assert L.REFUNDABLE == L.PAID_STATUSES - {"refunded"}
+    assert L.FULFILLABLE == {"paid", "partially_delivered", "needs_attention"} <= L.PAID_STATUSES
+    assert L.PAYABLE == {"pending", "failed"} and not (L.PAYABLE & L.PAID_STATUSES)
+    assert L.AWAITING_DELIVERY <= L.FULFILLABLE
+    assert L.CLOSED == {"cancelled", "refunded"}
+    # A settled order is one with no automatic move left out of it except refunds and an operator's.
+    for status in L.SETTLED:
+        automatic = L.ALLOWED[status] - {"refunded", "partially_refunded"} - L.MANUAL.get(status, frozenset())
+        assert automatic <= {"pending", "delivered", "partially_delivered"}, status
+    assert not hasattr(L, "PAID_STATES")
