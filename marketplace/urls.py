@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("catalog.urls")),
     path("", include("checkout.urls")),
     path("", include("orders.urls")),
+    path("", include("ledger.urls")),
     path("", include("payments.urls")),
 ]
 

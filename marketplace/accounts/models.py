@@ -62,6 +62,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     platform_fee_fixed = models.PositiveIntegerField(
         null=True, blank=True, help_text="Fixed platform fee per order in minor units; empty uses the default."
     )
+    # Set by an operator to hold this seller's earnings longer or shorter (empty: ``PAYOUT_HOLD_DAYS``).
+    payout_hold_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Days a sale stays pending before payout; empty uses the default."
+    )
     # Shown to buyers as the address to write to about an order (empty: the account's email).
     support_email = models.EmailField(blank=True, help_text="Where buyers write about their orders.")
     # Decides what "a day" is in the seller's analytics (``orders/analytics.py``).

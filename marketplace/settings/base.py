@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "marketplace.accounts",
     "catalog",
     "orders",
+    "ledger",
     "payments",
     "checkout",
     "dashboard",
@@ -333,6 +334,9 @@ PARTNER_ALLOW_HTTP = env.bool("PARTNER_ALLOW_HTTP", default=False)
 DEMO_PARTNER_ENABLED = env.bool("DEMO_PARTNER_ENABLED", default=False)
 PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=500)  # 5.00 %
 PLATFORM_FEE_FIXED = env.int("PLATFORM_FEE_FIXED", default=0)  # minor units, same currency
+# Days a sale's earnings stay pending before they are available for payout (a seller's own
+# ``payout_hold_days``, set by an operator, overrides it).
+PAYOUT_HOLD_DAYS = env.int("PAYOUT_HOLD_DAYS", default=7)
 ORDER_EXPIRY_MINUTES = env.int("ORDER_EXPIRY_MINUTES", default=30)
 SWEEP_STUCK_AFTER_SECONDS = env.int("SWEEP_STUCK_AFTER_SECONDS", default=120)
 FULFILMENT_MAX_RETRIES = env.int("FULFILMENT_MAX_RETRIES", default=5)

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from ledger.services import ledger_sale_record
 from marketplace.core.errors import (
     ApplicationError,
 )
@@ -70,6 +71,7 @@ def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Ord
             actor=Actor.GATEWAY,
             data={"payment_id": payment_id},
         )
+        ledger_sale_record(order=order)  # the sale and its fee, in this transaction
         _queue_fulfilment_on_commit(order)
         return order
 

@@ -7,6 +7,7 @@ from typing import Any
 from django.db import transaction
 
 from catalog.models import Code, CodeStatus
+from ledger.services import ledger_refund_record
 from marketplace.core.errors import (
     ApplicationError,
 )
@@ -50,6 +51,7 @@ def order_apply_refund(*, order_id: str, refund: Any, user: Any, actor: str) -> 
         order.platform_fee = platform_fee_for(net, seller=order.seller)
         order.seller_earnings = net - order.platform_fee
         order.save(update_fields=["refunded_amount", "platform_fee", "seller_earnings", "updated_at"])
+        ledger_refund_record(order=order, refund_id=refund.id, reason=refund.reason)  # books follow the figures
         full = order.refunded_amount >= order.total_amount
         payment_refunded = sum(r.amount for r in refund.payment.refunds.filter(status="succeeded"))
         Payment.objects.filter(pk=refund.payment_id).update(

@@ -1,0 +1,167 @@
+"""The seller's money over HTTP: ``GET /balance``, ``GET /balance/transactions`` and its CSV statement.
+A seller (JWT or ``sk_`` key) sees only their own books."""
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import ValidationError
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketplace.core.api import Pagination
+from marketplace.core.money import exponent
+from marketplace.core.permissions import IsSeller, request_seller
+
+from .filters import transaction_filters_parse, transactions_filter
+from .models import BalanceTransaction
+from .selectors import balance_for_seller, transaction_to_dict, transactions_for_seller
+from .serializers import BalanceDoc, BalanceTransactionDoc
+
+_FILTER_PARAMS = [
+    OpenApiParameter("type", str, required=False, description="Comma list of transaction types."),
+    OpenApiParameter("currency", str, required=False, description="Comma list of ISO 4217 codes."),
+    OpenApiParameter("order", str, required=False, description="An ord_ id (comma list)."),
+    OpenApiParameter("payout", str, required=False, description="A po_ id (comma list)."),
+]
+_PAGE_PARAMS = [OpenApiParameter("page", int, required=False), OpenApiParameter("limit", int, required=False)]
+
+
+class BalanceApi(APIView):
+    permission_classes = [IsSeller]
+
+    @extend_schema(
+        operation_id="balance_retrieve",
+        responses=BalanceDoc,
+        description=(
+            "The seller's balances per currency, sums of the ledger's lines: `pending` until each sale's "
+            "`available_on` (paid_at + hold_days), then `available`; `reserved` for disputes."
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        if request.query_params:  # strict input: the balance takes no parameters
+            raise ValidationError({key: ["Unknown parameter."] for key in request.query_params})
+        return Response(balance_for_seller(seller=request_seller(request)))
+
+
+def _statement(request: Request) -> QuerySet[BalanceTransaction]:
+    wanted = transaction_filters_parse(request.query_params)
+    return transactions_filter(transactions_for_seller(seller=request_seller(request)), wanted)
+
+
+class BalanceTransactionListApi(APIView):
+    permission_classes = [IsSeller]
+
+    @extend_schema(
+        operation_id="balance_transactions_list",
+        parameters=_FILTER_PARAMS + _PAGE_PARAMS,
+        responses=BalanceTransactionDoc(many=True),
+        description=(
+            "The seller's statement, newest first: every ledger transaction with its reason, order and "
+            "payout. Filters also in the operator spelling (`filter.type=$in:sale,refund`)."
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        queryset = _statement(request)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        now = timezone.now()
+        return paginator.get_paginated_response([transaction_to_dict(btx, now=now) for btx in page])
+
+
+class JSONErrorsNegotiation(BaseContentNegotiation):
+    """Success is a CSV stream that bypasses renderers; errors are always the JSON envelope."""
+
+    def select_parser(self, request: Any, parsers: Any) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request: Any, renderers: Any, format_suffix: str | None = None) -> Any:
+        return renderers[0], renderers[0].media_type
+
+
+CSV_COLUMNS = [
+    "id", "created_at", "type", "description", "order_id", "payout_id", "currency", "amount", "status", "available_on"
+]
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class BalanceTransactionCsvApi(APIView):
+    permission_classes = [IsSeller]
+    content_negotiation_class = JSONErrorsNegotiation
+
+    @extend_schema(
+        operation_id="balance_transactions_csv",
+        parameters=_FILTER_PARAMS,
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                response=OpenApiTypes.STR,
+                description=(
+                    "UTF-8 CSV, a header row then one row per transaction, newest first: "
+                    + ", ".join(CSV_COLUMNS)
+                    + ". amount is a signed decimal in the currency's major unit (1999 USD → 19.99)."
+                ),
+            )
+        },
+        description="The statement as CSV, streamed in constant memory; the list's filters apply.",
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        queryset = _statement(request)
+        response = StreamingHttpResponse(
+            (chunk.encode() for chunk in statement_csv_chunks(queryset)), content_type="text/csv; charset=utf-8"
+        )
+        today = timezone.now().date().isoformat()
+        response["Content-Disposition"] = f'attachment; filename="statement-{today}.csv"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+def major_units(amount: int, currency: str) -> str:
+    """1999 USD → "19.99", -50 USD → "-0.50", 50000 UGX → "50000"."""
+    places = exponent(currency)
+    sign = "-" if amount < 0 else ""
+    whole, part = divmod(abs(amount), 10**places)
+    return f"{sign}{whole}.{part:0{places}d}" if places else f"{sign}{whole}"
+
+
+def _utc(value: datetime) -> str:
+    return value.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def statement_csv_chunks(queryset: QuerySet[BalanceTransaction], *, rows_per_chunk: int = 500) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    now = timezone.now()
+    for count, btx in enumerate(queryset.iterator(chunk_size=rows_per_chunk), start=1):
+        description = btx.description
+        if description.startswith(_FORMULA_START):
+            description = "'" + description
+        writer.writerow(
+            [
+                btx.id,
+                _utc(btx.created_at),
+                btx.type,
+                description,
+                btx.order_id,
+                btx.payout_id,
+                btx.currency,
+                major_units(btx.amount, btx.currency),
+                "pending" if btx.available_on > now else "available",
+                _utc(btx.available_on),
+            ]
+        )
+        if count % rows_per_chunk == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()

@@ -1,0 +1,120 @@
+"""The sellers' money as a double-entry ledger (Stripe's balance transactions, kept as books).
+
+Every money event is one ``BalanceTransaction`` (``btx_``) with its ``LedgerLine``s, which add up to zero
+in the transaction's one currency. Nothing is ever edited: a correction is a new transaction. Nothing
+stores a balance either: a balance is the sum of an account's lines.
+
+The accounts are (kind, seller, currency): per seller and currency its ``seller_balance`` — *pending*
+while a line's ``available_on`` is in the future, *available* from then on, so no job has to move money
+when a hold ends — and its ``seller_reserved`` (disputes); the platform's ``platform_fees``,
+``gateway_clearing`` (the buyers' money the gateway holds for us) and ``payouts_in_transit`` per currency.
+Signs: a line credits its account with a positive amount; the clearing account takes the other side.
+"""
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from marketplace.core.ids import PrefixedIdField
+
+
+class TransactionType(models.TextChoices):
+    SALE = "sale", "Sale"
+    PLATFORM_FEE = "platform_fee", "Platform fee"
+    REFUND = "refund", "Refund"
+    DISPUTE = "dispute", "Dispute"
+    DISPUTE_REVERSAL = "dispute_reversal", "Dispute reversal"
+    PAYOUT = "payout", "Payout"
+    PAYOUT_FAILURE = "payout_failure", "Payout failure"
+    ADJUSTMENT = "adjustment", "Adjustment"
+
+
+class Account(models.TextChoices):
+    SELLER_BALANCE = "seller_balance", "Seller balance (pending until available_on, then available)"
+    SELLER_RESERVED = "seller_reserved", "Seller reserved"
+    PLATFORM_FEES = "platform_fees", "Platform fees"
+    GATEWAY_CLEARING = "gateway_clearing", "Gateway clearing"
+    PAYOUTS_IN_TRANSIT = "payouts_in_transit", "Payouts in transit"
+
+
+SELLER_ACCOUNTS = frozenset({Account.SELLER_BALANCE, Account.SELLER_RESERVED})
+
+
+class ImmutableError(Exception):
+    """A ledger row was about to be changed: the books are append-only."""
+
+
+class BalanceTransaction(models.Model):
+    """One money event of one seller, in one currency. ``amount`` is what it did to the seller's
+    balance (the sum of its ``seller_balance`` lines, written with them and never changed)."""
+
+    id = PrefixedIdField(prefix="btx")
+    type = models.CharField(max_length=20, choices=TransactionType.choices)
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    currency = models.CharField(max_length=3)
+    amount = models.BigIntegerField(help_text="Signed, minor units: what this did to the seller's balance.")
+    # The event's cause: an order for a sale and its fee, a refund for a refund. (type, source_id) is
+    # unique, so a replayed event can never be written twice.
+    source_id = models.CharField(max_length=64)
+    order_id = models.CharField(max_length=40, blank=True, db_index=True)
+    payout_id = models.CharField(max_length=40, blank=True, db_index=True)
+    description = models.CharField(max_length=500, blank=True)
+    available_on = models.DateTimeField(help_text="When the amount leaves pending; past means available.")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["type", "source_id"], name="ledger_btx_once_per_source"),
+        ]
+        indexes = [models.Index(fields=["seller", "-created_at", "-id"], name="ledger_btx_seller_created")]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.type} {self.amount} {self.currency}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ImmutableError("A balance transaction is never edited; write a correcting one instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ImmutableError("A balance transaction is never deleted; write a correcting one instead.")
+
+
+class LedgerLine(models.Model):
+    """One side of a transaction: an amount on one account (kind, seller or the platform, currency)."""
+
+    transaction = models.ForeignKey(BalanceTransaction, on_delete=models.PROTECT, related_name="lines")
+    account = models.CharField(max_length=20, choices=Account.choices)
+    seller = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    currency = models.CharField(max_length=3)
+    amount = models.BigIntegerField()
+    available_on = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(seller__isnull=False) | ~Q(account__in=sorted(SELLER_ACCOUNTS)),
+                name="ledger_line_seller_account_has_seller",
+            ),
+        ]
+        # The balance is a sum over one seller's lines, split at now by available_on.
+        indexes = [
+            models.Index(fields=["seller", "account", "currency", "available_on"], name="ledger_line_balance"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.amount} {self.currency}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ImmutableError("A ledger line is never edited.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ImmutableError("A ledger line is never deleted.")

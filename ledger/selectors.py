@@ -1,0 +1,112 @@
+"""Reads of the ledger: a seller's balances (sums of lines, split at now by ``available_on``) and
+statement, and the per-order figures ``ledger_check`` compares with the orders."""
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from django.db.models import F, Min, Q, QuerySet, Sum
+from django.utils import timezone
+
+from .models import Account, BalanceTransaction, LedgerLine
+from .services import hold_days_for
+
+
+def balances_for_seller(*, seller: Any, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Per currency: ``pending`` (balance lines still on hold), ``available`` (held no longer; may be
+    negative after a refund), ``reserved`` (disputes), ``total``, and ``next_available_on`` — when the
+    next held amount becomes available. One query, whatever the number of lines."""
+    now = now or timezone.now()
+    balance = Q(account=Account.SELLER_BALANCE)
+    rows = (
+        LedgerLine.objects.filter(seller=seller, account__in=[Account.SELLER_BALANCE, Account.SELLER_RESERVED])
+        .values("currency")
+        .annotate(
+            pending=Sum("amount", filter=balance & Q(available_on__gt=now)),
+            available=Sum("amount", filter=balance & Q(available_on__lte=now)),
+            reserved=Sum("amount", filter=Q(account=Account.SELLER_RESERVED)),
+            next_available_on=Min("available_on", filter=balance & Q(available_on__gt=now)),
+        )
+        .order_by("currency")
+    )
+    result = []
+    for row in rows:
+        pending, available, reserved = row["pending"] or 0, row["available"] or 0, row["reserved"] or 0
+        result.append(
+            {
+                "currency": row["currency"],
+                "pending": pending,
+                "available": available,
+                "reserved": reserved,
+                "total": pending + available + reserved,
+                "next_available_on": row["next_available_on"] if pending else None,
+            }
+        )
+    return result
+
+
+def balance_for_seller(*, seller: Any) -> dict[str, Any]:
+    return {"balances": balances_for_seller(seller=seller), "hold_days": hold_days_for(seller), "next_payout": None}
+
+
+def transactions_for_seller(*, seller: Any) -> QuerySet[BalanceTransaction]:
+    return BalanceTransaction.objects.filter(seller=seller).order_by("-created_at", "-id")
+
+
+def transaction_to_dict(btx: BalanceTransaction, *, now: datetime) -> dict[str, Any]:
+    return {
+        "id": btx.id,
+        "type": btx.type,
+        "amount": btx.amount,
+        "currency": btx.currency,
+        "status": "pending" if btx.available_on > now else "available",
+        "available_on": btx.available_on,
+        "order_id": btx.order_id or None,
+        "payout_id": btx.payout_id or None,
+        "description": btx.description,
+        "created_at": btx.created_at,
+    }
+
+
+def unbalanced_transactions() -> Iterator[dict[str, Any]]:
+    """Transactions whose lines do not add up to zero, or whose ``amount`` is not its seller lines' sum."""
+    sums = BalanceTransaction.objects.values("id", "amount", "currency").annotate(
+        total=Sum("lines__amount"), seller=Sum("lines__amount", filter=Q(lines__account=Account.SELLER_BALANCE))
+    )
+    for row in sums.iterator():
+        if (row["total"] or 0) != 0 or (row["seller"] or 0) != row["amount"]:
+            yield row
+    mixed = LedgerLine.objects.exclude(currency=F("transaction__currency")).values_list("transaction_id", flat=True)
+    for btx_id in mixed.distinct():
+        yield {"id": btx_id, "amount": None, "currency": "mixed", "total": None, "seller": None}
+
+
+def order_books() -> dict[str, dict[str, int]]:
+    """Per order id: the ledger's seller, fee and clearing sums and its refunds' total for the seller."""
+    rows = (
+        LedgerLine.objects.exclude(transaction__order_id="")
+        .values("transaction__order_id")
+        .annotate(
+            seller=Sum("amount", filter=Q(account=Account.SELLER_BALANCE)),
+            fees=Sum("amount", filter=Q(account=Account.PLATFORM_FEES)),
+            clearing=Sum("amount", filter=Q(account=Account.GATEWAY_CLEARING)),
+        )
+    )
+    return {
+        row["transaction__order_id"]: {
+            "seller": row["seller"] or 0,
+            "fees": row["fees"] or 0,
+            "clearing": row["clearing"] or 0,
+        }
+        for row in rows.iterator()
+    }
+
+
+def seller_balances_all() -> dict[tuple[Any, str], int]:
+    """Every seller's balance per currency (pending + available + reserved), for ``ledger_check``."""
+    rows = (
+        LedgerLine.objects.filter(account__in=[Account.SELLER_BALANCE, Account.SELLER_RESERVED])
+        .values("seller_id", "currency")
+        .annotate(total=Sum("amount"))
+    )
+    return {(row["seller_id"], row["currency"]): row["total"] or 0 for row in rows}

@@ -1,0 +1,213 @@
+"""Every write to the ledger. Each money event is one balanced transaction, written inside the caller's
+database transaction (the cause and its books commit or roll back together), at most once per
+(type, source): a replayed event finds its transaction and writes nothing.
+
+Callers (orders) pass the figures they have just stored; the ledger never recomputes a fee. A refund is
+written as the difference between what the ledger holds for the order and the order's new stored
+figures, so the books follow the order's fee rules exactly, whatever they are.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.db.models import Exists, Max, OuterRef, Q, Sum
+from django.utils import timezone
+
+from marketplace.accounts.models import User
+from marketplace.core.money import format_money
+
+from .models import Account, BalanceTransaction, LedgerLine, TransactionType
+
+T = TransactionType
+
+
+class OrderFigures(Protocol):
+    """What the ledger reads from an order (orders' ``Order``; the ledger does not import it)."""
+
+    id: str
+    order_number: str
+    seller_id: Any
+    currency: str
+    total_amount: int
+    platform_fee: int
+    seller_earnings: int
+    refunded_amount: int
+    paid_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Line:
+    account: str
+    amount: int
+    seller: bool = True  # on the seller's account, else the platform's
+
+
+class UnbalancedTransaction(ValueError):
+    """Lines that do not add up to zero: a bug in the caller, never written."""
+
+
+def hold_days_for(seller: Any) -> int:
+    """The seller's own hold (an operator's override) or ``PAYOUT_HOLD_DAYS``."""
+    days = getattr(seller, "payout_hold_days", None)
+    return int(settings.PAYOUT_HOLD_DAYS if days is None else days)
+
+
+def _build(
+    *,
+    type: str,
+    seller_id: Any,
+    currency: str,
+    source_id: str,
+    lines: list[Line],
+    available_on: datetime,
+    created_at: datetime,
+    order_id: str = "",
+    payout_id: str = "",
+    description: str = "",
+) -> tuple[BalanceTransaction, list[LedgerLine]]:
+    if sum(line.amount for line in lines) != 0:
+        raise UnbalancedTransaction(f"{type} {source_id}: lines sum to {sum(line.amount for line in lines)}, not 0.")
+    btx = BalanceTransaction(
+        type=type,
+        seller_id=seller_id,
+        currency=currency,
+        amount=sum(line.amount for line in lines if line.account == Account.SELLER_BALANCE),
+        source_id=source_id,
+        order_id=order_id,
+        payout_id=payout_id,
+        description=description[:500],
+        available_on=available_on,
+        created_at=created_at,
+    )
+    rows = [
+        LedgerLine(
+            transaction=btx,
+            account=line.account,
+            seller_id=seller_id if line.seller else None,
+            currency=currency,
+            amount=line.amount,
+            available_on=available_on,
+        )
+        for line in lines
+        if line.amount
+    ]
+    return btx, rows
+
+
+def _write(built: list[tuple[BalanceTransaction, list[LedgerLine]]]) -> list[BalanceTransaction]:
+    """Two statements whatever the number of transactions: their rows, then all their lines."""
+    if not built:
+        return []
+    BalanceTransaction.objects.bulk_create([btx for btx, _ in built])
+    LedgerLine.objects.bulk_create([line for _, lines in built for line in lines])
+    return [btx for btx, _ in built]
+
+
+def ledger_sale_record(*, order: OrderFigures) -> list[BalanceTransaction]:
+    """A paid order: its ``sale`` (the total, from the gateway's clearing to the seller's balance) and
+    its ``platform_fee`` (from the seller's balance to the platform), both pending until the hold ends.
+
+    On the paid path, inside ``order_mark_paid``'s transaction: three statements — one read (the
+    seller's hold and whether this sale is already written), one insert of the transactions, one of
+    their lines. An order with nothing to pay moves no money and writes nothing.
+    """
+    if order.total_amount <= 0:
+        return []
+    seller = (
+        User.objects.filter(pk=order.seller_id)
+        .annotate(
+            recorded=Exists(BalanceTransaction.objects.filter(type=T.SALE, source_id=order.id, seller=OuterRef("pk")))
+        )
+        .values("payout_hold_days", "recorded")
+        .get()
+    )
+    if seller["recorded"]:
+        return []
+    now = timezone.now()
+    paid_at = order.paid_at or now
+    days = settings.PAYOUT_HOLD_DAYS if seller["payout_hold_days"] is None else seller["payout_hold_days"]
+    available_on = paid_at + timedelta(days=days)
+    common: dict[str, Any] = {
+        "seller_id": order.seller_id,
+        "currency": order.currency,
+        "source_id": order.id,
+        "order_id": order.id,
+        "available_on": available_on,
+        "created_at": paid_at,
+    }
+    built = [
+        _build(
+            type=T.SALE,
+            lines=[
+                Line(Account.GATEWAY_CLEARING, -order.total_amount, seller=False),
+                Line(Account.SELLER_BALANCE, order.total_amount),
+            ],
+            description=f"Sale, order {order.order_number}",
+            **common,
+        )
+    ]
+    if order.platform_fee:
+        built.append(
+            _build(
+                type=T.PLATFORM_FEE,
+                lines=[
+                    Line(Account.SELLER_BALANCE, -order.platform_fee),
+                    Line(Account.PLATFORM_FEES, order.platform_fee, seller=False),
+                ],
+                description=f"Platform fee, order {order.order_number}",
+                **common,
+            )
+        )
+    return _write(built)
+
+
+def ledger_refund_record(*, order: OrderFigures, refund_id: str, reason: str = "") -> BalanceTransaction | None:
+    """A refund the order has just applied (its ``refunded_amount``, ``platform_fee`` and
+    ``seller_earnings`` already stored): one ``refund`` transaction that brings the order's books to those
+    figures — the seller gives back what the order's earnings dropped by, the platform the fee it
+    returned, and the clearing account the money that went back to the buyer.
+
+    The seller's part is held like the sale it reverses (its ``available_on``): a refund of a pending
+    sale lowers pending; of an available one, available — below zero if it was paid out meanwhile.
+    """
+    if BalanceTransaction.objects.filter(type=T.REFUND, source_id=refund_id).exists():
+        return None
+    figures = _order_books(order_id=order.id)
+    seller_delta = order.seller_earnings - figures["seller"]
+    fee_delta = order.platform_fee - figures["fees"]
+    if not seller_delta and not fee_delta:
+        return None
+    now = timezone.now()
+    money = format_money(-(seller_delta + fee_delta), order.currency)
+    description = f"Refund of {money}, order {order.order_number}" + (f": {reason}" if reason else "")
+    ((btx, lines),) = [
+        _build(
+            type=T.REFUND,
+            seller_id=order.seller_id,
+            currency=order.currency,
+            source_id=refund_id,
+            order_id=order.id,
+            lines=[
+                Line(Account.SELLER_BALANCE, seller_delta),
+                Line(Account.PLATFORM_FEES, fee_delta, seller=False),
+                Line(Account.GATEWAY_CLEARING, -(seller_delta + fee_delta), seller=False),
+            ],
+            available_on=figures["available_on"] or now,
+            created_at=now,
+            description=description,
+        )
+    ]
+    return _write([(btx, lines)])[0]
+
+
+def _order_books(*, order_id: str) -> dict[str, Any]:
+    """What the ledger holds for one order: the seller's and the platform's fee sums, and the hold of
+    its sale."""
+    sums = LedgerLine.objects.filter(transaction__order_id=order_id).aggregate(
+        seller=Sum("amount", filter=Q(account=Account.SELLER_BALANCE)),
+        fees=Sum("amount", filter=Q(account=Account.PLATFORM_FEES)),
+        available_on=Max("available_on", filter=Q(transaction__type=T.SALE)),
+    )
+    return {"seller": sums["seller"] or 0, "fees": sums["fees"] or 0, "available_on": sums["available_on"]}
