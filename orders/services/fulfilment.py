@@ -32,7 +32,6 @@ Actor = OrderEvent.Actor
 # --- Fulfilment ----------------------------------------------------------------------------------
 
 
-
 @dataclass
 class FulfilmentResult:
     outcome: str  # delivered | partial | needs_attention | skipped | retry
@@ -182,9 +181,7 @@ def _order_fulfil_together(order_id: str, *, final_attempt: bool) -> FulfilmentR
 
 def _fulfil_together(order: Order) -> None:
     """In the order's locked transaction: fulfils its pending items, records them, claims the e-mail."""
-    items = list(
-        OrderItem.objects.select_for_update(of=("self",)).select_related("product").filter(order_id=order.pk)
-    )
+    items = list(OrderItem.objects.select_for_update(of=("self",)).select_related("product").filter(order_id=order.pk))
     by_type: dict[str, list[OrderItem]] = {}
     for item in items:
         item.order = order

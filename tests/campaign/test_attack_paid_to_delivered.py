@@ -91,9 +91,10 @@ def test_the_event_is_stored_with_one_insert_and_a_repeat_changes_nothing(api_cl
 def test_the_webhook_locks_payment_and_order_once_and_reloads_nothing():
     order = code_pool_order()
     body, headers = paid_webhook(order)
-    with mock.patch("orders.services.payment_outcomes.enqueue") as enqueue, CaptureQueriesContext(
-        connection
-    ) as captured:
+    with (
+        mock.patch("orders.services.payment_outcomes.enqueue") as enqueue,
+        CaptureQueriesContext(connection) as captured,
+    ):
         webhook_receive(gateway_name="sandbox", body=body, headers=headers)
     enqueue.assert_called_once_with(FULFIL, order.id)
     statements = _sql(captured)
@@ -133,7 +134,9 @@ def test_a_fee_that_changed_since_checkout_is_written_with_the_move_to_paid(djan
 
 def paid_code_order(quantity: int = 2, codes: int = 3) -> Order:
     seller = SellerFactory()
-    product = ProductFactory(seller=seller, title="Gift Card", delivery_type=DeliveryType.CODE_POOL, delivery_content="")
+    product = ProductFactory(
+        seller=seller, title="Gift Card", delivery_type=DeliveryType.CODE_POOL, delivery_content=""
+    )
     variant = VariantFactory(product=product, name="$25", price=2500)
     codes_import(variant=variant, rows=[CodeRow(n, f"GIFT-{n:04d}-WXYZ") for n in range(1, codes + 1)])
     order = order_create(
@@ -187,8 +190,9 @@ def test_the_email_is_sent_after_commit_never_under_the_orders_lock():
 def test_the_item_by_item_path_also_sends_the_email_outside_any_transaction():
     order = paid_code_order(quantity=1)
     in_transaction: list[bool] = []
-    with _record_transaction_state(in_transaction), mock.patch.object(
-        fulfilment_service, "_order_fulfil_together", return_value={}
+    with (
+        _record_transaction_state(in_transaction),
+        mock.patch.object(fulfilment_service, "_order_fulfil_together", return_value={}),
     ):
         assert order_fulfil(order_id=order.id).outcome == "delivered"
     assert in_transaction == [False]
@@ -204,7 +208,12 @@ def test_a_failed_send_gives_the_claim_back_and_a_retry_delivers_once():
     ):
         order_fulfil(order_id=order.id)
     order.refresh_from_db()
-    assert (order.status, order.dispatched_email, order.email_sent_at, order.delivered_at) == ("paid", False, None, None)
+    assert (order.status, order.dispatched_email, order.email_sent_at, order.delivered_at) == (
+        "paid",
+        False,
+        None,
+        None,
+    )
     assert OrderEvent.objects.filter(order=order, type="email_failed").count() == 1
     assert OrderEvent.objects.filter(order=order, type="email_sent").count() == 0
     item = order.items.get()
@@ -256,8 +265,12 @@ def _fixture_order(kind: str, *, suffix: str) -> Order:
     WebhookEndpoint.objects.create(seller=seller, url="https://hooks.example.test/in", secret="whsec_test")
     if kind == "code_pool":
         product = ProductFactory(
-            seller=seller, slug=f"cards-{suffix}", title="Gift Card", delivery_type=DeliveryType.CODE_POOL,
-            delivery_content="", redemption_instructions="Redeem at shop.test",
+            seller=seller,
+            slug=f"cards-{suffix}",
+            title="Gift Card",
+            delivery_type=DeliveryType.CODE_POOL,
+            delivery_content="",
+            redemption_instructions="Redeem at shop.test",
         )
         small = VariantFactory(product=product, name="$10", price=1000)
         large = VariantFactory(product=product, name="$50", price=5000)
@@ -266,8 +279,12 @@ def _fixture_order(kind: str, *, suffix: str) -> Order:
         lines = [CheckoutLine(small.id, 2), CheckoutLine(large.id, 1)]
     elif kind == "license_key":
         product = ProductFactory(
-            seller=seller, slug=f"app-{suffix}", title="App", delivery_type=DeliveryType.LICENSE_KEY,
-            delivery_content="", delivery_options={"license": {"activation_limit": 3}},
+            seller=seller,
+            slug=f"app-{suffix}",
+            title="App",
+            delivery_type=DeliveryType.LICENSE_KEY,
+            delivery_content="",
+            delivery_options={"license": {"activation_limit": 3}},
         )
         lines = [CheckoutLine(VariantFactory(product=product, name="Pro", price=4900).id, 2)]
     else:
