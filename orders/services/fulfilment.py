@@ -191,7 +191,7 @@ def _fulfil_together(order: Order) -> None:
             raise _OneByOne
         if item.fulfillment_status == FulfillmentStatus.PENDING:
             by_type.setdefault(item.content_type, []).append(item)
-    order._prefetched_objects_cache = {"items": items}
+    order._prefetched_objects_cache = {"items": items}  # type: ignore[attr-defined]  # Django's prefetch cache
     for content_type, pending in by_type.items():
         get_strategy(content_type).fulfil_together(pending)
     now = timezone.now()
