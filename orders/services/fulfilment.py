@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from marketplace.core.errors import InvalidTransition
@@ -203,7 +204,11 @@ def _fulfil_together(order: Order) -> None:
         item.fulfilled_at = now
         item.last_error = ""
     if fulfilled:
-        OrderItem.objects.bulk_update(fulfilled, ["attempts", "last_error", "fulfillment_status", "fulfilled_at"])
+        # Every item gets the same outcome: one plain UPDATE (``bulk_update``'s CASE per column
+        # costs more to build than the whole statement takes to run).
+        OrderItem.objects.filter(pk__in=[item.pk for item in fulfilled]).update(
+            attempts=F("attempts") + 1, fulfillment_status=FulfillmentStatus.SUCCEEDED, fulfilled_at=now, last_error=""
+        )
         order_events_record_together(
             [
                 OrderEvent(
