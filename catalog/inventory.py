@@ -539,3 +539,39 @@ def codes_deliver(*, variant: Variant, order_item_id: str, quantity: int) -> int
         status=CodeStatus.DELIVERED, delivered_at=timezone.now()
     )
     return missing - done
+
+
+def codes_deliver_together(*, wanted: dict[str, int]) -> dict[str, list[Code]] | None:
+    """Delivers the reserved codes of several order items at once: one locking SELECT of their
+    codes and one UPDATE, where ``codes_deliver`` makes four statements per item.
+
+    ``wanted`` maps each order item's id to its quantity. Answers each item's codes (reserved and
+    delivered, the delivered ones first in the pool's order), or ``None`` — with nothing changed —
+    when an item holds fewer reserved codes than it still misses (its reservation was released
+    before the payment arrived): ``codes_deliver`` then reserves again from the pool, item by item.
+    Idempotent like ``codes_deliver``: codes already delivered count, none is delivered twice.
+    """
+    codes = list(
+        Code.objects.select_for_update()
+        .filter(order_item_id__in=list(wanted), status__in=[CodeStatus.ALLOCATED, CodeStatus.DELIVERED])
+        .order_by("allocated_at", "id")
+    )
+    by_item: dict[str, list[Code]] = {item_id: [] for item_id in wanted}
+    for code in codes:
+        by_item[str(code.order_item_id)].append(code)
+    deliver: list[Code] = []
+    for item_id, quantity in wanted.items():
+        held = by_item[item_id]
+        missing = quantity - sum(code.status == CodeStatus.DELIVERED for code in held)
+        if missing <= 0:
+            continue
+        reserved = [code for code in held if code.status == CodeStatus.ALLOCATED]
+        if len(reserved) < missing:
+            return None
+        deliver.extend(reserved[:missing])
+    if deliver:
+        now = timezone.now()
+        Code.objects.filter(id__in=[code.id for code in deliver]).update(status=CodeStatus.DELIVERED, delivered_at=now)
+        for code in deliver:
+            code.status, code.delivered_at = CodeStatus.DELIVERED, now
+    return {item_id: sorted(held, key=lambda code: (code.created_at, code.id)) for item_id, held in by_item.items()}

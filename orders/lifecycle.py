@@ -1,7 +1,7 @@
 """The order lifecycle of ``shared/API.md``, and the one door every status change goes through."""
 
 import logging
-from contextlib import ExitStack
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from marketplace.core.errors import InvalidTransition
+from marketplace.core.ids import make_ids
 from marketplace.core.log_context import bound
 
 from .models import Order, OrderEvent, OrderStatus
@@ -74,21 +75,49 @@ def can_move(from_status: str, to_status: str) -> bool:
 
 def order_transition(
     *,
-    order_id: str,
+    order_id: str | None = None,
+    order: Order | None = None,
     to_status: str,
     message: str = "",
     actor: str = OrderEvent.Actor.SYSTEM,
     actor_user: Any = None,
     data: dict[str, Any] | None = None,
     manual: bool = False,
+    values: dict[str, Any] | None = None,
+    events: Sequence[OrderEvent] = (),
 ) -> Order:
     """Locks the order, checks the move, applies it and records an ``OrderEvent`` — atomically.
 
-    Raises ``InvalidTransition`` (409) for a move the lifecycle does not allow.
+    ``order_id``: the order is locked here. ``order``: the caller already holds it in its own
+    transaction — locked with ``select_for_update``, or guarded: the UPDATE applies only while the
+    status is still the one read, so a move made meanwhile is refused, never overwritten. Either
+    way one UPDATE writes the status with ``values`` (other columns of the same moment: the fee,
+    the e-mail's stamp), and one INSERT writes ``events`` (entries that happened just before the
+    move, in order) with the ``status_changed`` entry last.
+
+    Raises ``InvalidTransition`` (409) for a move the lifecycle does not allow; nothing is written then.
     """
-    with ExitStack() as context, transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
-        context.enter_context(bound(order_number=order.order_number))
+    if order is not None:
+        if not transaction.get_connection().in_atomic_block:
+            raise RuntimeError("order_transition(order=...) runs in the transaction that holds the order.")
+        return _transition(order, to_status, message, actor, actor_user, data, manual, values, events)
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order_id)
+        return _transition(locked, to_status, message, actor, actor_user, data, manual, values, events)
+
+
+def _transition(
+    order: Order,
+    to_status: str,
+    message: str,
+    actor: str,
+    actor_user: Any,
+    data: dict[str, Any] | None,
+    manual: bool,
+    values: dict[str, Any] | None,
+    events: Sequence[OrderEvent],
+) -> Order:
+    with bound(order_number=order.order_number):
         from_status = order.status
         table = MANUAL if manual else ALLOWED
         if to_status not in table.get(from_status, frozenset()):
@@ -97,17 +126,20 @@ def order_transition(
                 extra={"from_status": from_status, "to_status": to_status},
             )
         now = timezone.now()
-        order.status = to_status
-        order.status_message = message[:500]
-        fields = ["status", "status_message", "updated_at"]
+        changes: dict[str, Any] = {"status": to_status, "status_message": message[:500], "updated_at": now}
         if to_status == S.PAID and order.paid_at is None:
-            order.paid_at = now
-            fields.append("paid_at")
+            changes["paid_at"] = now
         if to_status == S.DELIVERED and order.delivered_at is None:
-            order.delivered_at = now
-            fields.append("delivered_at")
-        order.save(update_fields=fields)
-        OrderEvent.objects.create(
+            changes["delivered_at"] = now
+        changes.update(values or {})
+        if not Order.objects.filter(pk=order.pk, status=from_status).update(**changes):
+            raise InvalidTransition(
+                f"The order moved meanwhile; it is no longer {from_status}.",
+                extra={"from_status": from_status, "to_status": to_status},
+            )
+        for name, value in changes.items():
+            setattr(order, name, value)
+        status_changed = OrderEvent(
             order=order,
             type="status_changed",
             from_status=from_status,
@@ -117,6 +149,7 @@ def order_transition(
             actor_user=actor_user,
             data=data or {},
         )
+        order_events_record_together([*events, status_changed])
         logger.info(
             "order %s: %s -> %s",
             order.order_number,
@@ -128,6 +161,19 @@ def order_transition(
         if event_type:
             order_seller_event(order=order, type=event_type)
         return order
+
+
+def order_events_record_together(events: Sequence[OrderEvent]) -> list[OrderEvent]:
+    """Writes timeline entries in one INSERT, in the order given.
+
+    The timeline is ordered by (created_at, id) and entries written together may share a
+    microsecond: their ids are drawn sorted, so such a tie still reads in the order given."""
+    for event, event_id in zip(events, sorted(make_ids("evt", len(events))), strict=True):
+        event.id = event_id
+        event.message = event.message[:500]
+        if event.data is None:
+            event.data = {}
+    return OrderEvent.objects.bulk_create(events)
 
 
 # The seller's webhook event for each status an order can reach.

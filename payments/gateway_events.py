@@ -7,7 +7,7 @@ what it claims is believed only as far as the gateway itself confirms server-sid
 
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import connection
 from django.utils import timezone
 
 from marketplace.core.errors import ApplicationError
@@ -30,24 +30,47 @@ def webhook_receive(*, gateway_name: str, body: bytes, headers: dict[str, str]) 
         message = gateway.parse_webhook(body=body, headers=headers)
     except InvalidSignature as exc:
         raise ApplicationError(f"Invalid webhook signature: {exc}", code="invalid_signature", status_code=400) from exc
-    try:
-        with transaction.atomic():
-            event, created = WebhookEvent.objects.get_or_create(
-                gateway=gateway.name,
-                event_id=message.event_id,
-                defaults={
-                    "type": message.type,
-                    "payload": message.payload,
-                    "payment_ref": message.payment_id or "",
-                    "refunded_total": message.refunded_total,
-                },
-            )
-    except IntegrityError:
-        event, created = WebhookEvent.objects.get(gateway=gateway.name, event_id=message.event_id), False
+    event = WebhookEvent(
+        gateway=gateway.name,
+        event_id=message.event_id,
+        type=message.type,
+        payload=message.payload,
+        payment_ref=message.payment_id or "",
+        refunded_total=message.refunded_total,
+    )
+    created = _event_store_once(event)
+    if not created:
+        event = WebhookEvent.objects.get(gateway=gateway.name, event_id=message.event_id)
     if not created and event.status not in (WebhookEvent.Status.RECEIVED, WebhookEvent.Status.FAILED):
         return event, False
     webhook_process(event=event)
     return event, True
+
+
+def _event_store_once(event: WebhookEvent) -> bool:
+    """Writes the event unless its gateway already sent one with its id; True if this call wrote it.
+
+    One ``INSERT … ON CONFLICT DO NOTHING RETURNING id``: the unique constraint decides, with no
+    SELECT before and no savepoint around it (``get_or_create``'s four statements). Both databases
+    the project runs on (PostgreSQL, SQLite ≥ 3.35) answer ``RETURNING`` for a row they inserted and
+    nothing for a conflict. ``bulk_create(ignore_conflicts=True)`` would not say which happened.
+    """
+    meta = WebhookEvent._meta
+    quote = connection.ops.quote_name
+    fields = meta.concrete_fields
+    values = [field.get_db_prep_save(field.pre_save(event, True), connection) for field in fields]
+    # Every name comes from the model's own metadata, quoted; every value is a parameter.
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    columns = ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    conflict = f"{quote('gateway')}, {quote('event_id')}"
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT ({conflict}) DO NOTHING RETURNING {pk}"  # noqa: S608, E501
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        created = cursor.fetchone() is not None
+    if created:
+        event._state.adding, event._state.db = False, connection.alias
+    return created
 
 
 def webhook_replay(*, event: WebhookEvent) -> WebhookEvent:
@@ -72,7 +95,6 @@ def webhook_process(*, event: WebhookEvent) -> WebhookEvent:
         paid = payment_apply_gateway_status(payment=payment, source=f"webhook {event.event_id}")
     except GatewayUnavailable as exc:
         return _finish(event, WebhookEvent.Status.FAILED, f"Could not re-verify with the gateway: {exc}")
-    payment.refresh_from_db()
     claims_success = event.type.endswith("succeeded")
     if claims_success and not paid:
         order_port().record_event(

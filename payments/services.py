@@ -7,6 +7,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
@@ -128,12 +129,18 @@ def _wait_for_gateway_page(payment: Payment) -> Payment:
 
 
 def payment_apply_gateway_status(*, payment: Payment, source: str) -> bool:
-    """Asks the gateway for the payment's real status and applies it. Returns True if it is paid."""
+    """Asks the gateway for the payment's real status and applies it. Returns True if it is paid.
+
+    The gateway is asked outside any transaction (a slow gateway never holds a lock). The payment's
+    move is one guarded UPDATE (its row lock held to the end of the transaction, its status checked
+    in its WHERE), so two webhooks for one payment are serialised as a ``SELECT … FOR UPDATE`` would
+    serialise them, with one statement instead of two; the order is locked once, by the order side.
+    ``payment`` is updated in place: the caller needs no reload.
+    """
     orders = order_port()
     gateway = get_gateway(payment.gateway)
     status = gateway.retrieve(payment=payment)
     with transaction.atomic():
-        payment = Payment.objects.select_for_update().get(pk=payment.pk)
         if status.status == "succeeded":
             if status.amount != payment.amount or status.currency != payment.currency:
                 orders.record_event(
@@ -146,26 +153,47 @@ def payment_apply_gateway_status(*, payment: Payment, source: str) -> bool:
                 )
                 return False
             # Only forward: a refunded payment never goes back to merely "succeeded".
-            if payment.status in (PaymentStatus.PENDING, PaymentStatus.FAILED, PaymentStatus.CANCELLED):
-                payment.status = PaymentStatus.SUCCEEDED
-                payment.transaction_id = status.transaction_id or payment.transaction_id
-                payment.save(update_fields=["status", "transaction_id", "updated_at"])
+            transaction_id = status.transaction_id or payment.transaction_id
+            if _payment_move(
+                payment,
+                from_statuses=(PaymentStatus.PENDING, PaymentStatus.FAILED, PaymentStatus.CANCELLED),
+                status=PaymentStatus.SUCCEEDED,
+                transaction_id=transaction_id,
+            ):
+                payment.transaction_id = transaction_id
             orders.mark_paid(
                 order_id=payment.order_id,
                 payment_id=payment.id,
                 message=f"Payment confirmed by {payment.gateway} ({source}).",
             )
             return True
-        if status.status == "failed" and payment.status == PaymentStatus.PENDING:
-            payment.status = PaymentStatus.FAILED
-            payment.failure_reason = "Declined at the gateway."
-            payment.save(update_fields=["status", "failure_reason", "updated_at"])
+        if status.status == "failed" and _payment_move(
+            payment,
+            from_statuses=(PaymentStatus.PENDING,),
+            status=PaymentStatus.FAILED,
+            failure_reason="Declined at the gateway.",
+        ):
             orders.mark_payment_failed(
                 order_id=payment.order_id,
                 payment_id=payment.id,
                 reason=f"The payment was declined ({payment.gateway}).",
             )
     return False
+
+
+def _payment_move(payment: Payment, *, from_statuses: tuple[str, ...], status: str, **values: Any) -> bool:
+    """Moves the payment to ``status`` if it is still in one of ``from_statuses`` (one UPDATE that
+    locks the row); on success the instance follows. Returns whether it moved."""
+    now = timezone.now()
+    moved = Payment.objects.filter(pk=payment.pk, status__in=from_statuses).update(
+        status=status, updated_at=now, **values
+    )
+    if moved:
+        payment.status = status
+        payment.updated_at = now
+        for name, value in values.items():
+            setattr(payment, name, value)
+    return bool(moved)
 
 
 def payment_reconcile_order(*, order: PayableOrder) -> bool:

@@ -1,7 +1,7 @@
 """The registry of delivery strategies: the fulfilment half of each delivery type. A new type is
 one module here and one line in ``_STRATEGIES``, plus its settings in ``catalog.delivery``."""
 
-from .base import DeliveryStrategy, PermanentDeliveryError, Resource, TransientDeliveryError
+from .base import DeliveryStrategy, NotTogether, PermanentDeliveryError, Resource, TransientDeliveryError
 from .code_pool import CodePoolDelivery
 from .file import FileDelivery
 from .license_key import LicenseKeyDelivery
@@ -35,6 +35,7 @@ def get_strategy(content_type: str) -> DeliveryStrategy:
 
 __all__ = [
     "DeliveryStrategy",
+    "NotTogether",
     "PermanentDeliveryError",
     "Resource",
     "TransientDeliveryError",

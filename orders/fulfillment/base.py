@@ -15,6 +15,18 @@ class TransientDeliveryError(Exception):
     """A failure worth retrying (a timeout, a 5xx from a partner). Retried with backoff."""
 
 
+class NotTogether(Exception):
+    """These items cannot be fulfilled together in one transaction; fulfil them one by one.
+
+    ``item_id`` and ``failure``: the item whose attempt failed, and how (that attempt counts: the
+    one-by-one path settles it without trying the item again)."""
+
+    def __init__(self, message: str, *, item_id: str | None = None, failure: Exception | None = None) -> None:
+        super().__init__(message)
+        self.item_id = item_id
+        self.failure = failure
+
+
 class PermanentDeliveryError(Exception):
     """A failure retries will not fix; the item gets ``fulfillment_status = status``."""
 
@@ -52,6 +64,17 @@ class DeliveryStrategy(ABC):
     def fulfil(self, item: OrderItem) -> None:  # noqa: B027 - text and link need no work at payment
         """Makes the item's delivery ready. Must be idempotent: called again after success, it
         changes nothing. Raises TransientDeliveryError or PermanentDeliveryError."""
+
+    def fulfil_together(self, items: list[OrderItem]) -> None:
+        """Fulfils several items of one order in the caller's transaction (the order's one
+        fulfilment transaction: local strategies only). One by one unless a strategy can do better
+        (code pools fetch and deliver every item's codes in two statements). Raises what ``fulfil``
+        raises, or ``NotTogether`` when the items must take the one-by-one path instead."""
+        for item in items:
+            try:
+                self.fulfil(item)
+            except (TransientDeliveryError, PermanentDeliveryError) as exc:
+                raise NotTogether(str(exc), item_id=item.id, failure=exc) from exc
 
     def delivery_view(self, item: OrderItem) -> dict[str, Any]:
         """The item's ``delivery`` object for the order API (only for fulfilled items)."""

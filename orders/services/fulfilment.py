@@ -3,16 +3,25 @@ to an operator when items keep failing."""
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
+from marketplace.core.errors import InvalidTransition
 from marketplace.core.log_context import bound
-from orders.emails import build_delivery_email, sandbox_notice
-from orders.fulfillment import PermanentDeliveryError, TransientDeliveryError, get_strategy
-from orders.lifecycle import FULFILLABLE, can_move, order_event_record, order_transition
+from orders.emails import build_delivery_email, paid_in_sandbox, sandbox_notice
+from orders.fulfillment import NotTogether, PermanentDeliveryError, TransientDeliveryError, get_strategy
+from orders.lifecycle import (
+    FULFILLABLE,
+    can_move,
+    order_event_record,
+    order_events_record_together,
+    order_transition,
+)
 from orders.models import FulfillmentStatus, Order, OrderEvent, OrderItem, OrderStatus
 
 logger = logging.getLogger(__name__)
@@ -24,15 +33,17 @@ Actor = OrderEvent.Actor
 # --- Fulfilment ----------------------------------------------------------------------------------
 
 
-
 @dataclass
 class FulfilmentResult:
     outcome: str  # delivered | partial | needs_attention | skipped | retry
     transient_errors: list[str] = field(default_factory=list)
 
 
-def _fulfil_item(item_id: str) -> tuple[str, str]:
+def _fulfil_item(item_id: str, *, failure: Exception | None = None) -> tuple[str, str]:
     """Fulfils one item; returns (fulfillment_status, error). Never twice.
+
+    ``failure``: this attempt was already made (and failed so) in the one-transaction path, whose
+    writes were rolled back: it is settled as it is, not made again.
 
     Local strategies run under the item's row lock. Remote ones (partner_api) run outside any
     transaction — a slow partner must not hold a lock, and on SQLite a transaction holds the whole
@@ -54,6 +65,8 @@ def _fulfil_item(item_id: str) -> tuple[str, str]:
         item = OrderItem.objects.select_for_update().select_related("order").get(pk=item_id)
         if item.fulfillment_status == FulfillmentStatus.SUCCEEDED:
             return item.fulfillment_status, ""
+        if isinstance(failure, TransientDeliveryError | PermanentDeliveryError):
+            return _settle_item(item, failure)
         return _settle_item(item, _attempt(strategy, item))
 
 
@@ -99,21 +112,123 @@ def _settle_item(item: OrderItem, failure: TransientDeliveryError | PermanentDel
 def order_fulfil(*, order_id: str, final_attempt: bool = False) -> FulfilmentResult:
     """Fulfils every item not yet fulfilled, sends the one email, and marks the order delivered.
 
-    Safe to run twice or concurrently: items are locked and skipped once fulfilled, the email is
-    sent once under the order's lock. Transient failures raise ``TransientDeliveryError`` for the
-    task to retry, unless this is the final attempt, which hands the order to an operator.
+    Safe to run twice or concurrently: items are locked and skipped once fulfilled, and the email
+    is claimed under the order's lock and sent once, after that lock is released. Transient failures
+    raise ``TransientDeliveryError`` for the task to retry, unless this is the final attempt, which
+    hands the order to an operator.
+
+    An order whose strategies are all local (text, link, file, code pool, licence key) is fulfilled
+    in one transaction (``_order_fulfil_together``); a remote strategy (partner) or any failure
+    takes the item-by-item path, which settles each item on its own.
     """
+    together = _order_fulfil_together(order_id, final_attempt=final_attempt)
+    if isinstance(together, FulfilmentResult):
+        return together
     order = Order.objects.filter(pk=order_id).first()
     if order is None or order.status not in FULFILLABLE:
         return FulfilmentResult("skipped")
     with bound(order_number=order.order_number):  # the task's lines name the order by its number
-        return _order_fulfil(order, final_attempt=final_attempt)
+        return _order_fulfil(order, final_attempt=final_attempt, attempted=together)
 
 
-def _order_fulfil(order: Order, *, final_attempt: bool) -> FulfilmentResult:
+class _OneByOne(Exception):
+    """The order is not for the one-transaction path: its writes are rolled back, and the
+    item-by-item path does the work."""
+
+
+def _order_fulfil_together(order_id: str, *, final_attempt: bool) -> FulfilmentResult | dict[str, Exception]:
+    """The whole fulfilment of an order whose items are all local, in one transaction.
+
+    The order (with its product, seller and whether the sandbox paid it) and its items are locked
+    once; each strategy fulfils its items together (a code pool's codes in one query); the items'
+    outcomes are one UPDATE and their timeline entries one INSERT; the e-mail is claimed
+    (``dispatched_email``) in the same transaction. The e-mail is rendered from what is in memory and
+    sent after the commit, never under the row lock; the move to delivered, ``delivered_at`` and
+    ``email_sent_at`` are then one UPDATE with the ``email_sent`` and ``status_changed`` entries.
+
+    Answers, instead of a result, the attempts that failed here (item id → failure; their writes
+    rolled back, the attempt itself counted by the item-by-item path, which settles them without
+    trying again) when the order must take that path: a remote strategy, an item that failed
+    before, an e-mail already claimed, or a strategy's failure.
+    """
+    try:
+        with transaction.atomic():
+            order = (
+                Order.objects.select_for_update(of=("self",))
+                .select_related("product", "seller")
+                .annotate(paid_in_sandbox=paid_in_sandbox())
+                .filter(pk=order_id)
+                .first()
+            )
+            if order is None or order.status not in FULFILLABLE:
+                return FulfilmentResult("skipped")
+            if order.dispatched_email:
+                raise _OneByOne  # sent, or being sent: the one-by-one path knows which
+            with bound(order_number=order.order_number):
+                _fulfil_together(order)
+    except _OneByOne:
+        return {}
+    except NotTogether as exc:
+        return {exc.item_id: exc.failure} if exc.item_id and exc.failure else {}
+    with bound(order_number=order.order_number):
+        try:
+            recipient = _email_send_claimed(order)
+        except TransientDeliveryError as exc:
+            return _email_failed(order, exc, final_attempt=final_attempt)
+        with transaction.atomic():
+            _delivered_with_email(order, recipient)
+    return FulfilmentResult("delivered")
+
+
+def _fulfil_together(order: Order) -> None:
+    """In the order's locked transaction: fulfils its pending items, records them, claims the e-mail."""
+    items = list(OrderItem.objects.select_for_update(of=("self",)).select_related("product").filter(order_id=order.pk))
+    by_type: dict[str, list[OrderItem]] = {}
+    for item in items:
+        item.order = order
+        if item.fulfillment_status not in (FulfillmentStatus.PENDING, FulfillmentStatus.SUCCEEDED):
+            raise _OneByOne  # failed before: its status and message are the item-by-item path's to settle
+        if get_strategy(item.content_type).remote:
+            raise _OneByOne
+        if item.fulfillment_status == FulfillmentStatus.PENDING:
+            by_type.setdefault(item.content_type, []).append(item)
+    order._prefetched_objects_cache = {"items": items}  # type: ignore[attr-defined]  # Django's prefetch cache
+    for content_type, pending in by_type.items():
+        get_strategy(content_type).fulfil_together(pending)
+    now = timezone.now()
+    fulfilled = [item for pending in by_type.values() for item in pending]
+    fulfilled.sort(key=items.index)
+    for item in fulfilled:
+        item.attempts += 1
+        item.fulfillment_status = FulfillmentStatus.SUCCEEDED
+        item.fulfilled_at = now
+        item.last_error = ""
+    if fulfilled:
+        # Every item gets the same outcome: one plain UPDATE (``bulk_update``'s CASE per column
+        # costs more to build than the whole statement takes to run).
+        OrderItem.objects.filter(pk__in=[item.pk for item in fulfilled]).update(
+            attempts=F("attempts") + 1, fulfillment_status=FulfillmentStatus.SUCCEEDED, fulfilled_at=now, last_error=""
+        )
+        order_events_record_together(
+            [
+                OrderEvent(
+                    order=order,
+                    type="item_fulfilled",
+                    message=f"{item.title} × {item.quantity} fulfilled.",
+                    data={"item_id": item.id},
+                )
+                for item in fulfilled
+            ]
+        )
+    _email_claim(order)
+
+
+def _order_fulfil(
+    order: Order, *, final_attempt: bool, attempted: dict[str, Exception] | None = None
+) -> FulfilmentResult:
     transient: list[str] = []
     for item_id in order.items.values_list("id", flat=True):
-        status, error = _fulfil_item(item_id)
+        status, error = _fulfil_item(item_id, failure=(attempted or {}).get(item_id))
         if status == "transient":
             transient.append(error)
     items = list(order.items.all())
@@ -121,16 +236,10 @@ def _order_fulfil(order: Order, *, final_attempt: bool) -> FulfilmentResult:
     if len(done) == len(items):
         try:
             order_send_delivery_email(order_id=order.id)
+        except EmailInFlight:
+            return FulfilmentResult("skipped")
         except TransientDeliveryError as exc:
-            transient.append(str(exc))
-            order_event_record(
-                order=order,
-                type="email_failed",
-                message=f"Delivery email failed; it will be retried alone: {exc}"[:500],
-            )
-            if not final_attempt:
-                raise
-            return _hand_to_operator(order, f"The delivery email could not be sent: {exc}")
+            return _email_failed(order, exc, final_attempt=final_attempt)
         _move(order.id, S.DELIVERED, "Every item was delivered and the buyer was emailed.")
         return FulfilmentResult("delivered")
     if transient and not final_attempt:
@@ -189,18 +298,91 @@ def _move(order_id: str, to_status: str, message: str) -> None:
 
 
 def order_send_delivery_email(*, order_id: str) -> bool:
-    """Sends the buyer one email with everything they bought. Returns False if already sent."""
+    """Sends the buyer one email with everything they bought. Returns False if already sent.
+
+    The e-mail is claimed under the order's lock (``dispatched_email`` set, ``email_sent_at`` still
+    empty: "to send"), sent after that lock is released, then stamped ``email_sent_at`` with its
+    ``email_sent`` entry. A send that fails gives the claim back, so a retry sends it; a claim left
+    by a run that died (older than ``EMAIL_CLAIM_STALE_SECONDS``) is taken over. Raises
+    ``TransientDeliveryError`` while the e-mail cannot be sent, ``EmailInFlight`` while another run
+    is sending it (that run finishes the order, or gives the claim back for a retry).
+    """
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
-        if order.dispatched_email:
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("product", "seller")
+            .annotate(paid_in_sandbox=paid_in_sandbox())
+            .get(pk=order_id)
+        )
+        if order.email_sent_at is not None:
             return False
+        if order.dispatched_email and order.updated_at > timezone.now() - timedelta(seconds=EMAIL_CLAIM_STALE_SECONDS):
+            raise EmailInFlight("The delivery email is being sent by another run.")
+        _email_claim(order)
+    recipient = _email_send_claimed(order)
+    with transaction.atomic():
+        sent_at = timezone.now()
+        Order.objects.filter(pk=order.pk).update(dispatched_email=True, email_sent_at=sent_at, updated_at=sent_at)
+        order.dispatched_email, order.email_sent_at = True, sent_at
+        order_event_record(order=order, type="email_sent", message=f"Delivery email sent to {recipient}.")
+    return True
+
+
+class EmailInFlight(Exception):
+    """Another run claimed the delivery e-mail and is sending it: this run leaves the order to it."""
+
+
+# A claimed e-mail not stamped as sent after this long was claimed by a run that died: taken over.
+EMAIL_CLAIM_STALE_SECONDS = 300
+
+
+def _email_claim(order: Order) -> None:
+    """In the transaction that holds the order's lock: the e-mail is "to send" (dispatched_email
+    set, email_sent_at empty). ``updated_at`` dates the claim."""
+    claimed_at = timezone.now()
+    Order.objects.filter(pk=order.pk).update(dispatched_email=True, updated_at=claimed_at)
+    order.dispatched_email, order.updated_at = True, claimed_at
+
+
+def _email_send_claimed(order: Order) -> str:
+    """Sends the claimed delivery e-mail, with no transaction open and no lock held; returns its
+    recipient. On failure the claim is given back (a retry sends it) and ``TransientDeliveryError``
+    is raised."""
+    try:
         message = build_delivery_email(order)
-        try:
-            message.send(fail_silently=False)
-        except Exception as exc:  # noqa: BLE001 - any mail failure is worth a retry
-            raise TransientDeliveryError(f"Email not sent: {exc}") from exc
-        order.dispatched_email = True
-        order.email_sent_at = timezone.now()
-        order.save(update_fields=["dispatched_email", "email_sent_at", "updated_at"])
-        order_event_record(order=order, type="email_sent", message=f"Delivery email sent to {message.to[0]}.")
-        return True
+        message.send(fail_silently=False)
+    except Exception as exc:  # noqa: BLE001 - any mail failure is worth a retry
+        Order.objects.filter(pk=order.pk, email_sent_at__isnull=True).update(dispatched_email=False)
+        order.dispatched_email = False
+        raise TransientDeliveryError(f"Email not sent: {exc}") from exc
+    return str(message.to[0])
+
+
+def _email_failed(order: Order, exc: TransientDeliveryError, *, final_attempt: bool) -> FulfilmentResult:
+    """The delivery e-mail could not be sent: recorded; retried alone, or handed to an operator."""
+    order_event_record(
+        order=order,
+        type="email_failed",
+        message=f"Delivery email failed; it will be retried alone: {exc}"[:500],
+    )
+    if not final_attempt:
+        raise exc
+    return _hand_to_operator(order, f"The delivery email could not be sent: {exc}")
+
+
+def _delivered_with_email(order: Order, recipient: str) -> None:
+    """After the e-mail went out: the order is delivered and the e-mail stamped, in one UPDATE (the
+    status guarded: a move made meanwhile, such as a refund, is kept, and only the e-mail recorded)."""
+    sent_at = timezone.now()
+    sent = OrderEvent(order=order, type="email_sent", message=f"Delivery email sent to {recipient}.")
+    try:
+        order_transition(
+            order=order,
+            to_status=S.DELIVERED,
+            message="Every item was delivered and the buyer was emailed.",
+            values={"dispatched_email": True, "email_sent_at": sent_at},
+            events=[sent],
+        )
+    except InvalidTransition:
+        Order.objects.filter(pk=order.pk).update(dispatched_email=True, email_sent_at=sent_at, updated_at=sent_at)
+        order_events_record_together([sent])

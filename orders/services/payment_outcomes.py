@@ -36,8 +36,10 @@ def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Ord
     or refunded, or a failed order's stock or discount is gone meanwhile — is refunded through its
     gateway once this commits, and the order's timeline says why: a buyer is never charged for nothing.
     """
-    with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
+    # No savepoint: the caller's transaction (the payment's) is the unit, and every refusal below
+    # returns instead of raising. The order is locked once, with its seller for the fee.
+    with transaction.atomic(savepoint=False):
+        order = Order.objects.select_for_update(of=("self",)).select_related("seller").get(pk=order_id)
         if order.status == S.FAILED:
             try:
                 with transaction.atomic():
@@ -48,9 +50,8 @@ def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Ord
                 )
                 return order
             order_transition(
-                order_id=order.id, to_status=S.PENDING, message="A new payment attempt succeeded.", actor=Actor.GATEWAY
+                order=order, to_status=S.PENDING, message="A new payment attempt succeeded.", actor=Actor.GATEWAY
             )
-            order.refresh_from_db()
         if order.status != S.PENDING:
             if order_paid_by(order) != payment_id:
                 reason = (
@@ -60,16 +61,18 @@ def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Ord
                 )
                 _refund_unpayable_on_commit(payment_id, reason)
             return order
-        # The fee is fixed at payment, with the seller's rates as they are now.
+        # The fee is fixed at payment, with the seller's rates as they are now (in the move's UPDATE).
         fee = platform_fee_for(order.total_amount, seller=order.seller)
+        values = {}
         if fee != order.platform_fee:
-            Order.objects.filter(pk=order.pk).update(platform_fee=fee, seller_earnings=order.total_amount - fee)
+            values = {"platform_fee": fee, "seller_earnings": order.total_amount - fee}
         order = order_transition(
-            order_id=order.id,
+            order=order,
             to_status=S.PAID,
             message=message or "Payment confirmed by the gateway.",
             actor=Actor.GATEWAY,
             data={"payment_id": payment_id},
+            values=values,
         )
         ledger_sale_record(order=order)  # the sale and its fee, in this transaction
         _queue_fulfilment_on_commit(order)
