@@ -127,7 +127,10 @@ def payment_open_in_order_transaction(
         currency=order.currency,
         payment_method=gateway.name,
     )
-    checkout = gateway.create_checkout(payment=payment, order=order, return_url=return_url)
+    try:
+        checkout = gateway.create_checkout(payment=payment, order=order, return_url=return_url)
+    except GatewayUnavailable as exc:  # the whole order rolls back with it: nothing is left behind
+        raise DependencyUnavailable("The payment gateway is not answering. Please try again.") from exc
     payment.redirect_url = checkout.redirect_url
     payment.transaction_id = checkout.transaction_id
     payment.save(force_insert=True)
