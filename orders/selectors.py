@@ -1,6 +1,6 @@
 """Reads of orders that are more than a ``.get``."""
 
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Model, Prefetch, Q, QuerySet
 
@@ -19,9 +19,10 @@ def prefetched_set(instance: Model, relation: str, objects: list[Any]) -> None:
     queryset = getattr(instance, relation).all()
     queryset._result_cache = list(objects)
     queryset._prefetch_done = True
-    if not hasattr(instance, "_prefetched_objects_cache"):
-        instance._prefetched_objects_cache = {}
-    instance._prefetched_objects_cache[relation] = queryset  # a reverse relation's cache is its accessor's name
+    holder = cast(Any, instance)
+    if not hasattr(holder, "_prefetched_objects_cache"):
+        holder._prefetched_objects_cache = {}
+    holder._prefetched_objects_cache[relation] = queryset  # a reverse relation's cache is its accessor's name
 
 
 def order_details_in_hand(order: Order) -> bool:

@@ -53,6 +53,10 @@ class FixedWindowThrottle(SimpleRateThrottle):
     again at the start of the next.
     """
 
+    num_requests: int  # set from the rate by DRF's ``__init__`` / ``ScopedRateThrottle.allow_request``
+    duration: int
+    window_ends: float
+
     def allow_request(self, request: Any, view: Any) -> bool:
         if self.rate is None:
             return True
@@ -75,7 +79,7 @@ def window_hit(key: str, *, timeout: int) -> int:
     cache = caches[DEFAULT_CACHE_ALIAS]  # the backend itself, not the proxy, so that Redis is recognised
     if isinstance(cache, RedisCache):
         raw_key = cache.make_and_validate_key(key)
-        pipeline = cache._cache.get_client(raw_key, write=True).pipeline(transaction=False)
+        pipeline = cast(Any, cache)._cache.get_client(raw_key, write=True).pipeline(transaction=False)
         pipeline.incr(raw_key)
         pipeline.expire(raw_key, timeout)
         count, _ = pipeline.execute()
