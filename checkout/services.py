@@ -95,7 +95,7 @@ def checkout_pay(
         then=open_payment if init_payment else None,
     )
     order = result.order
-    if opened:
+    if result.created and opened:  # (a replay's order is not the one an attempt opened a payment for)
         prefetched_set(order, "payments", opened)
         return order, opened[0], result.created
     payment = None
