@@ -91,7 +91,8 @@ class CheckoutPayApi(PublicApi):
         order, payment, created = checkout_pay(
             buyer=request.user, product=product, validated=data.validated_data, idempotency_key=key
         )
-        order = order_get_for_buyer(order_id=order.id)
+        if not created:  # a replay answers the order as it is now; a new one is in hand, complete
+            order = order_get_for_buyer(order_id=order.id)
         body = order_to_dict(order, audience="buyer")
         if payment is not None:
             body["payment"] = {**payment_to_dict(payment), "redirect_url": payment.redirect_url}

@@ -4,19 +4,35 @@ payment. Shared by the public API and the hosted checkout page."""
 
 from typing import Any
 
-from catalog.models import Product, ProductStatus
+from catalog.models import Product, ProductStatus, Variant
 from marketplace.core.errors import NotFound, ValidationFailed
 from orders.emails import success_page_url
 from orders.models import Order, OrderStatus
+from orders.selectors import prefetched_set
 from orders.services import CheckoutLine, order_create, request_fingerprint
 from payments.gateways import get_gateway
-from payments.services import payment_initiate
+from payments.models import Payment
+from payments.services import payment_initiate, payment_open_in_order_transaction
 
 
 def product_for_checkout(slug: str) -> Product:
-    product = Product.objects.select_related("seller").filter(slug=slug, status=ProductStatus.ACTIVE).first()
+    """The active product with its seller and its variants, in one query: the variants are read
+    with their product joined (``select_related``) and handed to the product as its prefetched
+    ``variants``, so that the quote, the stock view and the order lines read them from memory. A
+    product without variants (nothing to sell yet) costs a second query, for its 404 or its page."""
+    variants = list(
+        Variant.objects.select_related("product__seller").filter(
+            product__slug=slug, product__status=ProductStatus.ACTIVE
+        )
+    )
+    product = variants[0].product if variants else None
     if product is None:
-        raise NotFound("This product is not for sale.", code="product_not_found")
+        product = Product.objects.select_related("seller").filter(slug=slug, status=ProductStatus.ACTIVE).first()
+        if product is None:
+            raise NotFound("This product is not for sale.", code="product_not_found")
+    for variant in variants:
+        variant.product = product  # one product instance for all of them, as a prefetch would give
+    prefetched_set(product, "variants", variants)
     return product
 
 
@@ -43,12 +59,27 @@ def checkout_lines(product: Product, items: list[dict[str, Any]]) -> list[Checko
 def checkout_pay(
     *, product: Product, validated: dict[str, Any], idempotency_key: str | None, buyer: Any = None
 ) -> tuple[Order, Any, bool]:
-    """Creates (or replays) the order, then opens its payment. Shared by the API and the page."""
-    if validated.get("init_payment", True):
-        get_gateway(validated.get("payment_method") or None)  # an unknown method creates nothing
+    """Creates (or replays) the order, then opens its payment. Shared by the API and the page.
+
+    A new order's payment through a gateway that opens in process (the sandbox) is opened inside
+    the order's own transaction: one commit for the order, its payment, the gateway's record and
+    their events. A remote gateway's (Stripe) opens after the commit, as a replay's does. A created
+    order comes back with its items and payments in hand, for an answer that reloads nothing."""
+    init_payment = validated.get("init_payment", True)
+    gateway_name = validated.get("payment_method") or None
+    if init_payment:
+        get_gateway(gateway_name)  # an unknown method creates nothing
     lines = checkout_lines(product, validated["items"])
     fingerprint_body = {k: v for k, v in validated.items() if k != "idempotency_key"}
     fingerprint_body["items"] = [(line.variant_id, line.quantity, line.fulfillment_input) for line in lines]
+    opened: list[Payment] = []
+
+    def open_payment(order: Order) -> None:
+        payment = payment_open_in_order_transaction(
+            order=order, gateway_name=gateway_name, return_url=success_page_url(order)
+        )
+        opened[:] = [] if payment is None else [payment]  # only this attempt's, if an attempt is retried
+
     result = order_create(
         product=product,
         buyer_email=validated["buyer_email"],
@@ -61,13 +92,15 @@ def checkout_pay(
         idempotency_key=idempotency_key,
         fingerprint=request_fingerprint(fingerprint_body),
         buyer=buyer,
+        then=open_payment if init_payment else None,
     )
-    payment = None
     order = result.order
-    if validated.get("init_payment", True) and order.status in (OrderStatus.PENDING, OrderStatus.FAILED):
-        payment = payment_initiate(
-            order=order, gateway_name=validated.get("payment_method") or None, return_url=success_page_url(order)
-        )
+    if result.created and opened:  # (a replay's order is not the one an attempt opened a payment for)
+        prefetched_set(order, "payments", opened)
+        return order, opened[0], result.created
+    payment = None
+    if init_payment and order.status in (OrderStatus.PENDING, OrderStatus.FAILED):
+        payment = payment_initiate(order=order, gateway_name=gateway_name, return_url=success_page_url(order))
+        if result.created:
+            prefetched_set(order, "payments", [payment])
     return order, payment, result.created
-
-

@@ -1,8 +1,12 @@
 """The order lifecycle of ``shared/API.md``, and the one door every status change goes through."""
 
+import itertools
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import timedelta
+from typing import Any, cast
 
 from django.db import transaction
 from django.db.models import Q
@@ -189,6 +193,34 @@ SELLER_EVENTS: dict[str, str] = {
 }
 
 
+# Events recorded inside ``order_events_together()``: written in one INSERT when it ends.
+_events_together: ContextVar[list[OrderEvent] | None] = ContextVar("order_events_together", default=None)
+
+
+@contextmanager
+def order_events_together() -> Iterator[list[OrderEvent]]:
+    """Inside one transaction, every ``order_event_record`` is kept and written in one INSERT at
+    the end (a new order's ``order_created`` and ``payment_initiated``), in the order recorded:
+    ``created_at`` is made strictly increasing so that the timeline reads as it happened. An
+    exception writes nothing (the transaction rolls back anyway)."""
+    if _events_together.get() is not None:  # already inside one: the outer block writes them
+        yield cast(list[OrderEvent], _events_together.get())
+        return
+    events: list[OrderEvent] = []
+    token = _events_together.set(events)
+    try:
+        yield events
+    finally:
+        _events_together.reset(token)
+    if not events:
+        return
+    OrderEvent.objects.bulk_create(events)
+    for earlier, later in itertools.pairwise(events):
+        if later.created_at <= earlier.created_at:  # the same microsecond: keep the recorded order
+            later.created_at = earlier.created_at + timedelta(microseconds=1)
+            OrderEvent.objects.filter(pk=later.pk).update(created_at=later.created_at)
+
+
 def order_event_record(
     *,
     order: Order,
@@ -198,6 +230,12 @@ def order_event_record(
     actor_user: Any = None,
     data: dict[str, Any] | None = None,
 ) -> OrderEvent:
-    return OrderEvent.objects.create(
+    event = OrderEvent(
         order=order, type=type, message=message[:500], actor=actor, actor_user=actor_user, data=data or {}
     )
+    together = _events_together.get()
+    if together is not None:
+        together.append(event)
+    else:
+        event.save(force_insert=True)
+    return event

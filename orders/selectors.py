@@ -1,14 +1,34 @@
 """Reads of orders that are more than a ``.get``."""
 
-from typing import Any
+from typing import Any, cast
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Model, Prefetch, Q, QuerySet
 
 from catalog.models import Code
 from marketplace.core.errors import NotFound
 from payments.models import Payment
 
 from .models import Order, OrderEvent, OrderItem
+
+
+def prefetched_set(instance: Model, relation: str, objects: list[Any]) -> None:
+    """Hands ``instance`` the objects of a to-many ``relation`` that are already in memory, as
+    ``prefetch_related`` would: ``instance.<relation>.all()`` then answers them without a query. A
+    write path that just created an order, its items and its payment builds its answer and its
+    seller event from them this way instead of reloading what it wrote."""
+    queryset = getattr(instance, relation).all()
+    queryset._result_cache = list(objects)
+    queryset._prefetch_done = True
+    holder = cast(Any, instance)
+    if not hasattr(holder, "_prefetched_objects_cache"):
+        holder._prefetched_objects_cache = {}
+    holder._prefetched_objects_cache[relation] = queryset  # a reverse relation's cache is its accessor's name
+
+
+def order_details_in_hand(order: Order) -> bool:
+    """Whether ``order`` carries what its presenter reads (items, payments, refunds) already."""
+    cache = getattr(order, "_prefetched_objects_cache", {})
+    return all(name in cache for name in ("items", "payments", "refunds"))
 
 
 def orders_with_details() -> QuerySet[Order]:

@@ -43,16 +43,18 @@ def sandbox_in_production() -> bool:
 def sandbox_open_payment(
     *, payment_id: str, order_id: str, amount: int, currency: str, description: str, return_url: str
 ) -> SandboxPayment:
-    payment, _ = SandboxPayment.objects.get_or_create(
+    """Opens the sandbox's side of a payment, once per payment id (the marketplace's idempotency
+    key, as a real gateway's): one ``INSERT … ON CONFLICT DO NOTHING``, so that a repeat changes
+    nothing and costs no SELECT or savepoint in the caller's transaction."""
+    payment = SandboxPayment(
         id=payment_id,
-        defaults={
-            "order_id": order_id,
-            "amount": amount,
-            "currency": currency,
-            "description": description[:300],
-            "return_url": return_url,
-        },
+        order_id=order_id,
+        amount=amount,
+        currency=currency,
+        description=description[:300],
+        return_url=return_url,
     )
+    SandboxPayment.objects.bulk_create([payment], ignore_conflicts=True)
     return payment
 
 

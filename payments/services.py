@@ -105,6 +105,46 @@ def payment_open(*, order: PayableOrder, gateway_name: str | None, return_url: s
     return OpenedPayment(payment, created=True)
 
 
+def payment_open_in_order_transaction(
+    *, order: PayableOrder, gateway_name: str | None, return_url: str
+) -> Payment | None:
+    """Opens the first payment of an order created in the caller's transaction, when its gateway
+    opens in process (the sandbox); None for a remote gateway, which ``payment_open`` opens after
+    the order commits.
+
+    The order's row was inserted by this transaction, so it is already ours, pending, and has no
+    payment: ``payment_open``'s lock and its open-payment look-up have nothing to find. The ``pay_``
+    id is made here, so the gateway is asked first and the payment is inserted once, complete with
+    its ``redirect_url``: the order, its payment, the gateway's own record and the
+    ``payment_initiated`` event commit together, or not at all.
+    """
+    gateway = get_gateway(gateway_name)
+    if not gateway.opens_in_process:
+        return None
+    payment = Payment(
+        order_id=order.pk,
+        gateway=gateway.name,
+        amount=order.total_amount,
+        currency=order.currency,
+        payment_method=gateway.name,
+    )
+    try:
+        checkout = gateway.create_checkout(payment=payment, order=order, return_url=return_url)
+    except GatewayUnavailable as exc:  # the whole order rolls back with it: nothing is left behind
+        raise DependencyUnavailable("The payment gateway is not answering. Please try again.") from exc
+    payment.redirect_url = checkout.redirect_url
+    payment.transaction_id = checkout.transaction_id
+    payment.save(force_insert=True)
+    order_port().record_event(
+        order=order,
+        type="payment_initiated",
+        message=f"Payment opened with {gateway.name}.",
+        actor=OrderActor.BUYER,
+        data={"payment_id": payment.id, "amount": payment.amount},
+    )
+    return payment
+
+
 def _open_payment(order: PayableOrder) -> Payment | None:
     """The order's open payment, if any. One still without a gateway page past the stale limit was
     abandoned by the request that opened it: it is closed (failed), so that a new one can open."""

@@ -7,10 +7,15 @@ object's own ``delay``/``delay_on_commit`` that runs, never ``send_task``: the t
 ``CELERY_TASK_ALWAYS_EAGER`` in tests, and anything that patches ``<module>.<task>.delay`` all hold.
 """
 
+import threading
 from typing import Any, cast
 
 from celery import current_app
 from celery.contrib.django.task import DjangoTask
+
+# Celery's lazy discovery is not thread-safe: while one thread of a threaded server imports the apps'
+# ``tasks`` modules, another that asks finds the discovery under way, returns at once and misses the task.
+_discovery = threading.Lock()
 
 
 class UnknownTask(LookupError):
@@ -23,7 +28,9 @@ def task_for(task_name: str) -> DjangoTask:  # type: ignore[type-arg]
     if task_name not in current_app.tasks:
         # Apps' ``tasks`` modules are discovered lazily: a worker imports them when it starts, a web
         # process only when asked. Nothing may depend on someone having imported the module first.
-        current_app.loader.import_default_modules()
+        with _discovery:
+            if task_name not in current_app.tasks:
+                current_app.loader.import_default_modules()
     try:
         task = current_app.tasks[task_name]
     except KeyError:

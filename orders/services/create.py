@@ -4,6 +4,7 @@ import hashlib
 import json
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -21,9 +22,10 @@ from marketplace.core.errors import (
     OutOfStock,
 )
 from orders.fulfillment import get_strategy
-from orders.lifecycle import order_event_record
+from orders.lifecycle import order_event_record, order_events_together
 from orders.models import Order, OrderEvent, OrderItem, OrderStatus
-from orders.pricing import CheckoutLine, QuoteLine, checkout_quote, platform_fee_for
+from orders.pricing import CheckoutLine, Quote, QuoteLine, checkout_quote, platform_fee_for
+from orders.selectors import prefetched_set
 from orders.seller_events.endpoints import webhook_url_clean
 from orders.seller_events.order_events import order_seller_event
 
@@ -38,12 +40,13 @@ def request_fingerprint(payload: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# How many order numbers a new order tries before it gives up: a collision is a one in ~90 million
+# event per existing order, and the unique index, not a SELECT, finds it.
+ORDER_NUMBER_ATTEMPTS = 5
+
+
 def _new_order_number() -> str:
-    for _ in range(20):
-        number = str(10_000_000 + secrets.randbelow(90_000_000))
-        if not Order.objects.filter(order_number=number).exists():
-            return number
-    raise ApplicationError("Could not allocate an order number.", status_code=503, code="service_unavailable")
+    return str(10_000_000 + secrets.randbelow(90_000_000))
 
 
 def _reserve_stock(lines: list[QuoteLine]) -> None:
@@ -117,86 +120,149 @@ def order_create(
     idempotency_key: str | None = None,
     fingerprint: str = "",
     buyer: Any = None,
+    then: Callable[[Order], None] | None = None,
 ) -> CreatedOrder:
     """Creates a pending order with its items and reserved stock, or replays an idempotent request.
 
     The same idempotency key with the same request returns the first order; with a different
-    request it is a 409. Two concurrent requests with one key make one order: the second waits on
-    the unique index and then replays.
+    request it is a 409. The unique indexes decide, not a SELECT before the INSERT: the order row is
+    the transaction's first write, so a request whose key already has an order fails there (or, if
+    its cart can no longer be sold, earlier) and then answers that order; two concurrent requests
+    with one key make one order, the second waiting on the index and then replaying. An order
+    number that is taken (the index again) is drawn anew.
+
+    ``then`` runs inside the order's transaction once the order exists (checkout opens an in-process
+    payment there); its order events are written with ``order_created`` in one INSERT. The order
+    comes back with its items, payments and refunds in hand (``prefetched_set``): an answer or a
+    seller event built from it reloads nothing.
     """
-    if idempotency_key:
-        existing = Order.objects.filter(product=product, idempotency_key=idempotency_key).first()
-        if existing is not None:
-            return _replay(existing, fingerprint)
-    # Each URL the order's events will be POSTed to, checked like a webhook endpoint's when saved
-    # (and again at every attempt): a refused one creates nothing.
-    webhook_urls = [webhook_url_clean(url, field="webhook_urls") for url in webhook_urls or []]
-    quote = checkout_quote(product=product, lines=lines, discount_code=discount_code)
     try:
-        with transaction.atomic():
-            _reserve_stock(quote.lines)
-            if quote.discount is not None:
-                discount_redeem(discount=quote.discount)
-            fee = platform_fee_for(quote.total_amount, seller=product.seller)
-            order = Order.objects.create(
-                order_number=_new_order_number(),
-                seller=product.seller,
-                product=product,
-                buyer=buyer if getattr(buyer, "is_authenticated", False) else None,
-                buyer_email=buyer_email.lower(),
-                recipient_email=(recipient_email or "").lower(),
-                currency=quote.currency,
-                subtotal=quote.subtotal,
-                discount_code=quote.discount_code,
-                discount_amount=quote.discount_amount,
-                total_amount=quote.total_amount,
-                platform_fee=fee,
-                seller_earnings=quote.total_amount - fee,
-                meta=meta or {},
-                webhook_urls=webhook_urls or [],
-                payment_reference=payment_reference,
-                idempotency_key=idempotency_key or None,
-                request_fingerprint=fingerprint,
-                expires_at=timezone.now() + timedelta(minutes=settings.ORDER_EXPIRY_MINUTES),
-            )
-            items = []
-            for position, line in enumerate(quote.lines):
-                line_product = line.variant.product
-                delivery = get_strategy(line_product.delivery_type).snapshot(line_product)
-                items.append(
-                    OrderItem(
-                        order=order,
-                        product=line_product,
-                        variant=line.variant,
-                        title=line_product.title,
-                        variant_name=line.variant.name,
-                        quantity=line.quantity,
-                        unit_price=line.unit_price,
-                        fulfillment_input=line.fulfillment_input,
-                        content_type=delivery.content_type,
-                        delivery_content=delivery.content,
-                        redemption_instructions=delivery.redemption_instructions,
-                        position=position,
-                    )
+        # Each URL the order's events will be POSTed to, checked like a webhook endpoint's when saved
+        # (and again at every attempt): a refused one creates nothing.
+        webhook_urls = [webhook_url_clean(url, field="webhook_urls") for url in webhook_urls or []]
+        quote = checkout_quote(product=product, lines=lines, discount_code=discount_code)
+        for _ in range(ORDER_NUMBER_ATTEMPTS):
+            number = _new_order_number()
+            try:
+                order = _order_insert(
+                    number=number,
+                    product=product,
+                    quote=quote,
+                    buyer=buyer,
+                    buyer_email=buyer_email,
+                    recipient_email=recipient_email,
+                    meta=meta,
+                    webhook_urls=webhook_urls,
+                    payment_reference=payment_reference,
+                    idempotency_key=idempotency_key,
+                    fingerprint=fingerprint,
+                    then=then,
                 )
-            OrderItem.objects.bulk_create(items)
-            for item in items:
-                get_strategy(item.content_type).reserve(item)  # code pools take their codes now
-            order_event_record(
-                order=order,
-                type="order_created",
-                message=f"Order created for {order.buyer_email}.",
-                actor=Actor.BUYER,
-                data={"total_amount": order.total_amount, "currency": order.currency},
-            )
-            order_seller_event(order=order, type="order.created")
-    except IntegrityError:
-        if idempotency_key:
-            existing = Order.objects.filter(product=product, idempotency_key=idempotency_key).first()
-            if existing is not None:
-                return _replay(existing, fingerprint)
+            except IntegrityError:
+                replayed = _replay_by_key(product, idempotency_key, fingerprint)
+                if replayed is not None:
+                    return replayed
+                if not Order.objects.filter(order_number=number).exists():
+                    raise
+                continue  # the number was taken: draw another
+            return CreatedOrder(order, True)
+    except ApplicationError:
+        # The cart cannot be sold as it is now (sold out, a used-up discount...), but this key may
+        # already have its order: a repeat of a request that succeeded answers that order, as before.
+        replayed = _replay_by_key(product, idempotency_key, fingerprint)
+        if replayed is not None:
+            return replayed
         raise
-    return CreatedOrder(order, True)
+    raise ApplicationError("Could not allocate an order number.", status_code=503, code="service_unavailable")
+
+
+def _order_insert(
+    *,
+    number: str,
+    product: Product,
+    quote: Quote,
+    buyer: Any,
+    buyer_email: str,
+    recipient_email: str,
+    meta: dict[str, Any] | None,
+    webhook_urls: list[str],
+    payment_reference: str,
+    idempotency_key: str | None,
+    fingerprint: str,
+    then: Callable[[Order], None] | None,
+) -> Order:
+    """One transaction: the order row first (its unique indexes decide), then stock, items, codes,
+    events, the seller event and ``then``."""
+    with transaction.atomic(), order_events_together():
+        fee = platform_fee_for(quote.total_amount, seller=product.seller)
+        order = Order.objects.create(
+            order_number=number,
+            seller=product.seller,
+            product=product,
+            buyer=buyer if getattr(buyer, "is_authenticated", False) else None,
+            buyer_email=buyer_email.lower(),
+            recipient_email=(recipient_email or "").lower(),
+            currency=quote.currency,
+            subtotal=quote.subtotal,
+            discount_code=quote.discount_code,
+            discount_amount=quote.discount_amount,
+            total_amount=quote.total_amount,
+            platform_fee=fee,
+            seller_earnings=quote.total_amount - fee,
+            meta=meta or {},
+            webhook_urls=webhook_urls or [],
+            payment_reference=payment_reference,
+            idempotency_key=idempotency_key or None,
+            request_fingerprint=fingerprint,
+            expires_at=timezone.now() + timedelta(minutes=settings.ORDER_EXPIRY_MINUTES),
+        )
+        _reserve_stock(quote.lines)
+        if quote.discount is not None:
+            discount_redeem(discount=quote.discount)
+        items = []
+        for position, line in enumerate(quote.lines):
+            line_product = line.variant.product
+            delivery = get_strategy(line_product.delivery_type).snapshot(line_product)
+            items.append(
+                OrderItem(
+                    order=order,
+                    product=line_product,
+                    variant=line.variant,
+                    title=line_product.title,
+                    variant_name=line.variant.name,
+                    quantity=line.quantity,
+                    unit_price=line.unit_price,
+                    fulfillment_input=line.fulfillment_input,
+                    content_type=delivery.content_type,
+                    delivery_content=delivery.content,
+                    redemption_instructions=delivery.redemption_instructions,
+                    position=position,
+                )
+            )
+        OrderItem.objects.bulk_create(items)
+        for item in items:
+            get_strategy(item.content_type).reserve(item)  # code pools take their codes now
+        prefetched_set(order, "items", items)
+        prefetched_set(order, "payments", [])
+        prefetched_set(order, "refunds", [])
+        order_event_record(
+            order=order,
+            type="order_created",
+            message=f"Order created for {order.buyer_email}.",
+            actor=Actor.BUYER,
+            data={"total_amount": order.total_amount, "currency": order.currency},
+        )
+        order_seller_event(order=order, type="order.created", in_hand=True)
+        if then is not None:
+            then(order)
+    return order
+
+
+def _replay_by_key(product: Product, idempotency_key: str | None, fingerprint: str) -> CreatedOrder | None:
+    if not idempotency_key:
+        return None
+    existing = Order.objects.filter(product=product, idempotency_key=idempotency_key).first()
+    return None if existing is None else _replay(existing, fingerprint)
 
 
 def _replay(order: Order, fingerprint: str) -> CreatedOrder:

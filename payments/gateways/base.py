@@ -76,6 +76,11 @@ class GatewayRefund:
 
 class PaymentGateway(ABC):
     name: str
+    # Whether ``create_checkout`` answers in process, without a network call (the sandbox, whose
+    # own side lives in this database). Such a gateway may be asked inside the order's transaction;
+    # a remote one (Stripe) is asked only after the payment row is committed, so that a slow gateway
+    # never holds a transaction open.
+    opens_in_process: bool = False
 
     @abstractmethod
     def create_checkout(self, *, payment: Payment, order: PayableOrder, return_url: str) -> Checkout: ...

@@ -32,6 +32,7 @@ from .base import (
 
 class SandboxGateway(PaymentGateway):
     name = "sandbox"
+    opens_in_process = True  # its own side is ``payments.sandbox``, in this database
 
     def create_checkout(self, *, payment: Any, order: Any, return_url: str) -> Checkout:
         sandbox.sandbox_open_payment(
