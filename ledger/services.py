@@ -105,29 +105,40 @@ def _write(built: list[tuple[BalanceTransaction, list[LedgerLine]]]) -> list[Bal
     return [btx for btx, _ in built]
 
 
-def ledger_sale_record(*, order: OrderFigures) -> list[BalanceTransaction]:
+def ledger_sale_record(
+    *, order: OrderFigures, seller: Any = None, first_time: bool = False
+) -> list[BalanceTransaction]:
     """A paid order: its ``sale`` (the total, from the gateway's clearing to the seller's balance) and
     its ``platform_fee`` (from the seller's balance to the platform), both pending until the hold ends.
 
-    On the paid path, inside ``order_mark_paid``'s transaction: three statements — one read (the
-    seller's hold and whether this sale is already written), one insert of the transactions, one of
-    their lines. An order with nothing to pay moves no money and writes nothing.
+    On the paid path, inside ``order_mark_paid``'s transaction, the caller hands over the seller it
+    loaded with the order and says this is the order's one move to paid (``first_time``): two
+    statements, one insert of the transactions and one of their lines (the unique (type, source)
+    index still refuses a second sale). Called any other way it first reads the seller's hold and
+    whether the sale is already written (one more statement), so a repeat writes nothing. An order
+    with nothing to pay moves no money and writes nothing.
     """
     if order.total_amount <= 0:
         return []
-    seller = (
-        User.objects.filter(pk=order.seller_id)
-        .annotate(
-            recorded=Exists(BalanceTransaction.objects.filter(type=T.SALE, source_id=order.id, seller=OuterRef("pk")))
+    if seller is not None and first_time:
+        hold_days = seller.payout_hold_days
+    else:
+        found = (
+            User.objects.filter(pk=order.seller_id)
+            .annotate(
+                recorded=Exists(
+                    BalanceTransaction.objects.filter(type=T.SALE, source_id=order.id, seller=OuterRef("pk"))
+                )
+            )
+            .values("payout_hold_days", "recorded")
+            .get()
         )
-        .values("payout_hold_days", "recorded")
-        .get()
-    )
-    if seller["recorded"]:
-        return []
+        if found["recorded"]:
+            return []
+        hold_days = found["payout_hold_days"]
     now = timezone.now()
     paid_at = order.paid_at or now
-    days = settings.PAYOUT_HOLD_DAYS if seller["payout_hold_days"] is None else seller["payout_hold_days"]
+    days = settings.PAYOUT_HOLD_DAYS if hold_days is None else hold_days
     available_on = paid_at + timedelta(days=days)
     common: dict[str, Any] = {
         "seller_id": order.seller_id,

@@ -74,7 +74,8 @@ def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Ord
             data={"payment_id": payment_id},
             values=values,
         )
-        ledger_sale_record(order=order)  # the sale and its fee, in this transaction
+        # The sale and its fee, in this transaction: this is the order's one move to paid.
+        ledger_sale_record(order=order, seller=order.seller, first_time=True)
         _queue_fulfilment_on_commit(order)
         return order
 
