@@ -260,7 +260,7 @@ def main() -> int:
         from bench.tasks import noop
         from marketplace.celery import app
         from orders.models import Order, OrderStatus
-        from payments.sandbox import sign_event
+        from payments.sandbox_server.server import sign_event
 
         print(f"database: {database.label}")
         print_machine()

@@ -68,7 +68,7 @@ def make_orders(products: list[Any]) -> None:
     """ORDERS orders through the real checkout and payment path, every one delivered."""
     from orders.models import Order, OrderStatus
     from orders.services import CheckoutLine, order_create
-    from payments.sandbox import sandbox_complete
+    from payments.sandbox_server.server import sandbox_complete
     from payments.services import payment_initiate
 
     for i in range(ORDERS):

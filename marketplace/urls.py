@@ -28,7 +28,7 @@ urlpatterns = [
     path("readyz", core_views.readyz, name="readyz"),
     path("demo/partner/fulfil", demo_partner_fulfil, name="demo-partner"),
     path("", include("checkout.page_urls")),
-    path("", include("payments.page_urls")),
+    path("", include("payments.sandbox_server.urls")),
     path("", include("dashboard.urls")),
 ]
 

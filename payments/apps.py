@@ -9,6 +9,6 @@ class PaymentsConfig(AppConfig):
         from marketplace.core.views import readiness_fact_register
 
         from . import checks  # noqa: F401 - registers the deploy check for the sandbox in production
-        from .sandbox import sandbox_in_production
+        from .sandbox_server.server import sandbox_in_production
 
         readiness_fact_register("sandbox_in_production", sandbox_in_production)

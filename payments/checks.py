@@ -5,7 +5,7 @@ from typing import Any
 from django.core.checks import CheckMessage, Tags, register
 from django.core.checks import Warning as CheckWarning
 
-from .sandbox import sandbox_in_production
+from .sandbox_server.server import sandbox_in_production
 
 SANDBOX_IN_PRODUCTION_ID = "payments.W001"
 

@@ -13,7 +13,7 @@ def make_order(product: Any, *, quantity: int = 1, email: str = "buyer@example.c
 
 def pay(order: Order, capture: Any) -> Order:
     """Opens a sandbox payment, completes it on the sandbox and lets the signed webhook land."""
-    from payments.sandbox import sandbox_complete
+    from payments.sandbox_server.server import sandbox_complete
     from payments.services import payment_initiate
 
     payment = payment_initiate(order=order, gateway_name="sandbox", return_url="https://shop.test/return")

@@ -50,7 +50,7 @@ def make_paid(product):
 @pytest.fixture
 def everything(product, django_capture_on_commit_callbacks):
     """One order paid through the sandbox gateway, so every registered model has a row."""
-    from payments.sandbox import sandbox_complete
+    from payments.sandbox_server.server import sandbox_complete
     from payments.services import payment_initiate
 
     order = make_order(product)

@@ -14,7 +14,7 @@ from kombu.exceptions import OperationalError
 from orders.models import Order, OrderEvent
 from orders.services import orders_sweep
 from payments.models import SandboxPayment, WebhookEvent
-from payments.sandbox import sign_event
+from payments.sandbox_server.server import sign_event
 from payments.services import payment_initiate
 
 from .helpers import make_order

@@ -98,7 +98,7 @@ def test_one_paid_webhook_delivered_many_times_at_once_delivers_once(seller):
     from catalog.models import Code, DeliveryType
     from orders.models import OrderEvent
     from payments.models import SandboxPayment, WebhookEvent
-    from payments.sandbox import sign_event
+    from payments.sandbox_server.server import sign_event
     from payments.services import payment_initiate
 
     product = ProductFactory(seller=seller, delivery_type=DeliveryType.CODE_POOL, delivery_content="")
@@ -177,7 +177,7 @@ def test_concurrent_refunds_never_return_more_than_was_paid(seller, text_product
 
     from orders.services import order_fulfil
     from payments.models import Refund, SandboxPayment
-    from payments.sandbox import sandbox_complete
+    from payments.sandbox_server.server import sandbox_complete
     from payments.services import payment_initiate
 
     from .helpers import make_order

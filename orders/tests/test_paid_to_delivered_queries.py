@@ -23,7 +23,7 @@ from marketplace.accounts.tests.factories import SellerFactory
 from orders.models import Order, OrderEvent
 from orders.services import CheckoutLine, order_create
 from payments.models import SandboxPayment
-from payments.sandbox import sign_event
+from payments.sandbox_server.server import sign_event
 from payments.services import payment_initiate
 
 pytestmark = pytest.mark.django_db(transaction=True)

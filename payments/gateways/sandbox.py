@@ -14,7 +14,7 @@ from django.urls import reverse
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from marketplace.core.errors import ApplicationError
-from payments import sandbox
+from payments.sandbox_server import server as sandbox
 
 from .base import (
     Checkout,
@@ -32,7 +32,7 @@ from .base import (
 
 class SandboxGateway(PaymentGateway):
     name = "sandbox"
-    opens_in_process = True  # its own side is ``payments.sandbox``, in this database
+    opens_in_process = True  # its own side is ``payments.sandbox_server``, in this database
 
     def create_checkout(self, *, payment: Any, order: Any, return_url: str) -> Checkout:
         sandbox.sandbox_open_payment(

@@ -8,7 +8,7 @@ from marketplace.accounts.tests.factories import SellerFactory
 from orders.models import License, Order, OrderEvent, SellerEvent, WebhookEndpoint
 from orders.tests.helpers import make_order, pay
 from payments.models import Payment, Refund, SandboxPayment, WebhookEvent
-from payments.sandbox import sign_event
+from payments.sandbox_server.server import sign_event
 
 pytestmark = pytest.mark.django_db
 
@@ -149,7 +149,7 @@ def test_refund_reported_by_the_gateway_is_recorded_once(api_client, seller_clie
     assert paid.refunded_amount == 1000
     # Then about 500 more refunded from its dashboard (the gateway holds it, so the report is
     # confirmed when asked): only the difference is recorded.
-    from payments.sandbox import sandbox_refund
+    from payments.sandbox_server.server import sandbox_refund
 
     sandbox_refund(payment_id=payment.id, amount=500, idempotency_key="from-the-dashboard")
     assert gateway_reports(1500, "evt_r2").status_code == 200
@@ -213,7 +213,7 @@ def test_admin_refunds_and_replays_through_the_services(paid):
 
 def test_a_payment_after_cancellation_is_refunded_automatically_once(text_product, django_capture_on_commit_callbacks):
     from orders.services import order_cancel
-    from payments.sandbox import sandbox_complete
+    from payments.sandbox_server.server import sandbox_complete
     from payments.services import payment_initiate
 
     order = make_order(text_product)

@@ -5,7 +5,7 @@ import pytest
 from orders.models import Order, OrderEvent
 from orders.tests.helpers import make_order
 from payments.models import Payment, SandboxPayment, WebhookEvent
-from payments.sandbox import sign_event
+from payments.sandbox_server.server import sign_event
 from payments.services import payment_initiate
 
 pytestmark = pytest.mark.django_db

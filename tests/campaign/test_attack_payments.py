@@ -27,7 +27,7 @@ from marketplace.accounts.tests.factories import SellerFactory
 from orders.models import Order, OrderEvent
 from orders.tests.helpers import make_order, pay
 from payments.models import Payment, Refund, SandboxPayment, WebhookEvent
-from payments.sandbox import sandbox_complete, sign_event
+from payments.sandbox_server.server import sandbox_complete, sign_event
 from payments.services import payment_initiate
 from payments.tests.fake_stripe import fake_stripe, sign_webhook  # noqa: F401
 

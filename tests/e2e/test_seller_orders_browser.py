@@ -36,7 +36,7 @@ def seller_page(chromium_path: str, monkeypatch: pytest.MonkeyPatch, e2e_site: A
 def paid_order(product: Any, email: str) -> Order:
     """Pays through the sandbox gateway as ``orders.tests.helpers.pay`` does; here the signed webhook
     goes over HTTP to the live server and the worker delivers, so this waits for the delivery."""
-    from payments.sandbox import sandbox_complete
+    from payments.sandbox_server.server import sandbox_complete
     from payments.services import payment_initiate
 
     order = make_order(product, email=email)

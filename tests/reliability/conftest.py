@@ -41,7 +41,7 @@ from catalog.models import DeliveryType, Product
 from catalog.tests.factories import ProductFactory, VariantFactory
 from marketplace.accounts.tests.factories import SellerFactory
 from payments.models import SandboxPayment
-from payments.sandbox import sign_event
+from payments.sandbox_server.server import sign_event
 from tests.e2e import conftest as e2e
 from tests.e2e.conftest import CeleryWorker, WorkerLauncher, wait_for_other_sessions_to_close
 

@@ -18,8 +18,7 @@ from standardwebhooks.webhooks import Webhook
 
 from marketplace.core.errors import Conflict, NotFound
 from marketplace.core.ids import make_id
-
-from .models import SandboxPayment, SandboxRefund
+from payments.models import SandboxPayment, SandboxRefund
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +132,7 @@ def sandbox_send_webhook(event: dict[str, Any]) -> None:
         except requests.RequestException:
             logger.exception("sandbox webhook %s could not be delivered; the sweeper will re-check", event["id"])
         return
-    from .gateway_events import webhook_receive
+    from payments.gateway_events import webhook_receive
 
     try:
         webhook_receive(gateway_name="sandbox", body=body, headers=headers)

@@ -17,9 +17,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from marketplace.core.api import error_body
 from marketplace.core.errors import ApplicationError
 from marketplace.core.money import format_money
+from payments.models import SandboxPayment
 
-from .models import SandboxPayment
-from .sandbox import OUTCOMES, sandbox_complete, sandbox_enabled, sandbox_payment_status
+from .server import OUTCOMES, sandbox_complete, sandbox_enabled, sandbox_payment_status
 
 View = TypeVar("View", bound=Callable[..., HttpResponse])
 
