@@ -8,7 +8,7 @@ the real checkout service, opens each one's sandbox payment and records the buye
 sandbox's side (what its hosted page does), without sending the webhook. Then 20 clients, each with
 one order in flight at a time, send each order's Standard Webhooks-signed ``payment.succeeded`` to
 ``POST /api/v1/payments/webhooks/sandbox`` over HTTP — signature check, stored event,
-re-verification with the sandbox, ``pending → paid`` — and the worker's ``fulfil_order`` allocates
+re-verification with the sandbox, ``pending → paid`` — and the worker's ``fulfill_order`` allocates
 the code, sends the e-mail and moves the order to ``delivered``. The latency of an order is its
 ``delivered_at`` (stamped by the worker) minus the moment its webhook was sent. The clients learn
 that an order changed status from PostgreSQL itself, without polling it: a trigger that exists only

@@ -2,7 +2,7 @@
 order's detail, the checkout page and ``pay``.
 
 A seller with four products — text, link, a code pool and licence keys — and 120 delivered orders
-made through the real services (checkout, the sandbox's signed webhook, re-verification, fulfilment
+made through the real services (checkout, the sandbox's signed webhook, re-verification, fulfillment
 run eagerly), spread over the four kinds, some with two items. Each request goes through Django's
 test client with the seller's JWT (the list and the detail) or as a buyer (the page and ``pay``),
 inside ``CaptureQueriesContext``. Exits 1 if the list makes more queries for 100 orders than for 10.
@@ -79,7 +79,7 @@ def make_orders(products: list[Any]) -> None:
             lines.append(CheckoutLine(variants[1].id, 1))
         order = order_create(product=product, buyer_email=f"buyer{i}@example.com", lines=lines).order
         payment = payment_initiate(order=order, gateway_name="sandbox", return_url="https://shop.test/return")
-        sandbox_complete(payment_id=payment.id, outcome="succeeded")  # webhook on commit; fulfilment eager
+        sandbox_complete(payment_id=payment.id, outcome="succeeded")  # webhook on commit; fulfillment eager
     delivered = Order.objects.filter(status=OrderStatus.DELIVERED).count()
     if delivered != ORDERS:
         raise SystemExit(f"only {delivered} of {ORDERS} orders were delivered")

@@ -1,12 +1,12 @@
 """A product's delivery *settings*, per delivery type: what a seller may save, checked when the
 product is saved (API, dashboard, admin) and when a seller overrides an item's delivery.
 
-This is the settings half of each delivery type; the fulfilment half (what happens once an order
+This is the settings half of each delivery type; the fulfillment half (what happens once an order
 is paid, what the buyer is handed) is in ``orders/fulfillment/``, one strategy per type. The split
 keeps the dependency one way: orders uses the catalog, the catalog never imports orders.
 
 The partner signing secret lives here too: it is part of a ``partner_api`` product's settings
-(made, sealed and shown to the seller by the catalog); fulfilment only reads it to sign calls.
+(made, sealed and shown to the seller by the catalog); fulfillment only reads it to sign calls.
 """
 
 import base64
@@ -171,7 +171,7 @@ def _license_key_settings(settings: DeliverySettings, *, seller: Any) -> Deliver
 
 
 def _partner_api_settings(settings: DeliverySettings, *, seller: Any) -> DeliverySettings:
-    """The seller's fulfilment URL, checked by the one outbound client's rules now (and again on
+    """The seller's fulfillment URL, checked by the one outbound client's rules now (and again on
     every call), and a signing secret: generated when left out, kept when passed back sealed."""
     raw = settings.options.get("partner") or {}
     if not isinstance(raw, dict):

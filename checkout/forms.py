@@ -22,7 +22,7 @@ class CheckoutForm(forms.Form):
         max_length=254,
         help_text="Leave empty to keep it for yourself. A gift is delivered to the recipient, with you in copy.",
     )
-    # partner_api products only: what the seller's fulfilment needs to know (sent as
+    # partner_api products only: what the seller's fulfillment needs to know (sent as
     # ``fulfillment_input: {"player_id": ...}``, exactly as the pay API would take it).
     player_id = forms.CharField(
         label="Player / account ID",

@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from marketplace.core import views as core_views
 from marketplace.core.api_docs import RedocView, redoc_bundle
-from marketplace.demo.partner import demo_partner_fulfil
+from marketplace.demo.partner import demo_partner_fulfill
 
 api_v1 = [
     path("", include("marketplace.accounts.urls")),
@@ -26,7 +26,7 @@ urlpatterns = [
     path("api/redoc/redoc.standalone.js", redoc_bundle, name="api-redoc-bundle"),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
-    path("demo/partner/fulfil", demo_partner_fulfil, name="demo-partner"),
+    path("demo/partner/fulfill", demo_partner_fulfill, name="demo-partner"),
     path("", include("checkout.page_urls")),
     path("", include("payments.sandbox_server.urls")),
     path("", include("dashboard.urls")),

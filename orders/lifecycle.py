@@ -63,7 +63,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     S.REFUNDED: frozenset(),
 }
 
-# Moves a seller or operator may make by hand; the rest belong to payments and fulfilment.
+# Moves a seller or operator may make by hand; the rest belong to payments and fulfillment.
 MANUAL: dict[str, frozenset[str]] = {
     S.PENDING: frozenset({S.CANCELLED}),
     S.FAILED: frozenset({S.CANCELLED}),

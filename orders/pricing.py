@@ -1,8 +1,7 @@
 """What an order costs before it exists: the cart's lines, the quote (prices, the discount, stock
-checks, what a buyer may tell the seller's fulfilment) and the platform's fee."""
+checks, what a buyer may tell the seller's fulfillment) and the platform's fee."""
 
 import json
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,13 +15,6 @@ from marketplace.core.errors import (
     OutOfStock,
     ValidationFailed,
 )
-from orders.models import OrderEvent, OrderStatus
-
-logger = logging.getLogger(__name__)
-FULFIL_TASK = "orders.tasks.fulfil_order"  # queued by name: the task module imports this one
-S = OrderStatus
-Actor = OrderEvent.Actor
-
 
 # --- Checkout ------------------------------------------------------------------------------------
 
@@ -78,7 +70,7 @@ class Quote:
 
 
 
-# What a buyer may tell the seller's fulfilment per line (a player id, an account name): a few short
+# What a buyer may tell the seller's fulfillment per line (a player id, an account name): a few short
 # strings. It is stored with the order and sent to the seller's partner URL as it is, so an
 # anonymous buyer must not be able to park megabytes or nested structures there.
 FULFILLMENT_INPUT_MAX_KEYS = 20

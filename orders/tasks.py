@@ -11,7 +11,7 @@ from django.conf import settings
 
 from .fulfillment import TransientDeliveryError
 from .seller_events.delivery import webhook_delivery_attempt, webhooks_sweep
-from .services import order_fulfil, orders_sweep
+from .services import order_fulfill, orders_sweep
 
 
 def backoff_seconds(retries: int, *, base: float = 5.0, cap: float = 600.0) -> float:
@@ -20,10 +20,10 @@ def backoff_seconds(retries: int, *, base: float = 5.0, cap: float = 600.0) -> f
 
 
 @shared_task(bind=True, name="orders.tasks.fulfil_order", max_retries=None, acks_late=True)
-def fulfil_order(self, order_id: str) -> str:  # type: ignore[no-untyped-def]
+def fulfill_order(self, order_id: str) -> str:  # type: ignore[no-untyped-def]
     final = self.request.retries >= settings.FULFILMENT_MAX_RETRIES
     try:
-        return order_fulfil(order_id=order_id, final_attempt=final).outcome
+        return order_fulfill(order_id=order_id, final_attempt=final).outcome
     except TransientDeliveryError as exc:
         raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
 

@@ -121,9 +121,9 @@ def test_product_change_page_masks_a_partner_signing_secret(operator_client: Cli
         seller=seller,
         delivery_type="partner_api",
         delivery_content="",
-        delivery_options={"partner": {"url": "https://partner.example/fulfil", "secret": secret}},
+        delivery_options={"partner": {"url": "https://partner.example/fulfill", "secret": secret}},
     )
     page = operator_client.get(f"/admin/catalog/product/{quote(product.pk)}/change/").content.decode()
-    assert "https://partner.example/fulfil" in page
+    assert "https://partner.example/fulfill" in page
     assert secret not in page
     assert f"••••{secret[-4:]}" in page

@@ -143,7 +143,7 @@ class ProductForm(forms.Form):
     license_activation_limit = forms.IntegerField(label="Activations per key", required=False, min_value=1)
     license_expires_in_days = forms.IntegerField(label="Keys expire after (days)", required=False, min_value=1)
     license_prefix = forms.CharField(label="Key prefix", required=False, max_length=12)
-    partner_url = forms.CharField(label="Fulfilment URL (https://)", required=False, max_length=2000)
+    partner_url = forms.CharField(label="Fulfillment URL (https://)", required=False, max_length=2000)
     redemption_instructions = forms.CharField(
         label="Redemption instructions", required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=5000
     )
@@ -179,7 +179,7 @@ class ProductForm(forms.Form):
         elif kind == DeliveryType.PARTNER_API:
             partner: dict[str, Any] = {"url": data["partner_url"].strip()}
             if current is not None and current.delivery_type == DeliveryType.PARTNER_API:
-                # Keep the signing secret the seller's fulfilment server already verifies with.
+                # Keep the signing secret the seller's fulfillment server already verifies with.
                 secret = ((current.delivery_options or {}).get("partner") or {}).get("secret")
                 if secret:
                     partner["secret"] = secret

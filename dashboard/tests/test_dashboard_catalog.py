@@ -506,7 +506,7 @@ def test_edit_keeps_the_partner_secret(seller_client, seller, settings):
     the product's page shows its last 4 characters after, and an edit keeps it."""
     from catalog.delivery import partner_secret
 
-    data = form_data(delivery_type="partner_api", delivery_text="", partner_url="https://partner.example.com/fulfil")
+    data = form_data(delivery_type="partner_api", delivery_text="", partner_url="https://partner.example.com/fulfill")
     created = seller_client.post("/dashboard/products/new/", data)
     assert created.status_code == 200
     assert created["Cache-Control"] == "no-store"

@@ -8,7 +8,7 @@
 - Celery: a task queued while a request id is bound carries it in a message header
   (``ContextTask.apply_async``, which also covers eager mode and retries keep their headers); the
   worker binds it for the task's run (``task_prerun`` and ``task_postrun`` below). The services bind
-  the order's number once they have loaded the order (``orders.lifecycle``, ``order_fulfil``).
+  the order's number once they have loaded the order (``orders.lifecycle``, ``order_fulfill``).
 
 Log lines name ids, never secrets: no codes, PINs, keys or passwords in a message or an ``extra``.
 An order is named by its ``order_number``, never its ``ord_`` id: the id is the buyer's capability

@@ -1,6 +1,6 @@
 """The one door to the outside: every HTTP request the server makes on a seller's behalf.
 
-Why: a seller chooses the URLs we call (a partner fulfilment URL, webhook endpoints, an order's
+Why: a seller chooses the URLs we call (a partner fulfillment URL, webhook endpoints, an order's
 ``webhook_urls``). Left alone, such a URL points the server at itself, at the private network or at
 the cloud's metadata service (SSRF), and the answer comes back to the attacker as a delivered code,
 a stored response or an error text that tells which ports are open. So every such call goes through

@@ -1,4 +1,4 @@
-"""A demo fulfilment endpoint for the embedded default: the seller's side of ``partner_api``.
+"""A demo fulfillment endpoint for the embedded default: the seller's side of ``partner_api``.
 
 It behaves the way a seller's own service should: it verifies the marketplace's Standard Webhooks
 signature with the product's partner secret and answers the same code for the same unit (the
@@ -21,7 +21,7 @@ from catalog.models import Product
 
 @csrf_exempt
 @require_POST
-def demo_partner_fulfil(request: HttpRequest) -> JsonResponse:
+def demo_partner_fulfill(request: HttpRequest) -> JsonResponse:
     if not settings.DEMO_PARTNER_ENABLED:
         return JsonResponse({"error": "not found"}, status=404)
     try:

@@ -328,9 +328,9 @@ CELERY_BEAT_SCHEDULE = {
 # --- The marketplace ------------------------------------------------------------------------
 # Keyed hash for the blind index of codes (duplicate detection); production requires its own.
 CODE_HASH_KEY = env.str("CODE_HASH_KEY", default="")
-# Sellers' fulfilment URLs must be https, except where explicitly allowed (local development, tests).
+# Sellers' fulfillment URLs must be https, except where explicitly allowed (local development, tests).
 PARTNER_ALLOW_HTTP = env.bool("PARTNER_ALLOW_HTTP", default=False)
-# The built-in demo fulfilment endpoint (/demo/partner/fulfil) behind the demo partner_api product.
+# The built-in demo fulfillment endpoint (/demo/partner/fulfill) behind the demo partner_api product.
 DEMO_PARTNER_ENABLED = env.bool("DEMO_PARTNER_ENABLED", default=False)
 PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=500)  # 5.00 %
 PLATFORM_FEE_FIXED = env.int("PLATFORM_FEE_FIXED", default=0)  # minor units, same currency

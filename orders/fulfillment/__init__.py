@@ -1,4 +1,4 @@
-"""The registry of delivery strategies: the fulfilment half of each delivery type. A new type is
+"""The registry of delivery strategies: the fulfillment half of each delivery type. A new type is
 one module here and one line in ``_STRATEGIES``, plus its settings in ``catalog.delivery``."""
 
 from .base import DeliveryStrategy, NotTogether, PermanentDeliveryError, Resource, TransientDeliveryError

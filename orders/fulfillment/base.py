@@ -1,4 +1,4 @@
-"""One strategy per delivery type (Polar's benefit strategies): each fulfils an item once the order
+"""One strategy per delivery type (Polar's benefit strategies): each fulfills an item once the order
 is paid and hands the buyer what they bought. The settings half of each type (what a seller may
 save on a product) is ``catalog.delivery``: the catalog checks it without importing orders."""
 
@@ -16,7 +16,7 @@ class TransientDeliveryError(Exception):
 
 
 class NotTogether(Exception):
-    """These items cannot be fulfilled together in one transaction; fulfil them one by one.
+    """These items cannot be fulfilled together in one transaction; fulfill them one by one.
 
     ``item_id`` and ``failure``: the item whose attempt failed, and how (that attempt counts: the
     one-by-one path settles it without trying the item again)."""
@@ -61,18 +61,18 @@ class DeliveryStrategy(ABC):
         """The codes or keys the item delivered, decrypted (only for delivered, unrefunded items)."""
         return []
 
-    def fulfil(self, item: OrderItem) -> None:  # noqa: B027 - text and link need no work at payment
+    def fulfill(self, item: OrderItem) -> None:  # noqa: B027 - text and link need no work at payment
         """Makes the item's delivery ready. Must be idempotent: called again after success, it
         changes nothing. Raises TransientDeliveryError or PermanentDeliveryError."""
 
-    def fulfil_together(self, items: list[OrderItem]) -> None:
-        """Fulfils several items of one order in the caller's transaction (the order's one
-        fulfilment transaction: local strategies only). One by one unless a strategy can do better
-        (code pools fetch and deliver every item's codes in two statements). Raises what ``fulfil``
+    def fulfill_together(self, items: list[OrderItem]) -> None:
+        """Fulfills several items of one order in the caller's transaction (the order's one
+        fulfillment transaction: local strategies only). One by one unless a strategy can do better
+        (code pools fetch and deliver every item's codes in two statements). Raises what ``fulfill``
         raises, or ``NotTogether`` when the items must take the one-by-one path instead."""
         for item in items:
             try:
-                self.fulfil(item)
+                self.fulfill(item)
             except (TransientDeliveryError, PermanentDeliveryError) as exc:
                 raise NotTogether(str(exc), item_id=item.id, failure=exc) from exc
 

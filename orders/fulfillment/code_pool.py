@@ -30,14 +30,14 @@ class CodePoolDelivery(DeliveryStrategy):
     def release(self, item_ids: list[str]) -> None:
         codes_release(order_item_ids=item_ids)
 
-    def fulfil(self, item: Any) -> None:
+    def fulfill(self, item: Any) -> None:
         missing = codes_deliver(variant=item.variant, order_item_id=item.id, quantity=item.quantity)
         if missing:
             raise PermanentDeliveryError(
                 f"The pool ran out: {missing} code(s) could not be delivered.", status="out_of_stock"
             )
 
-    def fulfil_together(self, items: list[Any]) -> None:
+    def fulfill_together(self, items: list[Any]) -> None:
         """Every item's reserved codes in one SELECT and one UPDATE; the codes stay on the items
         (their ``codes`` prefetch), so the e-mail and the answer read them without a query."""
         codes = codes_deliver_together(wanted={item.id: item.quantity for item in items})

@@ -50,7 +50,7 @@ class FileDelivery(DeliveryStrategy):
 
     content_type = "file"
 
-    def fulfil(self, item: Any) -> None:
+    def fulfill(self, item: Any) -> None:
         try:
             exists = private_storage().exists(item.delivery_content)
         except Exception as exc:  # noqa: BLE001 - storage outages are worth a retry

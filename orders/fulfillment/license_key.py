@@ -13,7 +13,7 @@ class LicenseKeyDelivery(DeliveryStrategy):
     def _options(self, item: Any) -> dict[str, Any]:
         return dict((item.product.delivery_options or {}).get("license") or {})
 
-    def fulfil(self, item: Any) -> None:
+    def fulfill(self, item: Any) -> None:
         licenses_issue(item=item, options=self._options(item))
 
     def voucher_codes(self, item: Any) -> list[str]:

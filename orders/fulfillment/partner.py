@@ -1,4 +1,4 @@
-"""Codes fetched per unit from the seller's own fulfilment URL, with a signed request.
+"""Codes fetched per unit from the seller's own fulfillment URL, with a signed request.
 
 The URL is the seller's choice, so every call goes through the one outbound client
 (``marketplace.core.outbound_http``): checked when the product is saved and again on the socket of
@@ -87,7 +87,7 @@ class PartnerApiDelivery(DeliveryStrategy):
             raise PermanentDeliveryError("The partner's answer has no code.", "partner_failed")
         return {"code": code.strip(), "pin": data.get("pin"), "serial": data.get("serial")}
 
-    def fulfil(self, item: Any) -> None:
+    def fulfill(self, item: Any) -> None:
         stored = set(item.codes.filter(unit__isnull=False).values_list("unit", flat=True))
         for unit in range(1, item.quantity + 1):
             if unit in stored:

@@ -1,7 +1,7 @@
 """An order's seller events (``order.created``, ``order.paid`` ...), with the order as the API shows
 it to sellers as their payload.
 
-Apart from ``outbox`` because it needs the order's presenter, which needs the fulfilment strategies,
+Apart from ``outbox`` because it needs the order's presenter, which needs the fulfillment strategies,
 one of which (code pools) records ``product.out_of_stock`` through ``outbox``: kept in one module,
 the two would import each other.
 """

@@ -2,7 +2,7 @@
 
 - ``create``: a new order, its lines, the stock and discount it reserves, idempotency;
 - ``payment_outcomes``: paid, failed, reopened for payment, cancelled;
-- ``fulfilment``: each item through its delivery strategy, the buyer's email, the hand-over to an operator;
+- ``fulfillment``: each item through its delivery strategy, the buyer's email, the hand-over to an operator;
 - ``manual``: what a seller or operator does by hand (reading codes is recorded, status, override, retry);
 - ``sweeper``: what lost tasks and lost webhooks left undone;
 - ``refunds``: the order's half of a refund.
@@ -14,7 +14,7 @@ the package's public services, importable as ``orders.services.<name>``.
 from orders.pricing import CheckoutLine
 
 from .create import CreatedOrder, order_create, order_stock_release, order_stock_reserve_again, request_fingerprint
-from .fulfilment import FulfilmentResult, order_fulfil, order_send_delivery_email
+from .fulfillment import FulfillmentResult, order_fulfill, order_send_delivery_email
 from .manual import (
     order_item_override_delivery,
     order_mark_delivered,
@@ -35,12 +35,12 @@ from .sweeper import SweepResult, orders_sweep
 __all__ = [
     "CheckoutLine",
     "CreatedOrder",
-    "FulfilmentResult",
+    "FulfillmentResult",
     "SweepResult",
     "order_apply_refund",
     "order_cancel",
     "order_create",
-    "order_fulfil",
+    "order_fulfill",
     "order_item_override_delivery",
     "order_mark_delivered",
     "order_mark_paid",

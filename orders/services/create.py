@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,15 +22,12 @@ from marketplace.core.errors import (
 )
 from orders.fulfillment import get_strategy
 from orders.lifecycle import order_event_record, order_events_together
-from orders.models import Order, OrderEvent, OrderItem, OrderStatus
+from orders.models import Order, OrderEvent, OrderItem
 from orders.pricing import CheckoutLine, Quote, QuoteLine, checkout_quote, platform_fee_for
 from orders.selectors import prefetched_set
 from orders.seller_events.endpoints import webhook_url_clean
 from orders.seller_events.order_events import order_seller_event
 
-logger = logging.getLogger(__name__)
-FULFIL_TASK = "orders.tasks.fulfil_order"  # queued by name: the task module imports this one
-S = OrderStatus
 Actor = OrderEvent.Actor
 
 

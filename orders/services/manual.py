@@ -18,11 +18,11 @@ from marketplace.core.queue import enqueue
 from orders.lifecycle import CLOSED, FULFILLABLE, order_event_record, order_transition
 from orders.models import FulfillmentStatus, Order, OrderEvent, OrderItem, OrderStatus
 from orders.presenters import event_to_dict, order_to_dict, revealed_item_ids
+from orders.tasks_names import FULFILL_TASK
 
 from .payment_outcomes import order_cancel
 
 logger = logging.getLogger(__name__)
-FULFIL_TASK = "orders.tasks.fulfil_order"  # queued by name: the task module imports this one
 S = OrderStatus
 Actor = OrderEvent.Actor
 
@@ -149,7 +149,7 @@ def order_retry_delivery(*, order: Order, user: Any, actor: str = Actor.SELLER) 
     # After the commit, and not swallowed: the seller is told when the queue does not take it, and
     # asking again is safe (items already pending stay pending).
     try:
-        enqueue(FULFIL_TASK, order.id)
+        enqueue(FULFILL_TASK, order.id)
     except Exception as exc:  # noqa: BLE001 - whatever the broker's failure, the answer is the same
         logger.exception("Could not queue the delivery retry of order %s.", order.order_number)
         raise DependencyUnavailable(

@@ -1,4 +1,4 @@
-"""What a payment's outcome does to its order: paid (then fulfilment), failed, reopened, cancelled."""
+"""What a payment's outcome does to its order: paid (then fulfillment), failed, reopened, cancelled."""
 
 import logging
 from datetime import timedelta
@@ -16,12 +16,12 @@ from marketplace.core.queue import enqueue
 from orders.lifecycle import order_transition
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.pricing import platform_fee_for
+from orders.tasks_names import FULFILL_TASK
 from payments.refunds import payment_refund_unpayable
 
 from .create import order_stock_release, order_stock_reserve_again
 
 logger = logging.getLogger(__name__)
-FULFIL_TASK = "orders.tasks.fulfil_order"  # queued by name: the task module imports this one
 S = OrderStatus
 Actor = OrderEvent.Actor
 
@@ -30,7 +30,7 @@ Actor = OrderEvent.Actor
 
 
 def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Order:
-    """The gateway confirmed the payment. Moves the order to paid and queues its fulfilment.
+    """The gateway confirmed the payment. Moves the order to paid and queues its fulfillment.
 
     A payment that cannot pay its order — the order is already paid (by another payment), cancelled
     or refunded, or a failed order's stock or discount is gone meanwhile — is refunded through its
@@ -76,7 +76,7 @@ def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Ord
         )
         # The sale and its fee, in this transaction: this is the order's one move to paid.
         ledger_sale_record(order=order, seller=order.seller, first_time=True)
-        _queue_fulfilment_on_commit(order)
+        _queue_fulfillment_on_commit(order)
         return order
 
 
@@ -95,8 +95,8 @@ def _refund_unpayable_on_commit(payment_id: str, reason: str) -> None:
     transaction.on_commit(lambda: payment_refund_unpayable(payment_id=payment_id, reason=reason))
 
 
-def _queue_fulfilment_on_commit(order: Order) -> None:
-    """Queues the order's fulfilment once the transaction commits. If the broker does not take the
+def _queue_fulfillment_on_commit(order: Order) -> None:
+    """Queues the order's fulfillment once the transaction commits. If the broker does not take the
     task (it is down), the payment stays recorded and the order paid: the failure is logged, and the
     sweeper queues the order again once it has waited ``SWEEP_STUCK_AFTER_SECONDS``. A broker outage
     never turns a confirmed payment into an error for the gateway (whose webhook would otherwise get
@@ -104,10 +104,10 @@ def _queue_fulfilment_on_commit(order: Order) -> None:
 
     def queue() -> None:
         try:
-            enqueue(FULFIL_TASK, order.id)
+            enqueue(FULFILL_TASK, order.id)
         except Exception:  # noqa: BLE001 - whatever the broker's failure, the sweeper recovers the order
             logger.exception(
-                "Could not queue the fulfilment of order %s; the sweeper will queue it.", order.order_number
+                "Could not queue the fulfillment of order %s; the sweeper will queue it.", order.order_number
             )
 
     transaction.on_commit(queue)

@@ -14,7 +14,7 @@ from marketplace.core.errors import (
 from marketplace.core.money import format_money
 from orders.emails import send_refund_email
 from orders.lifecycle import REFUNDABLE, order_event_record, order_transition
-from orders.models import License, Order, OrderEvent, OrderStatus
+from orders.models import License, Order, OrderStatus
 from orders.pricing import platform_fee_for
 from orders.seller_events.order_events import order_seller_event
 from orders.services.payment_outcomes import order_paid_by
@@ -30,9 +30,7 @@ from payments.refunds import (
 )
 
 logger = logging.getLogger(__name__)
-FULFIL_TASK = "orders.tasks.fulfil_order"  # queued by name: the task module imports this one
 S = OrderStatus
-Actor = OrderEvent.Actor
 
 
 # --- Refunds -------------------------------------------------------------------------------------

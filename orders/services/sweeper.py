@@ -13,15 +13,13 @@ from marketplace.core.errors import (
 )
 from marketplace.core.queue import enqueue
 from orders.lifecycle import AWAITING_DELIVERY, PAYABLE, order_event_record
-from orders.models import Order, OrderEvent, OrderStatus
+from orders.models import Order
+from orders.tasks_names import FULFILL_TASK
 from payments.services import payment_reconcile_order
 
 from .payment_outcomes import order_cancel
 
 logger = logging.getLogger(__name__)
-FULFIL_TASK = "orders.tasks.fulfil_order"  # queued by name: the task module imports this one
-S = OrderStatus
-Actor = OrderEvent.Actor
 
 
 # --- The sweeper ---------------------------------------------------------------------------------
@@ -38,7 +36,7 @@ class SweepResult:
 def orders_sweep(*, now: Any = None) -> SweepResult:
     """Recovers what lost tasks and lost webhooks left undone.
 
-    - paid (or partially delivered) orders untouched for a while are queued for fulfilment again;
+    - paid (or partially delivered) orders untouched for a while are queued for fulfillment again;
     - unpaid orders past their expiry are first re-checked with the gateway (a lost webhook), then
       cancelled, releasing their reservations.
 
@@ -54,7 +52,7 @@ def orders_sweep(*, now: Any = None) -> SweepResult:
         status__in=AWAITING_DELIVERY, updated_at__lt=stuck_before
     ).values_list("id", flat=True)[:500]:
         try:
-            enqueue(FULFIL_TASK, order_id)
+            enqueue(FULFILL_TASK, order_id)
         except Exception as exc:  # noqa: BLE001 - recorded on the order; the sweep goes on
             _sweep_failed(order_id, "requeue", exc, result)
             continue

@@ -39,7 +39,7 @@ def make_order(product, email="buyer@example.com"):
 
 
 def make_paid(product):
-    """Paid, with fulfilment not run (its task is queued on commit, which never comes here)."""
+    """Paid, with fulfillment not run (its task is queued on commit, which never comes here)."""
     order = make_order(product)
     order_mark_paid(order_id=order.id, payment_id="pay_test")
     order.refresh_from_db()
@@ -184,7 +184,7 @@ def test_mark_delivered_leaves_a_pending_order_and_reports_the_failure(admin_cli
     }
 
 
-def test_retry_delivery_action_fulfils_a_paid_order_and_refuses_a_delivered_one(
+def test_retry_delivery_action_fulfills_a_paid_order_and_refuses_a_delivered_one(
     admin_client, operator, product, django_capture_on_commit_callbacks
 ):
     paid = make_paid(product)

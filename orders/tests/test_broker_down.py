@@ -38,7 +38,7 @@ def test_a_paid_webhook_is_acknowledged_while_the_broker_is_down(
     refused = OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     with (
-        mock.patch("orders.tasks.fulfil_order.delay", side_effect=refused) as delay,
+        mock.patch("orders.tasks.fulfill_order.delay", side_effect=refused) as delay,
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = api_client.generic(
@@ -52,13 +52,13 @@ def test_a_paid_webhook_is_acknowledged_while_the_broker_is_down(
     order.refresh_from_db()
     assert order.status == "paid"
     assert WebhookEvent.objects.get(event_id="evt_broker_down").status == WebhookEvent.Status.PROCESSED
-    assert f"Could not queue the fulfilment of order {order.order_number}" in caplog.text
+    assert f"Could not queue the fulfillment of order {order.order_number}" in caplog.text
     assert order.id not in caplog.text  # the id is the buyer's capability: never logged
     assert not OrderEvent.objects.filter(order=order, type="email_sent").exists()
 
     # Once the broker is back, the sweeper queues the order that waited too long.
     later = timezone.now() + timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS + 1)
-    with mock.patch("orders.tasks.fulfil_order.delay") as delay:
+    with mock.patch("orders.tasks.fulfill_order.delay") as delay:
         result = orders_sweep(now=later)
     assert result.requeued == [order.id]
     delay.assert_called_once_with(order.id)
@@ -69,13 +69,13 @@ def test_a_delivery_retry_the_broker_refuses_is_a_clean_503_and_can_be_asked_aga
     from orders.services import order_mark_paid
 
     order = make_order(text_product, email="retry@example.com")
-    with mock.patch("orders.tasks.fulfil_order.delay"):
+    with mock.patch("orders.tasks.fulfill_order.delay"):
         order_mark_paid(order_id=order.id, payment_id="pay_retry")
     api_client.force_authenticate(user=text_product.seller)
     url = f"/api/v1/orders/{order.id}/retry-delivery"
     refused = OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    with mock.patch("orders.tasks.fulfil_order.delay", side_effect=refused):
+    with mock.patch("orders.tasks.fulfill_order.delay", side_effect=refused):
         response = api_client.post(url)
     assert response.status_code == 503
     body = response.json()
@@ -85,7 +85,7 @@ def test_a_delivery_retry_the_broker_refuses_is_a_clean_503_and_can_be_asked_aga
     assert order.status == "paid"
     assert OrderEvent.objects.filter(order=order, type="delivery_retry_requested").count() == 1
 
-    with mock.patch("orders.tasks.fulfil_order.delay") as delay:
+    with mock.patch("orders.tasks.fulfill_order.delay") as delay:
         again = api_client.post(url)
     assert again.status_code == 202
     delay.assert_called_once_with(order.id)

@@ -146,7 +146,7 @@ def test_one_paid_webhook_delivered_many_times_at_once_delivers_once(seller):
 def test_two_activations_at_once_never_exceed_the_limit(seller, django_capture_on_commit_callbacks):
     from catalog.models import DeliveryType
     from orders.models import License, LicenseActivation
-    from orders.services import CheckoutLine, order_create, order_fulfil, order_mark_paid
+    from orders.services import CheckoutLine, order_create, order_fulfill, order_mark_paid
 
     product = ProductFactory(
         seller=seller,
@@ -157,7 +157,7 @@ def test_two_activations_at_once_never_exceed_the_limit(seller, django_capture_o
     variant = VariantFactory(product=product)
     order = order_create(product=product, buyer_email="l@x.co", lines=[CheckoutLine(variant.id, 1)]).order
     order_mark_paid(order_id=order.id, payment_id="pay_x")
-    order_fulfil(order_id=order.id)
+    order_fulfill(order_id=order.id)
     key = License.objects.get().key
 
     def activate(index):
@@ -175,7 +175,7 @@ def test_two_activations_at_once_never_exceed_the_limit(seller, django_capture_o
 def test_concurrent_refunds_never_return_more_than_was_paid(seller, text_product):
     from rest_framework_simplejwt.tokens import RefreshToken
 
-    from orders.services import order_fulfil
+    from orders.services import order_fulfill
     from payments.models import Refund, SandboxPayment
     from payments.sandbox_server.server import sandbox_complete
     from payments.services import payment_initiate
@@ -185,7 +185,7 @@ def test_concurrent_refunds_never_return_more_than_was_paid(seller, text_product
     order = make_order(text_product)
     payment = payment_initiate(order=order, gateway_name="sandbox", return_url="https://x.test/r")
     sandbox_complete(payment_id=payment.id, outcome="succeeded")
-    order_fulfil(order_id=order.id)
+    order_fulfill(order_id=order.id)
     token = str(RefreshToken.for_user(seller).access_token)
 
     def refund(_):
@@ -235,7 +235,7 @@ def test_two_workers_fulfilling_one_partner_order_store_one_code_per_unit(seller
     from unittest import mock
 
     from catalog.models import Code, DeliveryType
-    from orders.services import CheckoutLine, order_create, order_fulfil, order_mark_paid
+    from orders.services import CheckoutLine, order_create, order_fulfill, order_mark_paid
 
     from .test_partner_and_multi_item import SECRET, Partner
 
@@ -251,9 +251,9 @@ def test_two_workers_fulfilling_one_partner_order_store_one_code_per_unit(seller
         )
         variant = VariantFactory(product=product)
         order = order_create(product=product, buyer_email="w@x.co", lines=[CheckoutLine(variant.id, 3)]).order
-        with mock.patch("orders.tasks.fulfil_order.delay"):
+        with mock.patch("orders.tasks.fulfill_order.delay"):
             order_mark_paid(order_id=order.id, payment_id="pay_x")
-        outcomes = run_concurrently(3, lambda _: order_fulfil(order_id=order.id).outcome)
+        outcomes = run_concurrently(3, lambda _: order_fulfill(order_id=order.id).outcome)
     finally:
         partner.close()
     assert "delivered" in outcomes

@@ -292,7 +292,7 @@ def test_retry_on_an_order_that_needs_attention_redelivers(
     seller, seller_client, product, django_capture_on_commit_callbacks
 ):
     order = make_order(product)
-    order_mark_paid(order_id=order.id, payment_id="pay_test")  # fulfilment not run: stays paid
+    order_mark_paid(order_id=order.id, payment_id="pay_test")  # fulfillment not run: stays paid
     Order.objects.filter(pk=order.pk).update(status=OrderStatus.NEEDS_ATTENTION)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -452,7 +452,7 @@ def test_the_export_link_streams_the_filtered_orders_with_the_session(
 
 def test_status_change_offers_only_the_lifecycles_manual_moves(seller_client, product):
     order = make_order(product)
-    order_mark_paid(order_id=order.id, payment_id="pay_test")  # fulfilment not run: paid
+    order_mark_paid(order_id=order.id, payment_id="pay_test")  # fulfillment not run: paid
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID
 

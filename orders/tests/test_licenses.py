@@ -56,7 +56,7 @@ def test_fulfilling_again_issues_no_more_keys(keys):
 
     order, issued = keys
     item = order.items.get()
-    get_strategy("license_key").fulfil(item)
+    get_strategy("license_key").fulfill(item)
     assert License.objects.count() == 2
 
 

@@ -206,7 +206,7 @@ def test_partner_product_asks_for_the_player_id_and_passes_it_on(client, seller)
         seller=seller,
         delivery_type=DeliveryType.PARTNER_API,
         delivery_content="",
-        delivery_options={"partner": {"url": "https://partner.test/fulfil"}},
+        delivery_options={"partner": {"url": "https://partner.test/fulfill"}},
     )
     VariantFactory(product=product)
     assert 'name="player_id"' in client.get(f"/c/{product.slug}").content.decode()

@@ -1,7 +1,7 @@
-"""What the paid webhook and the fulfilment of its order cost in SQL statements (issue 11).
+"""What the paid webhook and the fulfillment of its order cost in SQL statements (issue 11).
 
 The whole path runs as in production: the signed ``payment.succeeded`` posted to the webhook
-endpoint, re-verification with the sandbox, ``pending → paid``, ``fulfil_order`` run eagerly on
+endpoint, re-verification with the sandbox, ``pending → paid``, ``fulfill_order`` run eagerly on
 commit, the code delivered, the e-mail sent after commit, ``paid → delivered``. The test is
 transactional (no test-wide transaction), so ``atomic()`` blocks are real transactions: BEGIN and
 COMMIT are not statements Django captures, SAVEPOINTs would be. Counts are held on both databases;
@@ -28,7 +28,7 @@ from payments.services import payment_initiate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# The most statements the webhook plus the fulfilment of a one-item code-pool order may make: the
+# The most statements the webhook plus the fulfillment of a one-item code-pool order may make: the
 # engine's 25, and the seller's ledger (the sale and its fee, written in the move to paid) its 2
 # (tests/campaign/test_attack_ledger.py holds those on their own).
 ENGINE_STATEMENTS = 25

@@ -1,4 +1,4 @@
-"""Partner fulfilment against a real local HTTP server, and orders with several items."""
+"""Partner fulfillment against a real local HTTP server, and orders with several items."""
 
 import json
 import threading
@@ -15,14 +15,14 @@ from catalog.models import Code, DeliveryType
 from catalog.tests.factories import ProductFactory, VariantFactory
 from orders.models import OrderEvent
 from orders.services import CheckoutLine, order_create, order_mark_paid, order_retry_delivery
-from orders.tasks import fulfil_order
+from orders.tasks import fulfill_order
 
 pytestmark = pytest.mark.django_db
 SECRET = "whsec_cGFydG5lci1zZWNyZXQtZm9yLXRlc3RzLTEyMzQ1Njc4"
 
 
 class Partner:
-    """A seller's fulfilment endpoint: verifies our signature, then follows a script of answers."""
+    """A seller's fulfillment endpoint: verifies our signature, then follows a script of answers."""
 
     def __init__(self):
         self.script = []  # e.g. [(500, None), (200, {"code": "X"})]; the last entry repeats
@@ -45,7 +45,7 @@ class Partner:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/fulfil"
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/fulfill"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -63,7 +63,7 @@ def partner():
 
 @pytest.fixture
 def eager_retries():
-    conf = fulfil_order.app.conf
+    conf = fulfill_order.app.conf
     previous = conf.task_eager_propagates
     conf.task_eager_propagates = False
     with mock.patch("orders.tasks.backoff_seconds", return_value=0):
@@ -85,7 +85,7 @@ def partner_product(seller, url):
 
 def paid_order(product, lines, **kwargs):
     order = order_create(product=product, buyer_email="gamer@example.com", lines=lines, **kwargs).order
-    with mock.patch("orders.tasks.fulfil_order.delay"):
+    with mock.patch("orders.tasks.fulfill_order.delay"):
         order_mark_paid(order_id=order.id, payment_id="pay_test")
     return order
 
@@ -99,7 +99,7 @@ def test_partner_codes_are_fetched_per_unit_with_a_signed_request(seller, partne
     variant = product.variants.get()
     partner.script = [(200, unit_code)]
     order = paid_order(product, [CheckoutLine(variant.id, 2, {"player_id": "P-42"})])
-    fulfil_order.apply(args=(order.id,), throw=False)
+    fulfill_order.apply(args=(order.id,), throw=False)
     order.refresh_from_db()
     assert order.status == "delivered"
     assert [r["unit"] for r in partner.requests] == [1, 2]
@@ -115,7 +115,7 @@ def test_partner_outage_is_retried_then_succeeds(seller, partner, eager_retries)
     product = partner_product(seller, partner.url)
     partner.script = [(503, None), (500, None), (200, unit_code)]
     order = paid_order(product, [CheckoutLine(product.variants.get().id, 1)])
-    fulfil_order.apply(args=(order.id,), throw=False)
+    fulfill_order.apply(args=(order.id,), throw=False)
     order.refresh_from_db()
     assert order.status == "delivered"
     assert len(partner.requests) == 3
@@ -127,7 +127,7 @@ def test_partner_that_keeps_failing_ends_partner_failed_and_needs_attention(sell
     product = partner_product(seller, partner.url)
     partner.script = [(502, None)]
     order = paid_order(product, [CheckoutLine(product.variants.get().id, 1)])
-    fulfil_order.apply(args=(order.id,), throw=False)
+    fulfill_order.apply(args=(order.id,), throw=False)
     order.refresh_from_db()
     item = order.items.get()
     assert (order.status, item.fulfillment_status) == ("needs_attention", "partner_failed")
@@ -139,7 +139,7 @@ def test_partner_refusal_is_not_retried(seller, partner, eager_retries):
     product = partner_product(seller, partner.url)
     partner.script = [(400, {"error": "unknown player"})]
     order = paid_order(product, [CheckoutLine(product.variants.get().id, 1)])
-    fulfil_order.apply(args=(order.id,), throw=False)
+    fulfill_order.apply(args=(order.id,), throw=False)
     order.refresh_from_db()
     assert (order.status, order.items.get().fulfillment_status) == ("needs_attention", "partner_failed")
     assert len(partner.requests) == 1
@@ -151,12 +151,12 @@ def test_partner_url_must_be_https_unless_allowed(seller_client, settings):
         "title": "Credits",
         "currency": "USD",
         "price": 100,
-        "delivery": {"content_type": "partner_api", "partner": {"url": "http://partner.test/fulfil"}},
+        "delivery": {"content_type": "partner_api", "partner": {"url": "http://partner.test/fulfill"}},
     }
     response = seller_client.post("/api/v1/products", body, format="json")
     assert response.status_code == 400
     assert "delivery.partner.url" in response.json()["error"]["fields"]
-    body["delivery"]["partner"]["url"] = "https://partner.test/fulfil"
+    body["delivery"]["partner"]["url"] = "https://partner.test/fulfill"
     created = seller_client.post("/api/v1/products", body, format="json")
     assert created.status_code == 201
     assert created.json()["data"]["delivery"]["partner"]["secret"].startswith("whsec_")
@@ -216,14 +216,14 @@ class TestSeveralItems:
         ]:
             assert code in body
 
-    def test_partial_delivery_then_retry_fulfils_only_what_is_missing(self, seller, partner, eager_retries, settings):
+    def test_partial_delivery_then_retry_fulfills_only_what_is_missing(self, seller, partner, eager_retries, settings):
         settings.FULFILMENT_MAX_RETRIES = 1
         text_product = ProductFactory(seller=seller, title="Guide", delivery_content="Read me")
         text_variant = VariantFactory(product=text_product, price=100)
         credits = partner_product(seller, partner.url)
         partner.script = [(500, None)]
         order = paid_order(text_product, [CheckoutLine(text_variant.id, 1), CheckoutLine(credits.variants.get().id, 1)])
-        fulfil_order.apply(args=(order.id,), throw=False)
+        fulfill_order.apply(args=(order.id,), throw=False)
         order.refresh_from_db()
         statuses = {i.title: i.fulfillment_status for i in order.items.all()}
         assert statuses == {"Guide": "succeeded", "Game Credits": "partner_failed"}
@@ -236,7 +236,7 @@ class TestSeveralItems:
         attempts_before = guide.attempts
         partner.script = [(200, unit_code)]
         order_retry_delivery(order=order, user=seller)
-        fulfil_order.apply(args=(order.id,), throw=False)
+        fulfill_order.apply(args=(order.id,), throw=False)
         order.refresh_from_db()
         guide.refresh_from_db()
         assert order.status == "delivered"
@@ -286,7 +286,7 @@ def test_the_partner_secret_is_sealed_at_rest_and_still_signs(
 
     order = paid_order(product, [CheckoutLine(product.variants.get().id, 1)])
     with django_capture_on_commit_callbacks(execute=True):
-        fulfil_order.apply(args=(order.id,))
+        fulfill_order.apply(args=(order.id,))
     order.refresh_from_db()
     assert order.status == "delivered"
     assert len(partner.requests) == 1  # accepted: its signature verified with SECRET

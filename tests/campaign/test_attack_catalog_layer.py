@@ -4,7 +4,7 @@
 
 - no module of the catalog imports ``orders``, directly, inside a function or through another module;
 - each delivery type's settings rules live in ``catalog.delivery`` with their messages and field
-  paths unchanged; the fulfilment strategies keep only the fulfil half, and both cover the same types;
+  paths unchanged; the fulfillment strategies keep only the fulfill half, and both cover the same types;
 - the partner signing-secret helpers and ``variant_stock`` are the catalog's;
 - ``GET /api/v1/products/{id}/revenue`` is served by orders (same path, same URL name).
 """
@@ -144,20 +144,20 @@ def test_the_partner_secret_helpers_are_the_catalogs_own() -> None:
     helpers = (new_partner_secret, seal_partner_secret, partner_secret, partner_secret_of, partner_for_seller)
     assert {helper.__module__ for helper in helpers} == {"catalog.delivery"}
     assert not hasattr(catalog.serializers, "partner_secret_of")
-    # Fulfilment only reads the secret to sign its calls; making and showing it is the catalog's.
+    # Fulfillment only reads the secret to sign its calls; making and showing it is the catalog's.
     assert orders.fulfillment.partner.partner_secret is partner_secret
     for name in ("new_partner_secret", "seal_partner_secret", "partner_for_seller"):
         assert not hasattr(orders.fulfillment.partner, name), name
     secret = new_partner_secret()
     sealed = seal_partner_secret(secret)
-    options = {"partner": {"url": "https://partner.example/fulfil", "secret": sealed}}
+    options = {"partner": {"url": "https://partner.example/fulfill", "secret": sealed}}
     assert secret.startswith("whsec_") and len(secret) == 50 and sealed != secret
     assert partner_secret(options) == secret
     assert partner_secret({"partner": {"secret": "whsec_cGxhaW4"}}) == "whsec_cGxhaW4"
     assert partner_secret(None) == ""
-    assert partner_for_seller(options) == {"url": "https://partner.example/fulfil", "secret_hint": secret[-4:]}
+    assert partner_for_seller(options) == {"url": "https://partner.example/fulfill", "secret_hint": secret[-4:]}
     assert partner_for_seller(options, reveal=True) == {
-        "url": "https://partner.example/fulfil",
+        "url": "https://partner.example/fulfill",
         "secret_hint": secret[-4:],
         "secret": secret,
     }
@@ -166,7 +166,7 @@ def test_the_partner_secret_helpers_are_the_catalogs_own() -> None:
     assert partner_secret_of(Product(delivery_type=DeliveryType.TEXT, delivery_options=options)) == ""
 
 
-# --- The settings half in the catalog, the fulfil half in orders ---------------------------------
+# --- The settings half in the catalog, the fulfill half in orders ---------------------------------
 
 
 def test_every_delivery_type_has_its_settings_rules_and_its_strategy_in_one_order() -> None:
@@ -262,7 +262,7 @@ def test_each_types_settings_are_refused_with_the_same_message_and_field(
 def test_a_partner_url_is_checked_by_the_outbound_client_when_saved(settings: Any) -> None:
     settings.PARTNER_ALLOW_HTTP = False
     message, fields = _refusal(
-        DeliverySettings("partner_api", options={"partner": {"url": "http://p.example/fulfil"}}), SellerFactory()
+        DeliverySettings("partner_api", options={"partner": {"url": "http://p.example/fulfill"}}), SellerFactory()
     )
     assert fields == {"delivery.partner.url": [message]}
     assert "https" in message

@@ -324,7 +324,7 @@ def partner_body(**partner: Any) -> dict[str, Any]:
         "title": "Credits",
         "currency": "USD",
         "price": 100,
-        "delivery": {"content_type": "partner_api", "partner": {"url": "https://partner.example/fulfil", **partner}},
+        "delivery": {"content_type": "partner_api", "partner": {"url": "https://partner.example/fulfill", **partner}},
     }
 
 
@@ -344,7 +344,7 @@ def test_partner_secret_is_in_the_create_answer_only() -> None:
     secret = stored_secret(product_id)
     assert secret.startswith("whsec_")
     assert created.json()["data"]["delivery"]["partner"] == {
-        "url": "https://partner.example/fulfil",
+        "url": "https://partner.example/fulfill",
         "secret": secret,
         "secret_hint": secret[-4:],
     }
@@ -362,11 +362,11 @@ def test_partner_secret_is_in_the_create_answer_only() -> None:
         body = response.content.decode()
         assert secret not in body and secret.removeprefix("whsec_")[:-4] not in body, name
     assert later["detail"].json()["data"]["delivery"]["partner"] == {
-        "url": "https://partner.example/fulfil",
+        "url": "https://partner.example/fulfill",
         "secret_hint": secret[-4:],
     }
     assert [p["delivery"]["partner"] for p in later["list"].json()["data"]["results"]] == [
-        {"url": "https://partner.example/fulfil", "secret_hint": secret[-4:]}
+        {"url": "https://partner.example/fulfill", "secret_hint": secret[-4:]}
     ]
     assert stored_secret(product_id) == secret  # reading changed nothing
 

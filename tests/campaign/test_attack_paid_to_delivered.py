@@ -1,7 +1,7 @@
 """Issue 11, the paid webhook to delivered: the work per order, and that nothing else changed.
 
 The paid webhook stores its event with one ``INSERT … ON CONFLICT``, locks the payment and the order
-once (the seller comes with the order, no reload of the payment), and the fulfilment of local goods
+once (the seller comes with the order, no reload of the payment), and the fulfillment of local goods
 is one transaction (codes fetched together, timeline entries written together, one UPDATE of the
 order). The e-mail is sent after the commit — never while a transaction, and so the order's row
 lock, is open — and a failure to send is recovered as before (a retry, or the sweeper). An order
@@ -25,8 +25,8 @@ from catalog.models import Code, DeliveryType
 from catalog.tests.factories import ProductFactory, VariantFactory
 from marketplace.accounts.tests.factories import SellerFactory
 from orders.models import Order, OrderEvent, SellerEvent, WebhookEndpoint
-from orders.services import CheckoutLine, order_create, order_fulfil, order_mark_paid, orders_sweep
-from orders.services import fulfilment as fulfilment_service
+from orders.services import CheckoutLine, order_create, order_fulfill, order_mark_paid, orders_sweep
+from orders.services import fulfillment as fulfillment_service
 from orders.tests.test_paid_to_delivered_queries import MAX_STATEMENTS, code_pool_order, paid_webhook, post_webhook
 from payments.gateway_events import webhook_receive
 from payments.models import Payment, WebhookEvent
@@ -47,7 +47,7 @@ def _listing(statements: list[str]) -> str:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_webhook_plus_fulfilment_of_a_code_order_stays_within_25_statements(api_client):
+def test_webhook_plus_fulfillment_of_a_code_order_stays_within_25_statements(api_client):
     order = code_pool_order()
     body, headers = paid_webhook(order)
     with CaptureQueriesContext(connection) as captured:
@@ -129,7 +129,7 @@ def test_a_fee_that_changed_since_checkout_is_written_with_the_move_to_paid(djan
     assert len(updates) == 1 and '"platform_fee"' in updates[0] and "'paid'" in updates[0]
 
 
-# --- the fulfilment: one transaction, the e-mail after it ------------------------------------------
+# --- the fulfillment: one transaction, the e-mail after it ------------------------------------------
 
 
 def paid_code_order(quantity: int = 2, codes: int = 3) -> Order:
@@ -151,13 +151,13 @@ def paid_code_order(quantity: int = 2, codes: int = 3) -> Order:
 def test_local_goods_are_fulfilled_in_one_transaction_with_codes_and_events_together():
     order = paid_code_order(quantity=2)
     with CaptureQueriesContext(connection) as captured:
-        assert order_fulfil(order_id=order.id).outcome == "delivered"
+        assert order_fulfill(order_id=order.id).outcome == "delivered"
     statements = _sql(captured)
     assert len([sql for sql in statements if sql.startswith('SELECT "catalog_code"')]) == 1, _listing(statements)
     assert not any("COUNT(" in sql for sql in statements), _listing(statements)
     assert len([sql for sql in statements if sql.startswith('UPDATE "catalog_code"')]) == 1
     assert len([sql for sql in statements if sql.startswith('INSERT INTO "orders_orderevent"')]) == 2
-    # Fulfilment (items, codes, the e-mail's claim), then delivered with the e-mail's stamp.
+    # Fulfillment (items, codes, the e-mail's claim), then delivered with the e-mail's stamp.
     assert statements.count("BEGIN") + statements.count("BEGIN IMMEDIATE") == 2
     assert len(statements) <= 14, _listing(statements)
     order.refresh_from_db()
@@ -181,7 +181,7 @@ def test_the_email_is_sent_after_commit_never_under_the_orders_lock():
     order = paid_code_order(quantity=1)
     in_transaction: list[bool] = []
     with _record_transaction_state(in_transaction):
-        assert order_fulfil(order_id=order.id).outcome == "delivered"
+        assert order_fulfill(order_id=order.id).outcome == "delivered"
     assert in_transaction == [False]
     assert len(mail.outbox) == 1
 
@@ -192,9 +192,9 @@ def test_the_item_by_item_path_also_sends_the_email_outside_any_transaction():
     in_transaction: list[bool] = []
     with (
         _record_transaction_state(in_transaction),
-        mock.patch.object(fulfilment_service, "_order_fulfil_together", return_value={}),
+        mock.patch.object(fulfillment_service, "_order_fulfill_together", return_value={}),
     ):
-        assert order_fulfil(order_id=order.id).outcome == "delivered"
+        assert order_fulfill(order_id=order.id).outcome == "delivered"
     assert in_transaction == [False]
     assert OrderEvent.objects.filter(order=order, type="email_sent").count() == 1
 
@@ -204,9 +204,9 @@ def test_a_failed_send_gives_the_claim_back_and_a_retry_delivers_once():
     order = paid_code_order(quantity=1)
     with (
         mock.patch("django.core.mail.EmailMultiAlternatives.send", side_effect=OSError("smtp down")),
-        pytest.raises(fulfilment_service.TransientDeliveryError),
+        pytest.raises(fulfillment_service.TransientDeliveryError),
     ):
-        order_fulfil(order_id=order.id)
+        order_fulfill(order_id=order.id)
     order.refresh_from_db()
     assert (order.status, order.dispatched_email, order.email_sent_at, order.delivered_at) == (
         "paid",
@@ -218,9 +218,9 @@ def test_a_failed_send_gives_the_claim_back_and_a_retry_delivers_once():
     assert OrderEvent.objects.filter(order=order, type="email_sent").count() == 0
     item = order.items.get()
     assert (item.fulfillment_status, item.attempts) == ("succeeded", 1)  # the goods were delivered
-    assert order_fulfil(order_id=order.id).outcome == "delivered"
+    assert order_fulfill(order_id=order.id).outcome == "delivered"
     assert len(mail.outbox) == 1
-    assert order.items.get().attempts == 1  # the e-mail was retried, not the fulfilment
+    assert order.items.get().attempts == 1  # the e-mail was retried, not the fulfillment
     assert OrderEvent.objects.filter(order=order, type="email_sent").count() == 1
 
 
@@ -228,25 +228,25 @@ def test_a_failed_send_gives_the_claim_back_and_a_retry_delivers_once():
 def test_a_claim_in_flight_is_left_to_its_run_and_a_dead_runs_claim_is_taken_over_by_the_sweeper(settings):
     order = paid_code_order(quantity=1)
     # A run fulfilled the items and claimed the e-mail, then died before sending it.
-    with mock.patch.object(fulfilment_service, "_email_send_claimed", side_effect=SystemExit):
+    with mock.patch.object(fulfillment_service, "_email_send_claimed", side_effect=SystemExit):
         with pytest.raises(SystemExit):
-            order_fulfil(order_id=order.id)
+            order_fulfill(order_id=order.id)
     order.refresh_from_db()
     assert (order.status, order.dispatched_email, order.email_sent_at) == ("paid", True, None)
     events = OrderEvent.objects.filter(order=order).count()
 
     # While the claim is fresh, another run leaves it alone: no second e-mail, nothing written.
-    assert order_fulfil(order_id=order.id).outcome == "skipped"
+    assert order_fulfill(order_id=order.id).outcome == "skipped"
     assert len(mail.outbox) == 0
     assert OrderEvent.objects.filter(order=order).count() == events
 
     # Once it is stale, the sweeper queues the order again and the e-mail goes out once.
-    stale = timezone.now() - timedelta(seconds=fulfilment_service.EMAIL_CLAIM_STALE_SECONDS + 1)
+    stale = timezone.now() - timedelta(seconds=fulfillment_service.EMAIL_CLAIM_STALE_SECONDS + 1)
     Order.objects.filter(pk=order.pk).update(updated_at=stale)
     with mock.patch("orders.services.sweeper.enqueue") as enqueue:
         assert orders_sweep().requeued == [order.id]
     enqueue.assert_called_once_with(FULFIL, order.id)
-    assert order_fulfil(order_id=order.id).outcome == "delivered"
+    assert order_fulfill(order_id=order.id).outcome == "delivered"
     assert len(mail.outbox) == 1
     order.refresh_from_db()
     assert (order.status, order.dispatched_email) == ("delivered", True)
@@ -299,7 +299,7 @@ def _fixture_order(kind: str, *, suffix: str) -> Order:
 
 
 def _outcome(order: Order) -> dict[str, Any]:
-    """What the fulfilment left, with each order's own ids and numbers taken out."""
+    """What the fulfillment left, with each order's own ids and numbers taken out."""
     order.refresh_from_db()
     names = {order.id: "ORDER", order.order_number: "NUMBER", order.product.slug: "SLUG"}
     for n, item_id in enumerate(order.items.values_list("id", flat=True)):
@@ -345,12 +345,12 @@ def _outcome(order: Order) -> dict[str, Any]:
 @pytest.mark.parametrize("kind", ["code_pool", "license_key", "text"])
 def test_one_transaction_ends_exactly_as_item_by_item(kind):
     together = _fixture_order(kind, suffix="a")
-    assert order_fulfil(order_id=together.id).outcome == "delivered"
+    assert order_fulfill(order_id=together.id).outcome == "delivered"
     after = _outcome(together)
 
     one_by_one = _fixture_order(kind, suffix="b")
-    with mock.patch.object(fulfilment_service, "_order_fulfil_together", return_value={}) as together_path:
-        assert order_fulfil(order_id=one_by_one.id).outcome == "delivered"
+    with mock.patch.object(fulfillment_service, "_order_fulfill_together", return_value={}) as together_path:
+        assert order_fulfill(order_id=one_by_one.id).outcome == "delivered"
     together_path.assert_called_once()
     before = _outcome(one_by_one)
 
@@ -364,7 +364,7 @@ def test_one_transaction_ends_exactly_as_item_by_item(kind):
 def test_a_released_reservation_takes_the_item_by_item_path_and_is_reserved_again():
     order = paid_code_order(quantity=1, codes=2)
     Code.objects.filter(order_item__order=order).update(status="AVAILABLE", order_item=None, allocated_at=None)
-    assert order_fulfil(order_id=order.id).outcome == "delivered"
+    assert order_fulfill(order_id=order.id).outcome == "delivered"
     [code] = Code.objects.filter(order_item__order=order)
     assert code.status == "DELIVERED"
     assert OrderEvent.objects.filter(order=order, type="item_fulfilled").count() == 1

@@ -303,7 +303,7 @@ def test_the_sweeper_goes_on_when_one_requeue_fails(django_capture_on_commit_cal
         if order_id == first.id:
             raise ConnectionError("broker refused")
 
-    with mock.patch("orders.tasks.fulfil_order.delay", side_effect=delay) as queued:
+    with mock.patch("orders.tasks.fulfill_order.delay", side_effect=delay) as queued:
         result = orders_sweep(now=later)
     assert sorted(call.args[0] for call in queued.call_args_list) == sorted([first.id, second.id])
     assert (result.requeued, result.failed) == ([second.id], [first.id])

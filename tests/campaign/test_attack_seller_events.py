@@ -231,7 +231,7 @@ def test_enqueue_runs_the_registered_task_eagerly_in_tests():
 
 
 def test_an_unknown_task_name_is_a_clear_error_and_sends_nothing():
-    with mock.patch("orders.tasks.fulfil_order.delay") as delay:
+    with mock.patch("orders.tasks.fulfill_order.delay") as delay:
         with pytest.raises(UnknownTask, match="orders.tasks.fulfil_orders"):
             enqueue("orders.tasks.fulfil_orders", "ord_x")
         with pytest.raises(UnknownTask):
@@ -257,11 +257,11 @@ def test_enqueue_on_commit_sends_after_commit_and_never_after_a_rollback(django_
         delay.assert_called_once_with("dlv_kept")
 
 
-def test_a_delivery_retry_queues_fulfil_order_by_its_name(seller, product):
+def test_a_delivery_retry_queues_fulfill_order_by_its_name(seller, product):
     order = _order(product)
     Order.objects.filter(pk=order.pk).update(status="paid")
     with mock.patch("marketplace.core.queue.task_for", wraps=lambda name: current_app.tasks[name]) as lookup:
-        with mock.patch("orders.tasks.fulfil_order.delay") as delay:
+        with mock.patch("orders.tasks.fulfill_order.delay") as delay:
             order_retry_delivery(order=order, user=seller)
     lookup.assert_called_once_with("orders.tasks.fulfil_order")
     delay.assert_called_once_with(order.id)

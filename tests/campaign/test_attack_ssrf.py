@@ -1,5 +1,5 @@
 """Issue 10, item 3 — SSRF. A seller chooses the URLs the server calls on their behalf (the partner
-fulfilment URL of a product, webhook endpoints, an order's ``webhook_urls``). The attack: point one
+fulfillment URL of a product, webhook endpoints, an order's ``webhook_urls``). The attack: point one
 at the server itself, the private network or the cloud's metadata service, directly, through a DNS
 name (that may change its answer after it was saved), an IPv6 spelling of an IPv4 address, or a
 redirect; then read the inside answer back as a delivered code, or tell open ports from closed
@@ -24,7 +24,7 @@ from marketplace.core.tests.outbound_servers import LocalHTTP, RawTCP, closed_po
 from orders.models import Order, SellerEvent, WebhookDelivery, WebhookEndpoint
 from orders.seller_events.delivery import webhook_delivery_attempt
 from orders.seller_events.endpoints import new_webhook_secret
-from orders.services import CheckoutLine, order_create, order_fulfil, order_mark_paid
+from orders.services import CheckoutLine, order_create, order_fulfill, order_mark_paid
 
 pytestmark = pytest.mark.django_db
 
@@ -40,22 +40,22 @@ NAMES = {
     "mapped.example.test": ["::ffff:127.0.0.1"],
 }
 INSIDE_URLS = [
-    "https://127.0.0.1/fulfil",
-    "https://localhost/fulfil",
+    "https://127.0.0.1/fulfill",
+    "https://localhost/fulfill",
     "https://169.254.169.254/latest/meta-data/iam/security-credentials/",
     "https://[fd00:ec2::254]/latest/meta-data/",
-    "https://10.0.0.5/fulfil",
-    "https://100.64.0.1/fulfil",
-    "https://[::ffff:127.0.0.1]/fulfil",
-    "https://[::ffff:a9fe:a9fe]/fulfil",
-    "https://[2002:a9fe:a9fe::1]/fulfil",
-    "https://[64:ff9b::a9fe:a9fe]/fulfil",
-    "https://[2001::1]/fulfil",
-    "https://[fe80::1]/fulfil",
+    "https://10.0.0.5/fulfill",
+    "https://100.64.0.1/fulfill",
+    "https://[::ffff:127.0.0.1]/fulfill",
+    "https://[::ffff:a9fe:a9fe]/fulfill",
+    "https://[2002:a9fe:a9fe::1]/fulfill",
+    "https://[64:ff9b::a9fe:a9fe]/fulfill",
+    "https://[2001::1]/fulfill",
+    "https://[fe80::1]/fulfill",
     "https://metadata.example.test/computeMetadata/v1/",
-    "https://mixed.example.test/fulfil",
-    "https://v6-inside.example.test/fulfil",
-    "https://mapped.example.test/fulfil",
+    "https://mixed.example.test/fulfill",
+    "https://v6-inside.example.test/fulfill",
+    "https://mapped.example.test/fulfill",
 ]
 
 
@@ -103,9 +103,9 @@ def fulfilled_once(product):
     order = order_create(
         product=product, buyer_email="buyer@example.com", lines=[CheckoutLine(product.variants.get().id, 1)]
     ).order
-    with mock.patch("orders.tasks.fulfil_order.delay"):
+    with mock.patch("orders.tasks.fulfill_order.delay"):
         order_mark_paid(order_id=order.id, payment_id="pay_ssrf")
-    order_fulfil(order_id=order.id, final_attempt=True)
+    order_fulfill(order_id=order.id, final_attempt=True)
     order.refresh_from_db()
     return order
 
@@ -135,7 +135,7 @@ def partner_body(url):
     }
 
 
-# --- Partner fulfilment URLs -------------------------------------------------------------------
+# --- Partner fulfillment URLs -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("url", INSIDE_URLS)
@@ -164,20 +164,20 @@ def test_a_partner_url_cannot_be_changed_to_an_inside_one(seller_client, product
     assert product.delivery_options["partner"]["url"] == "https://partner.example.test/f"
 
 
-def test_partner_fulfilment_to_loopback_with_production_settings_is_refused(seller, inside, production_like):
+def test_partner_fulfillment_to_loopback_with_production_settings_is_refused(seller, inside, production_like):
     """The headline: a partner URL on 127.0.0.1 (saved before, or by any other door) is never called
     under production settings; the item fails with the neutral text and the buyer gets nothing."""
-    order = fulfilled_once(partner_product(seller, f"{inside.url}fulfil"))
+    order = fulfilled_once(partner_product(seller, f"{inside.url}fulfill"))
     assert inside.requests == []
     assert_nothing_inside_was_delivered(order)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "partner.example.test", "2130706433"])
-def test_partner_fulfilment_to_an_inside_address_is_refused_even_over_allowed_http(seller, inside, settings, host):
+def test_partner_fulfillment_to_an_inside_address_is_refused_even_over_allowed_http(seller, inside, settings, host):
     settings.PARTNER_ALLOW_HTTP = True  # http allowed, private addresses still not
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
     with resolving({"partner.example.test": ["127.0.0.1"]}):
-        order = fulfilled_once(partner_product(seller, f"http://{host}:{inside.port}/fulfil"))
+        order = fulfilled_once(partner_product(seller, f"http://{host}:{inside.port}/fulfill"))
     assert inside.requests == []
     assert_nothing_inside_was_delivered(order)
 
@@ -188,7 +188,7 @@ def test_a_partner_name_public_when_saved_and_inside_when_called_is_refused_at_t
     """DNS rebinding between saving the product and selling it."""
     settings.PARTNER_ALLOW_HTTP = True
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
-    url = f"http://rebind.example.test:{inside.port}/fulfil"
+    url = f"http://rebind.example.test:{inside.port}/fulfill"
     with resolving({"rebind.example.test": ["93.184.215.14"]}):
         created = seller_client.post("/api/v1/products", partner_body(url), format="json")
     assert created.status_code == 201, created.json()
@@ -206,7 +206,7 @@ def test_a_partner_redirect_to_the_inside_is_not_followed(seller, inside, settin
     settings.PARTNER_ALLOW_HTTP = True
     bouncer = LocalHTTP((302, {"Location": f"{inside.url}latest/meta-data/"}, b""))
     try:
-        order = fulfilled_once(partner_product(seller, f"{bouncer.url}fulfil"))
+        order = fulfilled_once(partner_product(seller, f"{bouncer.url}fulfill"))
         assert len(bouncer.requests) == 1
     finally:
         bouncer.close()
@@ -219,7 +219,7 @@ def test_an_oversized_partner_answer_is_refused(seller, settings):
     settings.PARTNER_ALLOW_HTTP = True
     huge = LocalHTTP((200, {}, json.dumps({"code": INSIDE_CODE, "pad": "x" * 1_000_000}).encode()))
     try:
-        order = fulfilled_once(partner_product(seller, f"{huge.url}fulfil"))
+        order = fulfilled_once(partner_product(seller, f"{huge.url}fulfill"))
     finally:
         huge.close()
     assert_nothing_inside_was_delivered(order)
@@ -238,7 +238,7 @@ def test_the_partner_error_text_is_the_same_for_a_closed_port_an_open_port_and_a
             order = fulfilled_once(partner_product(seller, f"http://127.0.0.1:{port}/"))
             texts[label] = order.items.get().last_error
         settings.WEBHOOK_ALLOW_PRIVATE_URLS = False  # production: an open HTTP port, refused
-        order = fulfilled_once(partner_product(seller, f"{inside.url}fulfil"))
+        order = fulfilled_once(partner_product(seller, f"{inside.url}fulfill"))
         texts["open, refused address"] = order.items.get().last_error
     finally:
         raw.close()

@@ -1,7 +1,7 @@
 """A buyer's whole journey over HTTP, against a live server and a real Celery worker.
 
 checkout API → the sandbox gateway's hosted page → the signed webhook over HTTP (verified, then
-re-verified with the gateway's status API over HTTP) → the fulfilment task, run by the worker
+re-verified with the gateway's status API over HTTP) → the fulfillment task, run by the worker
 process → the buyer's order endpoint shows the delivery.
 """
 
@@ -127,7 +127,7 @@ def test_buyer_pays_and_the_worker_delivers(e2e_site: Any, text_product: Any) ->
     delivered_at = len(types) - 1 - types[::-1].index("status_changed")
     assert paid_at < types.index("item_fulfilled") < types.index("email_sent") < delivered_at
 
-    # The worker process ran the fulfilment: this process only published it (eager mode is off).
+    # The worker process ran the fulfillment: this process only published it (eager mode is off).
     [published] = e2e_site.worker.published_for(FULFIL)
     assert order_id in published["argsrepr"]
     assert published["routing_key"] == e2e_site.worker.queue

@@ -187,7 +187,7 @@ def test_buyer_pays_with_stripe_the_worker_delivers_and_a_refund_revokes(
     assert types.count("item_fulfilled") == 1
     assert types.index("status_changed") < types.index("item_fulfilled") < types.index("email_sent")
 
-    # The worker process ran the fulfilment; this process only published it.
+    # The worker process ran the fulfillment; this process only published it.
     [published] = site.worker.published_for(FULFIL)
     assert order_id in published["argsrepr"] and published["routing_key"] == site.worker.queue
     site.worker.wait_for_log(

@@ -3,7 +3,7 @@ one point per day, drawn as SVG by the server), the top products, then narrows t
 product and tries a range that is not valid. Screenshots are kept under ``var/e2e/``.
 
 One order is paid the way a buyer pays (the sandbox gateway's signed webhook over HTTP to the live
-server, fulfilment by the real worker); the others are written with exact amounts on earlier days.
+server, fulfillment by the real worker); the others are written with exact amounts on earlier days.
 """
 
 from datetime import UTC, datetime, timedelta

@@ -2,7 +2,7 @@
 of it through the confirmation dialog and sees the refund on the order's timeline.
 
 The order is paid the way a buyer pays (the sandbox gateway's signed webhook over HTTP to the live
-server, fulfilment by the real worker); the refund goes through the same service and gateway as the
+server, fulfillment by the real worker); the refund goes through the same service and gateway as the
 API. Screenshots are kept under ``var/e2e/``.
 """
 

@@ -1,7 +1,7 @@
 """Issue #3: a worker killed in the middle of a delivery ends the order delivered exactly once.
 
 The buyer pays over HTTP (checkout API → the sandbox's hosted page → the signed webhook), the worker
-process takes the fulfilment task and asks the seller's partner API for unit 1's code; the partner
+process takes the fulfillment task and asks the seller's partner API for unit 1's code; the partner
 holds that first request, and the test kills the worker with SIGKILL while it waits — no warm
 shutdown, no acknowledgement. A new worker is started on the same queue, and the order must end
 ``delivered`` with one email and exactly one stored code per unit.
@@ -75,7 +75,7 @@ def broker_is_redis() -> bool:
 
 
 class IdempotentPartner:
-    """A seller's fulfilment endpoint: verifies the signature, answers one code per Idempotency-Key
+    """A seller's fulfillment endpoint: verifies the signature, answers one code per Idempotency-Key
     (the same code when asked again, like a real idempotent partner), and holds its FIRST request
     until :meth:`release` — so that the worker is mid-delivery when the test kills it."""
 
@@ -115,7 +115,7 @@ class IdempotentPartner:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/fulfil"
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/fulfill"
         self.thread = threading.Thread(target=self.server.serve_forever, name="partner", daemon=True)
         self.thread.start()
 
@@ -296,14 +296,14 @@ def test_worker_killed_mid_delivery_ends_delivered_exactly_once(
         ) from None
 
     # Which path recovered it.
-    fulfil_tasks = first_worker.published_for(FULFIL, order_id)
+    fulfill_tasks = first_worker.published_for(FULFIL, order_id)
     if redis_client is not None:
-        assert fulfil_tasks == [published]  # sent once: the broker gave the same message back
+        assert fulfill_tasks == [published]  # sent once: the broker gave the same message back
         recovered_id = published["id"]
         assert redis_client.hlen(worker_transport_options["unacked_key"]) == 0
     else:
-        assert len(fulfil_tasks) == 2 and fulfil_tasks[0] == published  # the second came from the sweeper
-        recovered_id = fulfil_tasks[1]["id"]
+        assert len(fulfill_tasks) == 2 and fulfill_tasks[0] == published  # the second came from the sweeper
+        recovered_id = fulfill_tasks[1]["id"]
         assert recovered_id != published["id"]
         assert not task_ran(second_worker, published["id"])  # the lost message never came back
         assert not task_ran(first_worker, recovered_id)

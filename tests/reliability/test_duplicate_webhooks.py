@@ -2,8 +2,8 @@
 
 ``orders/tests/test_concurrency.py`` races six copies through the test client, in one process with
 eager tasks. Here the copies cross HTTP to a live server whose request threads really run side by
-side, each re-verifies with the gateway over HTTP, and a real worker fulfils: whatever the
-interleaving, the order is paid once, one fulfilment task is queued, one delivery email is sent, and
+side, each re-verifies with the gateway over HTTP, and a real worker fulfills: whatever the
+interleaving, the order is paid once, one fulfillment task is queued, one delivery email is sent, and
 the seller's endpoint receives one ``order.paid``.
 """
 
@@ -107,7 +107,7 @@ def test_fifty_copies_of_one_paid_webhook_at_once_deliver_once(
 
     site.wait_for_status(text_product.slug, [order["id"]], "delivered")
 
-    # Paid once, one fulfilment task, delivered once.
+    # Paid once, one fulfillment task, delivered once.
     assert status_moves(order["id"]) == [("pending", "paid"), ("paid", "delivered")]
     assert len(site.worker.published_for(FULFIL, order["id"])) == 1
     assert OrderEvent.objects.filter(order_id=order["id"], type="email_sent").count() == 1

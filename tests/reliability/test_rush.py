@@ -77,7 +77,7 @@ def test_two_hundred_buyers_at_once_for_a_hundred_codes(site: Site, gift_cards: 
     assert None not in reserved_items and len(set(reserved_items)) == CODES
 
     # The 100 pay; the gateway's signed webhooks reach the app, which re-verifies each over HTTP and
-    # queues its fulfilment. A second worker shares the queue.
+    # queues its fulfillment. A second worker shares the queue.
     site.launcher.start()
     for order in sold:
         paid_at_gateway(order["payment"]["id"])

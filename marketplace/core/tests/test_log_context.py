@@ -216,10 +216,10 @@ def test_queuing_a_task_puts_the_bound_request_id_in_its_headers(records: Collec
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_fulfilment_task_logs_under_the_request_that_paid(
+def test_the_fulfillment_task_logs_under_the_request_that_paid(
     client: Client, records: Collect, text_product: Any, eager: None
 ) -> None:
-    """Pay on the sandbox page: the webhook marks the order paid and queues fulfilment (eager here);
+    """Pay on the sandbox page: the webhook marks the order paid and queues fulfillment (eager here);
     the task's lifecycle lines carry the pay request's id and the order's number (never its id)."""
     from orders.tests.helpers import make_order
     from payments.services import payment_initiate

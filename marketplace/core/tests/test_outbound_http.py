@@ -187,7 +187,7 @@ def test_a_public_https_url_is_accepted_and_http_only_where_the_policy_allows_it
 
 
 def test_local_development_may_save_loopback_urls():
-    outbound_url_check("http://127.0.0.1:8000/demo/partner/fulfil", policy=LOCAL)
+    outbound_url_check("http://127.0.0.1:8000/demo/partner/fulfill", policy=LOCAL)
 
 
 # --- Calls ---------------------------------------------------------------------------------------
@@ -238,12 +238,12 @@ def test_the_host_is_resolved_once_and_the_socket_connects_to_the_checked_addres
     """DNS rebinding within one call: a second lookup would answer 127.0.0.2, where nothing listens."""
     answers = iter([["127.0.0.1"]])
     with resolving({"shop.example.test": lambda: next(answers, ["127.0.0.2"])}) as lookups:
-        response = post(f"http://shop.example.test:{server.port}/fulfil", policy=PUBLIC_HTTP)
+        response = post(f"http://shop.example.test:{server.port}/fulfill", policy=PUBLIC_HTTP)
     assert response.status_code == 200 and response.content == b"ok"
     assert lookups == {"shop.example.test": 1}
     [request] = server.requests
     assert request.headers["host"] == f"shop.example.test:{server.port}"  # the name, not the address
-    assert request.path == "/fulfil"
+    assert request.path == "/fulfill"
 
 
 def test_a_name_public_when_saved_and_private_when_called_is_refused_at_the_call(server):

@@ -86,7 +86,7 @@ def test_creates_the_seller_the_operator_and_one_product_per_delivery_type() -> 
     assert products["demo-link"].delivery_content == "https://example.com/course"
 
     assert (
-        products["demo-game-credits"].delivery_options["partner"]["url"] == "http://shop.test:8123/demo/partner/fulfil"
+        products["demo-game-credits"].delivery_options["partner"]["url"] == "http://shop.test:8123/demo/partner/fulfill"
     )
     for slug in ("demo-text", "demo-link", "demo-file", "demo-gift-card", "demo-license", "demo-game-credits"):
         assert f"http://shop.test:8123/c/{slug}" in output

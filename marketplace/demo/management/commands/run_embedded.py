@@ -4,7 +4,7 @@ Starts two children and watches them:
 
 - the web server (``runserver 127.0.0.1:$PORT --noreload``), and
 - a Celery worker with beat embedded (``celery -A marketplace worker -B``), which runs the
-  fulfilment tasks and the periodic order sweeper.
+  fulfillment tasks and the periodic order sweeper.
 
 Every setting stays environment-driven: the children get this process's environment as it is,
 plus ``SITE_URL=http://127.0.0.1:$PORT`` when ``SITE_URL`` isn't set. Ctrl-C or SIGTERM stops

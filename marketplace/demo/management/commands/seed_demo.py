@@ -105,7 +105,7 @@ DEMO_PRODUCTS = [
     DemoProduct(
         slug="demo-game-credits",
         title="Demo Game Credits",
-        description="Credits fetched per unit from the seller's own fulfilment service (a demo one built in).",
+        description="Credits fetched per unit from the seller's own fulfillment service (a demo one built in).",
         delivery_type=DeliveryType.PARTNER_API,
         currency="USD",
         price=999,
@@ -221,9 +221,9 @@ class Command(BaseCommand):
         return product
 
     def _ensure_partner(self, product: Product) -> None:
-        """Points the demo partner product at this site's own demo fulfilment endpoint."""
+        """Points the demo partner product at this site's own demo fulfillment endpoint."""
         partner = dict((product.delivery_options or {}).get("partner") or {})
-        url = f"{settings.SITE_URL}/demo/partner/fulfil"
+        url = f"{settings.SITE_URL}/demo/partner/fulfill"
         if partner.get("url") != url or not partner.get("secret"):
             partner = {"url": url, "secret": partner.get("secret") or seal_partner_secret(new_partner_secret())}
             product.delivery_options = {**(product.delivery_options or {}), "partner": partner}

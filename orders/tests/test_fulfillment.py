@@ -8,8 +8,8 @@ from django.utils import timezone
 from orders.fulfillment import TransientDeliveryError
 from orders.fulfillment.text import TextDelivery
 from orders.models import Order, OrderEvent
-from orders.services import order_fulfil, order_mark_paid, orders_sweep
-from orders.tasks import backoff_seconds, fulfil_order
+from orders.services import order_fulfill, order_mark_paid, orders_sweep
+from orders.tasks import backoff_seconds, fulfill_order
 from payments.models import SandboxPayment
 from payments.services import payment_initiate
 
@@ -19,9 +19,9 @@ pytestmark = pytest.mark.django_db
 
 
 def paid_without_delivery(product, **kwargs):
-    """A paid order whose fulfilment task was lost (never ran)."""
+    """A paid order whose fulfillment task was lost (never ran)."""
     order = make_order(product, **kwargs)
-    with mock.patch("orders.tasks.fulfil_order.delay"):
+    with mock.patch("orders.tasks.fulfill_order.delay"):
         order_mark_paid(order_id=order.id, payment_id="pay_test")
     order.refresh_from_db()
     assert order.status == "paid"
@@ -46,11 +46,11 @@ def test_paid_order_is_delivered_with_one_email(text_product, django_capture_on_
     assert transitions == [("pending", "paid"), ("paid", "delivered")]
 
 
-def test_running_fulfilment_twice_delivers_once(text_product, django_capture_on_commit_callbacks):
+def test_running_fulfillment_twice_delivers_once(text_product, django_capture_on_commit_callbacks):
     order = pay(make_order(text_product), django_capture_on_commit_callbacks)
     events = OrderEvent.objects.filter(order=order).count()
-    assert fulfil_order.apply(args=[order.id]).get() == "skipped"
-    assert order_fulfil(order_id=order.id).outcome == "skipped"
+    assert fulfill_order.apply(args=[order.id]).get() == "skipped"
+    assert order_fulfill(order_id=order.id).outcome == "skipped"
     assert len(mail.outbox) == 1
     assert OrderEvent.objects.filter(order=order).count() == events
     assert order.items.get().attempts == 1
@@ -58,8 +58,8 @@ def test_running_fulfilment_twice_delivers_once(text_product, django_capture_on_
 
 def test_lost_task_then_two_runs_deliver_once(text_product):
     order = paid_without_delivery(text_product)
-    assert order_fulfil(order_id=order.id).outcome == "delivered"
-    assert order_fulfil(order_id=order.id).outcome == "skipped"
+    assert order_fulfill(order_id=order.id).outcome == "delivered"
+    assert order_fulfill(order_id=order.id).outcome == "skipped"
     assert len(mail.outbox) == 1
     assert OrderEvent.objects.filter(order=order, type="email_sent").count() == 1
 
@@ -67,7 +67,7 @@ def test_lost_task_then_two_runs_deliver_once(text_product):
 @pytest.fixture
 def eager_retries():
     """Eager Celery re-runs a retried task in place only when it does not propagate errors."""
-    conf = fulfil_order.app.conf
+    conf = fulfill_order.app.conf
     previous = conf.task_eager_propagates
     conf.task_eager_propagates = False
     yield
@@ -78,11 +78,11 @@ def test_transient_failure_retries_then_needs_attention(text_product, settings, 
     settings.FULFILMENT_MAX_RETRIES = 2
     order = paid_without_delivery(text_product)
     with (
-        mock.patch.object(TextDelivery, "fulfil", side_effect=TransientDeliveryError("partner timeout")) as fulfil,
+        mock.patch.object(TextDelivery, "fulfill", side_effect=TransientDeliveryError("partner timeout")) as fulfill,
         mock.patch("orders.tasks.backoff_seconds", return_value=0),
     ):
-        fulfil_order.apply(args=[order.id], throw=False)
-    assert fulfil.call_count == 3  # the first try and two retries
+        fulfill_order.apply(args=[order.id], throw=False)
+    assert fulfill.call_count == 3  # the first try and two retries
     order.refresh_from_db()
     assert order.status == "needs_attention"
     assert "partner timeout" in order.status_message
@@ -104,8 +104,8 @@ def test_transient_failure_that_recovers_delivers(text_product, eager_retries):
         if calls["n"] == 1:
             raise TransientDeliveryError("blip")
 
-    with mock.patch.object(TextDelivery, "fulfil", flaky), mock.patch("orders.tasks.backoff_seconds", return_value=0):
-        fulfil_order.apply(args=[order.id], throw=False)
+    with mock.patch.object(TextDelivery, "fulfill", flaky), mock.patch("orders.tasks.backoff_seconds", return_value=0):
+        fulfill_order.apply(args=[order.id], throw=False)
     order.refresh_from_db()
     assert order.status == "delivered"
     assert len(mail.outbox) == 1
@@ -117,14 +117,14 @@ def test_email_failure_is_retried_and_not_sent_twice(text_product):
         mock.patch("django.core.mail.EmailMultiAlternatives.send", side_effect=OSError("smtp down")),
         pytest.raises(TransientDeliveryError),
     ):
-        order_fulfil(order_id=order.id)
+        order_fulfill(order_id=order.id)
     order.refresh_from_db()
     assert (order.status, order.dispatched_email) == ("paid", False)
     assert OrderEvent.objects.filter(order=order, type="email_failed").count() == 1
     attempts = order.items.get().attempts
-    assert order_fulfil(order_id=order.id).outcome == "delivered"
+    assert order_fulfill(order_id=order.id).outcome == "delivered"
     assert len(mail.outbox) == 1
-    assert order.items.get().attempts == attempts  # the email was retried, not the fulfilment
+    assert order.items.get().attempts == attempts  # the email was retried, not the fulfillment
 
 
 def test_backoff_grows_and_is_capped():

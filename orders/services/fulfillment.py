@@ -1,4 +1,4 @@
-"""Fulfilment: each item through its delivery strategy, retries, the buyer's email, and the hand-over
+"""Fulfillment: each item through its delivery strategy, retries, the buyer's email, and the hand-over
 to an operator when items keep failing."""
 
 import logging
@@ -25,22 +25,20 @@ from orders.lifecycle import (
 from orders.models import FulfillmentStatus, Order, OrderEvent, OrderItem, OrderStatus
 
 logger = logging.getLogger(__name__)
-FULFIL_TASK = "orders.tasks.fulfil_order"  # queued by name: the task module imports this one
 S = OrderStatus
-Actor = OrderEvent.Actor
 
 
-# --- Fulfilment ----------------------------------------------------------------------------------
+# --- Fulfillment ----------------------------------------------------------------------------------
 
 
 @dataclass
-class FulfilmentResult:
+class FulfillmentResult:
     outcome: str  # delivered | partial | needs_attention | skipped | retry
     transient_errors: list[str] = field(default_factory=list)
 
 
-def _fulfil_item(item_id: str, *, failure: Exception | None = None) -> tuple[str, str]:
-    """Fulfils one item; returns (fulfillment_status, error). Never twice.
+def _fulfill_item(item_id: str, *, failure: Exception | None = None) -> tuple[str, str]:
+    """Fulfills one item; returns (fulfillment_status, error). Never twice.
 
     ``failure``: this attempt was already made (and failed so) in the one-transaction path, whose
     writes were rolled back: it is settled as it is, not made again.
@@ -72,7 +70,7 @@ def _fulfil_item(item_id: str, *, failure: Exception | None = None) -> tuple[str
 
 def _attempt(strategy: Any, item: OrderItem) -> TransientDeliveryError | PermanentDeliveryError | None:
     try:
-        strategy.fulfil(item)
+        strategy.fulfill(item)
     except (TransientDeliveryError, PermanentDeliveryError) as exc:
         return exc
     return None
@@ -109,8 +107,8 @@ def _settle_item(item: OrderItem, failure: TransientDeliveryError | PermanentDel
     return item.fulfillment_status, ""
 
 
-def order_fulfil(*, order_id: str, final_attempt: bool = False) -> FulfilmentResult:
-    """Fulfils every item not yet fulfilled, sends the one email, and marks the order delivered.
+def order_fulfill(*, order_id: str, final_attempt: bool = False) -> FulfillmentResult:
+    """Fulfills every item not yet fulfilled, sends the one email, and marks the order delivered.
 
     Safe to run twice or concurrently: items are locked and skipped once fulfilled, and the email
     is claimed under the order's lock and sent once, after that lock is released. Transient failures
@@ -118,17 +116,17 @@ def order_fulfil(*, order_id: str, final_attempt: bool = False) -> FulfilmentRes
     hands the order to an operator.
 
     An order whose strategies are all local (text, link, file, code pool, licence key) is fulfilled
-    in one transaction (``_order_fulfil_together``); a remote strategy (partner) or any failure
+    in one transaction (``_order_fulfill_together``); a remote strategy (partner) or any failure
     takes the item-by-item path, which settles each item on its own.
     """
-    together = _order_fulfil_together(order_id, final_attempt=final_attempt)
-    if isinstance(together, FulfilmentResult):
+    together = _order_fulfill_together(order_id, final_attempt=final_attempt)
+    if isinstance(together, FulfillmentResult):
         return together
     order = Order.objects.filter(pk=order_id).first()
     if order is None or order.status not in FULFILLABLE:
-        return FulfilmentResult("skipped")
+        return FulfillmentResult("skipped")
     with bound(order_number=order.order_number):  # the task's lines name the order by its number
-        return _order_fulfil(order, final_attempt=final_attempt, attempted=together)
+        return _order_fulfill(order, final_attempt=final_attempt, attempted=together)
 
 
 class _OneByOne(Exception):
@@ -136,11 +134,11 @@ class _OneByOne(Exception):
     item-by-item path does the work."""
 
 
-def _order_fulfil_together(order_id: str, *, final_attempt: bool) -> FulfilmentResult | dict[str, Exception]:
-    """The whole fulfilment of an order whose items are all local, in one transaction.
+def _order_fulfill_together(order_id: str, *, final_attempt: bool) -> FulfillmentResult | dict[str, Exception]:
+    """The whole fulfillment of an order whose items are all local, in one transaction.
 
     The order (with its product, seller and whether the sandbox paid it) and its items are locked
-    once; each strategy fulfils its items together (a code pool's codes in one query); the items'
+    once; each strategy fulfills its items together (a code pool's codes in one query); the items'
     outcomes are one UPDATE and their timeline entries one INSERT; the e-mail is claimed
     (``dispatched_email``) in the same transaction. The e-mail is rendered from what is in memory and
     sent after the commit, never under the row lock; the move to delivered, ``delivered_at`` and
@@ -161,11 +159,11 @@ def _order_fulfil_together(order_id: str, *, final_attempt: bool) -> FulfilmentR
                 .first()
             )
             if order is None or order.status not in FULFILLABLE:
-                return FulfilmentResult("skipped")
+                return FulfillmentResult("skipped")
             if order.dispatched_email:
                 raise _OneByOne  # sent, or being sent: the one-by-one path knows which
             with bound(order_number=order.order_number):
-                _fulfil_together(order)
+                _fulfill_together(order)
     except _OneByOne:
         return {}
     except NotTogether as exc:
@@ -177,11 +175,11 @@ def _order_fulfil_together(order_id: str, *, final_attempt: bool) -> FulfilmentR
             return _email_failed(order, exc, final_attempt=final_attempt)
         with transaction.atomic():
             _delivered_with_email(order, recipient)
-    return FulfilmentResult("delivered")
+    return FulfillmentResult("delivered")
 
 
-def _fulfil_together(order: Order) -> None:
-    """In the order's locked transaction: fulfils its pending items, records them, claims the e-mail."""
+def _fulfill_together(order: Order) -> None:
+    """In the order's locked transaction: fulfills its pending items, records them, claims the e-mail."""
     items = list(OrderItem.objects.select_for_update(of=("self",)).select_related("product").filter(order_id=order.pk))
     by_type: dict[str, list[OrderItem]] = {}
     for item in items:
@@ -194,7 +192,7 @@ def _fulfil_together(order: Order) -> None:
             by_type.setdefault(item.content_type, []).append(item)
     order._prefetched_objects_cache = {"items": items}  # type: ignore[attr-defined]  # Django's prefetch cache
     for content_type, pending in by_type.items():
-        get_strategy(content_type).fulfil_together(pending)
+        get_strategy(content_type).fulfill_together(pending)
     now = timezone.now()
     fulfilled = [item for pending in by_type.values() for item in pending]
     fulfilled.sort(key=items.index)
@@ -223,12 +221,12 @@ def _fulfil_together(order: Order) -> None:
     _email_claim(order)
 
 
-def _order_fulfil(
+def _order_fulfill(
     order: Order, *, final_attempt: bool, attempted: dict[str, Exception] | None = None
-) -> FulfilmentResult:
+) -> FulfillmentResult:
     transient: list[str] = []
     for item_id in order.items.values_list("id", flat=True):
-        status, error = _fulfil_item(item_id, failure=(attempted or {}).get(item_id))
+        status, error = _fulfill_item(item_id, failure=(attempted or {}).get(item_id))
         if status == "transient":
             transient.append(error)
     items = list(order.items.all())
@@ -237,11 +235,11 @@ def _order_fulfil(
         try:
             order_send_delivery_email(order_id=order.id)
         except EmailInFlight:
-            return FulfilmentResult("skipped")
+            return FulfillmentResult("skipped")
         except TransientDeliveryError as exc:
             return _email_failed(order, exc, final_attempt=final_attempt)
         _move(order.id, S.DELIVERED, "Every item was delivered and the buyer was emailed.")
-        return FulfilmentResult("delivered")
+        return FulfillmentResult("delivered")
     if transient and not final_attempt:
         if done:
             _move(order.id, S.PARTIALLY_DELIVERED, f"{len(done)} of {len(items)} items delivered; retrying the rest.")
@@ -257,7 +255,7 @@ def _order_fulfil(
     return _hand_to_operator(order, f"{prefix}: {reason}"[:500])
 
 
-def _hand_to_operator(order: Order, message: str) -> FulfilmentResult:
+def _hand_to_operator(order: Order, message: str) -> FulfillmentResult:
     """The buyer paid but could not be served: an operator and the seller must act. Told once."""
     with transaction.atomic():
         current = Order.objects.select_for_update().get(pk=order.id)
@@ -265,7 +263,7 @@ def _hand_to_operator(order: Order, message: str) -> FulfilmentResult:
         _move(order.id, S.NEEDS_ATTENTION, message)
     if not already:
         _notify_needs_attention(current, message)
-    return FulfilmentResult("needs_attention")
+    return FulfillmentResult("needs_attention")
 
 
 def _notify_needs_attention(order: Order, message: str) -> None:
@@ -288,7 +286,7 @@ def _notify_needs_attention(order: Order, message: str) -> None:
 
 
 def _move(order_id: str, to_status: str, message: str) -> None:
-    """A fulfilment move that may already have happened (a second run): skip if not allowed."""
+    """A fulfillment move that may already have happened (a second run): skip if not allowed."""
     with transaction.atomic():
         current = Order.objects.select_for_update().values_list("status", flat=True).get(pk=order_id)
         if current == to_status:
@@ -358,7 +356,7 @@ def _email_send_claimed(order: Order) -> str:
     return str(message.to[0])
 
 
-def _email_failed(order: Order, exc: TransientDeliveryError, *, final_attempt: bool) -> FulfilmentResult:
+def _email_failed(order: Order, exc: TransientDeliveryError, *, final_attempt: bool) -> FulfillmentResult:
     """The delivery e-mail could not be sent: recorded; retried alone, or handed to an operator."""
     order_event_record(
         order=order,
