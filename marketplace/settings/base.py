@@ -381,5 +381,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # The development server's access lines print each request's raw path, order ids (buyers'
+        # capabilities) included: they go through our handler, whose filter redacts them.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }

@@ -285,3 +285,31 @@ def test_production_writes_one_json_object_per_line_with_the_context() -> None:
     assert (second["level"], second["request_id"], second["order_number"]) == ("WARNING", "req-json-1", "10000002")
     assert third["request_id"] is None and "order_number" not in third
     assert fourth["level"] == "ERROR" and "ZeroDivisionError" in fourth["exc_info"]
+
+
+def test_the_development_servers_access_lines_go_through_the_redacting_handler(settings):
+    """``make run``'s server prints each request's raw path: a success page's carries the order id."""
+    import logging
+
+    from django.utils.log import configure_logging
+
+    from marketplace.core.log_context import ContextFilter
+
+    server = settings.LOGGING["loggers"]["django.server"]
+    assert (server["handlers"], server["propagate"]) == (["console"], False)
+    assert settings.LOGGING["handlers"]["console"]["filters"] == ["context"]
+    configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
+    (handler,) = logging.getLogger("django.server").handlers
+    assert any(isinstance(f, ContextFilter) for f in handler.filters)
+    order_id = "ord_" + "7" * 22
+    record = logging.LogRecord(
+        "django.server",
+        logging.INFO,
+        __file__,
+        1,
+        '"%s" %s %s',
+        (f"GET /c/x/orders/{order_id} HTTP/1.1", "200", "9"),
+        None,
+    )
+    assert all(f.filter(record) for f in handler.filters)
+    assert record.getMessage() == '"GET /c/x/orders/ord_<redacted> HTTP/1.1" 200 9'
