@@ -7,11 +7,14 @@ object's own ``delay``/``delay_on_commit`` that runs, never ``send_task``: the t
 ``CELERY_TASK_ALWAYS_EAGER`` in tests, and anything that patches ``<module>.<task>.delay`` all hold.
 """
 
+import importlib
+import importlib.util
 import threading
 from typing import Any, cast
 
 from celery import current_app
 from celery.contrib.django.task import DjangoTask
+from django.apps import apps
 
 # Celery's lazy discovery is not thread-safe: while one thread of a threaded server imports the apps'
 # ``tasks`` modules, another that asks finds the discovery under way, returns at once and misses the task.
@@ -22,6 +25,16 @@ class UnknownTask(LookupError):
     """No task of that name is registered: a typo, or the app that defines it is not installed."""
 
 
+def _import_task_modules() -> None:
+    """Imports each installed app's ``tasks`` module, which registers its tasks. Not Celery's
+    ``import_default_modules``: that sends ``import_modules``, on which Celery's Django fix-up runs
+    ``django.setup()`` again, and with it ``LOGGING`` (every handler added since start-up is dropped)."""
+    for config in apps.get_app_configs():
+        name = f"{config.name}.tasks"
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)
+
+
 def task_for(task_name: str) -> DjangoTask:  # type: ignore[type-arg]
     """The registered task called ``task_name`` (e.g. ``"orders.tasks.fulfil_order"``): a task of
     the app's task class (``ContextTask``, a Django task, so it has ``delay_on_commit``)."""
@@ -30,7 +43,7 @@ def task_for(task_name: str) -> DjangoTask:  # type: ignore[type-arg]
         # process only when asked. Nothing may depend on someone having imported the module first.
         with _discovery:
             if task_name not in current_app.tasks:
-                current_app.loader.import_default_modules()
+                _import_task_modules()
     try:
         task = current_app.tasks[task_name]
     except KeyError:

@@ -70,5 +70,5 @@ def test_buyer_pays_in_chromium_and_sees_the_delivery(
     [published] = e2e_site.worker.published_for("orders.tasks.fulfil_order")
     assert order_id in published["argsrepr"]
     e2e_site.worker.wait_for_log(
-        rf"Task orders\.tasks\.fulfill_order\[{re.escape(published['id'])}\] succeeded", timeout=10
+        rf"Task orders\.tasks\.fulfil_order\[{re.escape(published['id'])}\] succeeded", timeout=10
     )
