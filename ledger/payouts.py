@@ -258,7 +258,7 @@ def payout_mark_paid(*, payout_id: str, actor: Any) -> Payout:
             ]
         )
         _event(payout, PayoutEvent.Kind.PAID, actor=actor)
-        tasks.payout_email.delay_on_commit(payout.id)
+        _email_on_commit(payout.id)
     return payout
 
 
@@ -293,8 +293,13 @@ def payout_mark_failed(*, payout_id: str, actor: Any, reason: str) -> Payout:
             ]
         )
         _event(payout, PayoutEvent.Kind.FAILED, actor=actor, note=reason)
-        tasks.payout_email.delay_on_commit(payout.id)
+        _email_on_commit(payout.id)
     return payout
+
+
+def _email_on_commit(payout_id: str) -> None:
+    """The seller's email is queued once the status change is committed, never for a rolled-back one."""
+    transaction.on_commit(lambda: tasks.payout_email.delay(payout_id))
 
 
 def payouts_mark_exported(*, payout_ids: list[str], actor: Any) -> None:
