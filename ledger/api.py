@@ -242,6 +242,9 @@ class PayoutListApi(APIView):
 
     @extend_schema(operation_id="payouts_list", parameters=_PAGE_PARAMS, responses=PayoutDoc(many=True))
     def get(self, request: Request) -> Response:
+        unknown = sorted(set(request.query_params) - {"page", "limit"})
+        if unknown:  # strict input: a typo is a 400, never an unfiltered list
+            raise ValidationError({key: ["Unknown parameter."] for key in unknown})
         paginator = Pagination()
         page = paginator.paginate_queryset(
             Payout.objects.filter(seller=request_seller(request)).order_by("-created_at", "-id"), request, view=self

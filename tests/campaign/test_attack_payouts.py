@@ -34,6 +34,8 @@ from ledger.tests.factories import order_paid, order_refunded, product_for
 from marketplace.accounts.tests.factories import SellerFactory, UserFactory
 from orders.models import Order
 
+from . import secrets_registry
+
 NUMBER = "DE89 3704 0044 0532 0130 00"
 
 
@@ -49,6 +51,7 @@ def client_for(user):
 
 
 def bank(seller, *, schedule="manual", minimum=0):
+    secrets_registry.register("DE89370400440532013000", kind="bank account number")  # never in a log line
     return payout_settings_update(
         seller=seller,
         method="bank_transfer",
@@ -259,6 +262,7 @@ def test_another_sellers_payout_is_a_404_and_only_sellers_see_payouts():
     other = SellerFactory()
     assert client_for(other).get(f"/api/v1/payouts/{payout.id}").status_code == 404
     assert client_for(other).get("/api/v1/payouts").json()["data"]["results"] == []
+    assert client_for(owner).get("/api/v1/payouts?status=paid").status_code == 400  # unknown filter
     assert client_for(owner).get(f"/api/v1/payouts/{payout.id}").json()["data"]["id"] == payout.id
     buyer = UserFactory()
     assert client_for(buyer).get("/api/v1/payouts").status_code == 403
