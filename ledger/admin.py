@@ -1,11 +1,21 @@
 """Operators read the books here; nobody writes them by hand (a correction is an adjustment through
-the services, in a later step)."""
+the services, in a later step). The payouts queue moves payouts only through the payout services."""
 
+import csv
 from typing import Any
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.http import HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
 
-from .models import BalanceTransaction, LedgerLine
+from marketplace.core.errors import ApplicationError
+
+from .api import major_units
+from .models import BalanceTransaction, LedgerLine, Payout, PayoutEvent
+from .payouts import payout_approve, payout_mark_failed, payout_mark_paid, payouts_mark_exported
 
 
 class LedgerLineInline(admin.TabularInline):
@@ -28,8 +38,17 @@ class BalanceTransactionAdmin(admin.ModelAdmin):
     search_fields = ("id", "order_id", "payout_id", "source_id", "seller__email")
     list_select_related = ("seller",)
     readonly_fields = (
-        "id", "type", "seller", "currency", "amount", "source_id", "order_id", "payout_id", "description",
-        "available_on", "created_at",
+        "id",
+        "type",
+        "seller",
+        "currency",
+        "amount",
+        "source_id",
+        "order_id",
+        "payout_id",
+        "description",
+        "available_on",
+        "created_at",
     )
     inlines = [LedgerLineInline]
 
@@ -41,3 +60,133 @@ class BalanceTransactionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
         return False
+
+
+# --- Payouts: the operators' queue ---------------------------------------------------------------------
+
+
+class PayoutEventInline(admin.TabularInline):
+    model = PayoutEvent
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ("created_at", "kind", "actor", "note")
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
+class FailureForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500, widget=forms.Textarea(attrs={"rows": 3}), help_text="The seller reads this in the email."
+    )
+
+
+BANK_FILE_COLUMNS = ["payout_id", "holder", "account_number", "bank", "country", "amount", "currency", "reference"]
+
+
+@admin.register(Payout)
+class PayoutAdmin(admin.ModelAdmin):
+    """The bank-transfer queue: approve (in transit), export the bank file, mark paid or failed. Every
+    action goes through the payout services and leaves a ``PayoutEvent`` with who and when."""
+
+    list_display = ("id", "created_at", "seller", "amount", "currency", "status", "method", "arrival_date")
+    list_filter = ("status", "currency", "method")
+    search_fields = ("id", "seller__email")
+    list_select_related = ("seller",)
+    readonly_fields = (
+        "id",
+        "seller",
+        "amount",
+        "currency",
+        "status",
+        "method",
+        "period",
+        "arrival_date",
+        "failure_reason",
+        "created_at",
+    )
+    inlines = [PayoutEventInline]
+    actions = ["approve", "export_bank_file", "mark_paid", "mark_failed"]
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def _each(self, request: Any, queryset: Any, move: Any, done: str, **kwargs: Any) -> None:
+        moved, refused = 0, []
+        for payout_id in queryset.values_list("id", flat=True):
+            try:
+                move(payout_id=payout_id, actor=request.user, **kwargs)
+                moved += 1
+            except ApplicationError as exc:
+                refused.append(exc.message)
+        if moved:
+            self.message_user(request, f"{moved} payout(s) {done}.", messages.SUCCESS)
+        for message in refused:
+            self.message_user(request, message, messages.ERROR)
+
+    @admin.action(description="Approve: send by bank transfer (in transit)")
+    def approve(self, request: Any, queryset: Any) -> None:
+        self._each(request, queryset, payout_approve, "approved")
+
+    @admin.action(description="Mark paid")
+    def mark_paid(self, request: Any, queryset: Any) -> None:
+        self._each(request, queryset, payout_mark_paid, "marked paid")
+
+    @admin.action(description="Mark failed (asks for the reason)")
+    def mark_failed(self, request: Any, queryset: Any) -> Any:
+        if "apply" in request.POST:
+            form = FailureForm(request.POST)
+            if form.is_valid():
+                self._each(request, queryset, payout_mark_failed, "marked failed", reason=form.cleaned_data["reason"])
+                return None
+        else:
+            form = FailureForm()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Mark payouts failed",
+            "payouts": queryset,
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/ledger/payout/mark_failed.html", context)
+
+    @admin.action(description="Export bank file (CSV, full account numbers)")
+    def export_bank_file(self, request: Any, queryset: Any) -> HttpResponse:
+        """The one place a full account number is decrypted: the file the bank needs."""
+        payouts = list(queryset.select_related("seller__payout_settings").order_by("created_at", "id"))
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="payouts-{timezone.now():%Y%m%d-%H%M%S}.csv"'
+        response["Cache-Control"] = "no-store"
+        writer = csv.writer(response)
+        writer.writerow(BANK_FILE_COLUMNS)
+        for payout in payouts:
+            config = getattr(payout.seller, "payout_settings", None)
+            writer.writerow(
+                [
+                    payout.id,
+                    _cell(config.bank_holder if config else ""),
+                    config.bank_number if config else "",
+                    _cell(config.bank_name if config else ""),
+                    config.bank_country if config else "",
+                    major_units(payout.amount, payout.currency),
+                    payout.currency,
+                    f"Payout {payout.id}",
+                ]
+            )
+        payouts_mark_exported(payout_ids=[p.id for p in payouts], actor=request.user)
+        return response
+
+
+def _cell(value: str) -> str:
+    """A holder or bank name the seller typed never runs as a spreadsheet formula."""
+    return "'" + value if value.startswith(("=", "+", "-", "@", "\t", "\r")) else value

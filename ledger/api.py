@@ -20,13 +20,29 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace.core.api import Pagination
+from marketplace.core.errors import NotFound
 from marketplace.core.money import exponent
 from marketplace.core.permissions import IsSeller, request_seller
 
 from .filters import transaction_filters_parse, transactions_filter
-from .models import BalanceTransaction
+from .models import BalanceTransaction, Payout
+from .payouts import (
+    BankAccountInput,
+    payout_create,
+    payout_settings_get,
+    payout_settings_to_dict,
+    payout_settings_update,
+    payout_to_dict,
+)
 from .selectors import balance_for_seller, transaction_to_dict, transactions_for_seller
-from .serializers import BalanceDoc, BalanceTransactionDoc
+from .serializers import (
+    BalanceDoc,
+    BalanceTransactionDoc,
+    PayoutCreateInput,
+    PayoutDoc,
+    PayoutSettingsDoc,
+    PayoutSettingsInput,
+)
 
 _FILTER_PARAMS = [
     OpenApiParameter("type", str, required=False, description="Comma list of transaction types."),
@@ -90,7 +106,16 @@ class JSONErrorsNegotiation(BaseContentNegotiation):
 
 
 CSV_COLUMNS = [
-    "id", "created_at", "type", "description", "order_id", "payout_id", "currency", "amount", "status", "available_on"
+    "id",
+    "created_at",
+    "type",
+    "description",
+    "order_id",
+    "payout_id",
+    "currency",
+    "amount",
+    "status",
+    "available_on",
 ]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -165,3 +190,88 @@ def statement_csv_chunks(queryset: QuerySet[BalanceTransaction], *, rows_per_chu
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+# --- Payouts -----------------------------------------------------------------------------------------
+
+
+def _strict(serializer_class: Any, request: Request) -> dict[str, Any]:
+    if request.query_params:
+        raise ValidationError({key: ["Unknown parameter."] for key in request.query_params})
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class PayoutSettingsApi(APIView):
+    permission_classes = [IsSeller]
+
+    @extend_schema(operation_id="payout_settings_retrieve", responses=PayoutSettingsDoc)
+    def get(self, request: Request) -> Response:
+        return Response(payout_settings_to_dict(payout_settings_get(seller=request_seller(request))))
+
+    @extend_schema(
+        operation_id="payout_settings_update",
+        request=PayoutSettingsInput,
+        responses=PayoutSettingsDoc,
+        description=(
+            "Replaces the settings. Only `bank_transfer` is available yet (`stripe_connect` is a 400). "
+            "`minimum_amount` is one figure in minor units for every currency. The account number is "
+            "stored encrypted and never shown again (only `number_hint`); leave it out to keep it."
+        ),
+    )
+    def put(self, request: Request) -> Response:
+        data = _strict(PayoutSettingsInput, request)
+        bank = data.get("bank_account")
+        row = payout_settings_update(
+            seller=request_seller(request),
+            method=data["method"],
+            schedule=data["schedule"],
+            minimum_amount=data["minimum_amount"],
+            bank_account=BankAccountInput(
+                holder=bank["holder"], number=bank.get("number"), bank=bank["bank"], country=bank["country"]
+            )
+            if bank
+            else None,
+        )
+        return Response(payout_settings_to_dict(row))
+
+
+class PayoutListApi(APIView):
+    permission_classes = [IsSeller]
+
+    @extend_schema(operation_id="payouts_list", parameters=_PAGE_PARAMS, responses=PayoutDoc(many=True))
+    def get(self, request: Request) -> Response:
+        unknown = sorted(set(request.query_params) - {"page", "limit"})
+        if unknown:  # strict input: a typo is a 400, never an unfiltered list
+            raise ValidationError({key: ["Unknown parameter."] for key in unknown})
+        paginator = Pagination()
+        page = paginator.paginate_queryset(
+            Payout.objects.filter(seller=request_seller(request)).order_by("-created_at", "-id"), request, view=self
+        )
+        return paginator.get_paginated_response([payout_to_dict(payout) for payout in page])
+
+    @extend_schema(
+        operation_id="payouts_create",
+        request=PayoutCreateInput,
+        responses={201: PayoutDoc},
+        description=(
+            "Pays out the whole available balance in `currency` now. 409 `payout_settings_missing` "
+            "without a bank account, `below_minimum` under the minimum. Two at once never overdraw."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        data = _strict(PayoutCreateInput, request)
+        payout = payout_create(seller=request_seller(request), currency=data["currency"].upper(), actor=request.user)
+        return Response(payout_to_dict(payout), status=201)
+
+
+class PayoutDetailApi(APIView):
+    permission_classes = [IsSeller]
+
+    @extend_schema(operation_id="payouts_retrieve", responses=PayoutDoc)
+    def get(self, request: Request, payout_id: str) -> Response:
+        payout = Payout.objects.filter(seller=request_seller(request), pk=payout_id).first()
+        if payout is None:
+            raise NotFound("No such payout.")
+        return Response(payout_to_dict(payout))

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from marketplace.core.crypto import EncryptedTextField
 from marketplace.core.ids import PrefixedIdField
 
 
@@ -118,3 +119,108 @@ class LedgerLine(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise ImmutableError("A ledger line is never deleted.")
+
+
+# --- Payouts -----------------------------------------------------------------------------------------
+
+
+class PayoutMethod(models.TextChoices):
+    BANK_TRANSFER = "bank_transfer", "Bank transfer"
+    STRIPE_CONNECT = "stripe_connect", "Stripe Connect"
+
+
+class PayoutSchedule(models.TextChoices):
+    MANUAL = "manual", "Manual (the seller asks)"
+    WEEKLY = "weekly", "Weekly (Mondays)"
+    MONTHLY = "monthly", "Monthly (the 1st)"
+
+
+class PayoutSettings(models.Model):
+    """How a seller is paid. ``minimum_amount`` is one number in minor units that applies to every
+    currency (a payout of less is refused, and a schedule skips it). The account number is stored
+    Fernet-encrypted and shown only as its last 4 (``bank_number_hint``); the full number leaves the
+    database only in the operators' bank file."""
+
+    seller = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="payout_settings")
+    method = models.CharField(max_length=20, choices=PayoutMethod.choices, default=PayoutMethod.BANK_TRANSFER)
+    schedule = models.CharField(max_length=10, choices=PayoutSchedule.choices, default=PayoutSchedule.MANUAL)
+    minimum_amount = models.BigIntegerField(default=0, help_text="Minor units, the same figure in every currency.")
+    bank_holder = models.CharField(max_length=140, blank=True)
+    bank_number = EncryptedTextField(blank=True, default="")
+    bank_number_hint = models.CharField(max_length=4, blank=True)
+    bank_name = models.CharField(max_length=140, blank=True)
+    bank_country = models.CharField(max_length=2, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.seller_id} {self.method} {self.schedule}"
+
+    @property
+    def has_bank_account(self) -> bool:
+        return bool(self.bank_holder and self.bank_number_hint)
+
+
+class PayoutStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    IN_TRANSIT = "in_transit", "In transit"
+    PAID = "paid", "Paid"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Payout(models.Model):
+    """Money leaving a seller's available balance for their bank. Its ``payout`` ledger transaction is
+    written with it; a failure writes ``payout_failure``, which returns the money. ``period`` is the
+    schedule's period (``2026-W49``, ``2026-12``) for a scheduled payout, unique per seller and
+    currency, so the beat task can run twice; empty for one the seller asked for."""
+
+    id = PrefixedIdField(prefix="po")
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payouts")
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=12, choices=PayoutStatus.choices, default=PayoutStatus.PENDING)
+    method = models.CharField(max_length=20, choices=PayoutMethod.choices)
+    period = models.CharField(max_length=10, blank=True, default="")
+    arrival_date = models.DateField(null=True, blank=True)
+    failure_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["seller", "currency", "period"],
+                condition=~Q(period=""),
+                name="ledger_payout_once_per_period",
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="ledger_payout_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.amount} {self.currency} {self.status}"
+
+
+class PayoutEvent(models.Model):
+    """The payout's audit trail: what happened, who did it (an operator, the seller, or nobody for the
+    schedule) and when."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        APPROVED = "approved", "Approved (in transit)"
+        EXPORTED = "exported", "Exported in a bank file"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Failed"
+
+    payout = models.ForeignKey(Payout, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.payout_id} {self.kind}"

@@ -8,7 +8,8 @@ from typing import Any
 from django.db.models import F, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
-from .models import Account, BalanceTransaction, LedgerLine
+from .models import Account, BalanceTransaction, LedgerLine, Payout, PayoutStatus
+from .payouts import next_payout_for
 from .services import hold_days_for
 
 
@@ -46,7 +47,12 @@ def balances_for_seller(*, seller: Any, now: datetime | None = None) -> list[dic
 
 
 def balance_for_seller(*, seller: Any) -> dict[str, Any]:
-    return {"balances": balances_for_seller(seller=seller), "hold_days": hold_days_for(seller), "next_payout": None}
+    balances = balances_for_seller(seller=seller)
+    return {
+        "balances": balances,
+        "hold_days": hold_days_for(seller),
+        "next_payout": next_payout_for(seller=seller, balances=balances),
+    }
 
 
 def transactions_for_seller(*, seller: Any) -> QuerySet[BalanceTransaction]:
@@ -110,3 +116,29 @@ def seller_balances_all() -> dict[tuple[Any, str], int]:
         .annotate(total=Sum("amount"))
     )
     return {(row["seller_id"], row["currency"]): row["total"] or 0 for row in rows}
+
+
+_RETURNED = [PayoutStatus.FAILED, PayoutStatus.CANCELLED]
+
+
+def payouts_outstanding_all() -> dict[tuple[Any, str], int]:
+    """Per seller and currency, what its payouts took from the balance for good (all but failed)."""
+    rows = Payout.objects.exclude(status__in=_RETURNED).values("seller_id", "currency").annotate(total=Sum("amount"))
+    return {(row["seller_id"], row["currency"]): row["total"] or 0 for row in rows}
+
+
+def payout_books() -> Iterator[tuple[str, str, int, int]]:
+    """Payouts whose seller lines disagree with their status: (id, status, expected, found), where a
+    live payout's lines take its amount and a failed one's give it back (sum 0)."""
+    found = dict(
+        LedgerLine.objects.filter(account=Account.SELLER_BALANCE)
+        .exclude(transaction__payout_id="")
+        .values("transaction__payout_id")
+        .annotate(total=Sum("amount"))
+        .values_list("transaction__payout_id", "total")
+    )
+    for payout_id, status, amount in Payout.objects.values_list("id", "status", "amount").iterator():
+        want = 0 if status in _RETURNED else -amount
+        got = found.get(payout_id, 0)
+        if want != got:
+            yield payout_id, status, want, got

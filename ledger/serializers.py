@@ -2,7 +2,10 @@
 
 from rest_framework import serializers
 
-from .models import TransactionType
+from catalog.serializers import StrictInput
+from marketplace.core.fields import StrictIntegerField
+
+from .models import PayoutMethod, PayoutSchedule, PayoutStatus, TransactionType
 
 
 class BalanceLineDoc(serializers.Serializer):
@@ -38,4 +41,56 @@ class BalanceTransactionDoc(serializers.Serializer):
     order_id = serializers.CharField(allow_null=True)
     payout_id = serializers.CharField(allow_null=True)
     description = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+# --- Payouts (input is strict: unknown fields are a 400) -----------------------------------------------
+
+
+class BankAccountWrite(StrictInput):
+    holder = serializers.CharField(max_length=140)
+    number = serializers.CharField(max_length=64, required=False, help_text="Write only; shown back as number_hint.")
+    bank = serializers.CharField(max_length=140)
+    country = serializers.CharField(min_length=2, max_length=2, help_text="ISO 3166 alpha-2.")
+
+
+class PayoutSettingsInput(StrictInput):
+    method = serializers.ChoiceField(choices=PayoutMethod.choices)
+    schedule = serializers.ChoiceField(choices=PayoutSchedule.choices)
+    minimum_amount = StrictIntegerField(min_value=0, help_text="Minor units, the same figure in every currency.")
+    bank_account = BankAccountWrite(allow_null=True, required=False)
+
+
+class BankAccountDoc(serializers.Serializer):
+    holder = serializers.CharField()
+    number_hint = serializers.CharField(help_text="The account number's last 4 characters.")
+    bank = serializers.CharField()
+    country = serializers.CharField()
+
+
+class StripeAccountDoc(serializers.Serializer):
+    id = serializers.CharField()
+    status = serializers.CharField()
+
+
+class PayoutSettingsDoc(serializers.Serializer):
+    method = serializers.ChoiceField(choices=PayoutMethod.choices, allow_null=True)
+    schedule = serializers.ChoiceField(choices=PayoutSchedule.choices)
+    minimum_amount = serializers.IntegerField()
+    bank_account = BankAccountDoc(allow_null=True)
+    stripe_account = StripeAccountDoc(allow_null=True, help_text="Stripe Connect is not available yet: null.")
+
+
+class PayoutCreateInput(StrictInput):
+    currency = serializers.CharField(min_length=3, max_length=3)
+
+
+class PayoutDoc(serializers.Serializer):
+    id = serializers.CharField(help_text="po_...")
+    amount = serializers.IntegerField()
+    currency = serializers.CharField()
+    status = serializers.ChoiceField(choices=PayoutStatus.choices)
+    method = serializers.ChoiceField(choices=PayoutMethod.choices)
+    arrival_date = serializers.DateField(allow_null=True)
+    failure_reason = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()

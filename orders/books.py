@@ -4,7 +4,13 @@ the orders are what the books must prove (the ledger never reads orders)."""
 from collections import defaultdict
 from typing import Any
 
-from ledger.selectors import order_books, seller_balances_all, unbalanced_transactions
+from ledger.selectors import (
+    order_books,
+    payout_books,
+    payouts_outstanding_all,
+    seller_balances_all,
+    unbalanced_transactions,
+)
 from orders.lifecycle import paid_q
 from orders.models import Order
 
@@ -14,7 +20,9 @@ def ledger_differences() -> list[str]:
     - a transaction whose lines do not add up to zero (or not in its own currency);
     - an order whose seller, fee or clearing sums differ from its ``seller_earnings``, ``platform_fee``
       and ``total_amount - refunded_amount``; books for an order that was never paid;
-    - a seller whose balance per currency differs from the earnings of its paid orders, net of refunds.
+    - a payout whose ledger does not match its status (taken from the balance unless it failed);
+    - a seller whose balance per currency differs from the earnings of its paid orders, net of refunds
+      and of the payouts that did not fail.
     Empty when the books and the orders agree."""
     problems: list[str] = []
     for row in unbalanced_transactions():
@@ -26,8 +34,15 @@ def ledger_differences() -> list[str]:
     expected: dict[tuple[Any, str], int] = defaultdict(int)
     emails: dict[Any, str] = {}
     orders = Order.objects.filter(paid_q()).values_list(
-        "id", "order_number", "seller_id", "seller__email", "currency", "total_amount", "refunded_amount",
-        "platform_fee", "seller_earnings",
+        "id",
+        "order_number",
+        "seller_id",
+        "seller__email",
+        "currency",
+        "total_amount",
+        "refunded_amount",
+        "platform_fee",
+        "seller_earnings",
     )
     seen = set()
     for order_id, number, seller_id, email, currency, total, refunded, fee, earnings in orders.iterator():
@@ -47,6 +62,13 @@ def ledger_differences() -> list[str]:
                 )
     for order_id in sorted(set(books) - seen):
         problems.append(f"Order {order_id} has ledger transactions but was never paid.")
+    for payout_id, status, want, got in payout_books():
+        problems.append(
+            f"Payout {payout_id} ({status}) took {-got} from the seller's balance in the ledger but should "
+            f"have taken {-want}."
+        )
+    for key, paid_out in payouts_outstanding_all().items():
+        expected[key] -= paid_out
     balances = seller_balances_all()
     for key in sorted(set(balances) | set(expected), key=lambda k: (str(k[0]), k[1])):
         seller_id, currency = key
@@ -55,6 +77,6 @@ def ledger_differences() -> list[str]:
             who = emails.get(seller_id, seller_id)
             problems.append(
                 f"Seller {who}, {currency}: balance is {got} in the ledger but its orders' earnings net of "
-                f"refunds are {want} (difference {got - want})."
+                f"refunds and payouts are {want} (difference {got - want})."
             )
     return problems

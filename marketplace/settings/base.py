@@ -323,6 +323,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("WEBHOOK_SWEEP_INTERVAL_SECONDS", default=60.0),
     },
     "flush-expired-tokens": {"task": "accounts.tasks.flush_expired_tokens", "schedule": 24 * 60 * 60.0},
+    # Weekly and monthly sellers' payouts: the first run of each week or month pays, later runs find the
+    # period's payout and do nothing.
+    "payouts-schedule": {
+        "task": "ledger.tasks.payouts_schedule",
+        "schedule": env.float("PAYOUT_SCHEDULE_INTERVAL_SECONDS", default=60 * 60.0),
+    },
 }
 
 # --- The marketplace ------------------------------------------------------------------------

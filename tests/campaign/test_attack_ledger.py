@@ -20,12 +20,21 @@ from hypothesis import strategies as st
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from ledger.models import Account, BalanceTransaction, ImmutableError, LedgerLine
+from ledger.models import Account, BalanceTransaction, ImmutableError, LedgerLine, Payout
+from ledger.payouts import (
+    BankAccountInput,
+    payout_approve,
+    payout_create,
+    payout_mark_failed,
+    payout_mark_paid,
+    payout_settings_update,
+)
 from ledger.selectors import balances_for_seller
 from ledger.services import ledger_refund_record, ledger_sale_record
 from ledger.tests.factories import order_paid, order_refunded, product_for
 from marketplace.accounts.services import api_key_create
 from marketplace.accounts.tests.factories import SellerFactory, UserFactory
+from marketplace.core.errors import Conflict
 from orders.models import Order
 from orders.services import order_mark_paid
 from payments.models import Refund
@@ -329,13 +338,22 @@ CURRENCIES = ["USD", "EUR", "JPY", "KWD"]
 step = st.one_of(
     st.tuples(st.just("sale"), st.sampled_from(CURRENCIES), st.integers(1, 50_000), st.integers(0, 1)),
     st.tuples(st.just("refund"), st.integers(0, 1_000), st.integers(1, 60_000), st.booleans()),
+    # A payout of a seller (c) in a currency (a), then left pending (b=0), paid (1) or failed (2).
+    st.tuples(st.just("payout"), st.sampled_from(CURRENCIES), st.integers(0, 2), st.integers(0, 1)),
 )
 
 
 @hsettings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(step, min_size=1, max_size=12))
-def test_any_sequence_of_sales_and_refunds_keeps_the_books_balanced(steps):
+def test_any_sequence_of_sales_refunds_and_payouts_keeps_the_books_balanced(steps, settings):
+    settings.PAYOUT_HOLD_DAYS = 0  # earnings are available at once, so payouts have something to take
     sellers = [SellerFactory(), SellerFactory()]
+    operator = UserFactory(is_staff=True)
+    for seller in sellers:
+        payout_settings_update(
+            seller=seller, method="bank_transfer", schedule="manual", minimum_amount=0,
+            bank_account=BankAccountInput(holder="A", number="12345678", bank="B", country="DE"),
+        )
     products = {}
     orders = []
     for kind, a, b, c in steps:
@@ -344,16 +362,34 @@ def test_any_sequence_of_sales_and_refunds_keeps_the_books_balanced(steps):
             product = products.get((seller.pk, a)) or product_for(seller, currency=a, price=b)
             products[(seller.pk, a)] = product
             orders.append(order_paid(product))
-        elif orders:
-            order = Order.objects.get(pk=orders[a % len(orders)].pk)
-            left = order.total_amount - order.refunded_amount
-            if left > 0:
-                order_refunded(order, left if c else min(b, left))
+        elif kind == "refund":
+            if orders:
+                order = Order.objects.get(pk=orders[a % len(orders)].pk)
+                left = order.total_amount - order.refunded_amount
+                if left > 0:
+                    order_refunded(order, left if c else min(b, left))
+        else:
+            seller = sellers[c]
+            before = {x["currency"]: x["available"] for x in balances_for_seller(seller=seller)}.get(a, 0)
+            try:
+                payout = payout_create(seller=seller, currency=a)
+            except Conflict:
+                assert before <= 0  # refused only when nothing is available
+            else:
+                assert 0 < payout.amount == before  # never more than was available
+                if b:
+                    payout_approve(payout_id=payout.id, actor=operator)
+                if b == 1:
+                    payout_mark_paid(payout_id=payout.id, actor=operator)
+                elif b == 2:
+                    payout_mark_failed(payout_id=payout.id, actor=operator, reason="Account closed")
         assert lines_balance()
         for seller in sellers:
             want: dict[str, int] = {}
             for order in Order.objects.filter(seller=seller):
                 want[order.currency] = want.get(order.currency, 0) + order.seller_earnings
+            for payout in Payout.objects.filter(seller=seller).exclude(status="failed"):
+                want[payout.currency] = want.get(payout.currency, 0) - payout.amount
             got = {b["currency"]: b["total"] for b in balances_for_seller(seller=seller)}
             assert got == {k: v for k, v in want.items() if v or k in got}
     call_command("ledger_check", stdout=io.StringIO())

@@ -18,6 +18,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from catalog.models import Code, Discount, Product, Upload, Variant
+from ledger.models import Payout
 from marketplace.accounts.models import APIKey
 from orders.library import SESSION_KEY
 from orders.models import Order, OrderEvent, OrderItem, SellerEvent, WebhookDelivery, WebhookEndpoint
@@ -125,6 +126,7 @@ def snapshot(tenant: Tenant) -> dict[str, Any]:
         "payments": Payment.objects.filter(order__in=orders).count(),
         "refunds": Refund.objects.filter(order__in=orders).count(),
         "seller_events": SellerEvent.objects.filter(seller=seller).count(),
+        "payouts": list(Payout.objects.filter(seller=seller).order_by("id").values()),
     }
 
 

@@ -1,5 +1,5 @@
 """Two complete tenants for the campaign's tests: each seller with a product, variants, a code pool,
-an order, a discount, a webhook endpoint with a delivery, an API key and an upload — every kind of
+an order, a discount, a webhook endpoint with a delivery, an API key, an upload and a payout — every kind of
 object an id in the API or the dashboard can name."""
 
 import io
@@ -14,6 +14,7 @@ from catalog.inventory import CodeRow, codes_import
 from catalog.models import Code, DeliveryType, Discount, Product, Upload, Variant
 from catalog.services import upload_create
 from catalog.tests.factories import ProductFactory, VariantFactory
+from ledger.models import Payout
 from marketplace.accounts.models import APIKey, User
 from marketplace.accounts.services import api_key_create
 from marketplace.accounts.tests.factories import SellerFactory, UserFactory
@@ -38,6 +39,7 @@ ID_PARAMS = (
     "order_id",
     "item_id",
     "slug",
+    "payout_id",
 )
 
 
@@ -64,6 +66,7 @@ class Tenant:
     upload: Upload
     order: Order
     item: OrderItem
+    payout: Payout
 
     def key_client(self) -> APIClient:
         client = APIClient()
@@ -85,6 +88,7 @@ class Tenant:
             "order_id": self.order.id,
             "item_id": self.item.id,
             "slug": self.product.slug,
+            "payout_id": self.payout.id,
         }
         assert set(ids) == set(ID_PARAMS)
         return ids
@@ -121,6 +125,8 @@ def build_tenant(label: str) -> Tenant:
         seller=seller,
         file=SimpleUploadedFile(f"{label.lower()}.pdf", b"%PDF-1.4 " + label.encode(), content_type="application/pdf"),
     )
+    # A payout row only (its books are not the point here): an id another seller must not reach.
+    payout = Payout.objects.create(seller=seller, amount=1000, currency="USD", method="bank_transfer")
     secrets_registry.register(raw, kind="api key")
     return Tenant(
         label=label,
@@ -138,6 +144,7 @@ def build_tenant(label: str) -> Tenant:
         upload=upload,
         order=order,
         item=item,
+        payout=payout,
     )
 
 
