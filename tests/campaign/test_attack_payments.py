@@ -9,7 +9,6 @@ refund webhooks believed without asking the gateway.
 - 15: a signed refund event changes something only as far as the gateway itself confirms it.
 """
 
-import threading
 from collections import Counter
 from datetime import timedelta
 from unittest import mock
@@ -30,6 +29,7 @@ from payments.models import Payment, Refund, SandboxPayment, WebhookEvent
 from payments.sandbox_server.server import sandbox_complete, sign_event
 from payments.services import payment_initiate
 from payments.tests.fake_stripe import fake_stripe, sign_webhook  # noqa: F401
+from tests.campaign.concurrency import run_concurrently
 
 RETURN_URL = "https://shop.test/return"
 STRIPE_SECRET = "whsec_test_c3RyaXBlLXdlYmhvb2stc2VjcmV0LWZvci10ZXN0cw"
@@ -122,28 +122,6 @@ def test_a_payment_abandoned_while_opening_is_closed_and_replaced():
     assert stale.status == "failed"
     assert response.json()["data"]["id"] != stale.id
     assert Payment.objects.filter(order=order, status="pending").count() == 1
-
-
-def run_concurrently(count, func):
-    """Each call in its own thread with its own database connection, released together."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def worker(index):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = func(index)
-        except Exception as exc:  # noqa: BLE001 - reported by the assertions below
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 @pytest.mark.django_db(transaction=True)

@@ -5,7 +5,6 @@ period, and two requests at once that never overdraw."""
 
 import csv
 import io
-import threading
 from collections import Counter
 from datetime import timedelta
 
@@ -33,6 +32,7 @@ from ledger.tasks import payouts_schedule
 from ledger.tests.factories import order_paid, order_refunded, product_for
 from marketplace.accounts.tests.factories import SellerFactory, UserFactory
 from orders.models import Order
+from tests.campaign.concurrency import run_concurrently
 
 from . import secrets_registry
 
@@ -443,27 +443,6 @@ def test_admin_mark_failed_first_asks_for_the_reason(operator_client):
 
 
 # --- Concurrency (PostgreSQL) ----------------------------------------------------------------------------
-
-
-def run_concurrently(count, func):
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def worker(index):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = func(index)
-        except Exception as exc:  # noqa: BLE001 - reported by the assertions below
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 @pytest.mark.django_db(transaction=True)
