@@ -20,6 +20,7 @@ def test_it_covers_every_encrypted_column() -> None:
 
     assert encrypted_tables() == [
         ("catalog_code", ["code", "pin"]),
+        ("ledger_payoutsettings", ["bank_number"]),  # sellers' bank account numbers rotate too
         ("orders_license", ["key"]),
         ("orders_webhookendpoint", ["secret"]),
     ]
