@@ -61,13 +61,14 @@ class Command(BaseCommand):
     def _rotate_table(self, table: str, columns: list[str], batch_size: int) -> int:
         quote = connection.ops.quote_name
         column_list = ", ".join(quote(c) for c in columns)
-        last_id = ""
+        last_id: Any = None  # ids are text (``cod_…``) in most tables and integers in others
         rotated = 0
         while True:
             with transaction.atomic(), connection.cursor() as cursor:
+                after, params = ("WHERE id > %s ", [last_id]) if last_id is not None else ("", [])
                 cursor.execute(
-                    f"SELECT id, {column_list} FROM {quote(table)} WHERE id > %s ORDER BY id LIMIT %s",  # noqa: S608
-                    [last_id, batch_size],
+                    f"SELECT id, {column_list} FROM {quote(table)} {after}ORDER BY id LIMIT %s",  # noqa: S608
+                    [*params, batch_size],
                 )
                 rows = cursor.fetchall()
                 if not rows:
