@@ -11,6 +11,7 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from marketplace.core.csv_cells import csv_text
 from marketplace.core.errors import ApplicationError
 
 from .api import major_units
@@ -187,6 +188,5 @@ class PayoutAdmin(admin.ModelAdmin):
         return response
 
 
-def _cell(value: str) -> str:
-    """A holder or bank name the seller typed never runs as a spreadsheet formula."""
-    return "'" + value if value.startswith(("=", "+", "-", "@", "\t", "\r")) else value
+# A holder or bank name the seller typed never runs as a spreadsheet formula.
+_cell = csv_text

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace.core.api import Pagination
+from marketplace.core.csv_cells import csv_text
 from marketplace.core.errors import NotFound
 from marketplace.core.money import exponent
 from marketplace.core.permissions import IsSeller, request_seller
@@ -117,7 +118,6 @@ CSV_COLUMNS = [
     "status",
     "available_on",
 ]
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class BalanceTransactionCsvApi(APIView):
@@ -168,9 +168,7 @@ def statement_csv_chunks(queryset: QuerySet[BalanceTransaction], *, rows_per_chu
     writer.writerow(CSV_COLUMNS)
     now = timezone.now()
     for count, btx in enumerate(queryset.iterator(chunk_size=rows_per_chunk), start=1):
-        description = btx.description
-        if description.startswith(_FORMULA_START):
-            description = "'" + description
+        description = csv_text(btx.description)
         writer.writerow(
             [
                 btx.id,

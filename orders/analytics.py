@@ -23,6 +23,7 @@ from django.db.models import Count, F, Q, QuerySet, Sum, Window
 from django.db.models.functions import Coalesce, RowNumber, TruncDate
 
 from marketplace.core.bounds import DAY_RANGE_MESSAGE, day_in_bounds
+from marketplace.core.csv_cells import csv_text
 from marketplace.core.errors import ValidationFailed
 from marketplace.core.money import exponent
 
@@ -362,7 +363,6 @@ _ORDER_FIELDS = ("id", "created_at", *(c for c in EXPORT_COLUMNS if c not in ("o
 EXPORT_CHUNK = 2000
 # Cells that a spreadsheet would read as a formula are prefixed with an apostrophe (OWASP's advice
 # for CSV injection): buyer emails, discount codes, payment references and titles come from outside.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @cache
@@ -378,10 +378,7 @@ def major_units(amount: int, currency: str) -> str:
     return format(Decimal(amount).scaleb(-digits), "f")
 
 
-def _text(value: str | None) -> str:
-    if not value:
-        return ""
-    return "'" + value if value.startswith(_FORMULA_START) else value
+_text = csv_text
 
 
 def _utc(value: datetime | None) -> str:
