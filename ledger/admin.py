@@ -1,5 +1,6 @@
-"""Operators read the books here; nobody writes them by hand (a correction is an adjustment through
-the services, in a later step). The payouts queue moves payouts only through the payout services."""
+"""Operators read the books here; nobody writes them by hand: a correction is an adjustment, made
+with the form below through ``ledger_adjustment_record`` (who and why are kept). The payouts queue
+moves payouts only through the payout services."""
 
 import csv
 from typing import Any
@@ -11,11 +12,14 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from marketplace.accounts.models import Role, User
 from marketplace.core.csv_cells import csv_text
 from marketplace.core.errors import ApplicationError
+from marketplace.core.money import parse_amount, validate_currency
 
+from .adjustments import ledger_adjustment_allowed, ledger_adjustment_clean, ledger_adjustment_record
 from .api import major_units
-from .models import BalanceTransaction, LedgerLine, Payout, PayoutEvent
+from .models import Adjustment, BalanceTransaction, LedgerLine, Payout, PayoutEvent
 from .payouts import payout_approve, payout_mark_failed, payout_mark_paid, payouts_mark_exported
 
 
@@ -190,3 +194,113 @@ class PayoutAdmin(admin.ModelAdmin):
 
 # A holder or bank name the seller typed never runs as a spreadsheet formula.
 _cell = csv_text
+
+
+# --- Adjustments --------------------------------------------------------------------------------------
+
+
+class AdjustmentForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The amount is typed as people write money ("-12.50"), in the chosen currency; the service's
+    rules decide the rest, and its refusals are put next to their fields."""
+
+    amount_text = forms.CharField(
+        label="Amount", max_length=30, help_text='Signed, in the currency\'s units: "25.00" credits, "-25.00" debits.'
+    )
+
+    class Meta:
+        model = Adjustment
+        fields = ("seller", "currency", "reason")
+        widgets = {"reason": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        seller_field: Any = self.fields.get("seller")
+        if seller_field is not None:  # the add form (the change view shows everything read-only)
+            seller_field.queryset = User.objects.filter(role=Role.SELLER).order_by("email")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        currency = (data.get("currency") or "").strip().upper()
+        raw = (data.get("amount_text") or "").strip()
+        amount: Any = None
+        if raw and currency and _known_currency(currency):
+            negative = raw.startswith("-")
+            try:
+                minor = parse_amount(raw.lstrip("+-").strip(), currency)
+            except ValueError as exc:
+                self.add_error("amount_text", str(exc))
+                return data
+            amount = None if minor is None else (-minor if negative else minor)
+        try:
+            cleaned = ledger_adjustment_clean(
+                seller=data.get("seller"), currency=currency, amount=amount, reason=data.get("reason")
+            )
+        except ApplicationError as exc:
+            for name, errors in (exc.fields or {}).items():
+                target = "amount_text" if name == "amount" else name
+                for error in errors:
+                    if target not in self.errors:
+                        self.add_error(target if target in self.fields else None, error)
+            return data
+        data.update(currency=cleaned.currency, amount=cleaned.amount, reason=cleaned.reason)
+        return data
+
+
+def _known_currency(code: str) -> bool:
+    try:
+        validate_currency(code)
+    except Exception:  # noqa: BLE001 - the service names the field
+        return False
+    return True
+
+
+@admin.register(Adjustment)
+class AdjustmentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Adjustments: made here, through the service, never edited or deleted."""
+
+    form = AdjustmentForm
+    list_display = ("id", "created_at", "seller", "signed_amount", "reason", "actor_email")
+    list_filter = ("currency",)
+    search_fields = ("id", "seller__email", "reason", "actor_email")
+    list_select_related = ("seller",)
+    readonly_fields = ("id", "seller", "currency", "amount", "reason", "actor", "actor_email", "created_at")
+
+    def get_fields(self, request: Any, obj: Any = None) -> Any:
+        if obj is None:
+            return ("seller", "currency", "amount_text", "reason")
+        return self.readonly_fields
+
+    def get_readonly_fields(self, request: Any, obj: Any = None) -> Any:
+        return () if obj is None else self.readonly_fields
+
+    def has_add_permission(self, request: Any) -> bool:
+        return ledger_adjustment_allowed(request.user)
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="Amount")
+    def signed_amount(self, obj: Adjustment) -> str:
+        return f"{major_units(obj.amount, obj.currency)} {obj.currency}"
+
+    def save_model(self, request: Any, obj: Any, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        made = ledger_adjustment_record(
+            seller=data["seller"],
+            currency=data["currency"],
+            amount=data["amount"],
+            reason=data["reason"],
+            actor=request.user,
+        )
+        # The admin answers with the object it saved: the one the service made.
+        obj.pk, obj.amount, obj.actor, obj.actor_email, obj.created_at = (
+            made.pk,
+            made.amount,
+            made.actor,
+            made.actor_email,
+            made.created_at,
+        )
+        obj._state.adding = False

@@ -224,3 +224,38 @@ class PayoutEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.payout_id} {self.kind}"
+
+
+# --- Operators' adjustments ----------------------------------------------------------------------------
+
+
+class Adjustment(models.Model):
+    """An operator's correction of a seller's balance, and its audit trail: who (``actor``, with the
+    email they had then), why (``reason``, which the seller reads on the statement) and when. Its
+    ``adjustment`` ledger transaction (source = this id) is written with it; neither is ever edited."""
+
+    id = PrefixedIdField(prefix="adj")
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    currency = models.CharField(max_length=3)
+    amount = models.BigIntegerField(help_text="Signed, minor units: positive credits the seller.")
+    reason = models.CharField(max_length=500)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_email = models.EmailField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=~Q(amount=0), name="ledger_adjustment_amount_nonzero")]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.amount} {self.currency}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ImmutableError("An adjustment is never edited; make a correcting one instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ImmutableError("An adjustment is never deleted; make a correcting one instead.")

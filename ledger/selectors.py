@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import F, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
-from .models import Account, BalanceTransaction, LedgerLine, Payout, PayoutStatus
+from .models import Account, Adjustment, BalanceTransaction, LedgerLine, Payout, PayoutStatus, TransactionType
 from .payouts import next_payout_for
 from .services import hold_days_for
 
@@ -88,7 +88,7 @@ def unbalanced_transactions() -> Iterator[dict[str, Any]]:
 
 
 def order_books() -> dict[str, dict[str, int]]:
-    """Per order id: the ledger's seller, fee and clearing sums and its refunds' total for the seller."""
+    """Per order id: the ledger's seller balance, seller reserve, fee and clearing sums."""
     rows = (
         LedgerLine.objects.exclude(transaction__order_id="")
         .values("transaction__order_id")
@@ -96,11 +96,13 @@ def order_books() -> dict[str, dict[str, int]]:
             seller=Sum("amount", filter=Q(account=Account.SELLER_BALANCE)),
             fees=Sum("amount", filter=Q(account=Account.PLATFORM_FEES)),
             clearing=Sum("amount", filter=Q(account=Account.GATEWAY_CLEARING)),
+            reserved=Sum("amount", filter=Q(account=Account.SELLER_RESERVED)),
         )
     )
     return {
         row["transaction__order_id"]: {
             "seller": row["seller"] or 0,
+            "reserved": row["reserved"] or 0,
             "fees": row["fees"] or 0,
             "clearing": row["clearing"] or 0,
         }
@@ -142,3 +144,21 @@ def payout_books() -> Iterator[tuple[str, str, int, int]]:
         got = found.get(payout_id, 0)
         if want != got:
             yield payout_id, status, want, got
+
+
+def adjustments_all() -> dict[tuple[Any, str], int]:
+    """Per seller and currency, the operators' adjustments (the audit rows, not the ledger)."""
+    rows = Adjustment.objects.values("seller_id", "currency").annotate(total=Sum("amount"))
+    return {(row["seller_id"], row["currency"]): row["total"] or 0 for row in rows}
+
+
+def adjustment_books() -> Iterator[tuple[str, int, int]]:
+    """Adjustments whose ledger transaction disagrees with them: (id, expected, found), and
+    adjustment transactions with no adjustment behind them (expected 0)."""
+    found = dict(BalanceTransaction.objects.filter(type=TransactionType.ADJUSTMENT).values_list("source_id", "amount"))
+    for adjustment_id, amount in Adjustment.objects.values_list("id", "amount").iterator():
+        got = found.pop(adjustment_id, 0)
+        if got != amount:
+            yield adjustment_id, amount, got
+    for source_id, amount in found.items():
+        yield source_id, 0, amount

@@ -213,12 +213,116 @@ def ledger_refund_record(*, order: OrderFigures, refund_id: str, reason: str = "
     return _write([(btx, lines)])[0]
 
 
+# A refund brings the order's sale, fee and refunds to its figures; disputes are apart (their own rows).
+_ORDER_FIGURE_TYPES = [T.SALE, T.PLATFORM_FEE, T.REFUND]
+
+
 def _order_books(*, order_id: str) -> dict[str, Any]:
-    """What the ledger holds for one order: the seller's and the platform's fee sums, and the hold of
-    its sale."""
-    sums = LedgerLine.objects.filter(transaction__order_id=order_id).aggregate(
+    """What the ledger holds for one order from its sale, fee and refunds: the seller's and the
+    platform's fee sums, and the hold of its sale."""
+    sums = LedgerLine.objects.filter(
+        transaction__order_id=order_id, transaction__type__in=_ORDER_FIGURE_TYPES
+    ).aggregate(
         seller=Sum("amount", filter=Q(account=Account.SELLER_BALANCE)),
         fees=Sum("amount", filter=Q(account=Account.PLATFORM_FEES)),
         available_on=Max("available_on", filter=Q(transaction__type=T.SALE)),
     )
     return {"seller": sums["seller"] or 0, "fees": sums["fees"] or 0, "available_on": sums["available_on"]}
+
+
+# --- Disputes ----------------------------------------------------------------------------------------
+#
+# The rule (orders decides the figures, as for refunds): a dispute of D takes from the seller what
+# the order's earnings would drop by if D were refunded — the platform fee follows the money the
+# platform keeps, exactly as a refund returns it — so the seller's part is never more than what the
+# seller still holds from the order (its un-refunded earnings). Opened: that part moves from the
+# seller's balance (pending while the sale is, else available) to ``seller_reserved``. Won: it
+# comes back (``dispute_reversal``), available from the sale's own available_on, or now if that
+# passed. Lost: the reserve and the fee's part leave for ``gateway_clearing`` (the buyer's bank took
+# the money from the platform's gateway balance); the seller's balance does not move in that step.
+
+
+def _sale_release(order_id: str, now: datetime) -> datetime:
+    sale = BalanceTransaction.objects.filter(type=T.SALE, source_id=order_id).values_list("available_on", flat=True)
+    found = sale.first()
+    return max(found, now) if found is not None else now
+
+
+def _once(type: str, source_id: str) -> bool:
+    return not BalanceTransaction.objects.filter(type=type, source_id=source_id).exists()
+
+
+def ledger_dispute_open(
+    *, order: OrderFigures, dispute_id: str, amount: int, description: str
+) -> BalanceTransaction | None:
+    """``dispute``: ``amount`` (the seller's part) from the seller's balance to its reserve. Once per
+    dispute; nothing for a part of 0."""
+    if amount <= 0 or not _once(T.DISPUTE, dispute_id):
+        return None
+    now = timezone.now()
+    ((btx, lines),) = [
+        _build(
+            type=T.DISPUTE,
+            seller_id=order.seller_id,
+            currency=order.currency,
+            source_id=dispute_id,
+            order_id=order.id,
+            lines=[Line(Account.SELLER_BALANCE, -amount), Line(Account.SELLER_RESERVED, amount)],
+            available_on=_sale_release(order.id, now),
+            created_at=now,
+            description=description,
+        )
+    ]
+    return _write([(btx, lines)])[0]
+
+
+def ledger_dispute_won(
+    *, order: OrderFigures, dispute_id: str, amount: int, description: str
+) -> BalanceTransaction | None:
+    """``dispute_reversal``: the reserve back to the seller's balance."""
+    if amount <= 0 or not _once(T.DISPUTE_REVERSAL, dispute_id):
+        return None
+    now = timezone.now()
+    ((btx, lines),) = [
+        _build(
+            type=T.DISPUTE_REVERSAL,
+            seller_id=order.seller_id,
+            currency=order.currency,
+            source_id=dispute_id,
+            order_id=order.id,
+            lines=[Line(Account.SELLER_RESERVED, -amount), Line(Account.SELLER_BALANCE, amount)],
+            available_on=_sale_release(order.id, now),
+            created_at=now,
+            description=description,
+        )
+    ]
+    return _write([(btx, lines)])[0]
+
+
+def ledger_dispute_lost(
+    *, order: OrderFigures, dispute_id: str, amount: int, fee_amount: int, description: str
+) -> BalanceTransaction | None:
+    """A second ``dispute`` transaction (source ``<dispute>:lost``): the seller's reserve and the
+    platform fee's part leave for the gateway's clearing account. Its seller amount is 0."""
+    source_id = f"{dispute_id}:lost"
+    if amount + fee_amount <= 0 or not _once(T.DISPUTE, source_id):
+        return None
+    now = timezone.now()
+    ((btx, lines),) = [
+        _build(
+            type=T.DISPUTE,
+            seller_id=order.seller_id,
+            currency=order.currency,
+            source_id=source_id,
+            order_id=order.id,
+            lines=[
+                Line(Account.SELLER_RESERVED, -amount),
+                Line(Account.PLATFORM_FEES, -fee_amount, seller=False),
+                Line(Account.GATEWAY_CLEARING, amount + fee_amount, seller=False),
+            ],
+            available_on=now,
+            created_at=now,
+            description=description,
+        )
+    ]
+    return _write([(btx, lines)])[0]

@@ -50,6 +50,11 @@ class OrderResourceApi(PublicApi):
         order = order_get_for_buyer(order_id=order_id)
         if order.status == OrderStatus.REFUNDED:
             raise Gone("This order was refunded; its content is no longer available.", code="order_refunded")
+        if order.access_suspended:
+            raise Gone(
+                "This order's payment is disputed; its content is unavailable until the dispute closes.",
+                code="order_disputed",
+            )
         if order.paid_at is None or order.status in PAYABLE | {OrderStatus.CANCELLED}:
             raise ApplicationError("This order has not been paid.", code="order_not_paid", status_code=403)
         items = list(order.items.all())

@@ -11,7 +11,7 @@ from django.utils import timezone
 from marketplace.core.crypto import blind_index, hint
 from marketplace.core.errors import Conflict, NotFound
 
-from .models import License, LicenseActivation, OrderStatus
+from .models import License, LicenseActivation
 
 # Uppercase letters and digits without the ones people misread (0/O, 1/I).
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -72,7 +72,7 @@ def _usable(license_key: str, *, product_id: str | None = None, lock: bool = Fal
         lic is None
         or (product_id and lic.product_id != product_id)
         or lic.status != License.Status.ACTIVE
-        or lic.order_item.order.status in (OrderStatus.REFUNDED,)
+        or lic.order_item.order.access_blocked
         or (lic.expires_at is not None and lic.expires_at <= timezone.now())
     ):
         raise NotFound(GENERIC_NOT_FOUND, code="license_not_found")

@@ -54,6 +54,9 @@ class Order(models.Model):
     # fails, is cancelled or expires; taken again by a new payment attempt.
     reservation_held = models.BooleanField(default=True)
     dispatched_email = models.BooleanField(default=False)
+    # An open dispute took the buyer's access away (the seller's ``dispute_revokes_access``): its
+    # downloads, links, codes and licence keys are not served until the dispute is won.
+    access_suspended = models.BooleanField(default=False)
     email_sent_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
@@ -81,6 +84,12 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.order_number}"
+
+    @property
+    def access_blocked(self) -> bool:
+        """Whether the buyer may no longer use what was delivered: refunded in full, or disputed
+        (and the seller chose that a dispute suspends access)."""
+        return self.status == OrderStatus.REFUNDED or self.access_suspended
 
 
 class OrderItem(models.Model):

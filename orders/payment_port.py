@@ -17,6 +17,7 @@ from .services import (
     order_paid_by,
     order_reopen_for_payment,
 )
+from .services.disputes import order_apply_dispute
 
 
 def _order(order: PayableOrder) -> Order:
@@ -60,3 +61,6 @@ class OrdersPaymentPort:
         self, *, order: PayableOrder, type: str, message: str, actor: str = OrderActor.SYSTEM, data: Any = None
     ) -> None:
         order_event_record(order=_order(order), type=type, message=message, actor=actor, data=data)
+
+    def apply_dispute(self, *, order: PayableOrder, dispute: Any, change: str) -> None:
+        order_apply_dispute(order=_order(order), dispute=dispute, change=change)

@@ -3,9 +3,7 @@
 from typing import Any
 
 from .fulfillment import get_strategy
-from .models import Order, OrderItem, OrderStatus
-
-_REFUNDED_FULLY = {OrderStatus.REFUNDED}
+from .models import Order, OrderItem
 
 
 def _iso(value: Any) -> str | None:
@@ -17,7 +15,7 @@ def _iso(value: Any) -> str | None:
 def item_to_dict(item: OrderItem, order: Order, *, reveal: bool = True) -> dict[str, Any]:
     # Codes are decrypted only for delivered items of orders that are not refunded, only in a view
     # of one order, and never for payloads that are stored (the webhook outbox).
-    delivered = item.fulfilled and order.status not in _REFUNDED_FULLY and reveal
+    delivered = item.fulfilled and not order.access_blocked and reveal
     strategy = get_strategy(item.content_type)
     delivery = strategy.delivery_view(item) if delivered else None
     return {

@@ -46,6 +46,15 @@ def _download_unavailable(request: HttpRequest, *, title: str, message: str, sta
     return response
 
 
+def _blocked_page(order: Any) -> dict[str, str]:
+    if order.status == OrderStatus.REFUNDED:
+        return {"title": "This purchase was refunded", "message": "Its download is no longer available."}
+    return {
+        "title": "This purchase is disputed",
+        "message": "The payment is disputed with your bank; its download is unavailable until the dispute closes.",
+    }
+
+
 @require_GET
 def download(request: HttpRequest, token: str) -> HttpResponseBase:
     """Local storage's signed, expiring download link (S3 signs its own and serves the file).
@@ -69,13 +78,8 @@ def download(request: HttpRequest, token: str) -> HttpResponseBase:
         return _download_unavailable(
             request, title="Invalid download link", message="Open your order page for a fresh one.", status=404
         )
-    if item.order.status == OrderStatus.REFUNDED:
-        return _download_unavailable(
-            request,
-            title="This purchase was refunded",
-            message="Its download is no longer available.",
-            status=410,
-        )
+    if item.order.access_blocked:
+        return _download_unavailable(request, **_blocked_page(item.order), status=410)
     storage = private_storage()
     if not storage.exists(payload["k"]):
         return _download_unavailable(
@@ -172,10 +176,8 @@ def library_download(request: HttpRequest, item_id: str) -> HttpResponse:
     except ApplicationError:
         return render(request, "checkout/not_found.html", status=404)
     order = item.order
-    if order.status == OrderStatus.REFUNDED:
-        return _download_unavailable(
-            request, title="This purchase was refunded", message="Its download is no longer available.", status=410
-        )
+    if order.access_blocked:
+        return _download_unavailable(request, **_blocked_page(order), status=410)
     if not item.fulfilled or order.paid_at is None:
         return _download_unavailable(
             request,

@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from marketplace.core.money import format_money
 
 from .gateway_events import webhook_replay
-from .models import Payment, Refund, SandboxPayment, WebhookEvent
+from .models import Dispute, Payment, Refund, SandboxPayment, WebhookEvent
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -145,3 +145,51 @@ class RefundAdmin(ReadOnlyAdmin):
     @admin.display(description="Amount")
     def amount_display(self, obj: Refund) -> str:
         return format_money(obj.amount, obj.currency)
+
+
+@admin.register(Dispute)
+class DisputeAdmin(ReadOnlyAdmin):
+    """Disputes as the gateway reported them (and what the seller's books hold for them); they move
+    only through the gateway's word (its webhooks, re-verified)."""
+
+    list_display = (
+        "id",
+        "created_at",
+        "order",
+        "seller",
+        "status",
+        "reason",
+        "money",
+        "reserved",
+        "evidence_due_by",
+        "closed_at",
+    )
+    list_filter = ("status", "gateway", "currency")
+    search_fields = ("id", "gateway_dispute_id", "order__id", "order__order_number", "seller__email")
+    list_select_related = ("order", "seller")
+    readonly_fields = (
+        "id",
+        "gateway",
+        "gateway_dispute_id",
+        "payment",
+        "order",
+        "seller",
+        "amount",
+        "currency",
+        "status",
+        "reason",
+        "evidence_due_by",
+        "reserved_amount",
+        "fee_amount",
+        "created_at",
+        "updated_at",
+        "closed_at",
+    )
+
+    @admin.display(description="Amount")
+    def money(self, obj: Dispute) -> str:
+        return format_money(obj.amount, obj.currency)
+
+    @admin.display(description="Seller's part reserved")
+    def reserved(self, obj: Dispute) -> str:
+        return format_money(obj.reserved_amount, obj.currency)

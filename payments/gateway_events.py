@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from marketplace.core.errors import ApplicationError
 
+from .disputes import dispute_apply
 from .gateways import GatewayUnavailable, InvalidSignature, get_gateway
 from .models import Payment, WebhookEvent
 from .ports import OrderActor, order_port
@@ -37,6 +38,7 @@ def webhook_receive(*, gateway_name: str, body: bytes, headers: dict[str, str]) 
         payload=message.payload,
         payment_ref=message.payment_id or "",
         refunded_total=message.refunded_total,
+        dispute_ref=message.dispute_id or "",
     )
     created = _event_store_once(event)
     if not created:
@@ -81,6 +83,8 @@ def webhook_replay(*, event: WebhookEvent) -> WebhookEvent:
 
 def webhook_process(*, event: WebhookEvent) -> WebhookEvent:
     if not event.payment_ref:
+        if event.dispute_ref:
+            return _finish(event, WebhookEvent.Status.IGNORED, "The disputed charge is not a payment of ours.")
         return _finish(event, WebhookEvent.Status.IGNORED, "The event names no payment.")
     payment = Payment.objects.filter(id=event.payment_ref, gateway=event.gateway).first()
     if payment is None:
@@ -92,6 +96,8 @@ def webhook_process(*, event: WebhookEvent) -> WebhookEvent:
     try:
         if event.refunded_total is not None:
             return _refund_event_process(event=event, payment=payment, claimed=event.refunded_total)
+        if event.dispute_ref:
+            return _dispute_event_process(event=event, payment=payment)
         paid = payment_apply_gateway_status(payment=payment, source=f"webhook {event.event_id}")
     except GatewayUnavailable as exc:
         return _finish(event, WebhookEvent.Status.FAILED, f"Could not re-verify with the gateway: {exc}")
@@ -124,6 +130,41 @@ def _refund_event_process(*, event: WebhookEvent, payment: Payment, claimed: int
         return _finish(event, WebhookEvent.Status.REJECTED, "The gateway does not confirm this refund.")
     refund_record_from_gateway(payment=payment, refunded_total=confirmed)
     return _finish(event, WebhookEvent.Status.PROCESSED, "")
+
+
+def _dispute_event_process(*, event: WebhookEvent, payment: Payment) -> WebhookEvent:
+    """A dispute event is only a hint that a dispute changed: the dispute itself is retrieved from the
+    gateway, and only what the gateway answers is applied — for this payment's own PaymentIntent, in
+    its currency, for at most its amount. A replay, or an older event after a newer one, applies the
+    gateway's current word again, which changes nothing."""
+    try:
+        confirmed = get_gateway(event.gateway).retrieve_dispute(dispute_id=event.dispute_ref)
+    except ApplicationError as exc:  # unknown at the gateway (a forged id) or unreadable
+        return _reject_dispute(
+            event, payment, f"The gateway does not confirm dispute {event.dispute_ref}: {exc.message}"
+        )
+    if confirmed.id != event.dispute_ref or confirmed.payment_intent != payment.transaction_id:
+        return _reject_dispute(event, payment, f"Dispute {event.dispute_ref} is not about this payment at the gateway.")
+    if confirmed.currency != payment.currency or confirmed.amount > payment.amount:
+        return _reject_dispute(
+            event,
+            payment,
+            f"Dispute {event.dispute_ref} is for {confirmed.amount} {confirmed.currency}, which this payment "
+            f"of {payment.amount} {payment.currency} cannot cover.",
+        )
+    dispute_apply(payment=payment, confirmed=confirmed)
+    return _finish(event, WebhookEvent.Status.PROCESSED, "")
+
+
+def _reject_dispute(event: WebhookEvent, payment: Payment, message: str) -> WebhookEvent:
+    order_port().record_event(
+        order=payment.order,
+        type="webhook_rejected",
+        actor=OrderActor.GATEWAY,
+        message=f"{message} Nothing changed.",
+        data={"webhook_event_id": event.id, "event_id": event.event_id, "dispute": event.dispute_ref},
+    )
+    return _finish(event, WebhookEvent.Status.REJECTED, message)
 
 
 def _finish(event: WebhookEvent, status: str, error: str) -> WebhookEvent:

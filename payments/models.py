@@ -65,6 +65,7 @@ class WebhookEvent(models.Model):
     # What the event named, kept so that a stored event can be replayed exactly.
     payment_ref = models.CharField(max_length=200, blank=True)
     refunded_total = models.BigIntegerField(null=True, blank=True)
+    dispute_ref = models.CharField(max_length=200, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
@@ -164,3 +165,66 @@ class SandboxRefund(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class Dispute(models.Model):
+    """A buyer's bank disputing a payment (a chargeback), as the gateway holds it.
+
+    Written and moved only by ``payments.disputes.dispute_apply`` from the gateway's own word (the
+    dispute retrieved server-side, never a webhook's body). ``reserved_amount`` and ``fee_amount``
+    are what the order side decided when it opened: the seller's part of the disputed money (moved
+    to the seller's reserve) and the platform fee's part (borne by the platform if the dispute is
+    lost), following the refunds' fee rule; they never change after that."""
+
+    class Status(models.TextChoices):
+        WARNING_NEEDS_RESPONSE = "warning_needs_response", "Inquiry: needs response"
+        WARNING_UNDER_REVIEW = "warning_under_review", "Inquiry: under review"
+        WARNING_CLOSED = "warning_closed", "Inquiry closed"
+        NEEDS_RESPONSE = "needs_response", "Needs response"
+        UNDER_REVIEW = "under_review", "Under review"
+        WON = "won", "Won"
+        LOST = "lost", "Lost"
+
+    OPEN = frozenset({"warning_needs_response", "warning_under_review", "needs_response", "under_review"})
+    WON_STATUSES = frozenset({"won", "warning_closed"})
+
+    id = PrefixedIdField(prefix="dsp")
+    gateway = models.CharField(max_length=20)
+    gateway_dispute_id = models.CharField(max_length=200)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="disputes")
+    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="disputes")
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    amount = models.BigIntegerField(help_text="What the buyer's bank disputes, minor units.")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=24, choices=Status.choices)
+    reason = models.CharField(max_length=64, blank=True)
+    evidence_due_by = models.DateTimeField(null=True, blank=True)
+    reserved_amount = models.BigIntegerField(default=0, help_text="The seller's part, moved to reserved.")
+    fee_amount = models.BigIntegerField(default=0, help_text="The platform fee's part (the platform's if lost).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["gateway", "gateway_dispute_id"], name="dispute_once_per_gateway"),
+            models.CheckConstraint(
+                condition=Q(amount__gte=0) & Q(reserved_amount__gte=0) & Q(fee_amount__gte=0),
+                name="dispute_amounts_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.amount} {self.currency} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN
+
+    @property
+    def outcome(self) -> str:
+        """open, won or lost (an inquiry closed without a chargeback is won)."""
+        if self.status in self.WON_STATUSES:
+            return "won"
+        return "lost" if self.status == self.Status.LOST else "open"

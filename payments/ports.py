@@ -103,6 +103,11 @@ class OrderPort(Protocol):
         """Writes an entry on the order's timeline."""
         ...
 
+    def apply_dispute(self, *, order: PayableOrder, dispute: Any, change: str) -> None:
+        """A dispute of the order's payment (a ``payments.Dispute``, the order locked by the caller)
+        was opened, updated, won or lost (``change``): its timeline, books and access follow."""
+        ...
+
 
 class OrderPortUnbound(RuntimeError):
     """Payments was used before the orders app bound its side of the port."""

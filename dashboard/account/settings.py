@@ -88,6 +88,12 @@ class ProfileForm(forms.Form):
         required=False,
         help_text="Where buyers write about their orders. Leave empty to use your sign-in email.",
     )
+    dispute_revokes_access = forms.BooleanField(
+        label="A dispute suspends the buyer's access",
+        required=False,
+        help_text="When a buyer's bank disputes a payment, their downloads, links, codes and licence keys stop "
+        "working until the dispute is won (then they work again).",
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -103,6 +109,7 @@ def settings_profile(request: HttpRequest) -> HttpResponse:
                     name=form.cleaned_data["name"],
                     support_email=form.cleaned_data["support_email"],
                     time_zone=form.cleaned_data["time_zone"] or None,
+                    dispute_revokes_access=form.cleaned_data["dispute_revokes_access"],
                 )
             except ApplicationError as exc:
                 apply_error(form, exc)
@@ -111,7 +118,12 @@ def settings_profile(request: HttpRequest) -> HttpResponse:
                 return HttpResponseRedirect(reverse("dashboard-settings"))
     else:
         form = ProfileForm(
-            initial={"name": user.name, "support_email": user.support_email, "time_zone": user.time_zone}
+            initial={
+                "name": user.name,
+                "support_email": user.support_email,
+                "time_zone": user.time_zone,
+                "dispute_revokes_access": user.dispute_revokes_access,
+            }
         )
     return render(request, "dashboard/settings.html", {"form": form, "section": "profile"})
 

@@ -63,6 +63,7 @@ class UserAdmin(DjangoUserAdmin):
             {"fields": ("platform_fee_bps", "platform_fee_fixed")},
         ),
         ("Payout hold (overrides the default for this seller)", {"fields": ("payout_hold_days",)}),
+        ("Disputes", {"fields": ("dispute_revokes_access",)}),
         ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )

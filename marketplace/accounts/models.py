@@ -66,6 +66,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     payout_hold_days = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Days a sale stays pending before payout; empty uses the default."
     )
+    # The seller's choice: an opened dispute (chargeback) suspends the buyer's access to what was
+    # delivered until it is won (downloads, links, codes, licence keys).
+    dispute_revokes_access = models.BooleanField(
+        default=True,
+        help_text="A buyer who disputes a payment loses access to what they bought until the dispute is won.",
+    )
     # Shown to buyers as the address to write to about an order (empty: the account's email).
     support_email = models.EmailField(blank=True, help_text="Where buyers write about their orders.")
     # Decides what "a day" is in the seller's analytics (``orders/analytics.py``).

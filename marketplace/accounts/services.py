@@ -90,8 +90,16 @@ def user_registration_attempt_notify(*, user_id: str) -> bool:
     return True
 
 
-def seller_profile_update(*, user: User, name: str, support_email: str, time_zone: str | None = None) -> User:
-    """The seller's display name (shown to buyers at checkout) and the address buyers write to."""
+def seller_profile_update(
+    *,
+    user: User,
+    name: str,
+    support_email: str,
+    time_zone: str | None = None,
+    dispute_revokes_access: bool | None = None,
+) -> User:
+    """The seller's display name (shown to buyers at checkout), the address buyers write to, and
+    whether a dispute suspends the buyer's access (None keeps each optional setting as it is)."""
     errors: dict[str, list[str]] = {}
     name = name.strip()
     if not name:
@@ -120,6 +128,9 @@ def seller_profile_update(*, user: User, name: str, support_email: str, time_zon
     if time_zone is not None:
         user.time_zone = time_zone
         fields.append("time_zone")
+    if dispute_revokes_access is not None:
+        user.dispute_revokes_access = bool(dispute_revokes_access)
+        fields.append("dispute_revokes_access")
     user.save(update_fields=fields)
     return user
 

@@ -10,6 +10,7 @@ from catalog.models import Code, CodeStatus
 from ledger.services import ledger_refund_record
 from marketplace.core.errors import (
     ApplicationError,
+    Conflict,
 )
 from marketplace.core.money import format_money
 from orders.emails import send_refund_email
@@ -17,6 +18,7 @@ from orders.lifecycle import REFUNDABLE, order_event_record, order_transition
 from orders.models import License, Order, OrderStatus
 from orders.pricing import platform_fee_for
 from orders.seller_events.order_events import order_seller_event
+from orders.services.disputes import order_dispute_blocks_refund
 from orders.services.payment_outcomes import order_paid_by
 from payments.models import Payment, PaymentStatus, Refund
 from payments.refunds import (
@@ -142,6 +144,11 @@ def order_refund_create(
         if locked.status not in REFUNDABLE:
             raise ApplicationError(
                 f"An order that is {locked.status} cannot be refunded.", code="invalid_transition", status_code=409
+            )
+        if order_dispute_blocks_refund(locked):
+            raise Conflict(
+                "This order's payment is disputed: the buyer's bank decides; it cannot be refunded.",
+                code="order_disputed",
             )
         remaining = locked.total_amount - locked.refunded_amount - refunds_pending_total(order=locked)
         if amount is None:

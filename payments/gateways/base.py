@@ -2,6 +2,7 @@
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from payments.models import Payment, WebhookEvent
@@ -42,6 +43,21 @@ class WebhookMessage:
     payload: dict[str, Any] = field(default_factory=dict)
     # Set for refund events (e.g. Stripe's charge.refunded): the total refunded so far, minor units.
     refunded_total: int | None = None
+    # Set for dispute events (Stripe's charge.dispute.*): the gateway's dispute id, to retrieve.
+    dispute_id: str | None = None
+
+
+@dataclass(frozen=True)
+class GatewayDispute:
+    """The gateway's own, server-side word on a dispute (what ``retrieve_dispute`` answers)."""
+
+    id: str
+    payment_intent: str
+    amount: int
+    currency: str
+    status: str
+    reason: str
+    due_by: datetime | None
 
 
 def event_text(value: Any, *, field_name: str) -> str:
@@ -100,6 +116,10 @@ class PaymentGateway(ABC):
     def parse_webhook(self, *, body: bytes, headers: dict[str, str]) -> WebhookMessage:
         """Verifies the signature over the raw body, then parses it. Raises InvalidSignature."""
         ...
+
+    def retrieve_dispute(self, *, dispute_id: str) -> GatewayDispute:
+        """The gateway's own word on a dispute. Only gateways whose webhooks report disputes have one."""
+        raise NotImplementedError(f"{self.name} does not report disputes.")
 
     @abstractmethod
     def refund(self, *, payment: Payment, amount: int, reason: str, idempotency_key: str) -> GatewayRefund:

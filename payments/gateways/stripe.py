@@ -13,8 +13,9 @@
 """
 
 import json
+import re
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 import stripe
@@ -27,6 +28,7 @@ from payments.models import Payment
 
 from .base import (
     Checkout,
+    GatewayDispute,
     GatewayRefund,
     GatewayStatus,
     GatewayUnavailable,
@@ -52,6 +54,29 @@ SESSION_EVENTS = frozenset(
         "checkout.session.expired",
     }
 )
+# Events that name a dispute; what they say is believed only after the dispute is retrieved.
+DISPUTE_EVENTS = frozenset(
+    {
+        "charge.dispute.created",
+        "charge.dispute.updated",
+        "charge.dispute.closed",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.funds_reinstated",
+    }
+)
+_DISPUTE_STATUSES = frozenset(
+    {
+        "warning_needs_response",
+        "warning_under_review",
+        "warning_closed",
+        "needs_response",
+        "under_review",
+        "won",
+        "lost",
+    }
+)
+_DISPUTE_ID = re.compile(r"(dp|du)_[A-Za-z0-9_]{1,190}")
+_INTENT_ID = re.compile(r"pi_[A-Za-z0-9_]{1,190}")
 # A completed session whose PaymentIntent is back to one of these will not be paid (e.g. a failed bank debit).
 _INTENT_FAILED = frozenset({"requires_payment_method", "canceled"})
 _REFUND_STATUS = {
@@ -213,9 +238,62 @@ class StripeGateway(PaymentGateway):
                     payload=payload,
                     refunded_total=refunded,
                 )
+            if event_type in DISPUTE_EVENTS:
+                dispute_id = dispute_ref(payload)
+                intent_id = optional_event_text(obj.get("payment_intent"), field_name="payment_ref")
+                if intent_id is not None and not _INTENT_ID.fullmatch(intent_id):
+                    raise TypeError("payment_intent is not a PaymentIntent id")
+                # The money and status in the body are not read: the dispute is retrieved from Stripe.
+                return WebhookMessage(
+                    event_id=event_id,
+                    type=event_type,
+                    payment_id=self._payment_for_intent(intent_id),
+                    payload=payload,
+                    dispute_id=dispute_id,
+                )
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidSignature(f"Malformed event body: {exc}") from exc
         return WebhookMessage(event_id=event_id, type=event_type, payment_id=None, payload=payload)
+
+    def _payment_for_intent(self, intent_id: str | None) -> str | None:
+        """Our payment whose confirmed PaymentIntent is disputed (a disputed charge was paid long
+        before, so its payment holds the ``pi_`` id); None when it is not ours."""
+        if not intent_id:
+            return None
+        payment = Payment.objects.filter(gateway=self.name, transaction_id=intent_id).only("id").first()
+        return str(payment.id) if payment is not None else None
+
+    # --- Disputes ------------------------------------------------------------------------------
+
+    def retrieve_dispute(self, *, dispute_id: str) -> GatewayDispute:
+        """``GET /v1/disputes/{id}``: the dispute as Stripe holds it. A shape we do not expect is a
+        refusal (``ApplicationError``), never believed."""
+        if not _DISPUTE_ID.fullmatch(dispute_id):
+            raise ApplicationError("Not a Stripe dispute id.", code="gateway_error", status_code=502)
+        found = self._call(lambda client: client.v1.disputes.retrieve(dispute_id), action="retrieve the dispute")
+        try:
+            amount = found["amount"]
+            if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+                raise TypeError("amount")
+            status = str(found["status"])
+            if status not in _DISPUTE_STATUSES:
+                raise TypeError("status")
+            intent = found.get("payment_intent")
+            intent_id = intent.get("id") if isinstance(intent, dict) else intent
+            due = (found.get("evidence_details") or {}).get("due_by")
+            return GatewayDispute(
+                id=str(found["id"]),
+                payment_intent=str(intent_id or ""),
+                amount=amount,
+                currency=str(found["currency"]).upper(),
+                status=status,
+                reason=str(found.get("reason") or "")[:64],
+                due_by=datetime.fromtimestamp(int(due), tz=UTC) if due else None,
+            )
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise ApplicationError(
+                f"Stripe answered a dispute we cannot read ({exc}).", code="gateway_error", status_code=502
+            ) from exc
 
     def _payment_for_charge(self, charge: dict[str, Any]) -> str | None:
         """Our payment id for a charge: its metadata, else the payment that holds its PaymentIntent,
@@ -293,6 +371,15 @@ class StripeGateway(PaymentGateway):
         return result.to_dict()
 
 
+def dispute_ref(payload: Any) -> str:
+    """The dispute id a stored ``charge.dispute.*`` event names (``dp_``/``du_``), or ``TypeError``."""
+    obj = payload["data"]["object"]
+    dispute_id = event_text(obj.get("id") if isinstance(obj, dict) else None, field_name="payment_ref")
+    if not _DISPUTE_ID.fullmatch(dispute_id):
+        raise TypeError("data.object.id is not a dispute id")
+    return dispute_id
+
+
 def _raise_for(exc: stripe.StripeError, action: str) -> NoReturn:
     status = exc.http_status or 0
     transient = (
@@ -367,4 +454,4 @@ def _refuse_future_timestamp(signature: str) -> None:
             return
 
 
-__all__ = ["StripeGateway"]
+__all__ = ["DISPUTE_EVENTS", "StripeGateway", "dispute_ref"]

@@ -7,10 +7,11 @@ and objects shaped like Stripe's documented ones (Checkout Session, PaymentInten
 
 Endpoints: ``POST /v1/checkout/sessions``, ``GET /v1/checkout/sessions/{id}`` (``expand[]=payment_intent``),
 ``GET /v1/checkout/sessions?payment_intent=`` (``expand[]=data.payment_intent``),
-``GET /v1/payment_intents/{id}`` (``expand[]=latest_charge``), ``POST /v1/refunds``.
+``GET /v1/payment_intents/{id}`` (``expand[]=latest_charge``), ``POST /v1/refunds``, ``GET /v1/disputes/{id}``.
 
 The tests drive what happens at Stripe with ``mark_paid``, ``mark_processing``, ``mark_async_failed``
-and ``mark_expired``, build events with ``session_event`` and ``charge_refunded_event``, and sign them
+and ``mark_expired``, open and close disputes with ``open_dispute`` and ``set_dispute_status``, build
+events with ``session_event``, ``charge_refunded_event`` and ``dispute_event``, and sign them
 with ``sign_webhook`` exactly as Stripe does.
 """
 
@@ -54,6 +55,7 @@ class FakeStripe:
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     charges: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    disputes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -181,6 +183,57 @@ class FakeStripe:
         intent.update(latest_charge=charge_id, amount_received=intent["amount"])
         return charge
 
+    def open_dispute(
+        self,
+        intent_id: str,
+        *,
+        amount: int | None = None,
+        reason: str = "fraudulent",
+        status: str = "needs_response",
+        due_in_days: int = 7,
+    ) -> dict[str, Any]:
+        """The buyer's bank disputes the PaymentIntent's charge: a Dispute object as Stripe's
+        (``dp_...``, the charge, its PaymentIntent, the amount, ``evidence_details.due_by``); the
+        charge is marked ``disputed``. ``amount`` defaults to what is left unrefunded."""
+        with self._lock:
+            intent = self.intents[intent_id]
+            charge = self.charges[intent["latest_charge"]]
+            now = int(time.time())
+            dispute = {
+                "id": _id("dp_test_"),
+                "object": "dispute",
+                "amount": charge["amount"] - charge["amount_refunded"] if amount is None else amount,
+                "balance_transactions": [],
+                "charge": charge["id"],
+                "created": now,
+                "currency": charge["currency"],
+                "evidence": {},
+                "evidence_details": {
+                    "due_by": now + due_in_days * 86400,
+                    "has_evidence": False,
+                    "past_due": False,
+                    "submission_count": 0,
+                },
+                "is_charge_refundable": False,
+                "livemode": False,
+                "metadata": {},
+                "payment_intent": intent_id,
+                "reason": reason,
+                "status": status,
+            }
+            self.disputes[dispute["id"]] = dispute
+            charge["disputed"] = True
+            return dict(dispute)
+
+    def set_dispute_status(self, dispute_id: str, status: str) -> dict[str, Any]:
+        """The dispute moves at Stripe (under_review after evidence, then won or lost)."""
+        with self._lock:
+            dispute = self.disputes[dispute_id]
+            dispute["status"] = status
+            if status in ("won", "lost", "warning_closed"):
+                dispute["evidence_details"]["due_by"] = None
+            return dict(dispute)
+
     # --- Events -------------------------------------------------------------------------------
 
     def event(self, type_: str, obj: dict[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
@@ -204,6 +257,17 @@ class FakeStripe:
         with self._lock:
             charge = self.charges[self.intents[intent_id]["latest_charge"]]
             return self.event("charge.refunded", dict(charge), event_id=event_id)
+
+    def dispute_event(
+        self, type_: str, dispute_id: str, *, event_id: str | None = None, **changes: Any
+    ) -> dict[str, Any]:
+        """``charge.dispute.created|updated|closed|funds_withdrawn|funds_reinstated`` carrying the
+        dispute as Stripe holds it, with ``changes`` applied to the event's copy only (what a forged or
+        stale event would claim)."""
+        with self._lock:
+            obj = json.loads(json.dumps(self.disputes[dispute_id]))
+            obj.update(changes)
+            return self.event(type_, obj, event_id=event_id)
 
     # --- The API ------------------------------------------------------------------------------
 
@@ -258,6 +322,12 @@ class FakeStripe:
             return 200, intent
         if method == "POST" and path == "/v1/refunds":
             return self._create_refund(params)
+        match = re.fullmatch(r"/v1/disputes/([^/]+)", path)
+        if method == "GET" and match:
+            dispute = self.disputes.get(match.group(1))
+            if dispute is None:
+                return 404, _missing("dispute", match.group(1), "dispute")
+            return 200, json.loads(json.dumps(dispute))
         return 404, _error("invalid_request_error", f"Unrecognized request URL ({method}: {path}).")
 
     def _create_session(self, params: dict[str, Any]) -> tuple[int, Any]:

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook
 
 from payments.gateways.base import InvalidSignature, WebhookMessage
 from payments.gateways.sandbox import SandboxGateway
-from payments.gateways.stripe import StripeGateway
-from payments.models import WebhookEvent
+from payments.gateways.stripe import DISPUTE_EVENTS, StripeGateway
+from payments.models import Dispute, WebhookEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -129,3 +129,53 @@ def test_the_endpoint_answers_in_the_envelope_and_never_500(
         assert WebhookEvent.objects.count() == before  # refused: nothing stored
     else:
         assert WebhookEvent.objects.count() in (before, before + 1)
+
+
+# Stripe's dispute events with a data.object of any shape: a dispute id and PaymentIntent of the
+# right form, or anything else JSON holds in their place.
+def mostly(good: Any) -> Any:
+    """The well-formed value three times in four, anything JSON holds otherwise."""
+    return st.one_of(good, good, good, json_values)
+
+
+dispute_objects = st.fixed_dictionaries(
+    {"id": mostly(st.from_regex(r"\A(dp|du)_[A-Za-z0-9]{1,12}\Z"))},
+    optional={
+        "payment_intent": mostly(st.from_regex(r"\Api_[A-Za-z0-9]{1,12}\Z")),
+        "amount": json_values,
+        "status": st.sampled_from(["needs_response", "won", "lost"]) | json_values,
+        "metadata": mostly(st.just({})),
+    },
+)
+dispute_bodies = st.builds(
+    lambda event_id, type_, obj: json.dumps({"id": event_id, "type": type_, "data": {"object": obj}}),
+    mostly(st.from_regex(r"\Aevt_[a-z0-9]{1,12}\Z")),
+    st.sampled_from(sorted(DISPUTE_EVENTS)),
+    mostly(dispute_objects),
+)
+
+
+@settings(FUZZ, max_examples=40)
+@given(body=dispute_bodies)
+def test_signed_dispute_events_of_any_shape_are_parsed_or_refused_never_500(
+    stripe_secret: None, settings: Any, api_client: Any, body: str
+) -> None:
+    settings.ENABLED_PAYMENT_GATEWAYS = ["sandbox", "stripe"]
+    raw = body.encode()
+    try:
+        message = StripeGateway().parse_webhook(body=raw, headers=stripe_headers(raw))
+    except InvalidSignature:
+        message = None
+        event("refused")
+    else:
+        event("parsed")
+        assert message.dispute_id is not None and message.dispute_id.startswith(("dp_", "du_"))
+        assert message.payment_id is None  # no payment of ours holds a fuzzed PaymentIntent
+    extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in stripe_headers(raw).items()}
+    response = api_client.generic(
+        "POST", "/api/v1/payments/webhooks/stripe", raw, content_type="application/json", **extra
+    )
+    assert response.status_code == (400 if message is None else 200), response.content[:300]
+    if message is not None:
+        assert response.json()["data"]["status"] in ("ignored",)  # never ours: nothing asked of Stripe
+    assert Dispute.objects.count() == 0
