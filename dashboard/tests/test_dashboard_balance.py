@@ -127,6 +127,8 @@ def test_a_pending_sale_shows_its_amount_release_date_and_hold(browser, me):
     assert f">{day}</time> — held 7 days after the sale" in page
     # No bank account yet: the next payout says why there is none.
     assert "No payout yet: add a bank account" in page
+    # Nothing is available yet: nothing to ask for.
+    assert 'data-testid="nothing-available-USD"' in page and "request-payout-USD" not in page
 
 
 def me_zone(seller):
