@@ -132,7 +132,8 @@ def payout_request(request: HttpRequest) -> HttpResponse:
     try:
         payout = payout_create(seller=_seller(request), currency=currency, actor=request.user)
     except ApplicationError as exc:
-        messages.error(request, exc.message)
+        problems = [message for field_messages in (exc.fields or {}).values() for message in field_messages]
+        messages.error(request, " ".join(problems) if problems else exc.message)
         return HttpResponseRedirect(reverse("dashboard-balance"))
     messages.success(
         request,

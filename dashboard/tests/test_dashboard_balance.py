@@ -167,7 +167,7 @@ def test_a_weekly_seller_below_the_minimum_is_told_why(browser, me):
     order_paid(product_for(me, price=1999))
     bank(me, schedule="weekly", minimum=500_00)
     page = text(browser.get("/dashboard/balance/"))
-    assert "No payout this time: your available balance is below your minimum payout (50000" in page
+    assert "No payout this time: your available balance is below your minimum payout ($500.00)." in page
 
 
 def test_a_balance_below_zero_is_explained(browser, me):
@@ -240,7 +240,8 @@ def test_request_payout_pays_out_the_available_balance(browser, me):
 
 def test_request_payout_with_a_bad_currency_is_a_message(browser, me):
     response = browser.post("/dashboard/balance/payouts/request/", {"currency": "ZZ"}, follow=True)
-    assert 'data-testid="message-error"' in text(response)
+    page = text(response)
+    assert 'data-testid="message-error" style="padding:10px;margin:12px 0">An ISO 4217 currency code.<' in page
     assert not Payout.objects.exists()
 
 
