@@ -9,12 +9,13 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.decorators import method_decorator
 
 from marketplace.core.ratelimit import throttle_page
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]  # a page, or a streamed download
 
 
 # --- Sign-in -------------------------------------------------------------------------------------
@@ -63,7 +64,7 @@ def seller_required(view: View) -> View:
     """Signed-in sellers only: anonymous visitors go to the sign-in page, anyone else gets a 403."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not getattr(request.user, "is_seller", False):
             return render(request, "dashboard/forbidden.html", status=403)
         return view(request, *args, **kwargs)

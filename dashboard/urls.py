@@ -7,6 +7,7 @@ from dashboard import auth
 from dashboard.account import settings as dashboard_settings
 from dashboard.account import views as dashboard_accounts
 from dashboard.analytics import views as dashboard_analytics
+from dashboard.balance import urls as dashboard_balance
 from dashboard.catalog import views as dashboard_catalog
 from dashboard.orders import views as dashboard
 from dashboard.webhooks import views as dashboard_webhooks
@@ -64,6 +65,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
 ]
 urlpatterns += dashboard_settings.urlpatterns
+urlpatterns += dashboard_balance.urlpatterns
 urlpatterns += [
     path("dashboard/settings/webhooks/", dashboard_webhooks.webhooks_list, name="dashboard-webhooks"),
     path(

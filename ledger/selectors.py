@@ -2,10 +2,11 @@
 statement, and the per-order figures ``ledger_check`` compares with the orders."""
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from django.db.models import F, Min, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from .models import Account, Adjustment, BalanceTransaction, LedgerLine, Payout, PayoutStatus, TransactionType
@@ -162,3 +163,25 @@ def adjustment_books() -> Iterator[tuple[str, int, int]]:
             yield adjustment_id, amount, got
     for source_id, amount in found.items():
         yield source_id, 0, amount
+
+
+def pending_releases_for_seller(
+    *, seller: Any, now: datetime | None = None, zone: tzinfo | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """What the seller's pending balance releases and when: per currency and day (in ``zone``), the
+    net amount of the balance lines still on hold that become available that day, with the first
+    moment of that day's release (``available_on``). Days whose lines net to zero (a pending sale
+    refunded in full) are left out. One query over the lines still on hold, never the whole ledger."""
+    now = now or timezone.now()
+    rows = (
+        LedgerLine.objects.filter(seller=seller, account=Account.SELLER_BALANCE, available_on__gt=now)
+        .annotate(day=TruncDate("available_on", tzinfo=zone))
+        .values("currency", "day")
+        .annotate(amount=Sum("amount"), available_on=Min("available_on"))
+        .order_by("currency", "day")[:limit]
+    )
+    return [
+        {"currency": r["currency"], "date": r["day"], "amount": r["amount"], "available_on": r["available_on"]}
+        for r in rows
+        if r["amount"]
+    ]

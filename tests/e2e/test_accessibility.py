@@ -360,6 +360,25 @@ def test_seller_dashboard_pages_are_accessible(
     page.click("#save-discount")
     expect(page.locator("tr[data-discount]")).to_have_count(1)
     audit.check("settings-discounts")
+
+    # Balance: the pending sale, the statement, no payouts yet, payout settings refused then saved.
+    page.click("[data-testid=nav-balance]")
+    expect(page.get_by_test_id("release")).to_have_count(1)
+    audit.check("balance")
+    page.goto(f"{url}/dashboard/balance/statement/?currency=ZZZ")
+    expect(page.get_by_test_id("error-currency")).to_be_visible()
+    audit.check("balance-statement-error")
+    page.goto(f"{url}/dashboard/balance/statement/")
+    expect(page.locator("#statement tbody tr")).to_have_count(2)
+    audit.check("balance-statement")
+    page.goto(f"{url}/dashboard/balance/payouts/")
+    audit.check("balance-payouts-empty")
+    page.goto(f"{url}/dashboard/balance/settings/")
+    page.fill("#id_holder", "Ada Lovelace")
+    page.fill("#id_number", "!!")
+    page.click("#save-payout-settings")
+    expect(page.get_by_test_id("error-bank")).to_be_visible()
+    audit.check("balance-settings-errors")
     audit.finish()
 
 
