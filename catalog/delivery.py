@@ -43,6 +43,15 @@ def invalid(field_name: str, message: str) -> ValidationFailed:
 STOCK_FROM_CODES: frozenset[str] = frozenset({DeliveryType.CODE_POOL})
 
 
+def variant_delivery_content(variant: Any, content_type: str, product_content: str) -> str:
+    """What a unit of ``variant`` delivers: the variant's own file when it has one ("Deluxe"
+    delivers another file than "Standard"), otherwise the product's content."""
+    own = getattr(variant, "delivery_content", "") or ""
+    if content_type == DeliveryType.FILE and own:
+        return str(own)
+    return product_content
+
+
 def counts_codes(delivery_type: str) -> bool:
     """Whether a product of this type sells from its variants' code pools (stock = available codes)."""
     return delivery_type in STOCK_FROM_CODES

@@ -39,12 +39,21 @@ class Product(models.Model):
     download_limit = models.PositiveIntegerField(
         null=True, blank=True, help_text="Downloads allowed per purchase of a file; empty: unlimited."
     )
+    # The seller's upload the cover was made from (``cover_image`` in the API), and the resized copy
+    # in public storage (the default storage) that pages show.
+    cover_image = models.CharField(max_length=500, blank=True, help_text="The upload the cover was made from.")
+    cover_image_path = models.CharField(max_length=500, blank=True, help_text="The resized cover, in public storage.")
+    # Set by operators: shown first on the marketplace's front page.
+    featured = models.BooleanField(default=False, help_text="Shown in the front page's featured products.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["seller", "status"])]
+        indexes = [
+            models.Index(fields=["seller", "status"]),
+            models.Index(fields=["status", "featured", "-created_at"], name="product_front_page"),
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -58,6 +67,9 @@ class Variant(models.Model):
     # Units left to sell; null means unlimited. Code pools count their available codes instead.
     stock = models.PositiveIntegerField(null=True, blank=True)
     position = models.PositiveIntegerField(default=0)
+    # A file of this variant's own ("Deluxe" delivers another file than "Standard"); empty: the
+    # product's file. Only file products have one (``variants[].delivery`` in the API).
+    delivery_content = models.CharField(max_length=500, blank=True, help_text="This variant's own file, if any.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from marketplace.core.bounds import MAX_COUNT
 from marketplace.core.money import MAX_AMOUNT
 
+from .covers import cover_image_url
 from .delivery import partner_for_seller
 from .inventory import available_codes
 from .models import Product, ProductStatus, Upload, Variant
@@ -69,11 +70,19 @@ class StrictInput(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class VariantDeliveryInput(StrictInput):
+    """A variant's own file: ``{"content_type": "file", "content": <upload reference>}``."""
+
+    content_type = serializers.CharField(required=False, max_length=20)
+    content = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=500)
+
+
 class VariantInput(StrictInput):
     id = serializers.CharField(required=False, allow_null=True, max_length=40)
     name = serializers.CharField(required=False, max_length=120)
     price = MinorUnitsField(required=False)
     stock = StockField(required=False)
+    delivery = VariantDeliveryInput(required=False, allow_null=True)
 
 
 class DeliveryInput(StrictInput):
@@ -87,7 +96,7 @@ class DeliveryInput(StrictInput):
 class ProductInput(StrictInput):
     """``POST /products`` (title, currency and delivery required) and, with ``partial=True``, ``PATCH``."""
 
-    ignored = ("id", "checkout_url", "created_at", "updated_at")
+    ignored = ("id", "checkout_url", "cover_image_url", "created_at", "updated_at")
 
     title = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, max_length=20000)
@@ -97,14 +106,36 @@ class ProductInput(StrictInput):
     price = MinorUnitsField(required=False)
     variants = VariantInput(many=True, required=False)
     delivery = DeliveryInput()
+    cover_image = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        max_length=500,
+        help_text="An upload reference (the `url` of POST /uploads) of a JPEG, PNG, GIF or WebP; null removes it.",
+    )
 
 
 class VariantOutput(serializers.ModelSerializer):
     stock = serializers.SerializerMethodField(help_text="Units left: available codes for code pools; null = unlimited.")
+    delivery = serializers.SerializerMethodField(
+        help_text="This variant's own file ({content_type: file, content}), or null: the product's delivery."
+    )
 
     class Meta:
         model = Variant
-        fields = ["id", "name", "price", "stock"]
+        fields = ["id", "name", "price", "stock", "delivery"]
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "properties": {"content_type": {"type": "string"}, "content": {"type": "string"}},
+        }
+    )
+    def get_delivery(self, variant: Variant) -> dict[str, str] | None:
+        if not variant.delivery_content:
+            return None
+        return {"content_type": "file", "content": variant.delivery_content}
 
     @extend_schema_field(OpenApiTypes.INT)
     def get_stock(self, variant: Variant) -> int | None:
@@ -193,6 +224,7 @@ class ProductOutput(serializers.ModelSerializer):
     variants = VariantOutput(many=True, read_only=True)
     delivery = DeliveryOutput(source="*", read_only=True)
     checkout_url = serializers.SerializerMethodField()
+    cover_image_url = serializers.SerializerMethodField(help_text="The resized cover as pages show it ('' if none).")
 
     class Meta:
         model = Product
@@ -206,10 +238,16 @@ class ProductOutput(serializers.ModelSerializer):
             "price",
             "variants",
             "delivery",
+            "cover_image",
+            "cover_image_url",
             "checkout_url",
             "created_at",
             "updated_at",
         ]
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_cover_image_url(self, product: Product) -> str:
+        return absolute_url(cover_image_url(product.cover_image_path))
 
     @extend_schema_field(OpenApiTypes.INT)
     def get_price(self, product: Product) -> int | None:
@@ -219,6 +257,13 @@ class ProductOutput(serializers.ModelSerializer):
 
     def get_checkout_url(self, product: Product) -> str:
         return f"{settings.SITE_URL}/c/{product.slug}"
+
+
+def absolute_url(url: str) -> str:
+    """``/media/...`` on this site as a full URL; a storage's own URL (S3) as it is."""
+    if url.startswith("/"):
+        return f"{settings.SITE_URL}{url}"
+    return url
 
 
 class UploadInput(serializers.Serializer):

@@ -18,13 +18,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils.text import slugify
 
+from marketplace.accounts.services import seller_store_slug_ensure
 from marketplace.core.bounds import MAX_COUNT
 from marketplace.core.errors import Conflict, DependencyUnavailable, PayloadTooLarge, ValidationFailed
 from marketplace.core.ids import random_token
 from marketplace.core.money import MAX_AMOUNT, currencies
 
 from .delivery import DeliverySettings, validate_delivery
-from .models import Product, ProductStatus, Upload, Variant
+from .covers import cover_image_delete, cover_image_make
+from .models import DeliveryType, Product, ProductStatus, Upload, Variant
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +204,34 @@ def _clean_variant_fields(item: Mapping[str, Any], *, index: int, existing: Vari
         cleaned["price"] = validate_amount(item["price"], field=f"{prefix}.price")
     if "stock" in item:
         cleaned["stock"] = _clean_stock(item["stock"], field=f"{prefix}.stock")
+    if "delivery" in item:
+        cleaned["delivery_content"] = _clean_variant_delivery(item["delivery"], field=f"{prefix}.delivery")
     return cleaned
+
+
+def _clean_variant_delivery(delivery: Mapping[str, Any] | None, *, field: str) -> str:
+    """A variant's own file (``{"content_type": "file", "content": <upload reference>}``); null or
+    an empty ``content`` goes back to the product's file. Checked against the product in
+    ``_check_variant_files`` once the product's own delivery type is known."""
+    if delivery is None:
+        return ""
+    unknown = set(delivery) - {"content_type", "content"}
+    if unknown:
+        raise _invalid(f"{field}.{sorted(unknown)[0]}", "Unknown field: a variant overrides only its file.")
+    content_type = delivery.get("content_type") or DeliveryType.FILE
+    if content_type != DeliveryType.FILE:
+        raise _invalid(f"{field}.content_type", "Only a file can be set per variant: use `file`.")
+    return str(delivery.get("content") or "").strip()
+
+
+def _check_variant_files(product: Product, *, seller: Any) -> None:
+    """Every variant's own file is one of the seller's uploads, and only file products have them."""
+    for index, variant in enumerate(Variant.objects.filter(product=product).exclude(delivery_content="")):
+        field = f"variants.{index}.delivery.content"
+        if product.delivery_type != DeliveryType.FILE:
+            raise _invalid(field, "Only a product delivered as a file can have a file per variant.")
+        if not Upload.objects.filter(key=variant.delivery_content, seller=seller).exists():
+            raise _invalid(field, "No upload of yours has this reference.")
 
 
 def _check_unique_names(names: list[str]) -> None:
@@ -278,6 +307,7 @@ def product_create(
     slug: str | None = None,
     price: int | None = None,
     variants: Sequence[Mapping[str, Any]] | None = None,
+    cover_image: str | None = None,
 ) -> Product:
     """A product with one default variant (``price``) or several (``variants``): exactly one of the two."""
     title = _clean_title(title)
@@ -294,6 +324,42 @@ def product_create(
     cleaned_delivery = _clean_delivery(delivery, seller=seller)
     if slug is not None:
         validate_slug(slug)
+    if slug is not None and _slug_taken(slug):
+        raise _slug_conflict(slug)
+    cover_key = (cover_image or "").strip()
+    cover_path = cover_image_make(seller=seller, upload_key=cover_key) if cover_key else ""
+    try:
+        product = _product_insert(
+            seller=seller,
+            slug=slug,
+            title=title,
+            description=description,
+            status=status,
+            currency=currency,
+            cleaned_delivery=cleaned_delivery,
+            variant_rows=variant_rows,
+            cover=(cover_key, cover_path),
+        )
+    except BaseException:
+        cover_image_delete(cover_path)  # no product, no cover file
+        raise
+    seller_store_slug_ensure(seller)  # a seller who sells has a store
+    return product
+
+
+def _product_insert(
+    *,
+    seller: Any,
+    slug: str | None,
+    title: str,
+    description: str,
+    status: str,
+    currency: str,
+    cleaned_delivery: DeliverySettings,
+    variant_rows: list[dict[str, Any]],
+    cover: tuple[str, str],
+) -> Product:
+    chosen_slug = ""
 
     for _attempt in range(3):
         chosen_slug = slug if slug is not None else _unique_slug(title)
@@ -306,6 +372,8 @@ def product_create(
             description=_clean_description(description),
             status=status,
             currency=currency,
+            cover_image=cover[0],
+            cover_image_path=cover[1],
         )
         _apply_delivery(product, cleaned_delivery)
         try:
@@ -315,6 +383,7 @@ def product_create(
                     Variant(product=product, position=position, **fields)
                     for position, fields in enumerate(variant_rows)
                 )
+                _check_variant_files(product, seller=seller)
         except IntegrityError:
             if not _slug_taken(chosen_slug):
                 raise
@@ -333,9 +402,31 @@ def product_update(*, product: Product, data: Mapping[str, Any]) -> Product:
     whole new list, see ``_replace_variants``)."""
     if "price" in data and "variants" in data:
         raise _invalid("price", "Give either `price` or `variants`, not both.")
+    new_cover: tuple[str, str] | None = None
+    if "cover_image" in data:
+        key = (data["cover_image"] or "").strip()
+        if key != product.cover_image:
+            new_cover = (key, cover_image_make(seller=product.seller, upload_key=key) if key else "")
+    try:
+        updated, old_cover_path = _product_update_locked(product, data, new_cover)
+    except BaseException:
+        cover_image_delete(new_cover[1] if new_cover else "")
+        raise
+    if new_cover is not None:
+        transaction.on_commit(lambda: cover_image_delete(old_cover_path))
+    return updated
+
+
+def _product_update_locked(
+    product: Product, data: Mapping[str, Any], new_cover: tuple[str, str] | None
+) -> tuple[Product, str]:
     with transaction.atomic():
         product = Product.objects.select_for_update().get(pk=product.pk)
+        old_cover_path = product.cover_image_path
         changed: list[str] = []
+        if new_cover is not None:
+            product.cover_image, product.cover_image_path = new_cover
+            changed += ["cover_image", "cover_image_path"]
         if "title" in data:
             product.title = _clean_title(data["title"])
             changed.append("title")
@@ -374,6 +465,8 @@ def product_update(*, product: Product, data: Mapping[str, Any]) -> Product:
             variants[0].save(update_fields=["price"])
         if "variants" in data:
             _replace_variants(product, data["variants"] or [])
+        if "variants" in data or "delivery" in data:
+            _check_variant_files(product, seller=product.seller)
         try:
             with transaction.atomic():
                 product.save(update_fields=[*changed, "updated_at"])
@@ -381,7 +474,7 @@ def product_update(*, product: Product, data: Mapping[str, Any]) -> Product:
             if "slug" in changed:
                 raise _slug_conflict(product.slug) from None
             raise
-    return _reload(product)
+    return _reload(product), old_cover_path
 
 
 def _merged_delivery(product: Product, patch: Mapping[str, Any]) -> dict[str, Any]:

@@ -78,7 +78,7 @@ def test_create_with_price_makes_one_standard_variant(seller_client: APIClient, 
         "status": "draft",
         "currency": "USD",
         "price": 1999,
-        "variants": [{"id": variant.id, "name": "Standard", "price": 1999, "stock": None}],
+        "variants": [{"id": variant.id, "name": "Standard", "price": 1999, "stock": None, "delivery": None}],
         "delivery": {
             "content_type": "text",
             "content": "Your key: ABCD-1234",
@@ -86,6 +86,8 @@ def test_create_with_price_makes_one_standard_variant(seller_client: APIClient, 
             "license": None,
             "partner": None,
         },
+        "cover_image": "",
+        "cover_image_url": "",
         "checkout_url": "http://127.0.0.1:8000/c/the-django-handbook",
         "created_at": data["created_at"],
         "updated_at": data["updated_at"],
@@ -588,9 +590,9 @@ def test_patch_variants_updates_creates_and_removes(seller_client: APIClient, se
     data = response.json()["data"]
     new = Variant.objects.get(name="New")
     assert data["variants"] == [
-        {"id": third.id, "name": "Tier 2", "price": 333, "stock": None},
-        {"id": new.id, "name": "New", "price": 50, "stock": 10},
-        {"id": first.id, "name": "Renamed", "price": 100, "stock": None},
+        {"id": third.id, "name": "Tier 2", "price": 333, "stock": None, "delivery": None},
+        {"id": new.id, "name": "New", "price": 50, "stock": 10, "delivery": None},
+        {"id": first.id, "name": "Renamed", "price": 100, "stock": None, "delivery": None},
     ]
     assert data["price"] == 333
     assert not Variant.objects.filter(id=second.id).exists()

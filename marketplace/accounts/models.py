@@ -74,6 +74,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     # Shown to buyers as the address to write to about an order (empty: the account's email).
     support_email = models.EmailField(blank=True, help_text="Where buyers write about their orders.")
+    # The seller's store: ``/s/<store_slug>``; ``store_bio`` (Markdown, sanitised) is its profile text.
+    store_slug = models.SlugField(max_length=60, unique=True, null=True, blank=True, help_text="The store's address.")
+    store_bio = models.TextField(blank=True, max_length=2000, help_text="Shown on your store page (Markdown).")
     # Decides what "a day" is in the seller's analytics (``orders/analytics.py``).
     time_zone = models.CharField(
         max_length=64,

@@ -1,4 +1,5 @@
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -8,13 +9,14 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.text import slugify
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch, get_md5_hash_password
 
-from marketplace.core.errors import ApplicationError, NotFound, ValidationFailed
+from marketplace.core.errors import ApplicationError, Conflict, NotFound, ValidationFailed
 from marketplace.core.ids import make_id
 
 from .models import APIKey, Role, User
@@ -67,6 +69,8 @@ def user_register(*, email: str, password: str, name: str, role: str) -> Registr
             user = User.objects.create_user(email=email, password=password, name=name, role=role)
     except IntegrityError:  # the same address, registered at the same moment
         return _registration_of_taken_address(email=email, password=password, name=name, role=role)
+    if user.is_seller:
+        seller_store_slug_ensure(user)
     return Registration(id=user.id, email=user.email, name=user.name, role=user.role, user=user)
 
 
@@ -88,6 +92,87 @@ def user_registration_attempt_notify(*, user_id: str) -> bool:
         return False
     build_registration_attempt_email(owner).send(fail_silently=False)
     return True
+
+
+# --- The seller's store address (/s/<store_slug>) ---------------------------------------------------
+
+STORE_SLUG_MAX_LENGTH = 60
+STORE_SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# Addresses a store may not take: they would read as the marketplace's own pages.
+RESERVED_STORE_SLUGS = frozenset({"admin", "api", "dashboard", "library", "static", "media", "support", "help"})
+
+
+def store_slug_validate(slug: str) -> str:
+    """A store address: lowercase letters, digits and single hyphens, 3–60 characters, not reserved."""
+    if not 3 <= len(slug) <= STORE_SLUG_MAX_LENGTH:
+        raise ValidationFailed(
+            "The store address must be 3 to 60 characters.",
+            fields={"store_slug": [f"Use 3 to {STORE_SLUG_MAX_LENGTH} characters."]},
+        )
+    if not STORE_SLUG_PATTERN.match(slug):
+        message = "Use lowercase letters, digits and single hyphens (for example `ada-games`)."
+        raise ValidationFailed(message, fields={"store_slug": [message]})
+    if slug in RESERVED_STORE_SLUGS:
+        raise ValidationFailed("This store address is reserved.", fields={"store_slug": ["This address is reserved."]})
+    return slug
+
+
+def _store_slug_taken(slug: str, *, exclude_id: str | None) -> bool:
+    users = User.objects.filter(store_slug=slug)
+    if exclude_id:
+        users = users.exclude(pk=exclude_id)
+    return users.exists()
+
+
+def seller_store_slug_ensure(user: User) -> str:
+    """The seller's store address, made from their name the first time it is needed."""
+    if user.store_slug:
+        return user.store_slug
+    base = re.sub(r"-{2,}", "-", slugify(user.name or "").replace("_", "-"))[:50].strip("-")
+    if len(base) < 3 or base in RESERVED_STORE_SLUGS:
+        base = f"store-{base}".strip("-") if base else "store"
+    for number in range(1, 50):
+        candidate = base if number == 1 else f"{base}-{number}"
+        if _store_slug_taken(candidate, exclude_id=None):
+            continue
+        try:
+            with transaction.atomic():
+                if User.objects.filter(pk=user.pk, store_slug=None).update(store_slug=candidate):
+                    user.store_slug = candidate
+                    return candidate
+        except IntegrityError:
+            continue  # taken by another seller at the same moment: try the next number
+        user.refresh_from_db(fields=["store_slug"])
+        return str(user.store_slug)
+    candidate = f"{base[:40]}-{secrets.token_hex(4)}"
+    User.objects.filter(pk=user.pk).update(store_slug=candidate)
+    user.store_slug = candidate
+    return candidate
+
+
+def seller_store_update(*, user: User, store_slug: str, store_bio: str) -> User:
+    """The seller's store address (unique) and profile text (Markdown, at most 2000 characters)."""
+    store_slug = store_slug_validate(store_slug.strip().lower())
+    store_bio = store_bio.strip()
+    if len(store_bio) > 2000:
+        raise ValidationFailed("The profile text is too long.", fields={"store_bio": ["At most 2000 characters."]})
+    if _store_slug_taken(store_slug, exclude_id=user.pk):
+        raise Conflict(
+            f"The store address '{store_slug}' is already in use.",
+            code="store_slug_taken",
+            fields={"store_slug": ["This address is already in use. Choose another one."]},
+        )
+    user.store_slug, user.store_bio = store_slug, store_bio
+    try:
+        with transaction.atomic():
+            user.save(update_fields=["store_slug", "store_bio"])
+    except IntegrityError:
+        raise Conflict(
+            f"The store address '{store_slug}' is already in use.",
+            code="store_slug_taken",
+            fields={"store_slug": ["This address is already in use. Choose another one."]},
+        ) from None
+    return user
 
 
 def seller_profile_update(

@@ -146,6 +146,9 @@ STATIC_URL = "/static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+# Public files only (products' cover images, in the default storage); served by ``public_media``
+# from the local folder, by the storage itself (S3) in production.
+MEDIA_URL = "/media/"
 
 # Sellers' uploads are private: never served directly, only through signed, expiring links.
 STORAGES = {

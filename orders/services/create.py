@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from catalog.delivery import variant_delivery_content
 from catalog.discounts import discount_redeem, discount_release
 from catalog.models import Discount, Product, Variant
 from marketplace.core.errors import (
@@ -219,6 +220,7 @@ def _order_insert(
         for position, line in enumerate(quote.lines):
             line_product = line.variant.product
             delivery = get_strategy(line_product.delivery_type).snapshot(line_product)
+            content = variant_delivery_content(line.variant, delivery.content_type, delivery.content)
             items.append(
                 OrderItem(
                     order=order,
@@ -230,7 +232,7 @@ def _order_insert(
                     unit_price=line.unit_price,
                     fulfillment_input=line.fulfillment_input,
                     content_type=delivery.content_type,
-                    delivery_content=delivery.content,
+                    delivery_content=content,
                     redemption_instructions=delivery.redemption_instructions,
                     position=position,
                 )
