@@ -18,7 +18,9 @@ ALLOWED_TAGS = frozenset(
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}}
 ALLOWED_URL_SCHEMES = frozenset({"http", "https", "mailto"})
 # Removed with everything inside them (other tags not allowed keep their text).
-DROPPED_WITH_CONTENT = frozenset({"script", "style", "iframe", "object", "embed", "template", "noscript", "svg", "math"})
+DROPPED_WITH_CONTENT = frozenset(
+    {"script", "style", "iframe", "object", "embed", "template", "noscript", "svg", "math"}
+)
 
 
 def markdown_to_safe_html(text: str) -> str:

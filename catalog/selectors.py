@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -63,3 +63,48 @@ def variant_stock(product: Product, *, at_most: int | None = None) -> dict[str, 
     if counts_codes(product.delivery_type):
         return dict(available_counts([v.id for v in variants], at_most=at_most))
     return {v.id: v.stock for v in variants}
+
+
+# --- The store and the front page ------------------------------------------------------------------
+
+FRONT_PAGE_FEATURED = 6
+FRONT_PAGE_RECENT = 12
+STORE_PAGE_PRODUCTS = 60
+
+
+def _storefront(products: QuerySet[Product]) -> QuerySet[Product]:
+    """Active products with their seller (one join) and their variants (one prefetch for all)."""
+    return (
+        products.filter(status=ProductStatus.ACTIVE)
+        .select_related("seller")
+        .prefetch_related(Prefetch("variants", queryset=Variant.objects.order_by("position", "created_at", "id")))
+        .order_by("-created_at", "id")
+    )
+
+
+def store_products(*, seller: Any, limit: int = STORE_PAGE_PRODUCTS) -> list[Product]:
+    """A seller's active products, newest first: two queries."""
+    return list(_storefront(Product.objects.filter(seller=seller))[:limit])
+
+
+def front_page_products(
+    *, featured: int = FRONT_PAGE_FEATURED, recent: int = FRONT_PAGE_RECENT
+) -> tuple[list[Product], list[Product]]:
+    """The front page: products operators featured, and the most recent others. Three queries in
+    all (featured, recent, and one prefetch of the variants of both)."""
+    featured_products = list(
+        Product.objects.filter(status=ProductStatus.ACTIVE, featured=True, seller__is_active=True)
+        .select_related("seller")
+        .order_by("-created_at", "id")[:featured]
+    )
+    recent_products = list(
+        Product.objects.filter(status=ProductStatus.ACTIVE, seller__is_active=True)
+        .exclude(id__in=[p.id for p in featured_products])
+        .select_related("seller")
+        .order_by("-created_at", "id")[:recent]
+    )
+    prefetch_related_objects(
+        [*featured_products, *recent_products],
+        Prefetch("variants", queryset=Variant.objects.order_by("position", "created_at", "id")),
+    )
+    return featured_products, recent_products

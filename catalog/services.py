@@ -24,8 +24,8 @@ from marketplace.core.errors import Conflict, DependencyUnavailable, PayloadTooL
 from marketplace.core.ids import random_token
 from marketplace.core.money import MAX_AMOUNT, currencies
 
-from .delivery import DeliverySettings, validate_delivery
 from .covers import cover_image_delete, cover_image_make
+from .delivery import DeliverySettings, validate_delivery
 from .models import DeliveryType, Product, ProductStatus, Upload, Variant
 
 logger = logging.getLogger(__name__)
@@ -226,7 +226,10 @@ def _clean_variant_delivery(delivery: Mapping[str, Any] | None, *, field: str) -
 
 def _check_variant_files(product: Product, *, seller: Any) -> None:
     """Every variant's own file is one of the seller's uploads, and only file products have them."""
-    for index, variant in enumerate(Variant.objects.filter(product=product).exclude(delivery_content="")):
+    variants = Variant.objects.filter(product=product).order_by("position", "created_at", "id")
+    for index, variant in enumerate(variants.only("id", "delivery_content")):
+        if not variant.delivery_content:
+            continue
         field = f"variants.{index}.delivery.content"
         if product.delivery_type != DeliveryType.FILE:
             raise _invalid(field, "Only a product delivered as a file can have a file per variant.")

@@ -8,9 +8,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog.covers import cover_image_url
+from catalog.rendering import markdown_to_safe_html
 from catalog.selectors import variant_stock
+from catalog.serializers import absolute_url
 from marketplace.core.errors import ValidationFailed
-from marketplace.core.ratelimit import ClientRateThrottle
+from marketplace.core.ratelimit import ClientRateThrottle, client_address
 from orders.api import PublicApi
 from orders.emails import success_page_url
 from orders.models import OrderStatus
@@ -34,7 +37,11 @@ class CheckoutProductApi(PublicApi):
                 "slug": product.slug,
                 "title": product.title,
                 "description": product.description,
+                "description_html": markdown_to_safe_html(product.description),
+                "cover_image_url": absolute_url(cover_image_url(product.cover_image_path)),
                 "seller_name": product.seller.name,
+                "seller_slug": product.seller.store_slug or "",
+                "support_email": product.seller.support_email or product.seller.email,
                 "currency": product.currency,
                 "content_type": product.delivery_type,
                 "variants": [
@@ -89,7 +96,11 @@ class CheckoutPayApi(PublicApi):
         if key and len(key) > 200:
             raise ValidationFailed(fields={"idempotency_key": ["At most 200 characters."]})
         order, payment, created = checkout_pay(
-            buyer=request.user, product=product, validated=data.validated_data, idempotency_key=key
+            buyer=request.user,
+            product=product,
+            validated=data.validated_data,
+            idempotency_key=key,
+            client_ip=client_address(request),
         )
         if not created:  # a replay answers the order as it is now; a new one is in hand, complete
             order = order_get_for_buyer(order_id=order.id)

@@ -5,11 +5,12 @@ payment. Shared by the public API and the hosted checkout page."""
 from typing import Any
 
 from catalog.models import Product, ProductStatus, Variant
-from marketplace.core.errors import NotFound, ValidationFailed
+from marketplace.core.errors import NotFound, RateLimited, ValidationFailed
+from marketplace.core.ratelimit import retry_after
 from orders.emails import success_page_url
 from orders.models import Order, OrderStatus
 from orders.selectors import prefetched_set
-from orders.services import CheckoutLine, order_create, request_fingerprint
+from orders.services import CheckoutLine, order_claim_free, order_create, request_fingerprint
 from payments.gateways import get_gateway
 from payments.models import Payment
 from payments.services import payment_initiate, payment_open_in_order_transaction
@@ -56,8 +57,47 @@ def checkout_lines(product: Product, items: list[dict[str, Any]]) -> list[Checko
     return lines
 
 
+def product_for_preview(slug: str, *, seller: Any) -> Product:
+    """The seller's own product that is not on sale (a draft, or archived), for a preview of its
+    checkout page; 404 for anybody else's, and for an active one (its real page is there)."""
+    if not getattr(seller, "is_authenticated", False):
+        raise NotFound("This product is not for sale.", code="product_not_found")
+    product = (
+        Product.objects.select_related("seller")
+        .filter(slug=slug, seller=seller)
+        .exclude(status=ProductStatus.ACTIVE)
+        .first()
+    )
+    if product is None:
+        raise NotFound("This product is not for sale.", code="product_not_found")
+    variants = list(Variant.objects.filter(product=product))
+    for variant in variants:
+        variant.product = product
+    prefetched_set(product, "variants", variants)
+    return product
+
+
+def free_claim_allowed(*, buyer_email: str, client_ip: str | None) -> None:
+    """The abuse limits of free claims: so many per client address and per buyer email an hour
+    (``free_claim_ip``, ``free_claim_email``); past them, 429 and nothing is created."""
+    limits = [("free_claim_email", buyer_email.strip().lower())]
+    if client_ip:
+        limits.insert(0, ("free_claim_ip", client_ip))
+    wait = retry_after(limits)
+    if wait is not None:
+        raise RateLimited(
+            f"Too many free claims were made from here or for this email. Try again in {wait} seconds.",
+            retry_after=wait,
+        )
+
+
 def checkout_pay(
-    *, product: Product, validated: dict[str, Any], idempotency_key: str | None, buyer: Any = None
+    *,
+    product: Product,
+    validated: dict[str, Any],
+    idempotency_key: str | None,
+    buyer: Any = None,
+    client_ip: str | None = None,
 ) -> tuple[Order, Any, bool]:
     """Creates (or replays) the order, then opens its payment. Shared by the API and the page.
 
@@ -80,6 +120,16 @@ def checkout_pay(
         )
         opened[:] = [] if payment is None else [payment]  # only this attempt's, if an attempt is retried
 
+    def claim_or_open_payment(order: Order) -> None:
+        # A total of 0 is claimed without a payment step, within the abuse limits (a refusal
+        # raises here, inside the order's transaction: nothing is created, no stock is taken).
+        if order.total_amount == 0:
+            free_claim_allowed(buyer_email=order.buyer_email, client_ip=client_ip)
+            order_claim_free(order=order)
+            opened[:] = []
+        elif init_payment:
+            open_payment(order)
+
     result = order_create(
         product=product,
         buyer_email=validated["buyer_email"],
@@ -92,7 +142,7 @@ def checkout_pay(
         idempotency_key=idempotency_key,
         fingerprint=request_fingerprint(fingerprint_body),
         buyer=buyer,
-        then=open_payment if init_payment else None,
+        then=claim_or_open_payment,
     )
     order = result.order
     if result.created and opened:  # (a replay's order is not the one an attempt opened a payment for)

@@ -9,16 +9,20 @@ import json
 import secrets
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from catalog.covers import cover_image_url
+from catalog.rendering import markdown_to_plain_text, markdown_to_safe_html
 from catalog.selectors import variant_stock
+from catalog.serializers import absolute_url
 from marketplace.core.errors import ApplicationError, IdempotencyConflict, OutOfStock
 from marketplace.core.money import exponent, format_money
-from marketplace.core.ratelimit import throttle_page
+from marketplace.core.ratelimit import client_address, throttle_page
 from orders.lifecycle import SETTLED
 from orders.models import OrderStatus
 from orders.presenters import order_to_dict
@@ -28,7 +32,7 @@ from orders.serializers import MAX_QUANTITY
 from payments.services import payment_reconcile_throttled
 
 from .forms import CheckoutForm
-from .services import checkout_pay, product_for_checkout
+from .services import checkout_pay, product_for_checkout, product_for_preview
 
 # The checkout page shows "N left" from this many units down (templates/checkout/checkout.html).
 LOW_STOCK_SHOWN = 5
@@ -75,6 +79,19 @@ def _quote_for_display(product: Any, form: CheckoutForm, variants: list[Any]) ->
     return None
 
 
+def _discount_link_error(product: Any, variant: Any, code: str) -> str:
+    """Why a discount link's code does not apply to the option shown first ('' when it does)."""
+    if len(code) > 64:
+        return "This discount code is not valid."
+    if variant is None:
+        return ""
+    try:
+        checkout_quote(product=product, lines=[CheckoutLine(variant.id, 1)], discount_code=code)
+    except ApplicationError as exc:
+        return exc.message
+    return ""
+
+
 def _show_error(form: CheckoutForm, exc: ApplicationError) -> None:
     """Puts a service's error next to the field it is about (or above the form)."""
     placed = False
@@ -97,10 +114,16 @@ def _show_error(form: CheckoutForm, exc: ApplicationError) -> None:
 def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
     """``/c/{slug}``. ``action=quote`` (the "Update total" button, for browsers without
     JavaScript) recomputes the total and creates nothing; any other post pays."""
+    preview = False
     try:
         product = product_for_checkout(slug)
     except ApplicationError:
-        return render(request, "checkout/not_found.html", status=404)
+        # The seller's own draft opens as a preview: shown as buyers would see it, not payable.
+        try:
+            product = product_for_preview(slug, seller=request.user)
+        except ApplicationError:
+            return render(request, "checkout/not_found.html", status=404)
+        preview = True
     variants = list(product.variants.all())
     # The page says only "sold out" or "N left" up to LOW_STOCK_SHOWN: a probe of that many codes, not a count.
     stock = variant_stock(product, at_most=LOW_STOCK_SHOWN + 1)
@@ -110,12 +133,21 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
     if data is not None and not data.get("idempotency_key"):
         data["idempotency_key"] = "page-" + secrets.token_urlsafe(18)
     form = CheckoutForm(data, variants=variants, asks_player_id=asks_player_id)
+    discount_link_error = ""
     if data is None:
         first = next((v for v in variants if available[v.id]), variants[0] if variants else None)
         form.initial = {"variant_id": first.id if first else "", "idempotency_key": "page-" + secrets.token_urlsafe(18)}
+        # A discount link (``?discount=CODE``) fills the code in and applies it.
+        linked_code = str(request.GET.get("discount") or "").strip()
+        if linked_code:
+            form.initial["discount_code"] = linked_code[:64]
+            discount_link_error = _discount_link_error(product, first, linked_code)
     quote: Quote | None = None
     status = 200
-    if request.method == "POST":
+    if request.method == "POST" and preview:
+        form.add_error(None, "This is a preview of a draft: it cannot be bought. Publish the product to sell it.")
+        status = 403
+    elif request.method == "POST":
         status = 400
         if form.is_valid():
             cleaned = form.cleaned_data
@@ -148,6 +180,7 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
                             "payment_reference": "",
                         },
                         idempotency_key=cleaned.get("idempotency_key") or None,
+                        client_ip=client_address(request),
                     )
                     if payment is not None and payment.redirect_url:
                         return HttpResponseRedirect(payment.redirect_url)
@@ -161,7 +194,7 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
                 _show_error(form, exc)
     if quote is None:
         quote = _quote_for_display(product, form, variants)
-    return render(
+    response = render(
         request,
         "checkout/checkout.html",
         {
@@ -177,6 +210,14 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
                 for v in variants
             ],
             "sold_out": not any(available.values()),
+            "preview": preview,
+            "discount_link_error": discount_link_error,
+            "free": quote is not None and quote.total_amount == 0,
+            "description_html": markdown_to_safe_html(product.description),
+            "cover_url": cover_image_url(product.cover_image_path),
+            "og_image": absolute_url(cover_image_url(product.cover_image_path)),
+            "meta_description": markdown_to_plain_text(product.description) or f"Buy {product.title}.",
+            "canonical_url": settings.SITE_URL + reverse("checkout:page", args=[product.slug]),
             "form": form,
             "selected_variant": str(form["variant_id"].value() or ""),
             "quote": _quote_context(quote, product.currency),
@@ -185,6 +226,10 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
         },
         status=status,
     )
+    if preview:  # the seller's eyes only: never cached, never indexed
+        response["Cache-Control"] = "private, no-store"
+        response["X-Robots-Tag"] = "noindex"
+    return response
 
 
 def _success_context(order: Any) -> dict[str, Any]:

@@ -28,6 +28,7 @@ urlpatterns = [
     path("readyz", core_views.readyz, name="readyz"),
     path("demo/partner/fulfill", demo_partner_fulfill, name="demo-partner"),
     path("", include("checkout.page_urls")),
+    path("", include("checkout.store_urls")),
     path("", include("payments.sandbox_server.urls")),
     path("", include("dashboard.urls")),
 ]

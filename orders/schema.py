@@ -122,8 +122,12 @@ class PublicVariantDoc(serializers.Serializer):
 class PublicProductDoc(serializers.Serializer):
     slug = serializers.CharField()
     title = serializers.CharField()
-    description = serializers.CharField()
+    description = serializers.CharField(help_text="Markdown, as the seller wrote it.")
+    description_html = serializers.CharField(help_text="The description rendered and sanitised.")
+    cover_image_url = serializers.CharField(help_text="The resized cover image ('' if none).")
     seller_name = serializers.CharField()
+    seller_slug = serializers.CharField(help_text="The seller's store: /s/{seller_slug}.")
+    support_email = serializers.CharField()
     currency = serializers.CharField()
     content_type = serializers.CharField()
     variants = PublicVariantDoc(many=True)

@@ -9,10 +9,13 @@ page is sent with ``Cache-Control: no-store``.
 
 from datetime import datetime
 from typing import Any, cast
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import URLPattern, path, reverse
@@ -24,7 +27,13 @@ from catalog.models import Discount, DiscountKind, Product, ProductStatus
 from dashboard.auth import not_found as _not_found
 from dashboard.auth import seller_required
 from marketplace.accounts.models import APIKey, User
-from marketplace.accounts.services import api_key_create, api_key_revoke, seller_profile_update
+from marketplace.accounts.services import (
+    api_key_create,
+    api_key_revoke,
+    seller_profile_update,
+    seller_store_slug_ensure,
+    seller_store_update,
+)
 from marketplace.core.errors import ApplicationError
 from marketplace.core.money import currencies, exponent, parse_amount
 
@@ -88,6 +97,19 @@ class ProfileForm(forms.Form):
         required=False,
         help_text="Where buyers write about their orders. Leave empty to use your sign-in email.",
     )
+    store_slug = forms.CharField(
+        label="Store address",
+        required=False,
+        max_length=60,
+        help_text="Your store's page is /s/<address>: lowercase letters, digits and hyphens.",
+    )
+    store_bio = forms.CharField(
+        label="About your store",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Shown on your store page. Markdown: **bold**, *italic*, [links](https://example.com).",
+    )
     dispute_revokes_access = forms.BooleanField(
         label="A dispute suspends the buyer's access",
         required=False,
@@ -104,13 +126,20 @@ def settings_profile(request: HttpRequest) -> HttpResponse:
         form = ProfileForm(request.POST)
         if form.is_valid():
             try:
-                seller_profile_update(
-                    user=user,
-                    name=form.cleaned_data["name"],
-                    support_email=form.cleaned_data["support_email"],
-                    time_zone=form.cleaned_data["time_zone"] or None,
-                    dispute_revokes_access=form.cleaned_data["dispute_revokes_access"],
-                )
+                with transaction.atomic():  # the profile and the store together, or neither
+                    seller_profile_update(
+                        user=user,
+                        name=form.cleaned_data["name"],
+                        support_email=form.cleaned_data["support_email"],
+                        time_zone=form.cleaned_data["time_zone"] or None,
+                        dispute_revokes_access=form.cleaned_data["dispute_revokes_access"],
+                    )
+                    if form.cleaned_data["store_slug"] or "store_bio" in request.POST:
+                        seller_store_update(
+                            user=user,
+                            store_slug=form.cleaned_data["store_slug"] or seller_store_slug_ensure(user),
+                            store_bio=form.cleaned_data["store_bio"],
+                        )
             except ApplicationError as exc:
                 apply_error(form, exc)
             else:
@@ -123,6 +152,8 @@ def settings_profile(request: HttpRequest) -> HttpResponse:
                 "support_email": user.support_email,
                 "time_zone": user.time_zone,
                 "dispute_revokes_access": user.dispute_revokes_access,
+                "store_slug": user.store_slug or "",
+                "store_bio": user.store_bio,
             }
         )
     return render(request, "dashboard/settings.html", {"form": form, "section": "profile"})
@@ -266,12 +297,37 @@ def discount_value_text(discount: Discount) -> str:
 @require_http_methods(["GET"])
 @seller_required
 def discounts_list(request: HttpRequest) -> HttpResponse:
-    discounts = (
+    discounts = list(
         Discount.objects.filter(seller=_seller(request)).prefetch_related("products").order_by("-created_at", "-id")
     )
+    active = list(
+        Product.objects.filter(seller=_seller(request), status=ProductStatus.ACTIVE)
+        .order_by("-created_at", "id")
+        .only("id", "slug", "title")[: DISCOUNT_LINKS_SHOWN + 1]
+    )
+    for discount in discounts:
+        discount.links = discount_links(discount, active)  # type: ignore[attr-defined]
     return render(
         request, "dashboard/discounts.html", {"discounts": discounts, "now": timezone.now(), "section": "discounts"}
     )
+
+
+# A code for all products shows a link for this many of the seller's products (the newest).
+DISCOUNT_LINKS_SHOWN = 3
+
+
+def discount_links(discount: Discount, active_products: list[Product]) -> list[dict[str, str]]:
+    """Links that open a checkout page with the code filled in and applied (``?discount=CODE``):
+    one per product the code is for (its active ones), or for the newest active products when it
+    is for all of them."""
+    chosen = [p for p in discount.products.all() if p.status == ProductStatus.ACTIVE] or (
+        [] if discount.products.all() else active_products[:DISCOUNT_LINKS_SHOWN]
+    )
+    query = urlencode({"discount": discount.code})
+    return [
+        {"title": product.title, "url": f"{settings.SITE_URL}{reverse('checkout:page', args=[product.slug])}?{query}"}
+        for product in chosen
+    ]
 
 
 @require_http_methods(["GET", "POST"])

@@ -105,6 +105,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         response = error_response(exc.code, exc.message, exc.status_code, exc.fields)
         if exc.extra:
             response.data["error"].update(exc.extra)
+        wait = getattr(exc, "retry_after", None)
+        if exc.status_code == 429 and wait:
+            response["Retry-After"] = str(wait)
         return response
     if isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

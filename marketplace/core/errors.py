@@ -89,3 +89,15 @@ class DependencyUnavailable(ApplicationError):
     status_code = 503
     code = "service_unavailable"
     default_message = "A service we depend on is not answering. Please try again shortly."
+
+
+class RateLimited(ApplicationError):
+    """429 ``rate_limited``; ``retry_after`` (seconds) becomes the ``Retry-After`` header."""
+
+    status_code = 429
+    code = "rate_limited"
+    default_message = "Too many requests. Wait a while, then try again."
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -207,6 +207,9 @@ THROTTLE_RATES = {
     # The library's emailed sign-in links, per address and per email asked for.
     "library_ip": env.str("RATE_LIBRARY_IP", default="20/hour"),
     "library_email": env.str("RATE_LIBRARY_EMAIL", default="5/hour"),
+    # Claims of free products (a total of 0), per address and per buyer email.
+    "free_claim_ip": env.str("RATE_FREE_CLAIM_IP", default="10/hour"),
+    "free_claim_email": env.str("RATE_FREE_CLAIM_EMAIL", default="3/hour"),
 }
 
 REST_FRAMEWORK = {

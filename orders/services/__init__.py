@@ -24,6 +24,7 @@ from .manual import (
 )
 from .payment_outcomes import (
     order_cancel,
+    order_claim_free,
     order_mark_paid,
     order_mark_payment_failed,
     order_paid_by,
@@ -39,6 +40,7 @@ __all__ = [
     "SweepResult",
     "order_apply_refund",
     "order_cancel",
+    "order_claim_free",
     "order_create",
     "order_fulfill",
     "order_item_override_delivery",

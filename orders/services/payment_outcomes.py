@@ -80,6 +80,25 @@ def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Ord
         return order
 
 
+def order_claim_free(*, order: Order) -> Order:
+    """A new order whose total is 0 (a free product, or a 100% discount) is claimed without a
+    payment step: it moves to paid in the caller's transaction (the order's own), with no fee and
+    no ledger entry (no money moved), and its fulfillment is queued once that commits. Its stock
+    was reserved like any order's; the abuse limits are the caller's (``checkout_pay``)."""
+    if order.total_amount != 0:
+        raise ApplicationError("Only an order whose total is 0 can be claimed without paying.", status_code=409)
+    order = order_transition(
+        order=order,
+        to_status=S.PAID,
+        message="Claimed for free: the total was 0, so no payment was needed.",
+        actor=Actor.BUYER,
+        data={"free": True},
+        values={"platform_fee": 0, "seller_earnings": 0},
+    )
+    _queue_fulfillment_on_commit(order)
+    return order
+
+
 def order_paid_by(order: Order) -> str | None:
     """The id of the payment that paid the order (its move to paid names it), if one did."""
     data = (

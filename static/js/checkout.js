@@ -47,6 +47,11 @@
     byId("summary-total").textContent = money(quote.total_amount);
     var pay = byId("pay-amount");
     if (pay) { pay.textContent = money(quote.total_amount); }
+    // A total of 0 is claimed without a payment step: the button says so.
+    var free = quote.total_amount === 0;
+    var label = byId("pay-label");
+    if (label) { label.textContent = free ? "Get it free" : "Pay"; }
+    if (pay) { pay.hidden = free; }
   }
 
   function setFieldError(name, text) {
