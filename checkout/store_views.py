@@ -4,6 +4,7 @@
 Both pages are read-only and cheap (at most 6 queries, held by tests), and indexable: a title, a
 meta description, a canonical URL and Open Graph tags (``templates/store/_meta.html``)."""
 
+import posixpath
 from typing import Any
 
 from django.conf import settings
@@ -111,6 +112,7 @@ def public_media(request: HttpRequest, path: str) -> HttpResponse | FileResponse
     """Public files (cover images) from the local default storage. Elsewhere (S3) the storage
     serves them itself and this answers 404. Names are random and never reused: cached for long."""
     storage = public_storage()
+    path = posixpath.normpath(path).lstrip("/")
     if not isinstance(storage, FileSystemStorage) or not path.startswith("covers/"):
         raise Http404("Not found.")
     response = serve(request, path, document_root=str(storage.location))

@@ -258,7 +258,9 @@ def test_a_taken_slug_is_409_and_changes_nothing(seller_client: APIClient, other
     assert seller_client.post(PRODUCTS, create_body(slug="mine"), format="json").status_code == 201
 
     created = seller_client.post(PRODUCTS, create_body(slug="my-book"), format="json")
-    renamed = seller_client.patch(f"{PRODUCTS}/{Product.objects.get(slug='mine').id}", {"slug": "my-book"}, format="json")
+    renamed = seller_client.patch(
+        f"{PRODUCTS}/{Product.objects.get(slug='mine').id}", {"slug": "my-book"}, format="json"
+    )
 
     error_of(created, 409, "slug_taken", "slug")
     error_of(renamed, 409, "slug_taken", "slug")
