@@ -87,6 +87,23 @@ def test_the_page_claims_a_free_product_and_goes_to_the_success_page(
     assert order.status == "delivered" and Payment.objects.count() == 0
 
 
+@pytest.fixture
+def production_rates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The free-claim limits as the base settings have them (the suite's settings lift them)."""
+    from rest_framework.throttling import ScopedRateThrottle
+
+    from marketplace.settings.base import THROTTLE_RATES
+
+    rates = {
+        **ScopedRateThrottle.THROTTLE_RATES,
+        "free_claim_ip": THROTTLE_RATES["free_claim_ip"],
+        "free_claim_email": THROTTLE_RATES["free_claim_email"],
+    }
+    assert (rates["free_claim_ip"], rates["free_claim_email"]) == ("10/hour", "3/hour")
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", rates)
+
+
+@pytest.mark.usefixtures("production_rates")
 def test_free_claims_are_limited_per_email(api_client: Any, free_product: Any) -> None:
     for n in range(3):
         assert claim(api_client, free_product.slug, idempotency_key=f"k{n}").status_code == 201
@@ -100,6 +117,7 @@ def test_free_claims_are_limited_per_email(api_client: Any, free_product: Any) -
     assert claim(api_client, free_product.slug, email="other@example.com").status_code == 201
 
 
+@pytest.mark.usefixtures("production_rates")
 def test_free_claims_are_limited_per_address(api_client: Any, free_product: Any) -> None:
     for n in range(10):
         assert claim(api_client, free_product.slug, email=f"fan{n}@example.com").status_code == 201
@@ -108,6 +126,7 @@ def test_free_claims_are_limited_per_address(api_client: Any, free_product: Any)
     assert Order.objects.count() == 10
 
 
+@pytest.mark.usefixtures("production_rates")
 def test_a_paid_product_is_not_counted_as_a_free_claim(api_client: Any, seller: Any) -> None:
     made = ProductFactory(seller=seller, slug="paid")
     VariantFactory(product=made, price=100)

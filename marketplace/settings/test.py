@@ -26,6 +26,9 @@ REST_FRAMEWORK = {
     **REST_FRAMEWORK,  # noqa: F405
     "DEFAULT_THROTTLE_RATES": {
         **THROTTLE_RATES,
-        **{scope: "100000/minute" for scope in ("auth", "checkout", "pay", "polling", "licenses")},
+        **{
+            scope: "100000/minute"
+            for scope in ("auth", "checkout", "pay", "polling", "licenses", "free_claim_ip", "free_claim_email")
+        },
     },
 }
