@@ -128,6 +128,7 @@ class ProductForm(forms.Form):
     """Shapes and the currency choice; every rule of the product itself is the service's."""
 
     title = forms.CharField(max_length=200)
+    slug = forms.CharField(label="Page address", required=False, max_length=80)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), max_length=20000)
     status = forms.ChoiceField(choices=ProductStatus.choices, initial=ProductStatus.DRAFT)
     currency = forms.ChoiceField(
@@ -210,6 +211,7 @@ def _product_initial(product: Product) -> dict[str, Any]:
     content = product.delivery_content
     return {
         "title": product.title,
+        "slug": product.slug,
         "description": product.description,
         "status": product.status,
         "currency": product.currency if product.currency in COMMON_CURRENCIES else OTHER_CURRENCY,
@@ -283,7 +285,7 @@ class ProductSubmission:
         for name, field_messages in (exc.fields or {}).items():
             target_form: forms.Form = self.form
             target = None
-            if name in ("title", "description", "status"):
+            if name in ("title", "slug", "description", "status"):
                 target = name
             elif name == "currency":
                 target = "currency_other" if self.form.data.get("currency") == OTHER_CURRENCY else "currency"
@@ -400,6 +402,7 @@ def product_new(request: HttpRequest) -> HttpResponse:
                 product = product_create(
                     seller=request.user,
                     title=data["title"],
+                    slug=(data["slug"] or "").strip() or None,
                     description=data["description"],
                     status=data["status"],
                     currency=data["currency"],
@@ -437,6 +440,7 @@ def product_edit(request: HttpRequest, product_id: str) -> HttpResponse:
                     product=product,
                     data={
                         "title": data["title"],
+                        **({"slug": data["slug"].strip()} if (data["slug"] or "").strip() else {}),
                         "description": data["description"],
                         "status": data["status"],
                         "currency": data["currency"],

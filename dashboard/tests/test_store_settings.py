@@ -64,3 +64,52 @@ def test_a_taken_store_address_is_refused_and_nothing_changes(browser: Client, m
     me.refresh_from_db()
     assert (me.name, me.store_slug) == ("Ada's Shop", None)  # the profile was not half-saved
     assert User.objects.filter(store_slug="taken-shop").count() == 1
+
+
+# --- The product form's page address (slug) --------------------------------------------------
+
+
+def product_post(**overrides: str) -> dict[str, str]:
+    data = {
+        "title": "Puzzle Pack",
+        "slug": "",
+        "description": "Forty *puzzles*.",
+        "status": "active",
+        "currency": "USD",
+        "delivery_type": "text",
+        "delivery_text": "Thanks!",
+        "variants-TOTAL_FORMS": "1",
+        "variants-INITIAL_FORMS": "0",
+        "variants-MIN_NUM_FORMS": "0",
+        "variants-MAX_NUM_FORMS": "1000",
+        "variants-0-name": "Standard",
+        "variants-0-price": "5.00",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_the_seller_chooses_the_page_address(browser: Client, me: Any) -> None:
+    from catalog.models import Product
+
+    response = browser.post("/dashboard/products/new/", product_post(slug="puzzles-vol-1"))
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Product.objects.get().slug == "puzzles-vol-1"
+    assert browser.get("/c/puzzles-vol-1").status_code == 200
+
+
+@pytest.mark.parametrize(("slug", "message"), [("Bad Slug", "lowercase letters"), ("taken", "already in use")])
+def test_a_bad_page_address_is_shown_next_to_the_field(browser: Client, me: Any, slug: str, message: str) -> None:
+    from catalog.models import Product
+    from catalog.tests.factories import ProductFactory
+
+    ProductFactory(seller=SellerFactory(), slug="taken")
+
+    response = browser.post("/dashboard/products/new/", product_post(slug=slug))
+
+    assert response.status_code in (200, 400, 409)
+    html = response.content.decode()
+    error = html.split('data-testid="error-slug"')[1].split("</p>")[0]
+    assert message in error
+    assert Product.objects.filter(seller=me).count() == 0
