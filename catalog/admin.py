@@ -18,7 +18,7 @@ from .services import product_update, validate_slug
 class ProductAdminForm(forms.ModelForm):
     class Meta:
         model = Product
-        fields = ["title", "slug", "description", "status"]
+        fields = ["title", "slug", "description", "status", "featured"]
 
     def clean_slug(self) -> str:
         slug = self.cleaned_data["slug"]
@@ -42,8 +42,8 @@ class ProductAdmin(admin.ModelAdmin):
     and the dashboard, where the delivery settings are validated), so the delivery is read-only here."""
 
     form = ProductAdminForm
-    list_display = ["title", "slug", "seller", "status", "currency", "delivery_type", "created_at"]
-    list_filter = ["status", "delivery_type", "currency", "created_at"]
+    list_display = ["title", "slug", "seller", "status", "featured", "currency", "delivery_type", "created_at"]
+    list_filter = ["status", "featured", "delivery_type", "currency", "created_at"]
     search_fields = ["id", "title", "slug", "seller__email", "seller__name"]
     list_select_related = ["seller"]
     date_hierarchy = "created_at"
@@ -51,7 +51,7 @@ class ProductAdmin(admin.ModelAdmin):
     inlines = [VariantInline]
     actions = ["archive_products"]
     fieldsets = [
-        (None, {"fields": ["id", "seller", "title", "slug", "description", "status", "currency"]}),
+        (None, {"fields": ["id", "seller", "title", "slug", "description", "status", "featured", "currency"]}),
         ("Delivery", {"fields": ["delivery_type", "delivery_content", "redemption_instructions", "delivery_settings"]}),
         ("Dates", {"fields": ["created_at", "updated_at"]}),
     ]

@@ -127,3 +127,31 @@ def test_product_change_page_masks_a_partner_signing_secret(operator_client: Cli
     assert "https://partner.example/fulfill" in page
     assert secret not in page
     assert f"••••{secret[-4:]}" in page
+
+
+def test_an_operator_features_a_product_for_the_front_page(admin_client, client):
+    from catalog.tests.factories import ProductFactory, VariantFactory
+
+    product = ProductFactory(title="Star Product")
+    VariantFactory(product=product)
+    page = admin_client.get(f"/admin/catalog/product/{product.pk}/change/")
+    assert page.status_code == 200 and 'name="featured"' in page.content.decode()
+
+    response = admin_client.post(
+        f"/admin/catalog/product/{product.pk}/change/",
+        {
+            "title": product.title,
+            "slug": product.slug,
+            "description": product.description,
+            "status": product.status,
+            "featured": "on",
+            "variants-TOTAL_FORMS": "0",
+            "variants-INITIAL_FORMS": "0",
+        },
+    )
+
+    assert response.status_code == 302, response.content.decode()[:3000]
+    product.refresh_from_db()
+    assert product.featured is True
+    featured = client.get("/").content.decode().split('data-testid="featured"')[1]
+    assert "Star Product" in featured
