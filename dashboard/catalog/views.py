@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from catalog.covers import COVER_MAX_BYTES, cover_image_url
 from catalog.delivery import partner_for_seller, partner_secret_of
 from catalog.inventory import available_counts, code_set_status, codes_import, rows_from_csv
 from catalog.models import Code, CodeStatus, DeliveryType, Product, ProductStatus, Upload, Variant
@@ -130,6 +131,8 @@ class ProductForm(forms.Form):
     title = forms.CharField(max_length=200)
     slug = forms.CharField(label="Page address", required=False, max_length=80)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), max_length=20000)
+    cover_image = forms.CharField(label="Cover image", required=False, widget=forms.HiddenInput, max_length=500)
+    cover_remove = forms.BooleanField(label="Remove the cover image", required=False)
     status = forms.ChoiceField(choices=ProductStatus.choices, initial=ProductStatus.DRAFT)
     currency = forms.ChoiceField(
         choices=[(code, code) for code in COMMON_CURRENCIES] + [(OTHER_CURRENCY, "Other…")], initial="USD"
@@ -212,6 +215,7 @@ def _product_initial(product: Product) -> dict[str, Any]:
     return {
         "title": product.title,
         "slug": product.slug,
+        "cover_image": product.cover_image,
         "description": product.description,
         "status": product.status,
         "currency": product.currency if product.currency in COMMON_CURRENCIES else OTHER_CURRENCY,
@@ -285,7 +289,7 @@ class ProductSubmission:
         for name, field_messages in (exc.fields or {}).items():
             target_form: forms.Form = self.form
             target = None
-            if name in ("title", "slug", "description", "status"):
+            if name in ("title", "slug", "cover_image", "description", "status"):
                 target = name
             elif name == "currency":
                 target = "currency_other" if self.form.data.get("currency") == OTHER_CURRENCY else "currency"
@@ -382,6 +386,8 @@ def _form_context(submission: ProductSubmission, *, product: Product | None, sel
         "product": product,
         "upload": upload,
         "upload_size": human_size(upload.size) if upload else "",
+        "cover_url": cover_image_url(product.cover_image_path) if product is not None else "",
+        "cover_max_bytes": COVER_MAX_BYTES,
         "max_upload": human_size(settings.MAX_UPLOAD_SIZE),
         "max_upload_bytes": settings.MAX_UPLOAD_SIZE,
         "partner_hint": partner_hint,
@@ -403,6 +409,7 @@ def product_new(request: HttpRequest) -> HttpResponse:
                     seller=request.user,
                     title=data["title"],
                     slug=(data["slug"] or "").strip() or None,
+                    cover_image=(data["cover_image"] or "").strip() or None,
                     description=data["description"],
                     status=data["status"],
                     currency=data["currency"],
@@ -441,6 +448,7 @@ def product_edit(request: HttpRequest, product_id: str) -> HttpResponse:
                     data={
                         "title": data["title"],
                         **({"slug": data["slug"].strip()} if (data["slug"] or "").strip() else {}),
+                        "cover_image": None if data["cover_remove"] else (data["cover_image"] or "").strip(),
                         "description": data["description"],
                         "status": data["status"],
                         "currency": data["currency"],

@@ -113,3 +113,75 @@ def test_a_bad_page_address_is_shown_next_to_the_field(browser: Client, me: Any,
     error = html.split('data-testid="error-slug"')[1].split("</p>")[0]
     assert message in error
     assert Product.objects.filter(seller=me).count() == 0
+
+
+# --- The product form's cover image ----------------------------------------------------------
+
+
+@pytest.fixture
+def storage(settings: Any, tmp_path: Any) -> Any:
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "pub")},
+        },
+        "private": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "prv")},
+        },
+    }
+    return tmp_path
+
+
+def uploaded(seller: Any, name: str, content: bytes) -> str:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from catalog.services import upload_create
+
+    return upload_create(seller=seller, file=SimpleUploadedFile(name, content, content_type="image/png")).key
+
+
+def png_bytes() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 20, 30)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_the_product_form_sets_shows_and_removes_the_cover(browser: Client, me: Any, storage: Any) -> None:
+    from catalog.models import Product
+
+    key = uploaded(me, "cover.png", png_bytes())
+
+    created = browser.post("/dashboard/products/new/", product_post(slug="with-cover", cover_image=key))
+
+    assert created.status_code == 302
+    product = Product.objects.get()
+    assert product.cover_image == key and product.cover_image_path.startswith("covers/")
+    edit = browser.get(f"/dashboard/products/{product.id}/edit/").content.decode()
+    assert f'src="/media/{product.cover_image_path}"' in edit and 'name="cover_remove"' in edit
+    assert 'data-upload-prefix="cover"' in edit
+
+    removed = browser.post(
+        f"/dashboard/products/{product.id}/edit/", product_post(slug="with-cover", cover_image=key, cover_remove="on")
+    )
+
+    assert removed.status_code == 302
+    product.refresh_from_db()
+    assert (product.cover_image, product.cover_image_path) == ("", "")
+
+
+def test_a_non_image_cover_is_shown_beside_the_field(browser: Client, me: Any, storage: Any) -> None:
+    from catalog.models import Product
+
+    key = uploaded(me, "notes.png", b"not a picture")
+
+    response = browser.post("/dashboard/products/new/", product_post(cover_image=key))
+
+    html = response.content.decode()
+    assert "not a picture" in html.split('data-testid="error-cover_image"')[1].split("</p>")[0]
+    assert Product.objects.count() == 0

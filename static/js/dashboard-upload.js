@@ -66,9 +66,11 @@
 
   document.querySelectorAll("input[type=file][data-upload-url]").forEach(function (input) {
     var target = document.getElementById(input.dataset.target);
-    var progress = document.getElementById("upload-progress");
-    var percent = document.getElementById("upload-percent");
-    var status = document.getElementById("upload-status");
+    // Each file input has its own progress bar and status line: ids "<prefix>-progress" etc.
+    var prefix = input.dataset.uploadPrefix || "upload";
+    var progress = document.getElementById(prefix + "-progress");
+    var percent = document.getElementById(prefix + "-percent");
+    var status = document.getElementById(prefix + "-status");
     var field = input.closest(".field");
     var save = document.getElementById("save-product");
     var maxBytes = parseInt(input.dataset.maxBytes || "0", 10);

@@ -278,3 +278,29 @@ def test_the_deluxe_buyer_downloads_the_deluxe_file(e2e_site: Any, media_root: P
     downloaded = page.request.get(href if href.startswith("http") else f"{url}{href}")
     assert downloaded.ok and downloaded.body() == b"DELUXE-EDITION-WITH-SOUNDTRACK"
     assert Order.objects.get().items.get().variant_name == "Deluxe"
+
+
+def test_the_seller_uploads_a_cover_on_the_product_form(e2e_site: Any, shop: dict[str, Any], page: Any) -> None:
+    from playwright.sync_api import expect
+
+    plain = shop["plain"]
+    url = e2e_site.url
+    sign_in(page, url, shop["seller"].email)
+    page.goto(f"{url}/dashboard/products/{plain.id}/edit/")
+    page.set_input_files(
+        "#cover-file",
+        files=[{"name": "sticker.png", "mimeType": "image/png", "buffer": png((900, 600), (200, 40, 40))}],
+    )
+    expect(page.get_by_test_id("cover-status")).to_contain_text("Uploaded sticker.png")
+    assert_accessible(page, where="product form with a cover upload")
+    page.click("#save-product")
+    page.wait_for_url(re.compile(r".*/dashboard/products/.*"))
+
+    plain.refresh_from_db()
+    assert plain.cover_image_path.startswith(f"covers/{plain.seller_id}/")
+    page.goto(f"{url}/c/{plain.slug}")
+    cover = page.get_by_test_id("cover-image")
+    expect(cover).to_be_visible()
+    assert page.evaluate("(img) => img.complete && img.naturalWidth", cover.element_handle()) == 900
+    page.screenshot(path=str(SHOTS / "store-cover-from-dashboard.png"), full_page=True)
+    assert page.js_errors == []
