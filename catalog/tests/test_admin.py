@@ -129,15 +129,13 @@ def test_product_change_page_masks_a_partner_signing_secret(operator_client: Cli
     assert f"••••{secret[-4:]}" in page
 
 
-def test_an_operator_features_a_product_for_the_front_page(admin_client, client):
-    from catalog.tests.factories import ProductFactory, VariantFactory
-
+def test_an_operator_features_a_product_for_the_front_page(operator_client: Client, client: Client) -> None:
     product = ProductFactory(title="Star Product")
     VariantFactory(product=product)
-    page = admin_client.get(f"/admin/catalog/product/{product.pk}/change/")
+    page = operator_client.get(f"/admin/catalog/product/{product.pk}/change/")
     assert page.status_code == 200 and 'name="featured"' in page.content.decode()
 
-    response = admin_client.post(
+    response = operator_client.post(
         f"/admin/catalog/product/{product.pk}/change/",
         {
             "title": product.title,
