@@ -208,6 +208,19 @@ def main() -> int:
             "transactions, page 1": get("/api/v1/balance/transactions"),
             f"transactions, page {DEEP_PAGE:,}": get(f"/api/v1/balance/transactions?page={DEEP_PAGE}"),
         }
+        from ledger.selectors import transactions_for_seller
+
+        # The same rows as the deep page, by keyset, where the API has it (starting_after=btx_…).
+        anchor = transactions_for_seller(seller=seller).values_list("id", flat=True)[(DEEP_PAGE - 1) * 20 - 1]
+        probe = client.get(f"/api/v1/balance/transactions?limit=1&starting_after={anchor}")
+        if probe.status_code == 200:
+            by_page = client.get(f"/api/v1/balance/transactions?page={DEEP_PAGE}").json()["data"]["results"]
+            by_key = client.get(f"/api/v1/balance/transactions?starting_after={anchor}").json()["data"]["results"]
+            if [r["id"] for r in by_page] != [r["id"] for r in by_key]:
+                raise SystemExit(f"starting_after={anchor} and page={DEEP_PAGE} answer different rows")
+            figures[f"page {DEEP_PAGE:,} by starting_after"] = get(
+                f"/api/v1/balance/transactions?starting_after={anchor}"
+            )
         queries: dict[str, int] = {}
         for label, run in figures.items():
             run()  # warm: caches, the planner, PostgreSQL's buffers

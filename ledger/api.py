@@ -81,9 +81,9 @@ _STARTING_AFTER = OpenApiParameter(
     str,
     required=False,
     description=(
-        "Keyset paging: a btx_ id from the statement; the list is then the transactions after it (older), "
-        "filtered as asked, and `pagination` counts that list (page 1). Constant time at any depth, unlike a "
-        "deep `page`. Not with `page`."
+        "Keyset paging: a btx_ id from the statement; the answer is then the `limit` transactions after it "
+        "(older), filtered as asked, with `pagination: {limit, has_more}` (nothing is counted: the same cost "
+        "at any depth, unlike a deep `page`). Pass the last result's id to go on. Not with `page`."
     ),
 )
 
@@ -111,11 +111,33 @@ class BalanceTransactionListApi(APIView):
                 found = transactions_after(queryset, seller=request_seller(request), btx_id=after)
             if found is None:  # another seller's id is "no such" too: nothing tells it exists
                 raise ValidationError({"starting_after": ["No such transaction in your statement."]})
-            queryset = found
+            limit = _keyset_limit(request)
+            rows = list(found[: limit + 1])
+            now = timezone.now()
+            return Response(
+                {
+                    "results": [transaction_to_dict(btx, now=now) for btx in rows[:limit]],
+                    "pagination": {"limit": limit, "has_more": len(rows) > limit},
+                }
+            )
         paginator = Pagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
         now = timezone.now()
         return paginator.get_paginated_response([transaction_to_dict(btx, now=now) for btx in page])
+
+
+def _keyset_limit(request: Request) -> int:
+    """``limit`` as the page-numbered list takes it: 1 to 100, 20 by default."""
+    raw = request.query_params.get("limit")
+    if raw is None:
+        return Pagination.page_size
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError({"limit": ["Must be a whole number."]}) from None
+    if not 1 <= value <= Pagination.max_page_size:
+        raise ValidationError({"limit": [f"Must be between 1 and {Pagination.max_page_size}."]})
+    return value
 
 
 class JSONErrorsNegotiation(BaseContentNegotiation):
