@@ -2,7 +2,8 @@
 
 Every money event is one ``BalanceTransaction`` (``btx_``) with its ``LedgerLine``s, which add up to zero
 in the transaction's one currency. Nothing is ever edited: a correction is a new transaction. Nothing
-stores a balance either: a balance is the sum of an account's lines.
+stores a balance either: a balance is the sum of an account's lines, read through ``BalanceRollup``, their
+per-day sums written with them, checked against them by ``ledger_check`` and rebuilt from them on demand.
 
 The accounts are (kind, seller, currency): per seller and currency its ``seller_balance`` — *pending*
 while a line's ``available_on`` is in the future, *available* from then on, so no job has to move money
