@@ -24,8 +24,9 @@ def _field_for(name: str) -> str | None:
     return ALIASES.get(re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()) or ALIASES.get(name.lower())
 
 
-def transaction_filters_parse(params: Any) -> dict[str, list[str]]:
-    """The wanted values per field (``type``, ``currency``, ``order``, ``payout``) from a query string."""
+def transaction_filters_parse(params: Any, *, keyset: bool = False) -> dict[str, list[str]]:
+    """The wanted values per field (``type``, ``currency``, ``order``, ``payout``) from a query string.
+    ``keyset``: the list also takes ``starting_after`` (read by the view, skipped here)."""
     wanted: dict[str, list[str]] = {}
     errors: dict[str, list[str]] = {}
     for key in params:
@@ -34,7 +35,7 @@ def transaction_filters_parse(params: Any) -> dict[str, list[str]]:
             errors[key] = ["Give this parameter once."]
             continue
         raw = values[0]
-        if key in PAGING:
+        if key in PAGING or (keyset and key == "starting_after"):
             continue
         if key.startswith("filter."):
             field = _field_for(key[len("filter."):])

@@ -2,7 +2,8 @@
 
 Every money event is one ``BalanceTransaction`` (``btx_``) with its ``LedgerLine``s, which add up to zero
 in the transaction's one currency. Nothing is ever edited: a correction is a new transaction. Nothing
-stores a balance either: a balance is the sum of an account's lines.
+stores a balance either: a balance is the sum of an account's lines, read through ``BalanceRollup``, their
+per-day sums written with them, checked against them by ``ledger_check`` and rebuilt from them on demand.
 
 The accounts are (kind, seller, currency): per seller and currency its ``seller_balance`` — *pending*
 while a line's ``available_on`` is in the future, *available* from then on, so no job has to move money
@@ -119,6 +120,30 @@ class LedgerLine(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise ImmutableError("A ledger line is never deleted.")
+
+
+class BalanceRollup(models.Model):
+    """A cache of a seller's ledger lines: per (seller, account, currency, UTC day of ``available_on``) the
+    lines' sum, count and earliest ``available_on``. Written in the same database transaction as the
+    lines (``services._write``), checked against them by ``ledger_check`` and rebuilt from them by
+    ``ledger_rebuild_rollups``: the lines stay the truth. A balance then sums a few rows per day instead
+    of every line; only today's lines are read one by one, to split them at now."""
+
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    account = models.CharField(max_length=20, choices=Account.choices)
+    currency = models.CharField(max_length=3)
+    day = models.DateField(help_text="The UTC date of the lines' available_on.")
+    amount = models.BigIntegerField()
+    lines = models.PositiveIntegerField()
+    first_available_on = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["seller", "account", "currency", "day"], name="ledger_rollup_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.seller_id} {self.account} {self.currency} {self.day}: {self.amount}"
 
 
 # --- Payouts -----------------------------------------------------------------------------------------

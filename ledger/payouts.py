@@ -18,7 +18,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q, Sum
 from django.utils import timezone
 
 from marketplace.accounts.models import User
@@ -38,6 +37,7 @@ from .models import (
     PayoutStatus,
     TransactionType,
 )
+from .rollups import seller_sums
 from .services import Line, _build, _write
 
 # Which status a payout may move to, from which.
@@ -145,10 +145,9 @@ def payout_settings_to_dict(row: PayoutSettings | None) -> dict[str, Any]:
 def _available(*, seller_id: Any, currency: str, now: datetime) -> int:
     """What can be paid out: the available balance, less any negative pending (never more than the
     whole balance)."""
-    sums = LedgerLine.objects.filter(seller_id=seller_id, account=Account.SELLER_BALANCE, currency=currency).aggregate(
-        available=Sum("amount", filter=Q(available_on__lte=now)), total=Sum("amount")
-    )
-    return min(sums["available"] or 0, sums["total"] or 0)
+    for sums in seller_sums(seller_id=seller_id, now=now, currency=currency):
+        return min(sums["available"], sums["available"] + sums["pending"])
+    return 0
 
 
 def _event(payout: Payout, kind: str, *, actor: Any = None, note: str = "") -> None:

@@ -19,6 +19,7 @@ from marketplace.accounts.models import User
 from marketplace.core.money import format_money
 
 from .models import Account, BalanceTransaction, LedgerLine, TransactionType
+from .rollups import rollup_add
 
 T = TransactionType
 
@@ -97,11 +98,14 @@ def _build(
 
 
 def _write(built: list[tuple[BalanceTransaction, list[LedgerLine]]]) -> list[BalanceTransaction]:
-    """Two statements whatever the number of transactions: their rows, then all their lines."""
+    """Three statements whatever the number of transactions: their rows, all their lines, and the
+    seller lines' sums added to the balance rollup (``rollups``; none when no line is a seller's)."""
     if not built:
         return []
     BalanceTransaction.objects.bulk_create([btx for btx, _ in built])
-    LedgerLine.objects.bulk_create([line for _, lines in built for line in lines])
+    lines = [line for _, lines in built for line in lines]
+    LedgerLine.objects.bulk_create(lines)
+    rollup_add(lines)
     return [btx for btx, _ in built]
 
 

@@ -21,7 +21,15 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from ledger.adjustments import ledger_adjustment_record
-from ledger.models import Account, Adjustment, BalanceTransaction, ImmutableError, LedgerLine, Payout
+from ledger.models import (
+    Account,
+    Adjustment,
+    BalanceRollup,
+    BalanceTransaction,
+    ImmutableError,
+    LedgerLine,
+    Payout,
+)
 from ledger.payouts import (
     BankAccountInput,
     payout_approve,
@@ -92,7 +100,8 @@ def test_a_paid_order_writes_its_sale_and_fee_once_balanced_and_held():
 
 
 def test_the_paid_path_costs_at_most_three_more_statements(monkeypatch):
-    """Two, in fact: the transactions and their lines, with the seller the paid path already loaded."""
+    """Three, exactly: the transactions, their lines, and the day's balance rollup row (one upsert for
+    the sale and its fee together), with the seller the paid path already loaded."""
     product = product_for(SellerFactory())
     order_paid(product)  # warm-up: content types, first-time caches
     with CaptureQueriesContext(connection) as with_ledger:
@@ -100,7 +109,9 @@ def test_the_paid_path_costs_at_most_three_more_statements(monkeypatch):
     monkeypatch.setattr("orders.services.payment_outcomes.ledger_sale_record", lambda **kwargs: [])
     with CaptureQueriesContext(connection) as without_ledger:
         order_paid(product)
-    assert len(with_ledger.captured_queries) - len(without_ledger.captured_queries) == 2
+    assert len(with_ledger.captured_queries) - len(without_ledger.captured_queries) == 3
+    rollup = [q["sql"] for q in with_ledger.captured_queries if "ledger_balancerollup" in q["sql"]]
+    assert len(rollup) == 1 and rollup[0].startswith("INSERT")
 
 
 def test_a_refund_follows_the_orders_fee_rules_exactly_and_is_written_once():
@@ -292,6 +303,7 @@ def _paid_before_the_ledger(product, *, refunded=0, status="delivered"):
     Order.objects.filter(pk=order.pk).update(status=status)
     LedgerLine.objects.filter(transaction__order_id=order.id)._raw_delete(LedgerLine.objects.db)
     BalanceTransaction.objects.filter(order_id=order.id)._raw_delete(BalanceTransaction.objects.db)
+    BalanceRollup.objects.all().delete()  # made from the lines by migration 0005, after 0002's backfill
     order.refresh_from_db()
     return order
 
@@ -307,6 +319,7 @@ def test_the_data_migration_writes_the_books_of_orders_already_paid():
         call_command("ledger_check", stdout=io.StringIO(), stderr=io.StringIO())
     migration = importlib.import_module("ledger.migrations.0002_backfill_paid_orders")
     migration.backfill(django_apps, None)
+    importlib.import_module("ledger.migrations.0005_balance_rollups").fill(django_apps, None)
     assert books(plain.id) == [("platform_fee", -430, "USD"), ("sale", 3998, "USD")]
     partly_refund = Refund.objects.get(order=partly)
     assert books(partly.id) == [("platform_fee", -330, "USD"), ("refund", -998, "USD"), ("sale", 3998, "USD")]
