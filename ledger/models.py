@@ -146,7 +146,8 @@ class PayoutSettings(models.Model):
     schedule = models.CharField(max_length=10, choices=PayoutSchedule.choices, default=PayoutSchedule.MANUAL)
     minimum_amount = models.BigIntegerField(default=0, help_text="Minor units, the same figure in every currency.")
     bank_holder = models.CharField(max_length=140, blank=True)
-    bank_number = EncryptedTextField(blank=True, default="")
+    # NULL for a seller paid by Stripe Connect who never gave a bank account (the field stores "" as NULL).
+    bank_number = EncryptedTextField(blank=True, default="", null=True)
     bank_number_hint = models.CharField(max_length=4, blank=True)
     bank_name = models.CharField(max_length=140, blank=True)
     bank_country = models.CharField(max_length=2, blank=True)

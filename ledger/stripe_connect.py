@@ -178,7 +178,10 @@ def stripe_payout_settle(*, account_id: str, stripe_payout_id: str) -> tuple[str
     if account is None:
         return ConnectOutcome.IGNORED, "Not a connected account of ours."
     rail = connect_rail()
-    stripe_payout = rail.payout_retrieve(account_id=account_id, payout_id=stripe_payout_id)
+    try:
+        stripe_payout = rail.payout_retrieve(account_id=account_id, payout_id=stripe_payout_id)
+    except ApplicationError as exc:  # e.g. no such payout on that account: a crossed or forged event
+        return ConnectOutcome.REJECTED, f"Stripe does not confirm this payout for {account_id}: {exc.message}"
     if stripe_payout.status not in ("paid", "failed"):
         return ConnectOutcome.IGNORED, f"Stripe's payout {stripe_payout_id} is {stripe_payout.status or 'unknown'}."
     ours = list(
