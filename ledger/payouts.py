@@ -54,7 +54,10 @@ PAYOUT_MOVES: dict[str, set[str]] = {
 BANK_TRANSFER_DAYS = 3
 _ACCOUNT_NUMBER = re.compile(r"[A-Z0-9]{4,34}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
-_METHOD_WORDS = {PayoutMethod.BANK_TRANSFER: "bank transfer", PayoutMethod.STRIPE_CONNECT: "Stripe Connect"}
+_METHOD_WORDS: dict[str, str] = {
+    PayoutMethod.BANK_TRANSFER: "bank transfer",
+    PayoutMethod.STRIPE_CONNECT: "Stripe Connect",
+}
 STRIPE_ONBOARDING_UNFINISHED = (
     "Finish your Stripe onboarding (Balance → Connect with Stripe) before choosing or using Stripe Connect payouts."
 )
@@ -190,7 +193,7 @@ def payout_create(*, seller: Any, currency: str, actor: Any = None, period: str 
             connected = StripeConnectAccount.objects.filter(seller_id=seller.pk).first()
             if connected is None or not connected.can_receive_payouts:
                 raise Conflict(STRIPE_ONBOARDING_UNFINISHED, code="stripe_onboarding_incomplete")
-        elif config is None or not config.has_bank_account:
+        if config is None or not (by_stripe or config.has_bank_account):
             raise Conflict(
                 "Add a bank account in your payout settings before asking for a payout.",
                 code="payout_settings_missing",

@@ -7,51 +7,79 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ledger', '0003_payouts'),
+        ("ledger", "0003_payouts"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='payout',
-            name='stripe_payout_id',
+            model_name="payout",
+            name="stripe_payout_id",
             field=models.CharField(blank=True, max_length=255),
         ),
         migrations.AddField(
-            model_name='payout',
-            name='transfer_id',
+            model_name="payout",
+            name="transfer_id",
             field=models.CharField(blank=True, db_index=True, max_length=255),
         ),
         migrations.AddField(
-            model_name='payout',
-            name='transfer_payment_id',
+            model_name="payout",
+            name="transfer_payment_id",
             field=models.CharField(blank=True, db_index=True, max_length=255),
         ),
         migrations.AlterField(
-            model_name='payoutevent',
-            name='kind',
-            field=models.CharField(choices=[('created', 'Created'), ('approved', 'Approved (in transit)'), ('exported', 'Exported in a bank file'), ('paid', 'Paid'), ('failed', 'Failed'), ('transfer', 'Stripe transfer made (in transit)'), ('reversal', 'Stripe transfer reversed')], max_length=10),
+            model_name="payoutevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("created", "Created"),
+                    ("approved", "Approved (in transit)"),
+                    ("exported", "Exported in a bank file"),
+                    ("paid", "Paid"),
+                    ("failed", "Failed"),
+                    ("transfer", "Stripe transfer made (in transit)"),
+                    ("reversal", "Stripe transfer reversed"),
+                ],
+                max_length=10,
+            ),
         ),
         migrations.AlterField(
-            model_name='payoutsettings',
-            name='bank_number',
-            field=marketplace.core.crypto.EncryptedTextField(blank=True, default='', null=True),
+            model_name="payoutsettings",
+            name="bank_number",
+            field=marketplace.core.crypto.EncryptedTextField(blank=True, default="", null=True),
         ),
         migrations.CreateModel(
-            name='StripeConnectAccount',
+            name="StripeConnectAccount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('account_id', models.CharField(max_length=255, unique=True)),
-                ('status', models.CharField(choices=[('pending', 'Pending (onboarding not finished)'), ('restricted', 'Restricted (Stripe needs more information)'), ('enabled', 'Enabled (can receive payouts)')], default='pending', max_length=12)),
-                ('charges_enabled', models.BooleanField(default=False)),
-                ('payouts_enabled', models.BooleanField(default=False)),
-                ('details_submitted', models.BooleanField(default=False)),
-                ('requirements_due', models.JSONField(blank=True, default=list)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('refreshed_at', models.DateTimeField(blank=True, null=True)),
-                ('seller', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='stripe_account', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("account_id", models.CharField(max_length=255, unique=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending (onboarding not finished)"),
+                            ("restricted", "Restricted (Stripe needs more information)"),
+                            ("enabled", "Enabled (can receive payouts)"),
+                        ],
+                        default="pending",
+                        max_length=12,
+                    ),
+                ),
+                ("charges_enabled", models.BooleanField(default=False)),
+                ("payouts_enabled", models.BooleanField(default=False)),
+                ("details_submitted", models.BooleanField(default=False)),
+                ("requirements_due", models.JSONField(blank=True, default=list)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("refreshed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "seller",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="stripe_account",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
     ]

@@ -707,3 +707,25 @@ def test_the_transfer_task_running_twice_at_once_makes_one_transfer(stripe):
     assert len(stripe.requests_to("POST", "/v1/transfers")) == 1
     payout.refresh_from_db()
     assert payout.status == "in_transit" and payout.transfer_id
+
+
+@pytest.mark.django_db
+def test_the_bank_file_never_carries_a_connect_payout(stripe, client, django_capture_on_commit_callbacks):
+    from .test_attack_payouts import bank
+
+    by_bank = seller_with_sales()
+    bank(by_bank)
+    wire = payout_create(seller=by_bank, currency="USD")
+    by_stripe = seller_with_sales()
+    onboarded(stripe, by_stripe)
+    connect = payout_create(seller=by_stripe, currency="USD")  # pending: its task is not run here
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    response = client.post(
+        "/admin/ledger/payout/", {"action": "export_bank_file", "_selected_action": [wire.id, connect.id]}
+    )
+    rows = response.content.decode().splitlines()
+    assert len(rows) == 2 and rows[1].startswith(wire.id) and connect.id not in response.content.decode()
+    assert not PayoutEvent.objects.filter(payout=connect, kind="exported").exists()
+    # The admin shows the sellers' accounts, read-only.
+    page = client.get("/admin/ledger/stripeconnectaccount/").content.decode()
+    assert ConnectAccount.objects.get(seller=by_stripe).account_id in page
