@@ -20,7 +20,14 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from ledger.models import Account, BalanceTransaction, LedgerLine, Payout, PayoutEvent, PayoutSettings
 from ledger.models import StripeConnectAccount as ConnectAccount
-from ledger.payouts import payout_approve, payout_create, payout_mark_paid, payout_settings_update
+from ledger.payouts import (
+    BankAccountInput,
+    payout_approve,
+    payout_create,
+    payout_mark_paid,
+    payout_settings_update,
+    payouts_schedule_run,
+)
 from ledger.stripe_connect import (
     payout_transfer_send,
     payouts_transfer_sweep,
@@ -33,13 +40,14 @@ from marketplace.accounts.tests.factories import SellerFactory, UserFactory
 from marketplace.core.errors import InvalidTransition
 from marketplace.core.tests.test_settings_production import BASE_DIR, SETUP, production_env
 from marketplace.settings import embedded_secrets
+from payments.gateways import GatewayUnavailable
 from payments.gateways.stripe import StripeGateway
 from payments.models import WebhookEvent
 from payments.tests.fake_stripe import FakeStripe, fake_stripe, sign_webhook  # noqa: F401
 from tests.campaign.concurrency import run_concurrently
 
 from . import secrets_registry
-from .test_attack_payouts import available, ledger_agrees
+from .test_attack_payouts import available, bank, ledger_agrees
 
 WEBHOOK_URL = "/api/v1/payments/webhooks/stripe-connect"
 CONNECT_SECRET = "whsec_test_Y29ubmVjdC13ZWJob29rLXNlY3JldC1mb3ItdGVzdHM"
@@ -167,8 +175,6 @@ def test_onboarding_makes_the_express_account_once_and_a_fresh_link_each_time(st
 @pytest.mark.django_db
 def test_the_country_of_a_known_bank_account_goes_to_stripe(stripe):
     seller = SellerFactory()
-    from ledger.payouts import BankAccountInput
-
     payout_settings_update(
         seller=seller,
         method="bank_transfer",
@@ -418,8 +424,6 @@ def test_stripe_down_leaves_the_payout_pending_and_the_sweeper_sends_it_later(st
     onboarded(stripe, seller)
     payout = payout_create(seller=seller, currency="USD")  # its task is not run: as if the broker lost it
     stripe.fail_next(503, times=3)
-    from payments.gateways import GatewayUnavailable
-
     with pytest.raises(GatewayUnavailable):
         payout_transfer_send(payout_id=payout.id)
     payout.refresh_from_db()
@@ -462,8 +466,6 @@ def test_operators_cannot_move_a_connect_payout_by_hand(stripe, django_capture_o
 
 @pytest.mark.django_db
 def test_the_schedule_pays_enabled_connect_sellers(stripe, django_capture_on_commit_callbacks):
-    from ledger.payouts import payouts_schedule_run
-
     seller = seller_with_sales()
     onboarded(stripe, seller)
     PayoutSettings.objects.filter(seller=seller).update(schedule="weekly")
@@ -711,8 +713,6 @@ def test_the_transfer_task_running_twice_at_once_makes_one_transfer(stripe):
 
 @pytest.mark.django_db
 def test_the_bank_file_never_carries_a_connect_payout(stripe, client, django_capture_on_commit_callbacks):
-    from .test_attack_payouts import bank
-
     by_bank = seller_with_sales()
     bank(by_bank)
     wire = payout_create(seller=by_bank, currency="USD")
