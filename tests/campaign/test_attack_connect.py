@@ -378,6 +378,8 @@ def test_a_failed_connect_payout_reverses_the_transfer_and_returns_the_money(
     ]
     [sent] = mail.outbox
     assert "failed" in sent.subject and "The bank account has been closed." in sent.body
+    assert "bank account Stripe pays you at" in sent.body and "holder, account number" not in sent.body
+    assert "bank account Stripe pays you at" in sent.alternatives[0][0]
     # Replayed under another id: no second reversal, no second refund of the balance.
     post_event(APIClient(), dict(event, id="evt_test_failed_again"))
     assert len(stripe.requests_to("POST", f"/v1/transfers/{payout.transfer_id}/reversals")) == 1
