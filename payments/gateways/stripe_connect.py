@@ -17,6 +17,8 @@ from typing import Any
 import stripe
 from django.conf import settings
 
+from marketplace.core.errors import ApplicationError
+
 from .base import InvalidSignature, event_text
 from .stripe import WEBHOOK_TOLERANCE_SECONDS, StripeGateway, _refuse_future_timestamp
 
@@ -184,7 +186,12 @@ class StripeConnectRail(StripeGateway):
                 break
             after = str(rows[-1]["id"])
         else:
-            raise stripe.APIError(f"Payout {payout_id} carries more than {MAX_PAGES * PAGE_SIZE} transactions.")
+            raise ApplicationError(
+                f"Stripe's payout {payout_id} carries more than {MAX_PAGES * PAGE_SIZE} transactions; "
+                "reconcile it by hand.",
+                code="gateway_error",
+                status_code=502,
+            )
         return ConnectPayout(
             payout_id=str(payout["id"]),
             account_id=account_id,

@@ -41,6 +41,7 @@ from marketplace.core.errors import InvalidTransition
 from marketplace.core.tests.test_settings_production import BASE_DIR, SETUP, production_env
 from marketplace.settings import embedded_secrets
 from payments.gateways import GatewayUnavailable
+from payments.gateways import stripe_connect as connect_gateway
 from payments.gateways.stripe import StripeGateway
 from payments.models import WebhookEvent
 from payments.tests.fake_stripe import FakeStripe, fake_stripe, sign_webhook  # noqa: F401
@@ -731,3 +732,26 @@ def test_the_bank_file_never_carries_a_connect_payout(stripe, client, django_cap
     # The admin shows the sellers' accounts, read-only.
     page = client.get("/admin/ledger/stripeconnectaccount/").content.decode()
     assert ConnectAccount.objects.get(seller=by_stripe).account_id in page
+
+
+@pytest.mark.django_db
+def test_one_stripe_payout_carrying_several_transfers_pays_each_of_them(
+    stripe, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(connect_gateway, "PAGE_SIZE", 2)  # three transfers: two pages of balance transactions
+    seller = seller_with_sales()
+    account = onboarded(stripe, seller)
+    product = product_for(seller, currency="USD", price=1999)
+    ours = []
+    for _ in range(3):
+        ours.append(connect_payout(stripe, seller, django_capture_on_commit_callbacks))
+        order_paid(product)
+    ours.append(connect_payout(stripe, seller, django_capture_on_commit_callbacks))
+    stripe_payout = stripe.connect.pay_out(account.account_id)  # carries the four transfers
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_event(APIClient(), stripe.connect.payout_event("payout.paid", stripe_payout["id"]))
+    assert response.json()["data"]["status"] == "processed"
+    assert len(stripe.requests_to("GET", "/v1/balance_transactions")) == 2
+    assert {p.id: Payout.objects.get(pk=p.id).status for p in ours} == {p.id: "paid" for p in ours}
+    assert len(mail.outbox) == 4
+    assert ledger_agrees()
