@@ -19,7 +19,15 @@ from marketplace.core.money import parse_amount, validate_currency
 
 from .adjustments import ledger_adjustment_allowed, ledger_adjustment_clean, ledger_adjustment_record
 from .api import major_units
-from .models import Adjustment, BalanceTransaction, LedgerLine, Payout, PayoutEvent
+from .models import (
+    Adjustment,
+    BalanceTransaction,
+    LedgerLine,
+    Payout,
+    PayoutEvent,
+    PayoutMethod,
+    StripeConnectAccount,
+)
 from .payouts import payout_approve, payout_mark_failed, payout_mark_paid, payouts_mark_exported
 
 
@@ -112,6 +120,9 @@ class PayoutAdmin(admin.ModelAdmin):
         "arrival_date",
         "failure_reason",
         "created_at",
+        "transfer_id",
+        "transfer_payment_id",
+        "stripe_payout_id",
     )
     inlines = [PayoutEventInline]
     actions = ["approve", "export_bank_file", "mark_paid", "mark_failed"]
@@ -168,7 +179,13 @@ class PayoutAdmin(admin.ModelAdmin):
     @admin.action(description="Export bank file (CSV, full account numbers)")
     def export_bank_file(self, request: Any, queryset: Any) -> HttpResponse:
         """The one place a full account number is decrypted: the file the bank needs."""
-        payouts = list(queryset.select_related("seller__payout_settings").order_by("created_at", "id"))
+        chosen = queryset.select_related("seller__payout_settings").order_by("created_at", "id")
+        payouts = list(chosen.filter(method=PayoutMethod.BANK_TRANSFER))
+        skipped = len(chosen) - len(payouts)
+        if skipped:  # Stripe Connect payouts go by their transfer: never also by the bank
+            self.message_user(
+                request, f"{skipped} Stripe Connect payout(s) left out of the bank file.", messages.WARNING
+            )
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="payouts-{timezone.now():%Y%m%d-%H%M%S}.csv"'
         response["Cache-Control"] = "no-store"
@@ -180,7 +197,7 @@ class PayoutAdmin(admin.ModelAdmin):
                 [
                     payout.id,
                     _cell(config.bank_holder if config else ""),
-                    config.bank_number if config else "",
+                    (config.bank_number or "") if config else "",
                     _cell(config.bank_name if config else ""),
                     config.bank_country if config else "",
                     major_units(payout.amount, payout.currency),
@@ -190,6 +207,37 @@ class PayoutAdmin(admin.ModelAdmin):
             )
         payouts_mark_exported(payout_ids=[p.id for p in payouts], actor=request.user)
         return response
+
+
+@admin.register(StripeConnectAccount)
+class StripeConnectAccountAdmin(admin.ModelAdmin):
+    """The sellers' Stripe Express accounts as Stripe last described them (read-only: Stripe's
+    ``account.updated`` and the seller's return from onboarding refresh them)."""
+
+    list_display = ("account_id", "seller", "status", "payouts_enabled", "refreshed_at")
+    list_filter = ("status",)
+    search_fields = ("account_id", "seller__email")
+    list_select_related = ("seller",)
+    fields = readonly_fields = (
+        "seller",
+        "account_id",
+        "status",
+        "charges_enabled",
+        "payouts_enabled",
+        "details_submitted",
+        "requirements_due",
+        "created_at",
+        "refreshed_at",
+    )
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
 
 
 # A holder or bank name the seller typed never runs as a spreadsheet formula.

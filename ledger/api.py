@@ -44,6 +44,7 @@ from .serializers import (
     PayoutSettingsDoc,
     PayoutSettingsInput,
 )
+from .stripe_connect import stripe_account_get
 
 _FILTER_PARAMS = [
     OpenApiParameter("type", str, required=False, description="Comma list of transaction types."),
@@ -250,23 +251,31 @@ class PayoutSettingsApi(APIView):
 
     @extend_schema(operation_id="payout_settings_retrieve", responses=PayoutSettingsDoc)
     def get(self, request: Request) -> Response:
-        return Response(payout_settings_to_dict(payout_settings_get(seller=request_seller(request))))
+        seller = request_seller(request)
+        return Response(
+            payout_settings_to_dict(
+                payout_settings_get(seller=seller), stripe_account=stripe_account_get(seller=seller)
+            )
+        )
 
     @extend_schema(
         operation_id="payout_settings_update",
         request=PayoutSettingsInput,
         responses=PayoutSettingsDoc,
         description=(
-            "Replaces the settings. Only `bank_transfer` is available yet (`stripe_connect` is a 400). "
-            "`minimum_amount` is one figure in minor units for every currency. The account number is "
-            "stored encrypted and never shown again (only `number_hint`); leave it out to keep it."
+            "Replaces the settings. `bank_transfer` needs `bank_account`; `stripe_connect` needs the "
+            "seller's connected account to have finished Stripe's onboarding (else 409 "
+            "`stripe_onboarding_incomplete`). `minimum_amount` is one figure in minor units for every "
+            "currency. The account number is stored encrypted and never shown again (only `number_hint`); "
+            "leave it out to keep it."
         ),
     )
     def put(self, request: Request) -> Response:
         data = _strict(PayoutSettingsInput, request)
         bank = data.get("bank_account")
+        seller = request_seller(request)
         row = payout_settings_update(
-            seller=request_seller(request),
+            seller=seller,
             method=data["method"],
             schedule=data["schedule"],
             minimum_amount=data["minimum_amount"],
@@ -276,7 +285,7 @@ class PayoutSettingsApi(APIView):
             if bank
             else None,
         )
-        return Response(payout_settings_to_dict(row))
+        return Response(payout_settings_to_dict(row, stripe_account=stripe_account_get(seller=seller)))
 
 
 class PayoutListApi(APIView):
@@ -299,7 +308,9 @@ class PayoutListApi(APIView):
         responses={201: PayoutDoc},
         description=(
             "Pays out the whole available balance in `currency` now. 409 `payout_settings_missing` "
-            "without a bank account, `below_minimum` under the minimum. Two at once never overdraw."
+            "without a bank account, `stripe_onboarding_incomplete` by Stripe Connect without an account "
+            "that can receive payouts, `below_minimum` under the minimum. Two at once never overdraw. "
+            "By Stripe Connect the transfer is made just after (the payout goes `in_transit`)."
         ),
     )
     def post(self, request: Request) -> Response:

@@ -171,7 +171,8 @@ class PayoutSettings(models.Model):
     schedule = models.CharField(max_length=10, choices=PayoutSchedule.choices, default=PayoutSchedule.MANUAL)
     minimum_amount = models.BigIntegerField(default=0, help_text="Minor units, the same figure in every currency.")
     bank_holder = models.CharField(max_length=140, blank=True)
-    bank_number = EncryptedTextField(blank=True, default="")
+    # NULL for a seller paid by Stripe Connect who never gave a bank account (the field stores "" as NULL).
+    bank_number = EncryptedTextField(blank=True, default="", null=True)
     bank_number_hint = models.CharField(max_length=4, blank=True)
     bank_name = models.CharField(max_length=140, blank=True)
     bank_country = models.CharField(max_length=2, blank=True)
@@ -209,6 +210,12 @@ class Payout(models.Model):
     arrival_date = models.DateField(null=True, blank=True)
     failure_reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Stripe Connect: the transfer that carried it to the seller's connected account, the ``py_``
+    # payment that transfer made there (how the account's own payout is matched back to this one),
+    # and that payout.
+    transfer_id = models.CharField(max_length=255, blank=True, db_index=True)
+    transfer_payment_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_payout_id = models.CharField(max_length=255, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -235,6 +242,8 @@ class PayoutEvent(models.Model):
         EXPORTED = "exported", "Exported in a bank file"
         PAID = "paid", "Paid"
         FAILED = "failed", "Failed"
+        TRANSFER = "transfer", "Stripe transfer made (in transit)"
+        REVERSAL = "reversal", "Stripe transfer reversed"
 
     payout = models.ForeignKey(Payout, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -284,3 +293,35 @@ class Adjustment(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise ImmutableError("An adjustment is never deleted; make a correcting one instead.")
+
+
+# --- Stripe Connect ----------------------------------------------------------------------------------
+
+
+class StripeAccountStatus(models.TextChoices):
+    PENDING = "pending", "Pending (onboarding not finished)"
+    RESTRICTED = "restricted", "Restricted (Stripe needs more information)"
+    ENABLED = "enabled", "Enabled (can receive payouts)"
+
+
+class StripeConnectAccount(models.Model):
+    """A seller's Stripe Express account (one per seller, made once), as Stripe last described it:
+    refreshed when the seller comes back from onboarding and on every ``account.updated``. The
+    account id is the seller's own to see; it grants nothing without the platform's secret key."""
+
+    seller = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="stripe_account")
+    account_id = models.CharField(max_length=255, unique=True)
+    status = models.CharField(max_length=12, choices=StripeAccountStatus.choices, default=StripeAccountStatus.PENDING)
+    charges_enabled = models.BooleanField(default=False)
+    payouts_enabled = models.BooleanField(default=False)
+    details_submitted = models.BooleanField(default=False)
+    requirements_due = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.status}"
+
+    @property
+    def can_receive_payouts(self) -> bool:
+        return self.status == StripeAccountStatus.ENABLED

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from marketplace.core.errors import DependencyUnavailable, NotFound
 
+from .connect_events import connect_webhook_receive
 from .gateway_events import headers_from_request, webhook_receive
 from .gateways import available_gateways
 from .models import WebhookEvent
@@ -30,6 +31,26 @@ class WebhookApi(APIView):
         if event.status == WebhookEvent.Status.FAILED:
             # Stored, but not done (its payment is unknown yet, or the gateway did not answer the
             # re-check): a non-2xx answer makes the gateway send it again.
+            raise DependencyUnavailable(f"The event was stored but could not be processed yet: {event.error}")
+        return Response(
+            {"received": True, "event_id": event.event_id, "status": event.status, "duplicate": not processed}
+        )
+
+
+# --- Stripe Connect ------------------------------------------------------------------------------
+
+
+class ConnectWebhookApi(APIView):
+    """Stripe Connect's webhooks (events of the sellers' connected accounts): signed with
+    ``STRIPE_CONNECT_WEBHOOK_SECRET``, stored once, then acted on after Stripe confirms."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[Any] = []
+
+    @extend_schema(operation_id="payments_webhooks_stripe_connect", request=None, responses={200: WebhookAckDoc})
+    def post(self, request: Request) -> Response:
+        event, processed = connect_webhook_receive(body=request._request.body, headers=headers_from_request(request))
+        if event.status == WebhookEvent.Status.FAILED:
             raise DependencyUnavailable(f"The event was stored but could not be processed yet: {event.error}")
         return Response(
             {"received": True, "event_id": event.event_id, "status": event.status, "duplicate": not processed}

@@ -329,6 +329,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ledger.tasks.payouts_schedule",
         "schedule": env.float("PAYOUT_SCHEDULE_INTERVAL_SECONDS", default=60 * 60.0),
     },
+    # Stripe Connect payouts whose transfer task was lost or gave up are queued again.
+    "payouts-transfer-sweep": {"task": "ledger.tasks.payouts_transfer_sweep", "schedule": 15 * 60.0},
 }
 
 # --- The marketplace ------------------------------------------------------------------------
@@ -359,6 +361,10 @@ SANDBOX_API_URL = env.str("SANDBOX_API_URL", default="")
 # Stripe (Checkout Sessions). Enabled by default once its secret key is set.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Stripe Connect payouts: the signing secret (whsec_...) of the Connect webhook endpoint
+# /api/v1/payments/webhooks/stripe-connect (events of the sellers' connected accounts). Empty: Connect
+# events are refused (400), and a Connect payout never leaves in_transit by itself.
+STRIPE_CONNECT_WEBHOOK_SECRET = env.str("STRIPE_CONNECT_WEBHOOK_SECRET", default="")
 # Base URL of Stripe's API; empty means the real one (https://api.stripe.com). Tests point it at a local fake.
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 # The gateways buyers may choose (an order's payment_method); adding one is a module plus a registry line.

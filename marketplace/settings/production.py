@@ -67,6 +67,15 @@ if STRIPE_SECRET_KEY and not STRIPE_SECRET_KEY.startswith(("sk_", "rk_")):
     raise ImproperlyConfigured("STRIPE_SECRET_KEY must be a Stripe secret or restricted key (sk_... or rk_...).")
 if STRIPE_WEBHOOK_SECRET and not STRIPE_WEBHOOK_SECRET.startswith("whsec_"):
     raise ImproperlyConfigured("STRIPE_WEBHOOK_SECRET must be the endpoint's signing secret (whsec_...).")
+# Stripe Connect payouts: the Connect endpoint's own signing secret, never a published one.
+STRIPE_CONNECT_WEBHOOK_SECRET = env.str("STRIPE_CONNECT_WEBHOOK_SECRET", default="")
+_refuse_published("STRIPE_CONNECT_WEBHOOK_SECRET", STRIPE_CONNECT_WEBHOOK_SECRET)
+if STRIPE_CONNECT_WEBHOOK_SECRET and not STRIPE_CONNECT_WEBHOOK_SECRET.startswith("whsec_"):
+    raise ImproperlyConfigured(
+        "STRIPE_CONNECT_WEBHOOK_SECRET must be the Connect endpoint's signing secret (whsec_...)."
+    )
+if STRIPE_CONNECT_WEBHOOK_SECRET and STRIPE_CONNECT_WEBHOOK_SECRET == STRIPE_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("STRIPE_CONNECT_WEBHOOK_SECRET must be the Connect endpoint's own secret.")
 # The sandbox hands out goods for a click on "Pay": never on a real shop by accident.
 SANDBOX_IN_PRODUCTION = env.bool("SANDBOX_IN_PRODUCTION", default=False)
 if "sandbox" in ENABLED_PAYMENT_GATEWAYS and not SANDBOX_IN_PRODUCTION:
