@@ -21,9 +21,9 @@ from ledger.stripe_connect import stripe_account_refresh_for, stripe_connect_onb
 from marketplace.core.errors import ApplicationError
 from payments.gateways import GatewayUnavailable
 
-# Where the seller lands after Stripe: the page that shows the payout settings (the Balance page
-# once it exists).
-AFTER_ONBOARDING_URL_NAME = "dashboard"
+# Where the seller lands after Stripe: the payout settings, which show the account's state and offer
+# Stripe Connect as a method once it can receive payouts.
+AFTER_ONBOARDING_URL_NAME = "dashboard-payout-settings"
 
 _STATUS_MESSAGES = {
     StripeAccountStatus.ENABLED: (
