@@ -203,7 +203,7 @@ def test_dashboard_start_sends_the_seller_to_stripe_and_return_refreshes_the_sta
     account = ConnectAccount.objects.get(seller=seller)
     # Back from Stripe, not finished: still pending, and the seller is told so.
     response = client.get("/dashboard/payouts/stripe/return/", follow=True)
-    assert response.redirect_chain[0] == ("/dashboard/", 302)
+    assert response.redirect_chain[0] == ("/dashboard/balance/settings/", 302)
     assert "onboarding is not finished yet" in response.content.decode()
     # Finished at Stripe: the return page stores it.
     stripe.connect.complete_onboarding(account.account_id)
@@ -236,7 +236,7 @@ def test_dashboard_start_when_stripe_is_down_says_so_and_makes_nothing(client, s
     client.force_login(seller)
     stripe.fail_next(500, times=3)  # the first try and Stripe's two retries
     response = client.post("/dashboard/payouts/stripe/start/", follow=True)
-    assert response.redirect_chain[0] == ("/dashboard/", 302)
+    assert response.redirect_chain[0] == ("/dashboard/balance/settings/", 302)
     assert "Stripe could not be reached" in response.content.decode()
     assert not ConnectAccount.objects.exists()
 
