@@ -376,6 +376,9 @@ BKASH_TIMEOUT_SECONDS = env.float("BKASH_TIMEOUT_SECONDS", default=30.0)
 # The sweeper asks the gateway about any payment still open after this many minutes (a lost webhook,
 # a buyer who closed the tab before bKash sent them back) and settles it either way.
 PAYMENT_STATUS_QUERY_AFTER_MINUTES = env.int("PAYMENT_STATUS_QUERY_AFTER_MINUTES", default=5)
+# ... and stops asking once it is this old: every gateway's payment page is gone by then (Stripe's
+# sessions live at most 24 hours; a bKash payment is only money once we execute it).
+PAYMENT_STATUS_QUERY_FOR_HOURS = env.int("PAYMENT_STATUS_QUERY_FOR_HOURS", default=24)
 # The gateways buyers may choose (an order's payment_method); adding one is a module plus a registry line.
 ENABLED_PAYMENT_GATEWAYS = env.list(
     "ENABLED_PAYMENT_GATEWAYS", default=["sandbox", *(["stripe"] if STRIPE_SECRET_KEY else [])]

@@ -43,8 +43,8 @@ def orders_sweep(*, now: Any = None) -> SweepResult:
     """Recovers what lost tasks and lost webhooks left undone.
 
     - paid (or partially delivered) orders untouched for a while are queued for fulfillment again;
-    - open payments of any gateway older than ``PAYMENT_STATUS_QUERY_AFTER_MINUTES`` are asked
-      about (a lost webhook; a bKash buyer who closed the tab before the callback) and settled
+    - open payments of any gateway older than ``PAYMENT_STATUS_QUERY_AFTER_MINUTES`` (and younger
+      than ``PAYMENT_STATUS_QUERY_FOR_HOURS``) are asked about (a lost webhook; a bKash buyer who closed the tab before the callback) and settled
       either way, as a webhook would settle them; a gateway that does not answer waits for the next run;
     - unpaid orders past their expiry are first re-checked with the gateway (a lost webhook), then
       cancelled, releasing their reservations.
@@ -67,7 +67,8 @@ def orders_sweep(*, now: Any = None) -> SweepResult:
             continue
         result.requeued.append(order_id)
     query_before = now - timedelta(minutes=settings.PAYMENT_STATUS_QUERY_AFTER_MINUTES)
-    queried = payments_query_open(created_before=query_before)
+    query_after = now - timedelta(hours=settings.PAYMENT_STATUS_QUERY_FOR_HOURS)
+    queried = payments_query_open(created_before=query_before, created_after=query_after)
     result.payments_paid, result.payments_settled = queried.paid, queried.settled
     result.payments_unanswered = queried.unanswered
     for order_id in Order.objects.filter(status__in=PAYABLE, expires_at__lt=now).values_list(

@@ -470,15 +470,18 @@ def test_the_sweeper_settles_a_payment_bkash_failed_and_leaves_young_and_open_on
     failed_order, failed = opened(api_client, voucher, bkash_on)
     open_order, still_open = opened(api_client, voucher, bkash_on)
     young_order, young = opened(api_client, voucher, bkash_on)
+    old_order, too_old = opened(api_client, voucher, bkash_on)
     bkash_on.payments[failed.transaction_id]["transactionStatus"] = "Failed"
+    bkash_on.payments[too_old.transaction_id]["transactionStatus"] = "Failed"
     _age(failed, 6)
     _age(still_open, 6)
+    _age(too_old, 25 * 60)  # past PAYMENT_STATUS_QUERY_FOR_HOURS: no longer asked
     queries_before = len(bkash_on.requests_to("/tokenized/checkout/payment/status"))
     with django_capture_on_commit_callbacks(execute=True):
         result = orders_sweep()
     assert (result.payments_paid, result.payments_settled, result.payments_unanswered) == ([], [failed.id], [])
     statuses = {p.pk: p.status for p in Payment.objects.all()}
-    assert statuses == {failed.pk: "failed", still_open.pk: "pending", young.pk: "pending"}
+    assert statuses == {failed.pk: "failed", still_open.pk: "pending", young.pk: "pending", too_old.pk: "pending"}
     failed_order.refresh_from_db()
     open_order.refresh_from_db()
     assert (failed_order.status, open_order.status) == ("failed", "pending")
