@@ -181,8 +181,9 @@ def payments_query_open(*, created_before: Any, created_after: Any, limit: int =
     """The sweeper's half for lost signals: every open payment of any gateway created between
     ``created_after`` and ``created_before`` (a lost webhook, a buyer who closed the tab before the
     gateway sent them back) is asked about and settled; older ones are no longer asked (their pages
-    are long gone), so that abandoned payments do not pile up into every run. A gateway that does not answer leaves its payment for the next run;
-    any other error is logged and the run goes on (one payment never stops the others)."""
+    are long gone), so that abandoned payments do not pile up into every run. A gateway that does
+    not answer leaves its payment for the next run; any other error is logged and the run goes on
+    (one payment never stops the others)."""
     result = OpenPaymentsQueried()
     open_payments = Payment.objects.filter(
         status=PaymentStatus.PENDING, created_at__lt=created_before, created_at__gte=created_after

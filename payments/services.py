@@ -3,6 +3,7 @@
 Incoming gateway events are in ``gateway_events.py``, refunds in ``refunds.py``; what a payment does
 to its order goes through ``ports.order_port()`` (payments never imports orders)."""
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ logger = logging.getLogger(__name__)
 # How long a request that opened a payment may still be talking to its gateway. A payment with no
 # gateway page after this is taken as abandoned (its request died), closed, and replaced.
 PAYMENT_OPENING_STALE_SECONDS = 120
+# A gateway's answer that does not match its payment is written on the order's timeline once in this
+# long (the sweeper asks about open payments every run).
+MISMATCH_RECORDED_FOR_SECONDS = 24 * 60 * 60
 # How long a second request waits for the first one's gateway page before it answers without it.
 PAYMENT_OPENING_WAIT_SECONDS = 10.0
 
@@ -207,14 +211,18 @@ def payment_apply_gateway_status(
             wrong_reference = bool(status.reference) and status.reference != payment.id
             if status.amount != payment.amount or status.currency != payment.currency or wrong_reference:
                 named = f" for {status.reference!r}" if wrong_reference else ""
-                orders.record_event(
-                    order=payment.order,
-                    type="payment_mismatch",
-                    actor=OrderActor.GATEWAY,
-                    message=f"The gateway reports {status.amount} {status.currency}{named}; the order expects "
-                    f"{payment.amount} {payment.currency} for {payment.id}. Not marked paid.",
-                    data={"payment_id": payment.id},
-                )
+                # Recorded once per distinct answer: the sweeper asks again every run, and the
+                # timeline must say it once, not once a minute.
+                claim = hashlib.sha256(f"{status.amount}|{status.currency}|{status.reference}".encode()).hexdigest()
+                if cache.add(f"payment-mismatch:{payment.id}:{claim[:16]}", 1, timeout=MISMATCH_RECORDED_FOR_SECONDS):
+                    orders.record_event(
+                        order=payment.order,
+                        type="payment_mismatch",
+                        actor=OrderActor.GATEWAY,
+                        message=f"The gateway reports {status.amount} {status.currency}{named}; the order expects "
+                        f"{payment.amount} {payment.currency} for {payment.id}. Not marked paid.",
+                        data={"payment_id": payment.id},
+                    )
                 return False
             # Only forward: a refunded payment never goes back to merely "succeeded".
             transaction_id = status.transaction_id or payment.transaction_id

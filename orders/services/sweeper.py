@@ -44,8 +44,9 @@ def orders_sweep(*, now: Any = None) -> SweepResult:
 
     - paid (or partially delivered) orders untouched for a while are queued for fulfillment again;
     - open payments of any gateway older than ``PAYMENT_STATUS_QUERY_AFTER_MINUTES`` (and younger
-      than ``PAYMENT_STATUS_QUERY_FOR_HOURS``) are asked about (a lost webhook; a bKash buyer who closed the tab before the callback) and settled
-      either way, as a webhook would settle them; a gateway that does not answer waits for the next run;
+      than ``PAYMENT_STATUS_QUERY_FOR_HOURS``) are asked about (a lost webhook; a bKash buyer who
+      closed the tab before the callback) and settled either way, as a webhook would settle them;
+      a gateway that does not answer waits for the next run;
     - unpaid orders past their expiry are first re-checked with the gateway (a lost webhook), then
       cancelled, releasing their reservations.
 

@@ -199,17 +199,19 @@ class BkashGateway(PaymentGateway):
                 amount=amount,
                 failure_reason="bKash holds no completed payment to refund.",
             )
-        refunded = self._api(
-            "/tokenized/checkout/payment/refund",
-            {
-                "paymentID": payment.transaction_id,
-                "trxID": trx_id,
-                "amount": bdt_text(amount),
-                "sku": idempotency_key[:255],
-                "reason": (reason or "Refund")[:255],
-            },
-            action="refund the payment",
-        )
+        try:
+            refunded = self._refund_call(payment, trx_id, amount, reason, idempotency_key)
+        except GatewayUnavailable:
+            # bKash's refund takes no idempotency key: a refund that timed out may have been made.
+            # Failing it would let it be asked again (money returned twice); it stays pending instead,
+            # holding its amount, until an operator checks bKash's merchant portal.
+            logger.warning("bKash did not answer a refund of payment %s; left pending for an operator", payment.id)
+            return GatewayRefund(
+                refund_id="",
+                status="pending",
+                amount=amount,
+                failure_reason="bKash did not answer; check its merchant portal before refunding again.",
+            )
         refund_id = refunded.get("refundTrxID")
         if _code(refunded) != SUCCESS or not isinstance(refund_id, str) or not refund_id:
             return GatewayRefund(refund_id="", status="failed", amount=amount, failure_reason=_message(refunded))
@@ -219,6 +221,19 @@ class BkashGateway(PaymentGateway):
             refund_id=refund_id,
             status="succeeded" if completed else "pending",
             amount=amount if confirmed is None else confirmed,
+        )
+
+    def _refund_call(self, payment: Any, trx_id: str, amount: int, reason: str, idempotency_key: str) -> dict[str, Any]:
+        return self._api(
+            "/tokenized/checkout/payment/refund",
+            {
+                "paymentID": payment.transaction_id,
+                "trxID": trx_id,
+                "amount": bdt_text(amount),
+                "sku": idempotency_key[:255],
+                "reason": (reason or "Refund")[:255],
+            },
+            action="refund the payment",
         )
 
     # --- The client ----------------------------------------------------------------------------

@@ -545,6 +545,37 @@ def test_a_refund_bkash_refuses_is_a_failed_refund(
     assert order.refunded_amount == 0
 
 
+def test_a_refund_bkash_does_not_answer_stays_pending_so_it_is_never_made_twice(
+    api_client, seller_client, bkash_on, voucher, django_capture_on_commit_callbacks
+):
+    order, payment = paid_through_callback(api_client, voucher, bkash_on, django_capture_on_commit_callbacks)
+    bkash_on.delay_next(0.0)  # the status query answers...
+    bkash_on.delay_next(1.5)  # ...the refund itself outlasts BKASH_TIMEOUT_SECONDS (bKash may have made it)
+    response = seller_client.post(f"/api/v1/orders/{order.id}/refund", {"reason": "x"}, format="json")
+    assert response.status_code == 201, response.content
+    refund = Refund.objects.get(order=order)
+    assert (refund.status, refund.gateway_refund_id) == ("pending", "")
+    assert OrderEvent.objects.filter(order=order, type="refund_pending").count() == 1
+    # The pending refund holds the amount: asking again is refused, not sent to bKash a second time.
+    again = seller_client.post(f"/api/v1/orders/{order.id}/refund", {"reason": "x"}, format="json")
+    assert again.status_code in (400, 409, 422), again.content
+    assert len(bkash_on.requests_to("/tokenized/checkout/payment/refund")) == 1
+
+
+def test_a_mismatch_the_sweeper_sees_every_run_is_recorded_once(
+    api_client, bkash_on, voucher, django_capture_on_commit_callbacks
+):
+    order, payment = opened(api_client, voucher, bkash_on)
+    bkash_on.approve(payment.transaction_id)
+    bkash_on.tamper(payment.transaction_id, amount="1.00")
+    _age(payment, 6)
+    for _ in range(3):
+        orders_sweep()
+    assert OrderEvent.objects.filter(order=order, type="payment_mismatch").count() == 1
+    payment.refresh_from_db()
+    assert payment.status == "pending"
+
+
 # --- Tokens --------------------------------------------------------------------------------------
 
 
