@@ -68,7 +68,7 @@ def checkout_pay(
     init_payment = validated.get("init_payment", True)
     gateway_name = validated.get("payment_method") or None
     if init_payment:
-        get_gateway(gateway_name)  # an unknown method creates nothing
+        get_gateway(gateway_name, currency=product.currency)  # an unknown method (or currency) creates nothing
     lines = checkout_lines(product, validated["items"])
     fingerprint_body = {k: v for k, v in validated.items() if k != "idempotency_key"}
     fingerprint_body["items"] = [(line.variant_id, line.quantity, line.fulfillment_input) for line in lines]

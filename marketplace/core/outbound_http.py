@@ -135,6 +135,15 @@ def private_urls_allowed() -> bool:
     return bool(settings.WEBHOOK_ALLOW_PRIVATE_URLS)
 
 
+def configured_host_policy() -> OutboundPolicy:
+    """The policy for calls to a host the operators configured (a payment gateway's API base URL),
+    not one a seller chose: the same guard, ``https://`` to public addresses only; where
+    ``private_urls_allowed()`` (development and tests) also ``http://`` and local addresses, so that
+    a gateway's local fake can answer."""
+    local = private_urls_allowed()
+    return OutboundPolicy(allow_http=local, allow_private=local)
+
+
 # --- Addresses ---------------------------------------------------------------------------------
 
 

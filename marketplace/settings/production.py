@@ -76,6 +76,15 @@ if STRIPE_CONNECT_WEBHOOK_SECRET and not STRIPE_CONNECT_WEBHOOK_SECRET.startswit
     )
 if STRIPE_CONNECT_WEBHOOK_SECRET and STRIPE_CONNECT_WEBHOOK_SECRET == STRIPE_WEBHOOK_SECRET:
     raise ImproperlyConfigured("STRIPE_CONNECT_WEBHOOK_SECRET must be the Connect endpoint's own secret.")
+# bKash, when enabled: its own credentials and its live base URL, named on purpose (never the sandbox's
+# by default), over https.
+if "bkash" in ENABLED_PAYMENT_GATEWAYS:
+    BKASH_BASE_URL = env.str("BKASH_BASE_URL", default="")
+    for _name in ("BKASH_BASE_URL", "BKASH_APP_KEY", "BKASH_APP_SECRET", "BKASH_USERNAME", "BKASH_PASSWORD"):
+        if not env.str(_name, default=""):
+            raise ImproperlyConfigured(f"bKash is enabled: {_name} must be set.")
+    if not BKASH_BASE_URL.startswith("https://"):
+        raise ImproperlyConfigured("BKASH_BASE_URL must be an https:// URL.")
 # The sandbox hands out goods for a click on "Pay": never on a real shop by accident.
 SANDBOX_IN_PRODUCTION = env.bool("SANDBOX_IN_PRODUCTION", default=False)
 if "sandbox" in ENABLED_PAYMENT_GATEWAYS and not SANDBOX_IN_PRODUCTION:

@@ -29,8 +29,12 @@ Actor = OrderEvent.Actor
 # --- Payment outcomes ----------------------------------------------------------------------------
 
 
-def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Order:
+def order_mark_paid(*, order_id: str, payment_id: str, message: str = "", risk: str = "") -> Order:
     """The gateway confirmed the payment. Moves the order to paid and queues its fulfillment.
+
+    ``risk``: the gateway flags the payment as risky (its words). The order is paid all the same (the
+    money is taken, the sale is in the ledger), then moved to ``needs_attention`` instead of being
+    fulfilled: an operator checks it and delivers (retry-delivery) or refunds it.
 
     A payment that cannot pay its order — the order is already paid (by another payment), cancelled
     or refunded, or a failed order's stock or discount is gone meanwhile — is refunded through its
@@ -76,6 +80,14 @@ def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Ord
         )
         # The sale and its fee, in this transaction: this is the order's one move to paid.
         ledger_sale_record(order=order, seller=order.seller, first_time=True)
+        if risk:
+            return order_transition(
+                order=order,
+                to_status=S.NEEDS_ATTENTION,
+                message=f"The gateway flagged this payment as risky ({risk[:200]}): check it before delivering.",
+                actor=Actor.GATEWAY,
+                data={"payment_id": payment_id, "risk": risk[:200]},
+            )
         _queue_fulfillment_on_commit(order)
         return order
 
