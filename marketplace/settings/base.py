@@ -165,6 +165,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # How long a signed download link works; each open of an order's download button signs a fresh one.
 DOWNLOAD_LINK_TTL_SECONDS = env.int("DOWNLOAD_LINK_TTL_SECONDS", default=24 * 60 * 60)
 
+
 def sibling_redis_db(url: str) -> str:
     """The same Redis server, another database: the cache must never share the broker's database,
     because clearing a cache is FLUSHDB, which would drop queued and unacknowledged tasks."""
@@ -361,9 +362,21 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 # Base URL of Stripe's API; empty means the real one (https://api.stripe.com). Tests point it at a local fake.
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+# SSLCommerz (hosted page, IPN, validation API; BDT). Enabled by default once its store is set.
+SSLCOMMERZ_STORE_ID = env.str("SSLCOMMERZ_STORE_ID", default="")
+SSLCOMMERZ_STORE_PASSWORD = env.str("SSLCOMMERZ_STORE_PASSWORD", default="")
+# Its public sandbox (https://sandbox.sslcommerz.com) outside production; the live one otherwise.
+SSLCOMMERZ_SANDBOX = env.bool("SSLCOMMERZ_SANDBOX", default=True)
+# Base URL of SSLCommerz's API; empty means the sandbox's or the live one's. Tests point it at a local fake.
+SSLCOMMERZ_API_BASE = env.str("SSLCOMMERZ_API_BASE", default="")
 # The gateways buyers may choose (an order's payment_method); adding one is a module plus a registry line.
 ENABLED_PAYMENT_GATEWAYS = env.list(
-    "ENABLED_PAYMENT_GATEWAYS", default=["sandbox", *(["stripe"] if STRIPE_SECRET_KEY else [])]
+    "ENABLED_PAYMENT_GATEWAYS",
+    default=[
+        "sandbox",
+        *(["stripe"] if STRIPE_SECRET_KEY else []),
+        *(["sslcommerz"] if SSLCOMMERZ_STORE_ID else []),
+    ],
 )
 WEBHOOK_TOLERANCE_SECONDS = 5 * 60
 

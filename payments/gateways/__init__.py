@@ -4,6 +4,7 @@ from marketplace.core.errors import ValidationFailed
 
 from .base import Checkout, GatewayStatus, GatewayUnavailable, InvalidSignature, PaymentGateway, WebhookMessage
 from .sandbox import SandboxGateway
+from .sslcommerz import SSLCommerzGateway
 from .stripe import StripeGateway
 
 # Every gateway there is, by the name orders use as payment_method. A new gateway is one module
@@ -11,6 +12,7 @@ from .stripe import StripeGateway
 GATEWAYS: dict[str, type[PaymentGateway]] = {
     "sandbox": SandboxGateway,
     "stripe": StripeGateway,
+    "sslcommerz": SSLCommerzGateway,
 }
 
 

@@ -32,6 +32,7 @@ class GatewayStatus:
     amount: int
     currency: str
     transaction_id: str = ""
+    risk: str = ""
 
 
 @dataclass
@@ -81,6 +82,8 @@ class PaymentGateway(ABC):
     # a remote one (Stripe) is asked only after the payment row is committed, so that a slow gateway
     # never holds a transaction open.
     opens_in_process: bool = False
+    needs_capture: bool = False
+    browser_return_only: bool = False
 
     @abstractmethod
     def create_checkout(self, *, payment: Payment, order: PayableOrder, return_url: str) -> Checkout: ...
@@ -89,6 +92,9 @@ class PaymentGateway(ABC):
     def retrieve(self, *, payment: Payment) -> GatewayStatus:
         """Asks the gateway server-side; never trusts what a webhook says."""
         ...
+
+    def capture(self, *, payment: Payment) -> GatewayStatus:
+        raise NotImplementedError
 
     @abstractmethod
     def retrieve_refunded(self, *, payment: Payment) -> int:
