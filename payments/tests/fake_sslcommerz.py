@@ -260,7 +260,14 @@ class FakeSSLCommerz:
                     return 404, "text/html", "<html><body>Session expired</body></html>"
                 if method == "GET":
                     return 200, "text/html", _hosted_page(key, session)
-                return self._choose(session, params.get("outcome", ""))
+                record, back = self._choose(session, params.get("outcome", ""))
+            else:
+                return self._api(method, path, params)
+        # Outside the lock: the merchant validates the IPN with this fake while the IPN is posted.
+        return self._send_ipn_and_return(session, record, back)
+
+    def _api(self, method: str, path: str, params: dict[str, str]) -> tuple[int, str, str]:
+        with self._lock:
             if method == "GET" and path == "/validator/api/validationserverAPI.php":
                 return self._json(self._validate(params))
             if method == "GET" and path == "/validator/api/merchantTransIDvalidationAPI.php":
@@ -313,14 +320,15 @@ class FakeSSLCommerz:
             "is_direct_pay_enable": "0",
         }
 
-    def _choose(self, session: dict[str, str], outcome: str) -> tuple[int, str, str]:
+    def _choose(self, session: dict[str, str], outcome: str) -> tuple[dict[str, str], str]:
         tran_id = session["tran_id"]
         if outcome == "pay":
-            record, back = self.pay(tran_id), session["success_url"]
-        elif outcome == "cancel":
-            record, back = self.decline(tran_id, status="CANCELLED"), session["cancel_url"]
-        else:
-            record, back = self.decline(tran_id), session["fail_url"]
+            return self.pay(tran_id), session["success_url"]
+        if outcome == "cancel":
+            return self.decline(tran_id, status="CANCELLED"), session["cancel_url"]
+        return self.decline(tran_id), session["fail_url"]
+
+    def _send_ipn_and_return(self, session: dict[str, str], record: dict[str, str], back: str) -> tuple[int, str, str]:
         if self.send_ipn and session.get("ipn_url"):
             answer = requests.post(
                 session["ipn_url"],
