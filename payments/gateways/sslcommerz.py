@@ -321,7 +321,11 @@ class SSLCommerzGateway(PaymentGateway):
             return GatewayRefund(
                 refund_id=refund_ref, status="failed", amount=amount, failure_reason=f"SSLCommerz: {reason_given}"
             )
-        settled = str(self._refund_status(refund_ref).get("status") or "").lower()
+        try:
+            settled = str(self._refund_status(refund_ref).get("status") or "").lower()
+        except (GatewayUnavailable, ApplicationError):
+            # SSLCommerz took the refund: never report it failed (it would be asked for again).
+            return GatewayRefund(refund_id=refund_ref, status="pending", amount=amount)
         if settled == "refunded":
             return GatewayRefund(refund_id=refund_ref, status="succeeded", amount=amount)
         if settled == "cancelled":

@@ -609,6 +609,25 @@ def test_a_refund_still_processing_at_sslcommerz_stays_pending(
     assert get_gateway("sslcommerz").retrieve_refunded(payment=payment) == 0
 
 
+def test_a_refund_taken_whose_status_query_fails_stays_pending(
+    api_client, opened, django_capture_on_commit_callbacks, monkeypatch
+):
+    """SSLCommerz took the refund, then its status query does not answer: the refund must not be
+    reported failed (it would be asked for, and paid out, again)."""
+    order, payment, fake = _paid(api_client, opened, django_capture_on_commit_callbacks)
+    take_refund = FakeSSLCommerz._refund
+
+    def refund_then_go_down(self, params):
+        answer = take_refund(self, params)
+        self._failures.append(503)  # the next request (the status query) answers 503
+        return answer
+
+    monkeypatch.setattr(FakeSSLCommerz, "_refund", refund_then_go_down)
+    answer = get_gateway("sslcommerz").refund(payment=payment, amount=100, reason="r", idempotency_key="rfd_z")
+    [ref] = fake.refunds
+    assert (answer.status, answer.refund_id) == ("pending", ref)
+
+
 def test_a_refund_sslcommerz_refuses_is_a_failed_refund(api_client, opened, django_capture_on_commit_callbacks):
     order, payment, fake = _paid(api_client, opened, django_capture_on_commit_callbacks)
     answer = get_gateway("sslcommerz").refund(payment=payment, amount=PRICE + 1, reason="", idempotency_key="rfd_x")

@@ -95,6 +95,14 @@ def test_production_takes_the_sslcommerz_sandbox_only_on_purpose() -> None:
     assert result.stdout.strip() == "https://sandbox.sslcommerz.com"
 
 
+def test_check_deploy_warns_while_the_sslcommerz_sandbox_is_on_on_purpose() -> None:
+    env = production_env(**LIVE_STORE, SSLCOMMERZ_SANDBOX="true", SSLCOMMERZ_SANDBOX_IN_PRODUCTION="true")
+    on = run([sys.executable, "manage.py", "check", "--deploy"], env)
+    assert "payments.W002" in on.stdout + on.stderr
+    live = run([sys.executable, "manage.py", "check", "--deploy"], production_env(**LIVE_STORE))
+    assert "payments.W002" not in live.stdout + live.stderr
+
+
 # --- in the test process, against the fake -------------------------------------------------------
 
 
