@@ -21,7 +21,7 @@ from orders.selectors import order_get_for_buyer
 from orders.serializers import InitiateInput, PayInput, QuoteInput
 from payments.services import payment_open, payment_reconcile_throttled
 
-from .services import checkout_lines, checkout_pay, product_for_checkout
+from .services import checkout_gateway, checkout_lines, checkout_pay, product_for_checkout
 
 
 class CheckoutProductApi(PublicApi):
@@ -111,7 +111,6 @@ class CheckoutOrderApi(PublicApi):
         return Response(order_to_dict(order, audience="buyer"))
 
 
-
 class PaymentInitiateApi(APIView):
     """A payment for an order created with ``init_payment: false``, or a new attempt after a failure.
     201 with the payment it opened; 200 with the order's open payment when it already has one."""
@@ -125,6 +124,7 @@ class PaymentInitiateApi(APIView):
         order = order_get_for_buyer(order_id=order_id)
         data = InitiateInput(data=request.data)
         data.is_valid(raise_exception=True)
+        checkout_gateway(data.validated_data["payment_method"] or None, currency=order.currency)
         return_url = success_page_url(order)
         opened = payment_open(
             order=order, gateway_name=data.validated_data["payment_method"] or None, return_url=return_url

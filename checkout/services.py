@@ -5,14 +5,69 @@ payment. Shared by the public API and the hosted checkout page."""
 from typing import Any
 
 from catalog.models import Product, ProductStatus, Variant
-from marketplace.core.errors import NotFound, ValidationFailed
+from marketplace.core.errors import ApplicationError, NotFound, ValidationFailed
 from orders.emails import success_page_url
 from orders.models import Order, OrderStatus
 from orders.selectors import prefetched_set
 from orders.services import CheckoutLine, order_create, request_fingerprint
-from payments.gateways import get_gateway
-from payments.models import Payment
-from payments.services import payment_initiate, payment_open_in_order_transaction
+from payments.gateways import GATEWAYS, PaymentGateway, available_gateways, get_gateway
+from payments.models import Payment, PaymentStatus
+from payments.services import payment_initiate, payment_open_in_order_transaction, payment_reconcile_throttled
+
+# What the hosted checkout calls each gateway, and its mark (vendored under static/img/payment/).
+PAYMENT_METHOD_NAMES = {
+    "bkash": "bKash",
+    "sslcommerz": "SSLCommerz — cards, mobile banking, internet banking",
+    "stripe": "Card",
+    "sandbox": "Test payment (sandbox: no money moves)",
+}
+# Buyers in Bangladesh pay with these first: a BDT product lists them before the others.
+BDT_FIRST = ("bkash", "sslcommerz")
+
+
+def gateway_accepts(gateway: type[PaymentGateway] | PaymentGateway, currency: str) -> bool:
+    """Whether a gateway takes payments in ``currency`` (one that names its ``currencies`` takes
+    only those; the others take any)."""
+    accepted = gateway.currencies
+    return not accepted or currency in accepted
+
+
+def checkout_gateway(name: str | None, *, currency: str) -> PaymentGateway:
+    """The enabled gateway ``name`` (or the default), if it takes ``currency``; else a 400 on
+    ``payment_method`` (before anything is created)."""
+    gateway = get_gateway(name)
+    if not gateway_accepts(gateway, currency):
+        takes = ", ".join(sorted(gateway.currencies))
+        message = f"This payment method does not take {currency} ({takes} only). Choose another one."
+        raise ValidationFailed(message, fields={"payment_method": [message]})
+    return gateway
+
+
+def payment_methods_for(currency: str) -> list[dict[str, str]]:
+    """The methods the hosted checkout offers for a product in ``currency``: enabled and
+    registered, taking that currency; bKash and SSLCommerz first for BDT."""
+    names = [name for name in available_gateways() if gateway_accepts(GATEWAYS[name], currency)]
+    if currency == "BDT":
+        names.sort(key=lambda name: BDT_FIRST.index(name) if name in BDT_FIRST else len(BDT_FIRST))
+    return [
+        {"name": name, "label": PAYMENT_METHOD_NAMES.get(name, name), "mark": f"img/payment/{name}.svg"}
+        for name in names
+    ]
+
+
+def sslcommerz_browser_return(*, payment_id: str) -> Order | None:
+    """SSLCommerz's page posts the buyer back (success, fail or cancel), unsigned: nothing in the
+    post is believed. The payment named in our own return URL is re-checked with SSLCommerz (at
+    most every few seconds per order), and its order is answered for the redirect to its page."""
+    payment = Payment.objects.select_related("order__product").filter(id=payment_id, gateway="sslcommerz").first()
+    if payment is None:
+        return None
+    if payment.status == PaymentStatus.PENDING:
+        try:
+            payment_reconcile_throttled(order=payment.order)
+        except ApplicationError:
+            pass  # an unusable answer: the order's page asks again, the sweeper later
+    return payment.order
 
 
 def product_for_checkout(slug: str) -> Product:
@@ -68,7 +123,7 @@ def checkout_pay(
     init_payment = validated.get("init_payment", True)
     gateway_name = validated.get("payment_method") or None
     if init_payment:
-        get_gateway(gateway_name, currency=product.currency)  # an unknown method (or currency) creates nothing
+        checkout_gateway(gateway_name, currency=product.currency)  # an unknown method (or currency) creates nothing
     lines = checkout_lines(product, validated["items"])
     fingerprint_body = {k: v for k, v in validated.items() if k != "idempotency_key"}
     fingerprint_body["items"] = [(line.variant_id, line.quantity, line.fulfillment_input) for line in lines]

@@ -13,7 +13,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from catalog.selectors import variant_stock
 from marketplace.core.errors import ApplicationError, IdempotencyConflict, OutOfStock
@@ -28,7 +29,7 @@ from orders.serializers import MAX_QUANTITY
 from payments.services import payment_reconcile_throttled
 
 from .forms import CheckoutForm
-from .services import checkout_pay, product_for_checkout
+from .services import checkout_pay, payment_methods_for, product_for_checkout, sslcommerz_browser_return
 
 # The checkout page shows "N left" from this many units down (templates/checkout/checkout.html).
 LOW_STOCK_SHOWN = 5
@@ -43,6 +44,7 @@ _FIELD_FOR = {
     "quantity": "quantity",
     "items.0.quantity": "quantity",
     "items": "variant_id",
+    "payment_method": "payment_method",
 }
 
 
@@ -109,10 +111,15 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
     data = request.POST.copy() if request.method == "POST" else None
     if data is not None and not data.get("idempotency_key"):
         data["idempotency_key"] = "page-" + secrets.token_urlsafe(18)
-    form = CheckoutForm(data, variants=variants, asks_player_id=asks_player_id)
+    methods = payment_methods_for(product.currency)
+    form = CheckoutForm(data, variants=variants, asks_player_id=asks_player_id, payment_methods=methods)
     if data is None:
         first = next((v for v in variants if available[v.id]), variants[0] if variants else None)
-        form.initial = {"variant_id": first.id if first else "", "idempotency_key": "page-" + secrets.token_urlsafe(18)}
+        form.initial = {
+            "variant_id": first.id if first else "",
+            "idempotency_key": "page-" + secrets.token_urlsafe(18),
+            "payment_method": methods[0]["name"] if methods else "",
+        }
     quote: Quote | None = None
     status = 200
     if request.method == "POST":
@@ -141,7 +148,7 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
                                 }
                             ],
                             "discount_code": cleaned["discount_code"],
-                            "payment_method": "",
+                            "payment_method": cleaned.get("payment_method") or "",
                             "init_payment": True,
                             "meta": {},
                             "webhook_urls": [],
@@ -182,6 +189,8 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
             "quote": _quote_context(quote, product.currency),
             "exponent": exponent(product.currency),
             "quote_url": reverse("checkout-api:quote", args=[product.slug]),
+            "payment_methods": methods,
+            "selected_method": str(form["payment_method"].value() or ""),
         },
         status=status,
     )
@@ -219,6 +228,17 @@ def _poll_seconds(order: Any) -> int:
     return 30
 
 
+@csrf_exempt  # posted by SSLCommerz's page, from its origin: nothing in it is believed
+@require_POST
+@throttle_page("polling", methods=("POST",))
+def sslcommerz_return(request: HttpRequest, payment_id: str, outcome: str) -> HttpResponse:
+    """``/c/payments/sslcommerz/{payment_id}/{success|fail|cancel}``: SSLCommerz sends the buyer
+    back here. The post is unsigned and ignored; the payment in the URL is re-checked with SSLCommerz
+    (the validation API), and the buyer goes on to the order's page, which shows what really happened."""
+    order = sslcommerz_browser_return(payment_id=payment_id) if outcome in ("success", "fail", "cancel") else None
+    if order is None:
+        return render(request, "checkout/not_found.html", status=404)
+    return HttpResponseRedirect(reverse("checkout:success", args=[order.product.slug, order.id]), status=303)
 
 
 @require_GET

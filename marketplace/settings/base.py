@@ -385,9 +385,21 @@ PAYMENT_STATUS_QUERY_AFTER_MINUTES = env.int("PAYMENT_STATUS_QUERY_AFTER_MINUTES
 # ... and stops asking once it is this old: every gateway's payment page is gone by then (Stripe's
 # sessions live at most 24 hours; a bKash payment is only money once we execute it).
 PAYMENT_STATUS_QUERY_FOR_HOURS = env.int("PAYMENT_STATUS_QUERY_FOR_HOURS", default=24)
+# SSLCommerz (hosted page, IPN, validation API; BDT). Enabled by default once its store is set.
+SSLCOMMERZ_STORE_ID = env.str("SSLCOMMERZ_STORE_ID", default="")
+SSLCOMMERZ_STORE_PASSWORD = env.str("SSLCOMMERZ_STORE_PASSWORD", default="")
+# Its public sandbox (https://sandbox.sslcommerz.com) outside production; the live one otherwise.
+SSLCOMMERZ_SANDBOX = env.bool("SSLCOMMERZ_SANDBOX", default=True)
+# Base URL of SSLCommerz's API; empty means the sandbox's or the live one's. Tests point it at a local fake.
+SSLCOMMERZ_API_BASE = env.str("SSLCOMMERZ_API_BASE", default="")
 # The gateways buyers may choose (an order's payment_method); adding one is a module plus a registry line.
 ENABLED_PAYMENT_GATEWAYS = env.list(
-    "ENABLED_PAYMENT_GATEWAYS", default=["sandbox", *(["stripe"] if STRIPE_SECRET_KEY else [])]
+    "ENABLED_PAYMENT_GATEWAYS",
+    default=[
+        "sandbox",
+        *(["stripe"] if STRIPE_SECRET_KEY else []),
+        *(["sslcommerz"] if SSLCOMMERZ_STORE_ID else []),
+    ],
 )
 WEBHOOK_TOLERANCE_SECONDS = 5 * 60
 

@@ -5,6 +5,7 @@ from marketplace.core.errors import ValidationFailed
 from .base import Checkout, GatewayStatus, GatewayUnavailable, InvalidSignature, PaymentGateway, WebhookMessage
 from .bkash import BkashGateway
 from .sandbox import SandboxGateway
+from .sslcommerz import SSLCommerzGateway
 from .stripe import StripeGateway
 
 # Every gateway there is, by the name orders use as payment_method. A new gateway is one module
@@ -13,6 +14,7 @@ GATEWAYS: dict[str, type[PaymentGateway]] = {
     "sandbox": SandboxGateway,
     "stripe": StripeGateway,
     "bkash": BkashGateway,
+    "sslcommerz": SSLCommerzGateway,
 }
 
 
