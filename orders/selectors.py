@@ -72,3 +72,13 @@ def order_get_for_buyer(*, order_id: str, slug: str | None = None) -> Order:
     if order is None:
         raise NotFound("Order not found.", code="order_not_found")
     return order
+
+
+def order_get_for_buyer_account(*, user: Any, ref: str) -> Order:
+    """A signed-in buyer's own order (placed while signed in), by ``ord_`` id or order number;
+    anyone else's is simply not found."""
+    lookup = Q(id=ref) if ref.startswith("ord_") else Q(order_number=ref)
+    order = orders_with_details().filter(lookup, buyer=user).first()
+    if order is None:
+        raise NotFound("Order not found.", code="order_not_found")
+    return order

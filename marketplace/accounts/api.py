@@ -6,16 +6,15 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_logged_in
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace.core.errors import ApplicationError
-from marketplace.core.permissions import IsSeller, request_seller
 from marketplace.core.ratelimit import ClientRateThrottle
 
-from .models import APIKey
+from .models import APIKey, User
 from .serializers import (
     APIKeyCreatedOutput,
     APIKeyInput,
@@ -94,11 +93,14 @@ class TokenRefreshApi(APIView):
 
 
 class APIKeyListApi(APIView):
-    permission_classes = [IsSeller]
+    """A seller's keys for its integrations, or a buyer's (a reseller's backend, an app): a buyer's
+    key acts as the buyer (``POST /api/v1/orders``, its own orders), never as a seller."""
+
+    permission_classes = [IsAuthenticated]
 
     @extend_schema(responses=APIKeyOutput(many=True))
     def get(self, request: Request) -> Response:
-        keys = APIKey.objects.filter(user=request_seller(request), revoked_at__isnull=True)
+        keys = APIKey.objects.filter(user=cast(User, request.user), revoked_at__isnull=True)
         return Response(APIKeyOutput(keys, many=True).data)
 
     @extend_schema(request=APIKeyInput, responses={201: APIKeyCreatedOutput})
@@ -112,7 +114,7 @@ class APIKeyListApi(APIView):
 
 
 class APIKeyDetailApi(APIView):
-    permission_classes = [IsSeller]
+    permission_classes = [IsAuthenticated]
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, key_id: str) -> Response:
