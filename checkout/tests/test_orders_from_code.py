@@ -35,7 +35,9 @@ def key_client(user) -> APIClient:
 
 
 def counts() -> tuple[int, int, int, int]:
-    return (Order.objects.count(), OrderItem.objects.count(), Payment.objects.count(), BalanceTransaction.objects.count())
+    models = (Order, OrderItem, Payment, BalanceTransaction)
+    a, b, c, d = (model.objects.count() for model in models)
+    return a, b, c, d
 
 
 @pytest.fixture
