@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -22,7 +23,13 @@ from .lifecycle import PAYABLE
 from .models import OrderStatus
 from .presenters import order_summary_to_dict, order_to_dict
 from .schema import OrderDoc, ResourceDoc
-from .selectors import order_get_for_buyer, order_get_for_buyer_account, order_get_for_seller, orders_for_list
+from .selectors import (
+    buyer_owns_q,
+    order_get_for_buyer,
+    order_get_for_buyer_account,
+    order_get_for_seller,
+    orders_for_list,
+)
 from .serializers import DeliveryOverrideInput, RefundInput, StatusInput
 from .services import (
     order_item_override_delivery,
@@ -123,8 +130,8 @@ class OrderListApi(SellerApi):
     )
     def get(self, request: Request) -> Response:
         is_seller = getattr(request.user, "is_seller", False)
-        owner = {"seller": request_seller(request)} if is_seller else {"buyer": request.user}
-        queryset = orders_for_list().filter(**owner).order_by("-created_at", "-id")
+        owner = Q(seller=request_seller(request)) if is_seller else buyer_owns_q(request.user)
+        queryset = orders_for_list().filter(owner).order_by("-created_at", "-id")
         filterset = OrderFilter(request.query_params, queryset=queryset)
         if not filterset.is_valid():
             from rest_framework.exceptions import ValidationError

@@ -19,6 +19,8 @@ from .serializers import (
     APIKeyCreatedOutput,
     APIKeyInput,
     APIKeyOutput,
+    EmailVerificationOutput,
+    EmailVerifyInput,
     RefreshInput,
     RefreshOutput,
     RegisterInput,
@@ -26,7 +28,15 @@ from .serializers import (
     TokenOutput,
     UserOutput,
 )
-from .services import api_key_create, api_key_revoke, user_register, user_tokens_issue, user_tokens_refresh
+from .services import (
+    api_key_create,
+    api_key_revoke,
+    email_verification_request,
+    email_verify,
+    user_register,
+    user_tokens_issue,
+    user_tokens_refresh,
+)
 
 
 class RegisterApi(APIView):
@@ -120,3 +130,33 @@ class APIKeyDetailApi(APIView):
     def delete(self, request: Request, key_id: str) -> Response:
         api_key_revoke(user=request.user, key_id=key_id)  # type: ignore[arg-type]
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class EmailVerifyRequestApi(APIView):
+    """Sends the signed-in user a code that proves the account's email (at most once a minute)."""
+
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [ClientRateThrottle]
+    throttle_scope = "auth"
+
+    @extend_schema(request=None, responses={202: EmailVerificationOutput})
+    def post(self, request: Request) -> Response:
+        user = cast(User, request.user)
+        email_verification_request(user=user)
+        return Response({"email": user.email, "email_verified": user.email_verified}, status=status.HTTP_202_ACCEPTED)
+
+
+class EmailVerifyConfirmApi(APIView):
+    """The code from the email: the address is the account's verified email from now on."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[Any] = []
+    throttle_classes = [ClientRateThrottle]
+    throttle_scope = "auth"
+
+    @extend_schema(request=EmailVerifyInput, responses=EmailVerificationOutput)
+    def post(self, request: Request) -> Response:
+        data = EmailVerifyInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = email_verify(token=data.validated_data["token"])
+        return Response({"email": user.email, "email_verified": True})
