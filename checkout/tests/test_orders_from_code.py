@@ -313,3 +313,34 @@ def test_two_identical_requests_at_once_make_one_order(db):
     assert Order.objects.count() == 1
     variant.refresh_from_db()
     assert variant.stock == 8  # reserved once
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_identical_external_orders_at_once_are_one_paid_order_and_one_fee(db, settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks and unique-index waits only show between real connections on PostgreSQL")
+    settings.PLATFORM_FEE_BPS = 1000
+    settings.PLATFORM_FEE_FIXED = 0
+    seller = SellerFactory()
+    variant = VariantFactory(product=ProductFactory(seller=seller), price=1000, stock=10)
+    _, raw = api_key_create(user=seller, name="pos")
+    body = {
+        "buyer_email": "c@example.com",
+        "variant_id": variant.id,
+        "payment_method": "external",
+        "payment_reference": "till-7",
+        "idempotency_key": "till-7",
+    }
+
+    def post(_):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        response = client.post(URL, body, format="json")
+        return response.status_code, response.json()["data"]["id"]
+
+    results = run_concurrently(4, post)
+    assert Counter(status for status, _ in results) == Counter({201: 1, 200: 3})
+    order = Order.objects.get()
+    assert order.paid_at is not None
+    assert list(BalanceTransaction.objects.values_list("type", "amount")) == [("platform_fee", -100)]
+    assert OrderEvent.objects.filter(order=order, type="status_changed", to_status="paid").count() == 1
