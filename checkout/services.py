@@ -4,12 +4,14 @@ payment. Shared by the public API and the hosted checkout page."""
 
 from typing import Any
 
+from django.db import transaction
+
 from catalog.models import Product, ProductStatus, Variant
 from marketplace.core.errors import ApplicationError, NotFound, ValidationFailed
 from orders.emails import success_page_url
 from orders.models import Order, OrderStatus
 from orders.selectors import prefetched_set
-from orders.services import CheckoutLine, order_create, request_fingerprint
+from orders.services import CheckoutLine, order_create, order_mark_paid_externally, request_fingerprint
 from payments.gateways import GATEWAYS, PaymentGateway, available_gateways, get_gateway
 from payments.models import Payment, PaymentStatus
 from payments.services import payment_initiate, payment_open_in_order_transaction, payment_reconcile_throttled
@@ -112,7 +114,12 @@ def checkout_lines(product: Product, items: list[dict[str, Any]]) -> list[Checko
 
 
 def checkout_pay(
-    *, product: Product, validated: dict[str, Any], idempotency_key: str | None, buyer: Any = None
+    *,
+    product: Product,
+    validated: dict[str, Any],
+    idempotency_key: str | None,
+    buyer: Any = None,
+    idempotency_scope: str = "",
 ) -> tuple[Order, Any, bool]:
     """Creates (or replays) the order, then opens its payment. Shared by the API and the page.
 
@@ -145,6 +152,7 @@ def checkout_pay(
         webhook_urls=validated.get("webhook_urls") or [],
         payment_reference=validated.get("payment_reference", ""),
         idempotency_key=idempotency_key,
+        idempotency_scope=idempotency_scope,
         fingerprint=request_fingerprint(fingerprint_body),
         buyer=buyer,
         then=open_payment if init_payment else None,
@@ -159,3 +167,76 @@ def checkout_pay(
         if result.created:
             prefetched_set(order, "payments", [payment])
     return order, payment, result.created
+
+
+EXTERNAL = "external"
+
+
+def product_for_items(*, items: list[dict[str, Any]], seller: Any = None) -> Product:
+    """The product an integration's order is made under: the first item's, on sale (and, for a
+    seller's own call, the seller's). The quote then takes the other items only from the same
+    seller's products on sale, in the same currency. Another seller's option is simply not for sale."""
+    first = items[0]["variant_id"] if items else None
+    query = Variant.objects.filter(id=first or "", product__status=ProductStatus.ACTIVE)
+    if seller is not None:
+        query = query.filter(product__seller=seller)
+    slug = query.values_list("product__slug", flat=True).first()
+    if slug is None:
+        message = "This option is not for sale."
+        raise ValidationFailed(message, fields={"items.0.variant_id": [message]})
+    return product_for_checkout(slug)
+
+
+def checkout_order_for_caller(
+    *, caller: Any, api_key_id: str | None, validated: dict[str, Any], idempotency_key: str | None
+) -> tuple[Order, Any, bool]:
+    """``POST /api/v1/orders``: an authenticated caller's order, through the same ``checkout_pay``.
+
+    - A buyer orders for itself: the order's buyer and email are the account's; ``buyer_email`` is refused.
+    - A seller orders its own products for a customer (``buyer_email`` required); with
+      ``payment_method: "external"`` and a ``payment_reference`` the seller took the money itself:
+      the order is created and moved to paid in one transaction, then fulfilled as any paid order.
+    Idempotency keys live in the caller's own key space (``idempotency_scope``: the caller's id)."""
+    validated = dict(validated)
+    method = validated.get("payment_method") or ""
+    is_seller = getattr(caller, "is_seller", False)
+    if is_seller:
+        if not validated.get("buyer_email"):
+            raise ValidationFailed(fields={"buyer_email": ["Required when a seller orders for a customer."]})
+        buyer = None
+    else:
+        if "buyer_email" in validated:
+            raise ValidationFailed(
+                fields={"buyer_email": ["A buyer's order is for the account's own email; leave this out."]}
+            )
+        validated["buyer_email"] = caller.email
+        buyer = caller
+    if method == EXTERNAL:
+        if not is_seller:
+            raise ApplicationError(
+                "Only the seller's own credentials may record an external payment.",
+                code="permission_denied",
+                status_code=403,
+            )
+        if not validated.get("payment_reference"):
+            raise ValidationFailed(fields={"payment_reference": ["Required with payment_method external."]})
+        if validated.get("init_payment") is False:
+            raise ValidationFailed(fields={"init_payment": ["An external payment is already made."]})
+    product = product_for_items(items=validated["items"], seller=caller if is_seller else None)
+    scope = str(caller.pk)
+    if method != EXTERNAL:
+        return checkout_pay(
+            product=product, validated=validated, idempotency_key=idempotency_key, buyer=buyer, idempotency_scope=scope
+        )
+    with transaction.atomic():
+        order, _, created = checkout_pay(
+            product=product,
+            validated={**validated, "init_payment": False},
+            idempotency_key=idempotency_key,
+            idempotency_scope=scope,
+        )
+        if created:
+            order = order_mark_paid_externally(
+                order_id=order.id, reference=validated["payment_reference"], user=caller, api_key_id=api_key_id
+            )
+    return order, None, created

@@ -25,6 +25,7 @@ from .manual import (
 from .payment_outcomes import (
     order_cancel,
     order_mark_paid,
+    order_mark_paid_externally,
     order_mark_payment_failed,
     order_paid_by,
     order_reopen_for_payment,
@@ -44,6 +45,7 @@ __all__ = [
     "order_item_override_delivery",
     "order_mark_delivered",
     "order_mark_paid",
+    "order_mark_paid_externally",
     "order_mark_payment_failed",
     "order_paid_by",
     "order_refund_create",
