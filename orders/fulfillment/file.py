@@ -71,6 +71,7 @@ class FileDelivery(DeliveryStrategy):
             "content": self._filename(item),
             "download_url": download,
             "expires_at": None,
+            "redemption_instructions": item.redemption_instructions or None,
         }
 
     def resource(self, item: Any, *, request: Any) -> Resource:
