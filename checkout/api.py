@@ -111,7 +111,6 @@ class CheckoutOrderApi(PublicApi):
         return Response(order_to_dict(order, audience="buyer"))
 
 
-
 class PaymentInitiateApi(APIView):
     """A payment for an order created with ``init_payment: false``, or a new attempt after a failure.
     201 with the payment it opened; 200 with the order's open payment when it already has one."""

@@ -229,8 +229,6 @@ def _poll_seconds(order: Any) -> int:
     return 30
 
 
-
-
 @require_GET
 @throttle_page("polling", methods=("GET",))
 def success_page(request: HttpRequest, slug: str, order_id: str) -> HttpResponse:

@@ -19,6 +19,7 @@ from django.db.models import Q
 
 from marketplace.core.crypto import EncryptedTextField
 from marketplace.core.ids import PrefixedIdField
+from marketplace.core.money import format_money
 
 
 class TransactionType(models.TextChoices):
@@ -73,7 +74,7 @@ class BalanceTransaction(models.Model):
         indexes = [models.Index(fields=["seller", "-created_at", "-id"], name="ledger_btx_seller_created")]
 
     def __str__(self) -> str:
-        return f"{self.id} {self.type} {self.amount} {self.currency}"
+        return f"{self.id} {self.type} {format_money(self.amount, self.currency)}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
@@ -110,7 +111,7 @@ class LedgerLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.account} {self.amount} {self.currency}"
+        return f"{self.account} {format_money(self.amount, self.currency)}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
@@ -197,7 +198,7 @@ class Payout(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.id} {self.amount} {self.currency} {self.status}"
+        return f"{self.id} {format_money(self.amount, self.currency)} {self.status}"
 
 
 class PayoutEvent(models.Model):
@@ -250,7 +251,7 @@ class Adjustment(models.Model):
         constraints = [models.CheckConstraint(condition=~Q(amount=0), name="ledger_adjustment_amount_nonzero")]
 
     def __str__(self) -> str:
-        return f"{self.id} {self.amount} {self.currency}"
+        return f"{self.id} {format_money(self.amount, self.currency)}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:

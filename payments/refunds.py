@@ -13,6 +13,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 
 from marketplace.core.errors import ApplicationError, DependencyUnavailable, IdempotencyConflict, ValidationFailed
+from marketplace.core.money import format_money
 
 from .gateways import GatewayUnavailable, get_gateway
 from .gateways.base import GatewayRefund
@@ -117,7 +118,7 @@ def refund_through_gateway(*, refund: Refund, order: PayableOrder, user: Any = N
             order=order,
             type="refund_pending",
             actor=source,
-            message=f"Refund of {amount} requested; the gateway will confirm it.",
+            message=f"Refund of {format_money(amount, order.currency)} requested; the gateway will confirm it.",
             data={"refund_id": refund.id},
         )
         refund.refresh_from_db()

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from marketplace.core.errors import ApplicationError, DependencyUnavailable
+from marketplace.core.money import format_money
 
 from .gateways import GatewayUnavailable, get_gateway
 from .models import Payment, PaymentStatus
@@ -187,8 +188,8 @@ def payment_apply_gateway_status(*, payment: Payment, source: str) -> bool:
                     order=payment.order,
                     type="payment_mismatch",
                     actor=OrderActor.GATEWAY,
-                    message=f"The gateway reports {status.amount} {status.currency}; the order expects "
-                    f"{payment.amount} {payment.currency}. Not marked paid.",
+                    message=f"The gateway reports {format_money(status.amount, status.currency)}; the order expects "
+                    f"{format_money(payment.amount, payment.currency)}. Not marked paid.",
                     data={"payment_id": payment.id},
                 )
                 return False

@@ -165,6 +165,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # How long a signed download link works; each open of an order's download button signs a fresh one.
 DOWNLOAD_LINK_TTL_SECONDS = env.int("DOWNLOAD_LINK_TTL_SECONDS", default=24 * 60 * 60)
 
+
 def sibling_redis_db(url: str) -> str:
     """The same Redis server, another database: the cache must never share the broker's database,
     because clearing a cache is FLUSHDB, which would drop queued and unacknowledged tasks."""

@@ -77,7 +77,8 @@ def order_apply_refund(*, order_id: str, refund: Any, user: Any, actor: str) -> 
                 to_status=target,
                 message="Refunded in full."
                 if full
-                else f"Partially refunded ({order.refunded_amount} of {order.total_amount}).",
+                else f"Partially refunded ({format_money(order.refunded_amount, order.currency)} of "
+                f"{format_money(order.total_amount, order.currency)}).",
                 actor=actor,
                 actor_user=user if getattr(user, "is_authenticated", False) else None,
                 data={"refund_id": refund.id},

@@ -113,7 +113,9 @@ def test_how_to_use_it_is_on_the_success_page_and_in_the_library(
     assert "Open it on your laptop, then press Start." in library
 
 
-def test_the_receipt_agrees_with_itself_with_a_discount(client, seller, text_product, django_capture_on_commit_callbacks):
+def test_the_receipt_agrees_with_itself_with_a_discount(
+    client, seller, text_product, django_capture_on_commit_callbacks
+):
     from catalog.discounts import discount_save
 
     discount_save(seller=seller, data={"code": "SAVE10", "kind": "percent", "value": 10})
