@@ -24,7 +24,8 @@ from marketplace.core.ids import random_token
 from marketplace.core.money import MAX_AMOUNT, currencies
 
 from .delivery import DeliverySettings, validate_delivery
-from .models import Product, ProductStatus, Upload, Variant
+from .models import DeliveryType, Product, ProductStatus, Upload, Variant
+from .ports import product_file_replaced
 
 logger = logging.getLogger(__name__)
 
@@ -377,9 +378,13 @@ def product_update(*, product: Product, data: Mapping[str, Any]) -> Product:
             product.currency = currency
             changed.append("currency")
         if "delivery" in data:
+            old_file = product.delivery_content if product.delivery_type == DeliveryType.FILE else ""
             _apply_delivery(
                 product, _clean_delivery(_merged_delivery(product, data["delivery"]), seller=product.seller)
             )
+            if product.delivery_type == DeliveryType.FILE:
+                # Earlier buyers download the new file too (the order side re-points their items).
+                product_file_replaced(product_id=product.id, old_key=old_file, new_key=product.delivery_content)
             changed += ["delivery_type", "delivery_content", "redemption_instructions", "delivery_options"]
         if "price" in data:
             variants = list(Variant.objects.select_for_update().filter(product=product))
