@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the fixtures imported from test_library are used as test arguments
 """Issue 14: a new file uploaded to a product reaches earlier buyers. Their library, their order's
 download (success page, emailed link, API resource) serve the product's latest file; an item whose
 file was replaced on its own, and another product's items, are left alone."""
