@@ -35,12 +35,15 @@ SHOTS = Path(settings.VAR_DIR) / "e2e"
 # The widest elements of a page that scrolls sideways: what to fix.
 WIDEST = """() => {
   const limit = 390;
+  const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
+    + (typeof el.className === 'string' && el.className.trim()
+       ? '.' + el.className.trim().split(/\\s+/).join('.') : '');
   return [...document.querySelectorAll('body *')]
     .filter(el => !el.parentElement.closest(".table-scroll") || getComputedStyle(el).position === "absolute")
-    .map(el => ({el, right: el.getBoundingClientRect().right}))
-    .filter(x => x.right > limit + 1 || x.el.getBoundingClientRect().left < -1)
-    .sort((a, b) => b.right - a.right).slice(0, 4)
-    .map(x => `${Math.round(x.el.getBoundingClientRect().left)}:${x.el.tagName.toLowerCase()}${x.el.id ? '#' + x.el.id : ''}${x.el.className && typeof x.el.className === 'string' ? '.' + x.el.className.trim().split(/\\s+/).join('.') : ''} → ${Math.round(x.right)}px`);
+    .map(el => ({el, rect: el.getBoundingClientRect()}))
+    .filter(x => x.rect.right > limit + 1 || x.rect.left < -1)
+    .sort((a, b) => b.rect.right - a.rect.right).slice(0, 4)
+    .map(x => `${name(x.el)}: ${Math.round(x.rect.left)}..${Math.round(x.rect.right)}px`);
 }"""
 
 
