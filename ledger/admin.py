@@ -23,17 +23,19 @@ from .models import Adjustment, BalanceTransaction, LedgerLine, Payout, PayoutEv
 from .payouts import payout_approve, payout_mark_failed, payout_mark_paid, payouts_mark_exported
 
 
-@admin.display(description="Amount")
-def amount_as_money(obj: Any) -> str:
-    """The amount as people read it ($29.00), never in minor units (2900)."""
-    return "" if obj is None or obj.amount is None else format_money(int(obj.amount), obj.currency)
+class AmountAsMoney:
+    """``amount_money``: the amount as people read it ($29.00), never in minor units (2900)."""
+
+    @admin.display(description="Amount")
+    def amount_money(self, obj: Any) -> str:
+        return "" if obj is None or obj.amount is None else format_money(int(obj.amount), obj.currency)
 
 
-class LedgerLineInline(admin.TabularInline):
+class LedgerLineInline(AmountAsMoney, admin.TabularInline):
     model = LedgerLine
     extra = 0
     can_delete = False
-    fields = readonly_fields = ("account", "seller", "currency", amount_as_money, "available_on")
+    fields = readonly_fields = ("account", "seller", "currency", "amount_money", "available_on")
 
     def has_add_permission(self, request: Any, obj: Any = None) -> bool:
         return False
@@ -43,8 +45,8 @@ class LedgerLineInline(admin.TabularInline):
 
 
 @admin.register(BalanceTransaction)
-class BalanceTransactionAdmin(admin.ModelAdmin):
-    list_display = ("id", "created_at", "type", "seller", amount_as_money, "order_id", "available_on")
+class BalanceTransactionAdmin(AmountAsMoney, admin.ModelAdmin):
+    list_display = ("id", "created_at", "type", "seller", "amount_money", "order_id", "available_on")
     list_filter = ("type", "currency")
     search_fields = ("id", "order_id", "payout_id", "source_id", "seller__email")
     list_select_related = ("seller",)
@@ -53,7 +55,7 @@ class BalanceTransactionAdmin(admin.ModelAdmin):
         "type",
         "seller",
         "currency",
-        amount_as_money,
+        "amount_money",
         "source_id",
         "order_id",
         "payout_id",
@@ -99,18 +101,18 @@ BANK_FILE_COLUMNS = ["payout_id", "holder", "account_number", "bank", "country",
 
 
 @admin.register(Payout)
-class PayoutAdmin(admin.ModelAdmin):
+class PayoutAdmin(AmountAsMoney, admin.ModelAdmin):
     """The bank-transfer queue: approve (in transit), export the bank file, mark paid or failed. Every
     action goes through the payout services and leaves a ``PayoutEvent`` with who and when."""
 
-    list_display = ("id", "created_at", "seller", amount_as_money, "status", "method", "arrival_date")
+    list_display = ("id", "created_at", "seller", "amount_money", "status", "method", "arrival_date")
     list_filter = ("status", "currency", "method")
     search_fields = ("id", "seller__email")
     list_select_related = ("seller",)
     readonly_fields = (
         "id",
         "seller",
-        amount_as_money,
+        "amount_money",
         "currency",
         "status",
         "method",
