@@ -197,7 +197,10 @@ def order_refund_create(
         if amount is None:
             amount = remaining
         if amount <= 0 or amount > remaining:
-            message = f"The refund must be between 1 and {remaining} ({locked.currency} minor units)."
+            message = (
+                f"The refund must be between {format_money(1, locked.currency)} and "
+                f"{format_money(max(remaining, 0), locked.currency)}, what is left to refund."
+            )
             raise ApplicationError(message, code="invalid_amount", status_code=400, fields={"amount": [message]})
         # The payment that paid the order: another one that succeeded for it is refunded on its own.
         payment = refund_payment_for(payment_id=order_paid_by(locked))

@@ -16,7 +16,7 @@ from .helpers import make_order, pay
 
 pytestmark = pytest.mark.django_db
 
-RAW = re.compile(r"(?<![\w.,$€£])(2900|5800)(?![\w.,])")
+RAW = re.compile(r"(?<![\w.,$€£/:=-])(2900|5800)(?![\w.,/:-])")
 
 
 def visible_text(page: str) -> str:
@@ -64,6 +64,10 @@ def test_no_page_shows_raw_minor_units(client, refunded_half, settings):
     client.force_login(order.seller)
     pages["dashboard orders"] = client.get("/dashboard/")
     pages["dashboard order"] = client.get(f"/dashboard/orders/{order.order_number}/")
+    # Asking for more than is left: the message names what is left as money.
+    too_much = client.post(f"/dashboard/orders/{order.order_number}/refund/", {"amount": "100"}, follow=True)
+    assert "The refund must be between $0.01 and $29.00" in too_much.content.decode()
+    pages["dashboard refund refused"] = too_much
     pages["dashboard analytics"] = client.get("/dashboard/analytics/")
     pages["dashboard balance"] = client.get("/dashboard/balance/")
     pages["dashboard statement"] = client.get("/dashboard/balance/statement/")
