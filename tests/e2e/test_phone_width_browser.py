@@ -141,3 +141,35 @@ def test_every_seller_page_fits_a_390px_phone(
             if width > WIDTH:
                 too_wide.append(f"{name} ({path}): {width}px wide; widest: {page.evaluate(WIDEST)}")
     assert not too_wide, "\n".join(too_wide)
+
+
+def test_the_refund_dialog_names_the_amount_as_money(
+    chromium_path: str, live_server: Any, shop: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14: the refund confirmation said "Refund 29"; it says "Refund $29.00", and nothing is
+    refunded when the seller answers Cancel."""
+    order = shop["order"]
+    asked: list[str] = []
+    with open_page(chromium_path, monkeypatch=monkeypatch, **PHONE) as page:
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("#id_email", shop["seller"].email)
+        page.fill("#id_password", DEFAULT_PASSWORD)
+        page.click('button[type=submit]:has-text("Sign in")')
+        page.wait_for_url(f"{live_server.url}/dashboard/")
+        page.goto(f"{live_server.url}/dashboard/orders/{order.order_number}/")
+
+        def answer(dialog: Any) -> None:
+            asked.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", answer)
+        page.fill("#refund-amount", "29")
+        page.click("#refund")
+        page.fill("#refund-amount", "")
+        page.click("#refund")
+    assert asked == [
+        "Refund $29.00 to the buyer? This cannot be undone.",
+        "Refund the whole remaining $29.00 to the buyer? This cannot be undone.",
+    ]
+    order.refresh_from_db()
+    assert order.refunded_amount == 2900  # the earlier half only: both dialogs were cancelled
