@@ -205,6 +205,7 @@ def _success_context(order: Any) -> dict[str, Any]:
             for item in order.items.all()
         ],
         "subtotal": format_money(order.subtotal, order.currency),
+        "refunded": format_money(order.refunded_amount, order.currency) if order.refunded_amount else "",
         "emailed_to": order.recipient_email or order.buyer_email,
         "finished": data["status"] in SETTLED,
         "poll_seconds": poll_seconds,

@@ -87,6 +87,13 @@ def test_no_page_shows_raw_minor_units(client, refunded_half, settings):
     assert not found, found
 
 
+def test_the_success_page_receipt_shows_the_refund(client, refunded_half):
+    page = client.get(f"/c/{refunded_half.product.slug}/orders/{refunded_half.id}").content.decode()
+    table = re.search(r'<table class="receipt".*?</table>', page, re.S).group(0)
+    assert re.search(r'data-testid="receipt-total">\$58\.00<', table)
+    assert "Refunded to you" in table and "−$29.00" in table
+
+
 def test_the_refund_dialog_knows_the_currency(client, refunded_half):
     client.force_login(refunded_half.seller)
     page = client.get(f"/dashboard/orders/{refunded_half.order_number}/").content.decode()

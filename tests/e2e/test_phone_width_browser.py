@@ -173,3 +173,44 @@ def test_the_refund_dialog_names_the_amount_as_money(
     ]
     order.refresh_from_db()
     assert order.refunded_amount == 2900  # the earlier half only: both dialogs were cancelled
+
+
+def test_the_buyer_pages_fit_a_390px_phone(
+    chromium_path: str, live_server: Any, shop: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checkout, the success page with its receipt and codes, and the library (signed in)."""
+    import re
+
+    from django.core import mail
+
+    order, pool = shop["order"], shop["pool"]
+    too_wide: list[str] = []
+    with open_page(chromium_path, monkeypatch=monkeypatch, **PHONE) as page:
+
+        def check(name: str) -> None:
+            page.wait_for_load_state("load")
+            page.screenshot(path=str(SHOTS / f"phone-buyer-{name}.png"), full_page=True)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            if width > WIDTH:
+                too_wide.append(f"{name} ({page.url}): {width}px wide; widest: {page.evaluate(WIDEST)}")
+
+        page.goto(f"{live_server.url}/c/{order.product.slug}")
+        check("checkout")
+        page.goto(f"{live_server.url}/c/{order.product.slug}/orders/{order.id}")
+        check("success")
+        gift = pool.orders.get()
+        page.goto(f"{live_server.url}/c/{pool.slug}/orders/{gift.id}")
+        check("success-codes")
+        mail.outbox.clear()
+        page.goto(f"{live_server.url}/library")
+        page.fill("input[name=email]", order.buyer_email)
+        page.click("button[type=submit]")
+        page.wait_for_load_state("load")
+        link = re.search(r"http://[^\s\"<]+/library/signin/[^\s\"<]+", mail.outbox[0].body).group(0)
+        page.goto(link.replace(settings.SITE_URL, live_server.url))
+        page.wait_for_load_state("load")
+        if page.locator("form button[type=submit]").count() and "/library/signin/" in page.url:
+            page.click("form button[type=submit]")
+        page.wait_for_url(f"{live_server.url}/library")
+        check("library")
+    assert not too_wide, "\n".join(too_wide)
