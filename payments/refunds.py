@@ -173,8 +173,8 @@ def refund_record_from_gateway(*, payment: Payment, refunded_total: int) -> Refu
                 order=order,
                 type="refund_unapplied",
                 actor=OrderActor.GATEWAY,
-                message=f"The gateway reports a refund of {missing} on payment {payment.id} that this "
-                f"{order.status} order cannot take.",
+                message=f"The gateway reports a refund of {format_money(missing, payment.currency)} on payment "
+                f"{payment.id} that this {order.status} order cannot take.",
                 data={"payment_id": payment.id, "amount": missing},
             )
             return None
