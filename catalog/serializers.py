@@ -55,6 +55,22 @@ class StockField(serializers.Field):
         return int(value)
 
 
+@extend_schema_field({"type": "integer", "nullable": True, "minimum": 1})
+class DownloadLimitField(serializers.Field):
+    """How many times each purchase of a file may be downloaded: a whole number from 1, or null for
+    unlimited. The rule itself is the service's (``validate_download_limit``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_null", True)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        return data
+
+    def to_representation(self, value: Any) -> int:
+        return int(value)
+
+
 class StrictInput(serializers.Serializer):
     """Rejects keys it does not know, so that a typo (``varients``, ``prices``) is a 400 rather
     than a silently ignored field. ``ignored`` names read-only keys a client may echo back."""
@@ -97,6 +113,7 @@ class ProductInput(StrictInput):
     price = MinorUnitsField(required=False)
     variants = VariantInput(many=True, required=False)
     delivery = DeliveryInput()
+    download_limit = DownloadLimitField(required=False)
 
 
 class VariantOutput(serializers.ModelSerializer):
@@ -206,6 +223,7 @@ class ProductOutput(serializers.ModelSerializer):
             "price",
             "variants",
             "delivery",
+            "download_limit",
             "checkout_url",
             "created_at",
             "updated_at",

@@ -24,7 +24,8 @@ from marketplace.core.ids import random_token
 from marketplace.core.money import MAX_AMOUNT, currencies
 
 from .delivery import DeliverySettings, validate_delivery
-from .models import Product, ProductStatus, Upload, Variant
+from .models import DeliveryType, Product, ProductStatus, Upload, Variant
+from .ports import product_file_replaced
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,15 @@ def _clean_stock(value: Any, *, field: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
         raise _invalid(field, f"Must be a whole number from 0 to {MAX_COUNT}, or null for unlimited.")
+    return value
+
+
+def validate_download_limit(value: Any, *, field: str = "download_limit") -> int | None:
+    """Downloads allowed per purchase of a file: a whole number from 1 to MAX_COUNT, or None (unlimited)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
+        raise _invalid(field, f"Must be a whole number from 1 to {MAX_COUNT}, or null for unlimited downloads.")
     return value
 
 
@@ -278,6 +288,7 @@ def product_create(
     slug: str | None = None,
     price: int | None = None,
     variants: Sequence[Mapping[str, Any]] | None = None,
+    download_limit: int | None = None,
 ) -> Product:
     """A product with one default variant (``price``) or several (``variants``): exactly one of the two."""
     title = _clean_title(title)
@@ -292,6 +303,7 @@ def product_create(
     else:
         variant_rows = [{"name": DEFAULT_VARIANT_NAME, "price": validate_amount(price, field="price")}]
     cleaned_delivery = _clean_delivery(delivery, seller=seller)
+    download_limit = validate_download_limit(download_limit)
     if slug is not None:
         validate_slug(slug)
 
@@ -306,6 +318,7 @@ def product_create(
             description=_clean_description(description),
             status=status,
             currency=currency,
+            download_limit=download_limit,
         )
         _apply_delivery(product, cleaned_delivery)
         try:
@@ -328,7 +341,7 @@ def product_create(
 
 
 def product_update(*, product: Product, data: Mapping[str, Any]) -> Product:
-    """Changes the given fields only. Keys: title, description, status, slug, currency, delivery
+    """Changes the given fields only. Keys: title, description, status, slug, currency, download_limit, delivery
     (merged into the current delivery settings), price (single-variant products) and variants (the
     whole new list, see ``_replace_variants``)."""
     if "price" in data and "variants" in data:
@@ -345,6 +358,9 @@ def product_update(*, product: Product, data: Mapping[str, Any]) -> Product:
         if "status" in data:
             product.status = _clean_status(data["status"])
             changed.append("status")
+        if "download_limit" in data:
+            product.download_limit = validate_download_limit(data["download_limit"])
+            changed.append("download_limit")
         if "slug" in data and data["slug"] != product.slug:
             new_slug = validate_slug(data["slug"])
             if _slug_taken(new_slug, exclude_id=product.id):
@@ -362,9 +378,13 @@ def product_update(*, product: Product, data: Mapping[str, Any]) -> Product:
             product.currency = currency
             changed.append("currency")
         if "delivery" in data:
+            old_file = product.delivery_content if product.delivery_type == DeliveryType.FILE else ""
             _apply_delivery(
                 product, _clean_delivery(_merged_delivery(product, data["delivery"]), seller=product.seller)
             )
+            if product.delivery_type == DeliveryType.FILE:
+                # Earlier buyers download the new file too (the order side re-points their items).
+                product_file_replaced(product_id=product.id, old_key=old_file, new_key=product.delivery_content)
             changed += ["delivery_type", "delivery_content", "redemption_instructions", "delivery_options"]
         if "price" in data:
             variants = list(Variant.objects.select_for_update().filter(product=product))

@@ -204,6 +204,17 @@ def _success_context(order: Any) -> dict[str, Any]:
         "data": data,
         "total": format_money(order.total_amount, order.currency),
         "discount": format_money(order.discount_amount, order.currency) if order.discount_amount else "",
+        "receipt_lines": [
+            {
+                "title": item.title,
+                "variant_name": item.variant_name,
+                "quantity": item.quantity,
+                "line_total": format_money(item.line_total, order.currency),
+            }
+            for item in order.items.all()
+        ],
+        "subtotal": format_money(order.subtotal, order.currency),
+        "refunded": format_money(order.refunded_amount, order.currency) if order.refunded_amount else "",
         "emailed_to": order.recipient_email or order.buyer_email,
         "finished": data["status"] in SETTLED,
         "poll_seconds": poll_seconds,

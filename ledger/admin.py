@@ -15,7 +15,7 @@ from django.utils import timezone
 from marketplace.accounts.models import Role, User
 from marketplace.core.csv_cells import csv_text
 from marketplace.core.errors import ApplicationError
-from marketplace.core.money import parse_amount, validate_currency
+from marketplace.core.money import format_money, parse_amount, validate_currency
 
 from .adjustments import ledger_adjustment_allowed, ledger_adjustment_clean, ledger_adjustment_record
 from .api import major_units
@@ -31,11 +31,19 @@ from .models import (
 from .payouts import payout_approve, payout_mark_failed, payout_mark_paid, payouts_mark_exported
 
 
-class LedgerLineInline(admin.TabularInline):
+class AmountAsMoney:
+    """``amount_money``: the amount as people read it ($29.00), never in minor units (2900)."""
+
+    @admin.display(description="Amount")
+    def amount_money(self, obj: Any) -> str:
+        return "" if obj is None or obj.amount is None else format_money(int(obj.amount), obj.currency)
+
+
+class LedgerLineInline(AmountAsMoney, admin.TabularInline):
     model = LedgerLine
     extra = 0
     can_delete = False
-    fields = readonly_fields = ("account", "seller", "currency", "amount", "available_on")
+    fields = readonly_fields = ("account", "seller", "currency", "amount_money", "available_on")
 
     def has_add_permission(self, request: Any, obj: Any = None) -> bool:
         return False
@@ -45,8 +53,8 @@ class LedgerLineInline(admin.TabularInline):
 
 
 @admin.register(BalanceTransaction)
-class BalanceTransactionAdmin(admin.ModelAdmin):
-    list_display = ("id", "created_at", "type", "seller", "amount", "currency", "order_id", "available_on")
+class BalanceTransactionAdmin(AmountAsMoney, admin.ModelAdmin):
+    list_display = ("id", "created_at", "type", "seller", "amount_money", "order_id", "available_on")
     list_filter = ("type", "currency")
     search_fields = ("id", "order_id", "payout_id", "source_id", "seller__email")
     list_select_related = ("seller",)
@@ -55,7 +63,7 @@ class BalanceTransactionAdmin(admin.ModelAdmin):
         "type",
         "seller",
         "currency",
-        "amount",
+        "amount_money",
         "source_id",
         "order_id",
         "payout_id",
@@ -101,18 +109,18 @@ BANK_FILE_COLUMNS = ["payout_id", "holder", "account_number", "bank", "country",
 
 
 @admin.register(Payout)
-class PayoutAdmin(admin.ModelAdmin):
+class PayoutAdmin(AmountAsMoney, admin.ModelAdmin):
     """The bank-transfer queue: approve (in transit), export the bank file, mark paid or failed. Every
     action goes through the payout services and leaves a ``PayoutEvent`` with who and when."""
 
-    list_display = ("id", "created_at", "seller", "amount", "currency", "status", "method", "arrival_date")
+    list_display = ("id", "created_at", "seller", "amount_money", "status", "method", "arrival_date")
     list_filter = ("status", "currency", "method")
     search_fields = ("id", "seller__email")
     list_select_related = ("seller",)
     readonly_fields = (
         "id",
         "seller",
-        "amount",
+        "amount_money",
         "currency",
         "status",
         "method",

@@ -14,8 +14,16 @@ from marketplace.core.money import currencies
 from .models import BalanceTransaction, TransactionType
 
 FIELDS = {"type": "type", "currency": "currency", "order": "order_id", "payout": "payout_id"}
-ALIASES = {"type": "type", "currency": "currency", "order": "order", "order_id": "order", "orderid": "order",
-           "payout": "payout", "payout_id": "payout", "payoutid": "payout"}
+ALIASES = {
+    "type": "type",
+    "currency": "currency",
+    "order": "order",
+    "order_id": "order",
+    "orderid": "order",
+    "payout": "payout",
+    "payout_id": "payout",
+    "payoutid": "payout",
+}
 PAGING = {"page", "limit"}
 OPERATORS = {"$eq", "$in"}
 
@@ -38,7 +46,7 @@ def transaction_filters_parse(params: Any, *, keyset: bool = False) -> dict[str,
         if key in PAGING or (keyset and key == "starting_after"):
             continue
         if key.startswith("filter."):
-            field = _field_for(key[len("filter."):])
+            field = _field_for(key[len("filter.") :])
             if field is None:
                 errors[key] = ["Unknown filter field."]
                 continue

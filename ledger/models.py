@@ -20,6 +20,7 @@ from django.db.models import Q
 
 from marketplace.core.crypto import EncryptedTextField
 from marketplace.core.ids import PrefixedIdField
+from marketplace.core.money import format_money
 
 
 class TransactionType(models.TextChoices):
@@ -74,7 +75,7 @@ class BalanceTransaction(models.Model):
         indexes = [models.Index(fields=["seller", "-created_at", "-id"], name="ledger_btx_seller_created")]
 
     def __str__(self) -> str:
-        return f"{self.id} {self.type} {self.amount} {self.currency}"
+        return f"{self.id} {self.type} {format_money(self.amount, self.currency)}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
@@ -111,7 +112,7 @@ class LedgerLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.account} {self.amount} {self.currency}"
+        return f"{self.account} {format_money(self.amount, self.currency)}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
@@ -229,7 +230,7 @@ class Payout(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.id} {self.amount} {self.currency} {self.status}"
+        return f"{self.id} {format_money(self.amount, self.currency)} {self.status}"
 
 
 class PayoutEvent(models.Model):
@@ -284,7 +285,7 @@ class Adjustment(models.Model):
         constraints = [models.CheckConstraint(condition=~Q(amount=0), name="ledger_adjustment_amount_nonzero")]
 
     def __str__(self) -> str:
-        return f"{self.id} {self.amount} {self.currency}"
+        return f"{self.id} {format_money(self.amount, self.currency)}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:

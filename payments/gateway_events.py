@@ -13,6 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from marketplace.core.errors import ApplicationError, DependencyUnavailable, NotFound
+from marketplace.core.money import format_money
 
 from .disputes import dispute_apply
 from .gateways import GatewayUnavailable, InvalidSignature, get_gateway
@@ -243,8 +244,8 @@ def _dispute_event_process(*, event: WebhookEvent, payment: Payment) -> WebhookE
         return _reject_dispute(
             event,
             payment,
-            f"Dispute {event.dispute_ref} is for {confirmed.amount} {confirmed.currency}, which this payment "
-            f"of {payment.amount} {payment.currency} cannot cover.",
+            f"Dispute {event.dispute_ref} is for {format_money(confirmed.amount, confirmed.currency)}, which this "
+            f"payment of {format_money(payment.amount, payment.currency)} cannot cover.",
         )
     dispute_apply(payment=payment, confirmed=confirmed)
     return _finish(event, WebhookEvent.Status.PROCESSED, "")

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from marketplace.core.errors import ApplicationError, DependencyUnavailable
+from marketplace.core.money import format_money
 
 from .gateways import GatewayStatus, GatewayUnavailable, get_gateway
 from .models import Payment, PaymentStatus
@@ -219,8 +220,8 @@ def payment_apply_gateway_status(
                         order=payment.order,
                         type="payment_mismatch",
                         actor=OrderActor.GATEWAY,
-                        message=f"The gateway reports {status.amount} {status.currency}{named}; the order expects "
-                        f"{payment.amount} {payment.currency} for {payment.id}. Not marked paid.",
+                        message=f"The gateway reports {_money_text(status.amount, status.currency)}{named}; the order "
+                        f"expects {format_money(payment.amount, payment.currency)} for {payment.id}. Not marked paid.",
                         data={"payment_id": payment.id},
                     )
                 return False
@@ -298,3 +299,12 @@ def payment_reconcile_throttled(*, order: PayableOrder, every_seconds: int = 5) 
         payment_reconcile_order(order=order)
     except GatewayUnavailable:
         logger.warning("gateway unavailable while re-checking order %s", order.order_number)
+
+
+def _money_text(amount: Any, currency: Any) -> str:
+    """An amount a gateway reported, as money when it names a currency we know, else as it came (a
+    gateway's odd answer is still recorded, never a crash)."""
+    try:
+        return format_money(int(amount), str(currency))
+    except Exception:  # noqa: BLE001 - any unusable pair is shown raw
+        return f"{amount} {currency}"

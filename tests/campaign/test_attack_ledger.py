@@ -88,8 +88,10 @@ def test_a_paid_order_writes_its_sale_and_fee_once_balanced_and_held():
     assert books(order.id) == [("platform_fee", -430, "USD"), ("sale", 3998, "USD")]
     assert lines_balance()
     assert set(LedgerLine.objects.filter(transaction__order_id=order.id).values_list("account", "amount")) == {
-        (Account.GATEWAY_CLEARING, -3998), (Account.SELLER_BALANCE, 3998),
-        (Account.SELLER_BALANCE, -430), (Account.PLATFORM_FEES, 430),
+        (Account.GATEWAY_CLEARING, -3998),
+        (Account.SELLER_BALANCE, 3998),
+        (Account.SELLER_BALANCE, -430),
+        (Account.PLATFORM_FEES, 430),
     }
     sale = BalanceTransaction.objects.get(order_id=order.id, type="sale")
     assert sale.available_on == order.paid_at + timedelta(days=7)
@@ -122,7 +124,9 @@ def test_a_refund_follows_the_orders_fee_rules_exactly_and_is_written_once():
     refund = BalanceTransaction.objects.get(source_id=first.id)
     assert (refund.type, refund.amount, refund.order_id) == ("refund", -898, order.id)
     assert set(refund.lines.values_list("account", "amount")) == {
-        (Account.SELLER_BALANCE, -898), (Account.PLATFORM_FEES, -100), (Account.GATEWAY_CLEARING, 998),
+        (Account.SELLER_BALANCE, -898),
+        (Account.PLATFORM_FEES, -100),
+        (Account.GATEWAY_CLEARING, 998),
     }
     # The seller's part is held like the sale it reverses: pending drops, available does not.
     assert refund.available_on == BalanceTransaction.objects.get(order_id=order.id, type="sale").available_on
@@ -156,10 +160,16 @@ def test_earnings_are_pending_until_the_hold_ends_then_available_without_a_job()
     order = order_paid(product_for(seller, currency="EUR", price=1000))  # fee 130, earnings 870
     now = timezone.now()
     pending = balances_for_seller(seller=seller, now=now)
-    assert pending == [{
-        "currency": "EUR", "pending": 870, "available": 0, "reserved": 0, "total": 870,
-        "next_available_on": order.paid_at + timedelta(days=7),
-    }]
+    assert pending == [
+        {
+            "currency": "EUR",
+            "pending": 870,
+            "available": 0,
+            "reserved": 0,
+            "total": 870,
+            "next_available_on": order.paid_at + timedelta(days=7),
+        }
+    ]
     later = balances_for_seller(seller=seller, now=order.paid_at + timedelta(days=7))
     assert (later[0]["pending"], later[0]["available"], later[0]["next_available_on"]) == (0, 870, None)
 
@@ -196,7 +206,8 @@ def test_balance_shows_each_currency_and_only_the_sellers_own(two_sellers):
     data = body["data"]
     assert data["hold_days"] == 7 and data["next_payout"] is None
     assert [(b["currency"], b["pending"], b["available"], b["reserved"], b["total"]) for b in data["balances"]] == [
-        ("EUR", eur.seller_earnings, 0, 0, eur.seller_earnings), ("USD", 870, 0, 0, 870),
+        ("EUR", eur.seller_earnings, 0, 0, eur.seller_earnings),
+        ("USD", 870, 0, 0, 870),
     ]
     assert eur.seller_earnings == 1770 - (500 - 50)
 
@@ -280,7 +291,9 @@ def test_the_statement_csv_is_streamed_and_filtered(two_sellers):
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert sorted((r["type"], r["amount"], r["currency"]) for r in rows) == [
-        ("platform_fee", "-2.30", "EUR"), ("refund", "-4.50", "EUR"), ("sale", "20.00", "EUR"),
+        ("platform_fee", "-2.30", "EUR"),
+        ("refund", "-4.50", "EUR"),
+        ("sale", "20.00", "EUR"),
     ]
     assert {r["order_id"] for r in rows} == {eur.id}
 
@@ -391,7 +404,10 @@ def test_any_sequence_of_sales_refunds_disputes_payouts_and_adjustments_keeps_th
     operator = UserFactory(is_staff=True, is_superuser=True)
     for seller in sellers:
         payout_settings_update(
-            seller=seller, method="bank_transfer", schedule="manual", minimum_amount=0,
+            seller=seller,
+            method="bank_transfer",
+            schedule="manual",
+            minimum_amount=0,
             bank_account=BankAccountInput(holder="A", number="12345678", bank="B", country="DE"),
         )
     products = {}

@@ -287,7 +287,8 @@ def test_paid_moves_in_transit_to_clearing_and_failed_returns_the_money_with_ema
     [sent] = mail.outbox
     assert sent.to == [seller.email] and "was sent" in sent.subject and first.id in sent.body
     assert sorted(BalanceTransaction.objects.filter(payout_id=first.id).values_list("type", "amount")) == [
-        ("payout", -3538), ("payout", 0)
+        ("payout", -3538),
+        ("payout", 0),
     ]  # the seller's statement shows the payout taken, then arrived
     in_transit = LedgerLine.objects.filter(account=Account.PAYOUTS_IN_TRANSIT)
     assert sum(in_transit.values_list("amount", flat=True)) == 0
