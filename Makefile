@@ -62,7 +62,7 @@ exit $$rc
 endef
 
 .PHONY: help run test lint typecheck test-embedded test-services migrate seed shell clean distclean install install-dev
-.PHONY: bench bench-queries bench-checkout bench-delivery bench-scale
+.PHONY: bench bench-queries bench-checkout bench-delivery bench-scale bench-balance
 
 help:
 	@echo "make run            web + worker + beat on http://127.0.0.1:$(PORT) (PORT=...), demo data seeded"
@@ -147,10 +147,12 @@ test: install-dev
 
 # --- benchmarks: print figures, never part of `make test` (bench/README.md) -----------------------
 # The service benchmarks make a throwaway database on BENCH_DATABASE_URL's server and use BENCH_REDIS_URL;
-# the scale benchmark keeps its generated orders in the database of BENCH_SCALE_DATABASE_URL.
+# the scale benchmark keeps its generated orders in the database of BENCH_SCALE_DATABASE_URL, the balance
+# benchmark its generated ledger in BENCH_LEDGER_DATABASE_URL's.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/12
 BENCH_SCALE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench
+BENCH_LEDGER_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench_ledger
 BENCH_ARGS ?=
 BENCH_ENV := env -u DJANGO_SETTINGS_MODULE -u CELERY_BROKER_URL -u CACHE_URL \
 	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL)
@@ -168,7 +170,11 @@ bench-scale: install-dev
 	env -u DJANGO_SETTINGS_MODULE -u REDIS_URL DATABASE_URL=$(BENCH_SCALE_DATABASE_URL) \
 		$(PY) -m bench.bench_order_list_scale $(BENCH_ARGS)
 
-bench: bench-queries bench-checkout bench-delivery bench-scale
+bench-balance: install-dev
+	env -u DJANGO_SETTINGS_MODULE -u REDIS_URL DATABASE_URL=$(BENCH_LEDGER_DATABASE_URL) \
+		$(PY) -m bench.bench_balance $(BENCH_ARGS)
+
+bench: bench-queries bench-checkout bench-delivery bench-scale bench-balance
 
 # --- housekeeping ----------------------------------------------------------------------------
 clean:

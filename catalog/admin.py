@@ -12,13 +12,13 @@ from marketplace.core.errors import ApplicationError, ValidationFailed
 from .delivery import partner_secret
 from .inventory import code_set_status
 from .models import Code, Product, ProductStatus, Upload, Variant
-from .services import product_update, validate_slug
+from .services import product_update, validate_download_limit, validate_slug
 
 
 class ProductAdminForm(forms.ModelForm):
     class Meta:
         model = Product
-        fields = ["title", "slug", "description", "status", "featured"]
+        fields = ["title", "slug", "description", "status", "featured", "download_limit"]
 
     def clean_slug(self) -> str:
         slug = self.cleaned_data["slug"]
@@ -26,6 +26,12 @@ class ProductAdminForm(forms.ModelForm):
             return validate_slug(slug)
         except ValidationFailed as exc:
             raise forms.ValidationError((exc.fields or {}).get("slug", [exc.message])) from None
+
+    def clean_download_limit(self) -> int | None:
+        try:
+            return validate_download_limit(self.cleaned_data.get("download_limit"))
+        except ValidationFailed as exc:
+            raise forms.ValidationError((exc.fields or {}).get("download_limit", [exc.message])) from None
 
 
 class VariantInline(admin.TabularInline):
@@ -52,7 +58,18 @@ class ProductAdmin(admin.ModelAdmin):
     actions = ["archive_products"]
     fieldsets = [
         (None, {"fields": ["id", "seller", "title", "slug", "description", "status", "featured", "currency"]}),
-        ("Delivery", {"fields": ["delivery_type", "delivery_content", "redemption_instructions", "delivery_settings"]}),
+        (
+            "Delivery",
+            {
+                "fields": [
+                    "delivery_type",
+                    "delivery_content",
+                    "redemption_instructions",
+                    "delivery_settings",
+                    "download_limit",
+                ]
+            },
+        ),
         ("Dates", {"fields": ["created_at", "updated_at"]}),
     ]
     readonly_fields = [

@@ -6,8 +6,9 @@ from django.conf import settings
 from django.db.models import Count
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,12 +18,13 @@ from marketplace.core.api import Pagination
 from marketplace.core.errors import NotFound, PayloadTooLarge, ValidationFailed
 from marketplace.core.parsers import JSONParser
 from marketplace.core.permissions import IsSeller
+from marketplace.core.ratelimit import ClientRateThrottle
 
 from .delivery import partner_secret_of
-from .discounts import discount_get, discount_save
+from .discounts import discount_get, discount_preview, discount_save, preview_items_parse
 from .inventory import code_set_status, codes_import, rows_from_csv, rows_from_json
 from .models import Code, CodeStatus, Discount, Variant
-from .selectors import product_get, product_list
+from .selectors import product_get, product_list, public_products, public_variant_stock
 from .serializers import (
     CodeImportResultOutput,
     CodeOutput,
@@ -266,3 +268,132 @@ class DiscountDetailApi(APIView):
     def delete(self, request: Request, discount_id: str) -> Response:
         discount_get(seller=_seller(request), discount_id=discount_id).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Public: the catalogue and a discount preview ------------------------------------------------
+
+
+def _strict_query(request: Request, allowed: set[str]) -> dict[str, str]:
+    """The query's single values; an unknown or repeated parameter is a 400 naming it."""
+    problems: dict[str, list[str]] = {}
+    for name in request.query_params:
+        if name not in allowed:
+            problems[name] = ["Unknown query parameter."]
+        elif len(request.query_params.getlist(name)) > 1:
+            problems[name] = ["Give this parameter once."]
+    if problems:
+        raise ValidationFailed(fields=problems)
+    return {name: request.query_params[name] for name in request.query_params}
+
+
+class PublicVariantOutput(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    price = serializers.IntegerField()
+    available = serializers.BooleanField()
+    stock = serializers.IntegerField(allow_null=True, help_text="Units left; null = unlimited.")
+
+
+class PublicProductOutput(serializers.Serializer):
+    id = serializers.CharField()
+    slug = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    seller_id = serializers.CharField()
+    seller_name = serializers.CharField()
+    currency = serializers.CharField()
+    checkout_url = serializers.URLField()
+    variants = PublicVariantOutput(many=True)
+
+
+def _public_product(product: Any) -> dict[str, Any]:
+    variants = []
+    for variant in product.variants.all():
+        stock = public_variant_stock(product, variant)
+        variants.append(
+            {
+                "id": variant.id,
+                "name": variant.name,
+                "price": variant.price,
+                "available": stock is None or stock > 0,
+                "stock": stock,
+            }
+        )
+    return {
+        "id": product.id,
+        "slug": product.slug,
+        "title": product.title,
+        "description": product.description,
+        "seller_id": product.seller_id,
+        "seller_name": product.seller.name,
+        "currency": product.currency,
+        "checkout_url": f"{settings.SITE_URL}/c/{product.slug}",
+        "variants": variants,
+    }
+
+
+class PublicProductListApi(APIView):
+    """The public catalogue for integrators and resellers: active products only, never a draft."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [ClientRateThrottle]
+    throttle_scope = "checkout"
+
+    @extend_schema(
+        operation_id="public_products_list",
+        parameters=[
+            OpenApiParameter("seller", OpenApiTypes.STR, description="A seller's id (usr_...)."),
+            OpenApiParameter("q", OpenApiTypes.STR, description="Searches titles and descriptions."),
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("limit", OpenApiTypes.INT),
+        ],
+        responses=PublicProductOutput(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        query = _strict_query(request, {"seller", "q", "page", "limit"})
+        q = query.get("q", "").strip()
+        if len(q) > 200:
+            raise ValidationFailed(fields={"q": ["At most 200 characters."]})
+        products = public_products(seller_id=query.get("seller", "").strip(), q=q)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(products, request, view=self)
+        return paginator.get_paginated_response([_public_product(product) for product in page])
+
+
+class DiscountPreviewOutput(serializers.Serializer):
+    valid = serializers.BooleanField()
+    code = serializers.CharField()
+    kind = serializers.CharField()
+    value = serializers.IntegerField()
+    currency = serializers.CharField()
+    subtotal = serializers.IntegerField()
+    discount_amount = serializers.IntegerField()
+    total_amount = serializers.IntegerField()
+
+
+class DiscountValidateApi(APIView):
+    """A preview of what a code takes off a set of items; public and rate limited. Nothing is counted."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [ClientRateThrottle]
+    throttle_scope = "checkout"
+
+    @extend_schema(
+        operation_id="discounts_validate",
+        parameters=[
+            OpenApiParameter("code", OpenApiTypes.STR, required=True),
+            OpenApiParameter("items", OpenApiTypes.STR, required=True, description="var_x:2,var_y:1"),
+        ],
+        responses=DiscountPreviewOutput,
+    )
+    def get(self, request: Request) -> Response:
+        query = _strict_query(request, {"code", "items"})
+        missing = {
+            name: ["This parameter is required."] for name in ("code", "items") if not query.get(name, "").strip()
+        }
+        if missing:
+            raise ValidationFailed(fields=missing)
+        code = query["code"].strip()
+        if len(code) > 64:
+            raise ValidationFailed(fields={"code": ["At most 64 characters."]})
+        return Response(discount_preview(code=code, items=preview_items_parse(query["items"])))

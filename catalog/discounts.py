@@ -19,7 +19,7 @@ from marketplace.core.bounds import DAY_RANGE_MESSAGE, MAX_COUNT, moment_in_boun
 from marketplace.core.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from marketplace.core.money import MAX_AMOUNT, validate_currency
 
-from .models import Discount, DiscountKind, Product
+from .models import Discount, DiscountKind, Product, ProductStatus, Variant
 
 MAX_CODE = 64
 
@@ -70,6 +70,77 @@ def discount_evaluate(
     else:
         amount = discount.value
     return discount, min(amount, base)
+
+
+MAX_PREVIEW_ITEMS = 50
+MAX_PREVIEW_QUANTITY = 1000
+
+
+def preview_items_parse(raw: str) -> list[tuple[str, int]]:
+    """``var_x:2,var_y:1`` (a quantity left out is 1) → [(variant id, quantity)]; 400 naming ``items``."""
+
+    def bad(message: str) -> ValidationFailed:
+        return ValidationFailed(message, fields={"items": [message]})
+
+    parsed: list[tuple[str, int]] = []
+    for part in [p.strip() for p in raw.split(",") if p.strip()]:
+        variant_id, _, quantity = part.partition(":")
+        if not variant_id or len(variant_id) > 40:
+            raise bad("Each item is variant_id:quantity.")
+        try:
+            count = int(quantity) if quantity else 1
+        except ValueError:
+            raise bad(f"The quantity of {variant_id} must be a whole number.") from None
+        if not 1 <= count <= MAX_PREVIEW_QUANTITY:
+            raise bad(f"The quantity of {variant_id} must be between 1 and {MAX_PREVIEW_QUANTITY}.")
+        if any(variant_id == seen for seen, _ in parsed):
+            raise bad(f"{variant_id} appears twice.")
+        parsed.append((variant_id, count))
+    if not parsed:
+        raise bad("Name at least one item.")
+    if len(parsed) > MAX_PREVIEW_ITEMS:
+        raise bad(f"At most {MAX_PREVIEW_ITEMS} items.")
+    return parsed
+
+
+def discount_preview(*, code: str, items: list[tuple[str, int]]) -> dict[str, Any]:
+    """What ``code`` would take off these items (variants of one seller's active products, in one
+    currency), priced as an order would be; an unusable code is 422 ``invalid_discount`` with the
+    reason. Nothing is counted or reserved: this is a preview."""
+    variants = {
+        v.id: v
+        for v in Variant.objects.select_related("product").filter(
+            id__in=[variant_id for variant_id, _ in items], product__status=ProductStatus.ACTIVE
+        )
+    }
+    missing = [variant_id for variant_id, _ in items if variant_id not in variants]
+    if missing:
+        message = f"Not for sale: {', '.join(missing)}."
+        raise ValidationFailed(message, fields={"items": [message]})
+    chosen = [variants[variant_id] for variant_id, _ in items]
+    if len({v.product.seller_id for v in chosen}) > 1:
+        message = "All items must come from one seller."
+        raise ValidationFailed(message, fields={"items": [message]})
+    currencies = {v.product.currency for v in chosen}
+    if len(currencies) > 1:
+        message = "All items must be in one currency."
+        raise ValidationFailed(message, fields={"items": [message]})
+    (currency,) = currencies
+    lines = [CartLine(variants[vid].product_id, qty, variants[vid].price * qty) for vid, qty in items]
+    subtotal = sum(line.total for line in lines)
+    discount, amount = discount_evaluate(
+        seller_id=chosen[0].product.seller_id, code=code, currency=currency, lines=lines
+    )
+    return {
+        "valid": True,
+        "code": discount.code,
+        "kind": discount.kind,
+        "value": discount.value,
+        "currency": currency,
+        "subtotal": subtotal,
+        "discount_amount": amount,
+        "total_amount": subtotal - amount,
+    }
 
 
 def discount_redeem(*, discount: Discount) -> None:

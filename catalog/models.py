@@ -118,9 +118,7 @@ class Code(models.Model):
     # No single-column indexes on the foreign keys: each is the first column of a composite index
     # below (seller: code_unique_per_seller; variant: code_pool_fifo; order_item: order_item+status),
     # which serves the same look-ups, so an import writes 5 index entries per code instead of 11.
-    seller = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="codes", db_index=False
-    )
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="codes", db_index=False)
     variant = models.ForeignKey(Variant, on_delete=models.PROTECT, related_name="codes", db_index=False)
     code = EncryptedTextField()
     pin = EncryptedTextField(null=True, blank=True)

@@ -108,3 +108,25 @@ def front_page_products(
         Prefetch("variants", queryset=Variant.objects.order_by("position", "created_at", "id")),
     )
     return featured_products, recent_products
+def public_products(*, seller_id: str = "", q: str = "") -> QuerySet[Product]:
+    """Active products for the public catalogue, newest first, each with its seller and its variants
+    (their available codes counted in the same query): a page costs the same few queries whatever
+    its size. ``seller_id`` narrows to one seller; ``q`` searches titles and descriptions."""
+    products = (
+        Product.objects.filter(status=ProductStatus.ACTIVE)
+        .select_related("seller")
+        .prefetch_related(variants_with_stock())
+    )
+    if seller_id:
+        products = products.filter(seller_id=seller_id)
+    if q:
+        products = products.filter(Q(title__icontains=q) | Q(description__icontains=q))
+    return products.order_by("-created_at", "id")
+
+
+def public_variant_stock(product: Product, variant: Variant) -> int | None:
+    """Units left of a variant loaded by ``variants_with_stock``: the annotated count for a code
+    pool, the stock counter otherwise (None = unlimited)."""
+    if counts_codes(product.delivery_type):
+        return int(getattr(variant, "available_codes", 0))
+    return variant.stock

@@ -56,6 +56,22 @@ class StockField(serializers.Field):
         return int(value)
 
 
+@extend_schema_field({"type": "integer", "nullable": True, "minimum": 1})
+class DownloadLimitField(serializers.Field):
+    """How many times each purchase of a file may be downloaded: a whole number from 1, or null for
+    unlimited. The rule itself is the service's (``validate_download_limit``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_null", True)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        return data
+
+    def to_representation(self, value: Any) -> int:
+        return int(value)
+
+
 class StrictInput(serializers.Serializer):
     """Rejects keys it does not know, so that a typo (``varients``, ``prices``) is a 400 rather
     than a silently ignored field. ``ignored`` names read-only keys a client may echo back."""
@@ -113,6 +129,7 @@ class ProductInput(StrictInput):
         max_length=500,
         help_text="An upload reference (the `url` of POST /uploads) of a JPEG, PNG, GIF or WebP; null removes it.",
     )
+    download_limit = DownloadLimitField(required=False)
 
 
 class VariantOutput(serializers.ModelSerializer):
@@ -240,6 +257,7 @@ class ProductOutput(serializers.ModelSerializer):
             "delivery",
             "cover_image",
             "cover_image_url",
+            "download_limit",
             "checkout_url",
             "created_at",
             "updated_at",

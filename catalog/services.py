@@ -27,6 +27,7 @@ from marketplace.core.money import MAX_AMOUNT, currencies
 from .covers import cover_image_delete, cover_image_make
 from .delivery import DeliverySettings, validate_delivery
 from .models import DeliveryType, Product, ProductStatus, Upload, Variant
+from .ports import product_file_replaced
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,15 @@ def _clean_stock(value: Any, *, field: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
         raise _invalid(field, f"Must be a whole number from 0 to {MAX_COUNT}, or null for unlimited.")
+    return value
+
+
+def validate_download_limit(value: Any, *, field: str = "download_limit") -> int | None:
+    """Downloads allowed per purchase of a file: a whole number from 1 to MAX_COUNT, or None (unlimited)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
+        raise _invalid(field, f"Must be a whole number from 1 to {MAX_COUNT}, or null for unlimited downloads.")
     return value
 
 
@@ -286,6 +296,13 @@ def _replace_variants(product: Product, variants: Sequence[Mapping[str, Any]]) -
         if current is None:
             Variant.objects.create(product=product, position=position, **fields)
             continue
+        if current.delivery_content and fields.get("delivery_content") and product.delivery_type == DeliveryType.FILE:
+            # A variant's new file reaches its earlier buyers too, as a product's new file does. (Only
+            # from one own file to another: the items are found by the key they deliver, and the
+            # product's own file is also what the other variants' buyers hold.)
+            product_file_replaced(
+                product_id=product.id, old_key=current.delivery_content, new_key=fields["delivery_content"]
+            )
         for name, value in fields.items():
             setattr(current, name, value)
         current.position = position
@@ -311,6 +328,7 @@ def product_create(
     price: int | None = None,
     variants: Sequence[Mapping[str, Any]] | None = None,
     cover_image: str | None = None,
+    download_limit: int | None = None,
 ) -> Product:
     """A product with one default variant (``price``) or several (``variants``): exactly one of the two."""
     title = _clean_title(title)
@@ -325,6 +343,7 @@ def product_create(
     else:
         variant_rows = [{"name": DEFAULT_VARIANT_NAME, "price": validate_amount(price, field="price")}]
     cleaned_delivery = _clean_delivery(delivery, seller=seller)
+    download_limit = validate_download_limit(download_limit)
     if slug is not None:
         validate_slug(slug)
     if slug is not None and _slug_taken(slug):
@@ -342,6 +361,7 @@ def product_create(
             cleaned_delivery=cleaned_delivery,
             variant_rows=variant_rows,
             cover=(cover_key, cover_path),
+            download_limit=download_limit,
         )
     except BaseException:
         cover_image_delete(cover_path)  # no product, no cover file
@@ -361,6 +381,7 @@ def _product_insert(
     cleaned_delivery: DeliverySettings,
     variant_rows: list[dict[str, Any]],
     cover: tuple[str, str],
+    download_limit: int | None,
 ) -> Product:
     chosen_slug = ""
 
@@ -377,6 +398,7 @@ def _product_insert(
             currency=currency,
             cover_image=cover[0],
             cover_image_path=cover[1],
+            download_limit=download_limit,
         )
         _apply_delivery(product, cleaned_delivery)
         try:
@@ -400,7 +422,7 @@ def _product_insert(
 
 
 def product_update(*, product: Product, data: Mapping[str, Any]) -> Product:
-    """Changes the given fields only. Keys: title, description, status, slug, currency, delivery
+    """Changes the given fields only. Keys: title, description, status, slug, currency, download_limit, delivery
     (merged into the current delivery settings), price (single-variant products) and variants (the
     whole new list, see ``_replace_variants``)."""
     if "price" in data and "variants" in data:
@@ -439,6 +461,9 @@ def _product_update_locked(
         if "status" in data:
             product.status = _clean_status(data["status"])
             changed.append("status")
+        if "download_limit" in data:
+            product.download_limit = validate_download_limit(data["download_limit"])
+            changed.append("download_limit")
         if "slug" in data and data["slug"] != product.slug:
             new_slug = validate_slug(data["slug"])
             if _slug_taken(new_slug, exclude_id=product.id):
@@ -456,9 +481,13 @@ def _product_update_locked(
             product.currency = currency
             changed.append("currency")
         if "delivery" in data:
+            old_file = product.delivery_content if product.delivery_type == DeliveryType.FILE else ""
             _apply_delivery(
                 product, _clean_delivery(_merged_delivery(product, data["delivery"]), seller=product.seller)
             )
+            if product.delivery_type == DeliveryType.FILE:
+                # Earlier buyers download the new file too (the order side re-points their items).
+                product_file_replaced(product_id=product.id, old_key=old_file, new_key=product.delivery_content)
             changed += ["delivery_type", "delivery_content", "redemption_instructions", "delivery_options"]
         if "price" in data:
             variants = list(Variant.objects.select_for_update().filter(product=product))

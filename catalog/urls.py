@@ -7,6 +7,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("products/<str:product_id>", api.ProductDetailApi.as_view(), name="product-detail"),
     path("uploads", api.UploadApi.as_view(), name="uploads"),
     path("discounts", api.DiscountListApi.as_view(), name="discounts"),
+    # Before "discounts/<str:discount_id>", which would read "validate" as a discount id.
+    path("discounts/validate", api.DiscountValidateApi.as_view(), name="discount-validate"),
+    path("public/products", api.PublicProductListApi.as_view(), name="public-products"),
     path("discounts/<str:discount_id>", api.DiscountDetailApi.as_view(), name="discount-detail"),
     path("products/<str:product_id>/variants/<str:variant_id>/codes", api.CodeListApi.as_view(), name="codes"),
     path(

@@ -1,6 +1,8 @@
 """The public checkout over HTTP: the product's public view, quote, pay, the buyer's order and
 payment initiation. Thin views over ``checkout.services`` and the orders selectors."""
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -12,19 +14,20 @@ from catalog.covers import cover_image_url
 from catalog.rendering import markdown_to_safe_html
 from catalog.selectors import variant_stock
 from catalog.serializers import absolute_url
+from marketplace.accounts.models import APIKey
 from marketplace.core.errors import ValidationFailed
 from marketplace.core.ratelimit import ClientRateThrottle, client_address
-from orders.api import PublicApi
+from orders.api import OrderListApi, PublicApi
 from orders.emails import success_page_url
 from orders.models import OrderStatus
 from orders.presenters import order_to_dict, payment_to_dict
 from orders.pricing import checkout_quote, checkout_stock_check
 from orders.schema import CheckoutOrderDoc, OrderDoc, PaymentRedirectDoc, PublicProductDoc, QuoteDoc
 from orders.selectors import order_get_for_buyer
-from orders.serializers import InitiateInput, PayInput, QuoteInput
+from orders.serializers import InitiateInput, OrderCreateInput, PayInput, QuoteInput
 from payments.services import payment_open, payment_reconcile_throttled
 
-from .services import checkout_lines, checkout_pay, product_for_checkout
+from .services import checkout_gateway, checkout_lines, checkout_order_for_caller, checkout_pay, product_for_checkout
 
 
 class CheckoutProductApi(PublicApi):
@@ -73,6 +76,20 @@ class CheckoutQuoteApi(PublicApi):
         return Response(quote.as_dict())
 
 
+def _idempotency_key(request: Request, body_key: str | None) -> str | None:
+    """The body's ``idempotency_key`` or the ``Idempotency-Key`` header (both: they must agree)."""
+    header_key = request.headers.get("Idempotency-Key", "").strip() or None
+    if header_key and body_key and header_key != body_key:
+        raise ValidationFailed(
+            "The Idempotency-Key header and idempotency_key differ.",
+            fields={"idempotency_key": ["Does not match the Idempotency-Key header."]},
+        )
+    key = body_key or header_key
+    if key and len(key) > 200:
+        raise ValidationFailed(fields={"idempotency_key": ["At most 200 characters."]})
+    return key
+
+
 class CheckoutPayApi(PublicApi):
     throttle_scope = "pay"
 
@@ -85,16 +102,7 @@ class CheckoutPayApi(PublicApi):
         product = product_for_checkout(slug)
         data = PayInput(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
-        header_key = request.headers.get("Idempotency-Key", "").strip() or None
-        body_key = data.validated_data.get("idempotency_key")
-        if header_key and body_key and header_key != body_key:
-            raise ValidationFailed(
-                "The Idempotency-Key header and idempotency_key differ.",
-                fields={"idempotency_key": ["Does not match the Idempotency-Key header."]},
-            )
-        key = body_key or header_key
-        if key and len(key) > 200:
-            raise ValidationFailed(fields={"idempotency_key": ["At most 200 characters."]})
+        key = _idempotency_key(request, data.validated_data.get("idempotency_key"))
         order, payment, created = checkout_pay(
             buyer=request.user,
             product=product,
@@ -122,7 +130,6 @@ class CheckoutOrderApi(PublicApi):
         return Response(order_to_dict(order, audience="buyer"))
 
 
-
 class PaymentInitiateApi(APIView):
     """A payment for an order created with ``init_payment: false``, or a new attempt after a failure.
     201 with the payment it opened; 200 with the order's open payment when it already has one."""
@@ -136,6 +143,7 @@ class PaymentInitiateApi(APIView):
         order = order_get_for_buyer(order_id=order_id)
         data = InitiateInput(data=request.data)
         data.is_valid(raise_exception=True)
+        checkout_gateway(data.validated_data["payment_method"] or None, currency=order.currency)
         return_url = success_page_url(order)
         opened = payment_open(
             order=order, gateway_name=data.validated_data["payment_method"] or None, return_url=return_url
@@ -144,3 +152,43 @@ class PaymentInitiateApi(APIView):
             {**payment_to_dict(opened.payment), "redirect_url": opened.payment.redirect_url},
             status=status.HTTP_201_CREATED if opened.created else status.HTTP_200_OK,
         )
+
+
+class OrderCollectionApi(OrderListApi):
+    """``GET /api/v1/orders`` (the list, ``orders.api``) and ``POST /api/v1/orders``: an order from
+    an integration, made by the checkout's own services (``checkout_order_for_caller``)."""
+
+    throttle_classes = [ClientRateThrottle]
+    throttle_scope = "pay"
+
+    def get_throttles(self) -> list[Any]:
+        return super().get_throttles() if self.request.method == "POST" else []
+
+    @extend_schema(
+        operation_id="orders_create",
+        request=OrderCreateInput,
+        responses={201: CheckoutOrderDoc, 200: CheckoutOrderDoc},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        description=(
+            "An order from an integration: items from one or more of one seller's active products in one "
+            "currency. A buyer's JWT or API key orders for the account (no `buyer_email`); a seller's own "
+            "credentials order its own products for a customer (`buyer_email`), and with `payment_method: "
+            '"external"` and a `payment_reference` the order is created paid and fulfilled at once. '
+            "Idempotent as `pay`, with keys in the caller's own key space."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        data = OrderCreateInput(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        key = _idempotency_key(request, data.validated_data.get("idempotency_key"))
+        api_key_id = request.auth.id if isinstance(request.auth, APIKey) else None
+        order, payment, created = checkout_order_for_caller(
+            caller=request.user, api_key_id=api_key_id, validated=data.validated_data, idempotency_key=key
+        )
+        if getattr(request.user, "is_seller", False):
+            body = self.order_view(request, order.id)  # a seller's read of codes is recorded, as on GET
+        else:
+            body = order_to_dict(order_get_for_buyer(order_id=order.id), audience="buyer")
+        if payment is not None:
+            body["payment"] = {**payment_to_dict(payment), "redirect_url": payment.redirect_url}
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -31,9 +31,22 @@ class CheckoutForm(forms.Form):
         help_text="Where the seller delivers your purchase, e.g. your in-game player ID.",
     )
     idempotency_key = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
+    # The enabled gateways that take the product's currency (checkout.services.payment_methods_for);
+    # none sent means the default one.
+    payment_method = forms.ChoiceField(label="Pay with", required=False, widget=forms.RadioSelect)
 
-    def __init__(self, *args: Any, variants: list[Any], asks_player_id: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        variants: list[Any],
+        asks_player_id: bool = False,
+        payment_methods: list[dict[str, str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        method = self.fields["payment_method"]
+        assert isinstance(method, forms.ChoiceField)  # noqa: S101 - narrows the type
+        method.choices = [(m["name"], m["label"]) for m in payment_methods or []]
         field = self.fields["variant_id"]
         assert isinstance(field, forms.ChoiceField)  # noqa: S101 - narrows the type
         field.choices = [(v.id, v.name) for v in variants]

@@ -12,6 +12,11 @@ app_name = "checkout"
 urlpatterns = [
     path("c/<slug:slug>", views.checkout_page, name="page"),
     path("c/<slug:slug>/orders/<str:order_id>", views.success_page, name="success"),
+    path(
+        "c/payments/sslcommerz/<str:payment_id>/<str:outcome>",
+        views.sslcommerz_return,
+        name="sslcommerz-return",
+    ),
     path("downloads/<str:token>", order_views.download, name="download"),
     path("library", order_views.library_page, name="library"),
     path("library/signin/<str:token>", order_views.library_signin, name="library-signin"),

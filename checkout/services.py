@@ -4,16 +4,79 @@ payment. Shared by the public API and the hosted checkout page."""
 
 from typing import Any
 
+from django.db import transaction
+
 from catalog.models import Product, ProductStatus, Variant
-from marketplace.core.errors import NotFound, RateLimited, ValidationFailed
+from marketplace.core.errors import ApplicationError, NotFound, RateLimited, ValidationFailed
 from marketplace.core.ratelimit import retry_after
 from orders.emails import success_page_url
 from orders.models import Order, OrderStatus
 from orders.selectors import prefetched_set
-from orders.services import CheckoutLine, order_claim_free, order_create, request_fingerprint
-from payments.gateways import get_gateway
-from payments.models import Payment
-from payments.services import payment_initiate, payment_open_in_order_transaction
+from orders.services import (
+    CheckoutLine,
+    order_claim_free,
+    order_create,
+    order_mark_paid_externally,
+    request_fingerprint,
+)
+from payments.gateways import GATEWAYS, PaymentGateway, available_gateways, get_gateway
+from payments.models import Payment, PaymentStatus
+from payments.services import payment_initiate, payment_open_in_order_transaction, payment_reconcile_throttled
+
+# What the hosted checkout calls each gateway, and its mark (vendored under static/img/payment/).
+PAYMENT_METHOD_NAMES = {
+    "bkash": "bKash",
+    "sslcommerz": "SSLCommerz — cards, mobile banking, internet banking",
+    "stripe": "Card",
+    "sandbox": "Test payment (sandbox: no money moves)",
+}
+# Buyers in Bangladesh pay with these first: a BDT product lists them before the others.
+BDT_FIRST = ("bkash", "sslcommerz")
+
+
+def gateway_accepts(gateway: type[PaymentGateway] | PaymentGateway, currency: str) -> bool:
+    """Whether a gateway takes payments in ``currency`` (one that names its ``currencies`` takes
+    only those; the others take any)."""
+    accepted = gateway.currencies
+    return not accepted or currency in accepted
+
+
+def checkout_gateway(name: str | None, *, currency: str) -> PaymentGateway:
+    """The enabled gateway ``name`` (or the default), if it takes ``currency``; else a 400 on
+    ``payment_method`` (before anything is created)."""
+    gateway = get_gateway(name)
+    if not gateway_accepts(gateway, currency):
+        takes = ", ".join(sorted(gateway.currencies))
+        message = f"This payment method does not take {currency} ({takes} only). Choose another one."
+        raise ValidationFailed(message, fields={"payment_method": [message]})
+    return gateway
+
+
+def payment_methods_for(currency: str) -> list[dict[str, str]]:
+    """The methods the hosted checkout offers for a product in ``currency``: enabled and
+    registered, taking that currency; bKash and SSLCommerz first for BDT."""
+    names = [name for name in available_gateways() if gateway_accepts(GATEWAYS[name], currency)]
+    if currency == "BDT":
+        names.sort(key=lambda name: BDT_FIRST.index(name) if name in BDT_FIRST else len(BDT_FIRST))
+    return [
+        {"name": name, "label": PAYMENT_METHOD_NAMES.get(name, name), "mark": f"img/payment/{name}.svg"}
+        for name in names
+    ]
+
+
+def sslcommerz_browser_return(*, payment_id: str) -> Order | None:
+    """SSLCommerz's page posts the buyer back (success, fail or cancel), unsigned: nothing in the
+    post is believed. The payment named in our own return URL is re-checked with SSLCommerz (at
+    most every few seconds per order), and its order is answered for the redirect to its page."""
+    payment = Payment.objects.select_related("order__product").filter(id=payment_id, gateway="sslcommerz").first()
+    if payment is None:
+        return None
+    if payment.status == PaymentStatus.PENDING:
+        try:
+            payment_reconcile_throttled(order=payment.order)
+        except ApplicationError:
+            pass  # an unusable answer: the order's page asks again, the sweeper later
+    return payment.order
 
 
 def product_for_checkout(slug: str) -> Product:
@@ -98,6 +161,7 @@ def checkout_pay(
     idempotency_key: str | None,
     buyer: Any = None,
     client_ip: str | None = None,
+    idempotency_scope: str = "",
 ) -> tuple[Order, Any, bool]:
     """Creates (or replays) the order, then opens its payment. Shared by the API and the page.
 
@@ -108,7 +172,7 @@ def checkout_pay(
     init_payment = validated.get("init_payment", True)
     gateway_name = validated.get("payment_method") or None
     if init_payment:
-        get_gateway(gateway_name)  # an unknown method creates nothing
+        checkout_gateway(gateway_name, currency=product.currency)  # an unknown method (or currency) creates nothing
     lines = checkout_lines(product, validated["items"])
     fingerprint_body = {k: v for k, v in validated.items() if k != "idempotency_key"}
     fingerprint_body["items"] = [(line.variant_id, line.quantity, line.fulfillment_input) for line in lines]
@@ -123,7 +187,7 @@ def checkout_pay(
     def claim_or_open_payment(order: Order) -> None:
         # A total of 0 is claimed without a payment step, within the abuse limits (a refusal
         # raises here, inside the order's transaction: nothing is created, no stock is taken).
-        if order.total_amount == 0:
+        if order.total_amount == 0 and gateway_name != EXTERNAL:  # (an external payment is recorded as such)
             free_claim_allowed(buyer_email=order.buyer_email, client_ip=client_ip)
             order_claim_free(order=order)
             opened[:] = []
@@ -140,6 +204,7 @@ def checkout_pay(
         webhook_urls=validated.get("webhook_urls") or [],
         payment_reference=validated.get("payment_reference", ""),
         idempotency_key=idempotency_key,
+        idempotency_scope=idempotency_scope,
         fingerprint=request_fingerprint(fingerprint_body),
         buyer=buyer,
         then=claim_or_open_payment,
@@ -154,3 +219,76 @@ def checkout_pay(
         if result.created:
             prefetched_set(order, "payments", [payment])
     return order, payment, result.created
+
+
+EXTERNAL = "external"
+
+
+def product_for_items(*, items: list[dict[str, Any]], seller: Any = None) -> Product:
+    """The product an integration's order is made under: the first item's, on sale (and, for a
+    seller's own call, the seller's). The quote then takes the other items only from the same
+    seller's products on sale, in the same currency. Another seller's option is simply not for sale."""
+    first = items[0]["variant_id"] if items else None
+    query = Variant.objects.filter(id=first or "", product__status=ProductStatus.ACTIVE)
+    if seller is not None:
+        query = query.filter(product__seller=seller)
+    slug = query.values_list("product__slug", flat=True).first()
+    if slug is None:
+        message = "This option is not for sale."
+        raise ValidationFailed(message, fields={"items.0.variant_id": [message]})
+    return product_for_checkout(slug)
+
+
+def checkout_order_for_caller(
+    *, caller: Any, api_key_id: str | None, validated: dict[str, Any], idempotency_key: str | None
+) -> tuple[Order, Any, bool]:
+    """``POST /api/v1/orders``: an authenticated caller's order, through the same ``checkout_pay``.
+
+    - A buyer orders for itself: the order's buyer and email are the account's; ``buyer_email`` is refused.
+    - A seller orders its own products for a customer (``buyer_email`` required); with
+      ``payment_method: "external"`` and a ``payment_reference`` the seller took the money itself:
+      the order is created and moved to paid in one transaction, then fulfilled as any paid order.
+    Idempotency keys live in the caller's own key space (``idempotency_scope``: the caller's id)."""
+    validated = dict(validated)
+    method = validated.get("payment_method") or ""
+    is_seller = getattr(caller, "is_seller", False)
+    if is_seller:
+        if not validated.get("buyer_email"):
+            raise ValidationFailed(fields={"buyer_email": ["Required when a seller orders for a customer."]})
+        buyer = None
+    else:
+        if "buyer_email" in validated:
+            raise ValidationFailed(
+                fields={"buyer_email": ["A buyer's order is for the account's own email; leave this out."]}
+            )
+        validated["buyer_email"] = caller.email
+        buyer = caller
+    if method == EXTERNAL:
+        if not is_seller:
+            raise ApplicationError(
+                "Only the seller's own credentials may record an external payment.",
+                code="permission_denied",
+                status_code=403,
+            )
+        if not validated.get("payment_reference"):
+            raise ValidationFailed(fields={"payment_reference": ["Required with payment_method external."]})
+        if validated.get("init_payment") is False:
+            raise ValidationFailed(fields={"init_payment": ["An external payment is already made."]})
+    product = product_for_items(items=validated["items"], seller=caller if is_seller else None)
+    scope = str(caller.pk)
+    if method != EXTERNAL:
+        return checkout_pay(
+            product=product, validated=validated, idempotency_key=idempotency_key, buyer=buyer, idempotency_scope=scope
+        )
+    with transaction.atomic():
+        order, _, created = checkout_pay(
+            product=product,
+            validated={**validated, "init_payment": False},
+            idempotency_key=idempotency_key,
+            idempotency_scope=scope,
+        )
+        if created:
+            order = order_mark_paid_externally(
+                order_id=order.id, reference=validated["payment_reference"], user=caller, api_key_id=api_key_id
+            )
+    return order, None, created

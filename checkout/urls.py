@@ -9,5 +9,7 @@ urlpatterns = [
     path("public/checkout/<slug:slug>/quote", api.CheckoutQuoteApi.as_view(), name="quote"),
     path("public/checkout/<slug:slug>/pay", api.CheckoutPayApi.as_view(), name="pay"),
     path("public/checkout/<slug:slug>/order/<str:order_id>", api.CheckoutOrderApi.as_view(), name="order"),
+    # GET lists orders (``orders.api.OrderListApi``); POST makes one through the checkout's services.
+    path("orders", api.OrderCollectionApi.as_view(), name="order-list"),
     path("payments/initiate/<str:order_id>", api.PaymentInitiateApi.as_view(), name="initiate"),
 ]

@@ -14,7 +14,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from catalog.covers import cover_image_url
 from catalog.rendering import markdown_to_plain_text, markdown_to_safe_html
@@ -32,7 +33,13 @@ from orders.serializers import MAX_QUANTITY
 from payments.services import payment_reconcile_throttled
 
 from .forms import CheckoutForm
-from .services import checkout_pay, product_for_checkout, product_for_preview
+from .services import (
+    checkout_pay,
+    payment_methods_for,
+    product_for_checkout,
+    product_for_preview,
+    sslcommerz_browser_return,
+)
 
 # The checkout page shows "N left" from this many units down (templates/checkout/checkout.html).
 LOW_STOCK_SHOWN = 5
@@ -47,6 +54,7 @@ _FIELD_FOR = {
     "quantity": "quantity",
     "items.0.quantity": "quantity",
     "items": "variant_id",
+    "payment_method": "payment_method",
 }
 
 
@@ -132,11 +140,16 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
     data = request.POST.copy() if request.method == "POST" else None
     if data is not None and not data.get("idempotency_key"):
         data["idempotency_key"] = "page-" + secrets.token_urlsafe(18)
-    form = CheckoutForm(data, variants=variants, asks_player_id=asks_player_id)
+    methods = payment_methods_for(product.currency)
+    form = CheckoutForm(data, variants=variants, asks_player_id=asks_player_id, payment_methods=methods)
     discount_link_error = ""
     if data is None:
         first = next((v for v in variants if available[v.id]), variants[0] if variants else None)
-        form.initial = {"variant_id": first.id if first else "", "idempotency_key": "page-" + secrets.token_urlsafe(18)}
+        form.initial = {
+            "variant_id": first.id if first else "",
+            "idempotency_key": "page-" + secrets.token_urlsafe(18),
+            "payment_method": methods[0]["name"] if methods else "",
+        }
         # A discount link (``?discount=CODE``) fills the code in and applies it.
         linked_code = str(request.GET.get("discount") or "").strip()
         if linked_code:
@@ -173,7 +186,7 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
                                 }
                             ],
                             "discount_code": cleaned["discount_code"],
-                            "payment_method": "",
+                            "payment_method": cleaned.get("payment_method") or "",
                             "init_payment": True,
                             "meta": {},
                             "webhook_urls": [],
@@ -223,6 +236,8 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
             "quote": _quote_context(quote, product.currency),
             "exponent": exponent(product.currency),
             "quote_url": reverse("checkout-api:quote", args=[product.slug]),
+            "payment_methods": methods,
+            "selected_method": str(form["payment_method"].value() or ""),
         },
         status=status,
     )
@@ -240,6 +255,17 @@ def _success_context(order: Any) -> dict[str, Any]:
         "data": data,
         "total": format_money(order.total_amount, order.currency),
         "discount": format_money(order.discount_amount, order.currency) if order.discount_amount else "",
+        "receipt_lines": [
+            {
+                "title": item.title,
+                "variant_name": item.variant_name,
+                "quantity": item.quantity,
+                "line_total": format_money(item.line_total, order.currency),
+            }
+            for item in order.items.all()
+        ],
+        "subtotal": format_money(order.subtotal, order.currency),
+        "refunded": format_money(order.refunded_amount, order.currency) if order.refunded_amount else "",
         "emailed_to": order.recipient_email or order.buyer_email,
         "finished": data["status"] in SETTLED,
         "poll_seconds": poll_seconds,
@@ -264,6 +290,17 @@ def _poll_seconds(order: Any) -> int:
     return 30
 
 
+@csrf_exempt  # posted by SSLCommerz's page, from its origin: nothing in it is believed
+@require_POST
+@throttle_page("polling", methods=("POST",))
+def sslcommerz_return(request: HttpRequest, payment_id: str, outcome: str) -> HttpResponse:
+    """``/c/payments/sslcommerz/{payment_id}/{success|fail|cancel}``: SSLCommerz sends the buyer
+    back here. The post is unsigned and ignored; the payment in the URL is re-checked with SSLCommerz
+    (the validation API), and the buyer goes on to the order's page, which shows what really happened."""
+    order = sslcommerz_browser_return(payment_id=payment_id) if outcome in ("success", "fail", "cancel") else None
+    if order is None:
+        return render(request, "checkout/not_found.html", status=404)
+    return HttpResponseRedirect(reverse("checkout:success", args=[order.product.slug, order.id]), status=303)
 
 
 @require_GET

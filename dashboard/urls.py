@@ -4,6 +4,7 @@ they were when these pages lived in the core."""
 from django.urls import URLPattern, URLResolver, path
 
 from dashboard import auth
+from dashboard import stripe_connect as dashboard_stripe_connect
 from dashboard.account import settings as dashboard_settings
 from dashboard.account import views as dashboard_accounts
 from dashboard.analytics import views as dashboard_analytics
@@ -66,6 +67,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
 ]
 urlpatterns += dashboard_settings.urlpatterns
 urlpatterns += dashboard_balance.urlpatterns
+urlpatterns += dashboard_stripe_connect.urlpatterns
 urlpatterns += [
     path("dashboard/settings/webhooks/", dashboard_webhooks.webhooks_list, name="dashboard-webhooks"),
     path(

@@ -15,19 +15,35 @@ from django.utils import timezone
 from marketplace.accounts.models import Role, User
 from marketplace.core.csv_cells import csv_text
 from marketplace.core.errors import ApplicationError
-from marketplace.core.money import parse_amount, validate_currency
+from marketplace.core.money import format_money, parse_amount, validate_currency
 
 from .adjustments import ledger_adjustment_allowed, ledger_adjustment_clean, ledger_adjustment_record
 from .api import major_units
-from .models import Adjustment, BalanceTransaction, LedgerLine, Payout, PayoutEvent
+from .models import (
+    Adjustment,
+    BalanceTransaction,
+    LedgerLine,
+    Payout,
+    PayoutEvent,
+    PayoutMethod,
+    StripeConnectAccount,
+)
 from .payouts import payout_approve, payout_mark_failed, payout_mark_paid, payouts_mark_exported
 
 
-class LedgerLineInline(admin.TabularInline):
+class AmountAsMoney:
+    """``amount_money``: the amount as people read it ($29.00), never in minor units (2900)."""
+
+    @admin.display(description="Amount")
+    def amount_money(self, obj: Any) -> str:
+        return "" if obj is None or obj.amount is None else format_money(int(obj.amount), obj.currency)
+
+
+class LedgerLineInline(AmountAsMoney, admin.TabularInline):
     model = LedgerLine
     extra = 0
     can_delete = False
-    fields = readonly_fields = ("account", "seller", "currency", "amount", "available_on")
+    fields = readonly_fields = ("account", "seller", "currency", "amount_money", "available_on")
 
     def has_add_permission(self, request: Any, obj: Any = None) -> bool:
         return False
@@ -37,8 +53,8 @@ class LedgerLineInline(admin.TabularInline):
 
 
 @admin.register(BalanceTransaction)
-class BalanceTransactionAdmin(admin.ModelAdmin):
-    list_display = ("id", "created_at", "type", "seller", "amount", "currency", "order_id", "available_on")
+class BalanceTransactionAdmin(AmountAsMoney, admin.ModelAdmin):
+    list_display = ("id", "created_at", "type", "seller", "amount_money", "order_id", "available_on")
     list_filter = ("type", "currency")
     search_fields = ("id", "order_id", "payout_id", "source_id", "seller__email")
     list_select_related = ("seller",)
@@ -47,7 +63,7 @@ class BalanceTransactionAdmin(admin.ModelAdmin):
         "type",
         "seller",
         "currency",
-        "amount",
+        "amount_money",
         "source_id",
         "order_id",
         "payout_id",
@@ -93,18 +109,18 @@ BANK_FILE_COLUMNS = ["payout_id", "holder", "account_number", "bank", "country",
 
 
 @admin.register(Payout)
-class PayoutAdmin(admin.ModelAdmin):
+class PayoutAdmin(AmountAsMoney, admin.ModelAdmin):
     """The bank-transfer queue: approve (in transit), export the bank file, mark paid or failed. Every
     action goes through the payout services and leaves a ``PayoutEvent`` with who and when."""
 
-    list_display = ("id", "created_at", "seller", "amount", "currency", "status", "method", "arrival_date")
+    list_display = ("id", "created_at", "seller", "amount_money", "status", "method", "arrival_date")
     list_filter = ("status", "currency", "method")
     search_fields = ("id", "seller__email")
     list_select_related = ("seller",)
     readonly_fields = (
         "id",
         "seller",
-        "amount",
+        "amount_money",
         "currency",
         "status",
         "method",
@@ -112,6 +128,9 @@ class PayoutAdmin(admin.ModelAdmin):
         "arrival_date",
         "failure_reason",
         "created_at",
+        "transfer_id",
+        "transfer_payment_id",
+        "stripe_payout_id",
     )
     inlines = [PayoutEventInline]
     actions = ["approve", "export_bank_file", "mark_paid", "mark_failed"]
@@ -168,7 +187,13 @@ class PayoutAdmin(admin.ModelAdmin):
     @admin.action(description="Export bank file (CSV, full account numbers)")
     def export_bank_file(self, request: Any, queryset: Any) -> HttpResponse:
         """The one place a full account number is decrypted: the file the bank needs."""
-        payouts = list(queryset.select_related("seller__payout_settings").order_by("created_at", "id"))
+        chosen = queryset.select_related("seller__payout_settings").order_by("created_at", "id")
+        payouts = list(chosen.filter(method=PayoutMethod.BANK_TRANSFER))
+        skipped = len(chosen) - len(payouts)
+        if skipped:  # Stripe Connect payouts go by their transfer: never also by the bank
+            self.message_user(
+                request, f"{skipped} Stripe Connect payout(s) left out of the bank file.", messages.WARNING
+            )
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="payouts-{timezone.now():%Y%m%d-%H%M%S}.csv"'
         response["Cache-Control"] = "no-store"
@@ -180,7 +205,7 @@ class PayoutAdmin(admin.ModelAdmin):
                 [
                     payout.id,
                     _cell(config.bank_holder if config else ""),
-                    config.bank_number if config else "",
+                    (config.bank_number or "") if config else "",
                     _cell(config.bank_name if config else ""),
                     config.bank_country if config else "",
                     major_units(payout.amount, payout.currency),
@@ -190,6 +215,37 @@ class PayoutAdmin(admin.ModelAdmin):
             )
         payouts_mark_exported(payout_ids=[p.id for p in payouts], actor=request.user)
         return response
+
+
+@admin.register(StripeConnectAccount)
+class StripeConnectAccountAdmin(admin.ModelAdmin):
+    """The sellers' Stripe Express accounts as Stripe last described them (read-only: Stripe's
+    ``account.updated`` and the seller's return from onboarding refresh them)."""
+
+    list_display = ("account_id", "seller", "status", "payouts_enabled", "refreshed_at")
+    list_filter = ("status",)
+    search_fields = ("account_id", "seller__email")
+    list_select_related = ("seller",)
+    fields = readonly_fields = (
+        "seller",
+        "account_id",
+        "status",
+        "charges_enabled",
+        "payouts_enabled",
+        "details_submitted",
+        "requirements_due",
+        "created_at",
+        "refreshed_at",
+    )
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
 
 
 # A holder or bank name the seller typed never runs as a spreadsheet formula.

@@ -35,7 +35,7 @@ from .payouts import (
     payout_settings_update,
     payout_to_dict,
 )
-from .selectors import balance_for_seller, transaction_to_dict, transactions_for_seller
+from .selectors import balance_for_seller, transaction_to_dict, transactions_after, transactions_for_seller
 from .serializers import (
     BalanceDoc,
     BalanceTransactionDoc,
@@ -44,6 +44,7 @@ from .serializers import (
     PayoutSettingsDoc,
     PayoutSettingsInput,
 )
+from .stripe_connect import stripe_account_get
 
 _FILTER_PARAMS = [
     OpenApiParameter("type", str, required=False, description="Comma list of transaction types."),
@@ -71,9 +72,21 @@ class BalanceApi(APIView):
         return Response(balance_for_seller(seller=request_seller(request)))
 
 
-def _statement(request: Request) -> QuerySet[BalanceTransaction]:
-    wanted = transaction_filters_parse(request.query_params)
+def _statement(request: Request, *, keyset: bool = False) -> QuerySet[BalanceTransaction]:
+    wanted = transaction_filters_parse(request.query_params, keyset=keyset)
     return transactions_filter(transactions_for_seller(seller=request_seller(request)), wanted)
+
+
+_STARTING_AFTER = OpenApiParameter(
+    "starting_after",
+    str,
+    required=False,
+    description=(
+        "Keyset paging: a btx_ id from the statement; the answer is then the `limit` transactions after it "
+        "(older), filtered as asked, with `pagination: {limit, has_more}` (nothing is counted: the same cost "
+        "at any depth, unlike a deep `page`). Pass the last result's id to go on. Not with `page`."
+    ),
+)
 
 
 class BalanceTransactionListApi(APIView):
@@ -81,7 +94,7 @@ class BalanceTransactionListApi(APIView):
 
     @extend_schema(
         operation_id="balance_transactions_list",
-        parameters=_FILTER_PARAMS + _PAGE_PARAMS,
+        parameters=_FILTER_PARAMS + _PAGE_PARAMS + [_STARTING_AFTER],
         responses=BalanceTransactionDoc(many=True),
         description=(
             "The seller's statement, newest first: every ledger transaction with its reason, order and "
@@ -89,11 +102,43 @@ class BalanceTransactionListApi(APIView):
         ),
     )
     def get(self, request: Request) -> Response:
-        queryset = _statement(request)
+        queryset = _statement(request, keyset=True)
+        after = request.query_params.get("starting_after")
+        if after is not None:
+            if "page" in request.query_params:
+                raise ValidationError({"starting_after": ["Give page or starting_after, not both."]})
+            found = None
+            if after.startswith("btx_") and len(after) <= 40:
+                found = transactions_after(queryset, seller=request_seller(request), btx_id=after)
+            if found is None:  # another seller's id is "no such" too: nothing tells it exists
+                raise ValidationError({"starting_after": ["No such transaction in your statement."]})
+            limit = _keyset_limit(request)
+            rows = list(found[: limit + 1])
+            now = timezone.now()
+            return Response(
+                {
+                    "results": [transaction_to_dict(btx, now=now) for btx in rows[:limit]],
+                    "pagination": {"limit": limit, "has_more": len(rows) > limit},
+                }
+            )
         paginator = Pagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
         now = timezone.now()
         return paginator.get_paginated_response([transaction_to_dict(btx, now=now) for btx in page])
+
+
+def _keyset_limit(request: Request) -> int:
+    """``limit`` as the page-numbered list takes it: 1 to 100, 20 by default."""
+    raw = request.query_params.get("limit")
+    if raw is None:
+        return Pagination.page_size
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError({"limit": ["Must be a whole number."]}) from None
+    if not 1 <= value <= Pagination.max_page_size:
+        raise ValidationError({"limit": [f"Must be between 1 and {Pagination.max_page_size}."]})
+    return value
 
 
 class JSONErrorsNegotiation(BaseContentNegotiation):
@@ -206,23 +251,31 @@ class PayoutSettingsApi(APIView):
 
     @extend_schema(operation_id="payout_settings_retrieve", responses=PayoutSettingsDoc)
     def get(self, request: Request) -> Response:
-        return Response(payout_settings_to_dict(payout_settings_get(seller=request_seller(request))))
+        seller = request_seller(request)
+        return Response(
+            payout_settings_to_dict(
+                payout_settings_get(seller=seller), stripe_account=stripe_account_get(seller=seller)
+            )
+        )
 
     @extend_schema(
         operation_id="payout_settings_update",
         request=PayoutSettingsInput,
         responses=PayoutSettingsDoc,
         description=(
-            "Replaces the settings. Only `bank_transfer` is available yet (`stripe_connect` is a 400). "
-            "`minimum_amount` is one figure in minor units for every currency. The account number is "
-            "stored encrypted and never shown again (only `number_hint`); leave it out to keep it."
+            "Replaces the settings. `bank_transfer` needs `bank_account`; `stripe_connect` needs the "
+            "seller's connected account to have finished Stripe's onboarding (else 409 "
+            "`stripe_onboarding_incomplete`). `minimum_amount` is one figure in minor units for every "
+            "currency. The account number is stored encrypted and never shown again (only `number_hint`); "
+            "leave it out to keep it."
         ),
     )
     def put(self, request: Request) -> Response:
         data = _strict(PayoutSettingsInput, request)
         bank = data.get("bank_account")
+        seller = request_seller(request)
         row = payout_settings_update(
-            seller=request_seller(request),
+            seller=seller,
             method=data["method"],
             schedule=data["schedule"],
             minimum_amount=data["minimum_amount"],
@@ -232,7 +285,7 @@ class PayoutSettingsApi(APIView):
             if bank
             else None,
         )
-        return Response(payout_settings_to_dict(row))
+        return Response(payout_settings_to_dict(row, stripe_account=stripe_account_get(seller=seller)))
 
 
 class PayoutListApi(APIView):
@@ -255,7 +308,9 @@ class PayoutListApi(APIView):
         responses={201: PayoutDoc},
         description=(
             "Pays out the whole available balance in `currency` now. 409 `payout_settings_missing` "
-            "without a bank account, `below_minimum` under the minimum. Two at once never overdraw."
+            "without a bank account, `stripe_onboarding_incomplete` by Stripe Connect without an account "
+            "that can receive payouts, `below_minimum` under the minimum. Two at once never overdraw. "
+            "By Stripe Connect the transfer is made just after (the payout goes `in_transit`)."
         ),
     )
     def post(self, request: Request) -> Response:

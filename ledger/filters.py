@@ -14,8 +14,16 @@ from marketplace.core.money import currencies
 from .models import BalanceTransaction, TransactionType
 
 FIELDS = {"type": "type", "currency": "currency", "order": "order_id", "payout": "payout_id"}
-ALIASES = {"type": "type", "currency": "currency", "order": "order", "order_id": "order", "orderid": "order",
-           "payout": "payout", "payout_id": "payout", "payoutid": "payout"}
+ALIASES = {
+    "type": "type",
+    "currency": "currency",
+    "order": "order",
+    "order_id": "order",
+    "orderid": "order",
+    "payout": "payout",
+    "payout_id": "payout",
+    "payoutid": "payout",
+}
 PAGING = {"page", "limit"}
 OPERATORS = {"$eq", "$in"}
 
@@ -24,8 +32,9 @@ def _field_for(name: str) -> str | None:
     return ALIASES.get(re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()) or ALIASES.get(name.lower())
 
 
-def transaction_filters_parse(params: Any) -> dict[str, list[str]]:
-    """The wanted values per field (``type``, ``currency``, ``order``, ``payout``) from a query string."""
+def transaction_filters_parse(params: Any, *, keyset: bool = False) -> dict[str, list[str]]:
+    """The wanted values per field (``type``, ``currency``, ``order``, ``payout``) from a query string.
+    ``keyset``: the list also takes ``starting_after`` (read by the view, skipped here)."""
     wanted: dict[str, list[str]] = {}
     errors: dict[str, list[str]] = {}
     for key in params:
@@ -34,10 +43,10 @@ def transaction_filters_parse(params: Any) -> dict[str, list[str]]:
             errors[key] = ["Give this parameter once."]
             continue
         raw = values[0]
-        if key in PAGING:
+        if key in PAGING or (keyset and key == "starting_after"):
             continue
         if key.startswith("filter."):
-            field = _field_for(key[len("filter."):])
+            field = _field_for(key[len("filter.") :])
             if field is None:
                 errors[key] = ["Unknown filter field."]
                 continue

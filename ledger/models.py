@@ -2,7 +2,8 @@
 
 Every money event is one ``BalanceTransaction`` (``btx_``) with its ``LedgerLine``s, which add up to zero
 in the transaction's one currency. Nothing is ever edited: a correction is a new transaction. Nothing
-stores a balance either: a balance is the sum of an account's lines.
+stores a balance either: a balance is the sum of an account's lines, read through ``BalanceRollup``, their
+per-day sums written with them, checked against them by ``ledger_check`` and rebuilt from them on demand.
 
 The accounts are (kind, seller, currency): per seller and currency its ``seller_balance`` — *pending*
 while a line's ``available_on`` is in the future, *available* from then on, so no job has to move money
@@ -19,6 +20,7 @@ from django.db.models import Q
 
 from marketplace.core.crypto import EncryptedTextField
 from marketplace.core.ids import PrefixedIdField
+from marketplace.core.money import format_money
 
 
 class TransactionType(models.TextChoices):
@@ -73,7 +75,7 @@ class BalanceTransaction(models.Model):
         indexes = [models.Index(fields=["seller", "-created_at", "-id"], name="ledger_btx_seller_created")]
 
     def __str__(self) -> str:
-        return f"{self.id} {self.type} {self.amount} {self.currency}"
+        return f"{self.id} {self.type} {format_money(self.amount, self.currency)}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
@@ -110,7 +112,7 @@ class LedgerLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.account} {self.amount} {self.currency}"
+        return f"{self.account} {format_money(self.amount, self.currency)}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
@@ -119,6 +121,30 @@ class LedgerLine(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise ImmutableError("A ledger line is never deleted.")
+
+
+class BalanceRollup(models.Model):
+    """A cache of a seller's ledger lines: per (seller, account, currency, UTC day of ``available_on``) the
+    lines' sum, count and earliest ``available_on``. Written in the same database transaction as the
+    lines (``services._write``), checked against them by ``ledger_check`` and rebuilt from them by
+    ``ledger_rebuild_rollups``: the lines stay the truth. A balance then sums a few rows per day instead
+    of every line; only today's lines are read one by one, to split them at now."""
+
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    account = models.CharField(max_length=20, choices=Account.choices)
+    currency = models.CharField(max_length=3)
+    day = models.DateField(help_text="The UTC date of the lines' available_on.")
+    amount = models.BigIntegerField()
+    lines = models.PositiveIntegerField()
+    first_available_on = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["seller", "account", "currency", "day"], name="ledger_rollup_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.seller_id} {self.account} {self.currency} {self.day}: {self.amount}"
 
 
 # --- Payouts -----------------------------------------------------------------------------------------
@@ -146,7 +172,8 @@ class PayoutSettings(models.Model):
     schedule = models.CharField(max_length=10, choices=PayoutSchedule.choices, default=PayoutSchedule.MANUAL)
     minimum_amount = models.BigIntegerField(default=0, help_text="Minor units, the same figure in every currency.")
     bank_holder = models.CharField(max_length=140, blank=True)
-    bank_number = EncryptedTextField(blank=True, default="")
+    # NULL for a seller paid by Stripe Connect who never gave a bank account (the field stores "" as NULL).
+    bank_number = EncryptedTextField(blank=True, default="", null=True)
     bank_number_hint = models.CharField(max_length=4, blank=True)
     bank_name = models.CharField(max_length=140, blank=True)
     bank_country = models.CharField(max_length=2, blank=True)
@@ -184,6 +211,12 @@ class Payout(models.Model):
     arrival_date = models.DateField(null=True, blank=True)
     failure_reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Stripe Connect: the transfer that carried it to the seller's connected account, the ``py_``
+    # payment that transfer made there (how the account's own payout is matched back to this one),
+    # and that payout.
+    transfer_id = models.CharField(max_length=255, blank=True, db_index=True)
+    transfer_payment_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_payout_id = models.CharField(max_length=255, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -197,7 +230,7 @@ class Payout(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.id} {self.amount} {self.currency} {self.status}"
+        return f"{self.id} {format_money(self.amount, self.currency)} {self.status}"
 
 
 class PayoutEvent(models.Model):
@@ -210,6 +243,8 @@ class PayoutEvent(models.Model):
         EXPORTED = "exported", "Exported in a bank file"
         PAID = "paid", "Paid"
         FAILED = "failed", "Failed"
+        TRANSFER = "transfer", "Stripe transfer made (in transit)"
+        REVERSAL = "reversal", "Stripe transfer reversed"
 
     payout = models.ForeignKey(Payout, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -250,7 +285,7 @@ class Adjustment(models.Model):
         constraints = [models.CheckConstraint(condition=~Q(amount=0), name="ledger_adjustment_amount_nonzero")]
 
     def __str__(self) -> str:
-        return f"{self.id} {self.amount} {self.currency}"
+        return f"{self.id} {format_money(self.amount, self.currency)}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
@@ -259,3 +294,35 @@ class Adjustment(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise ImmutableError("An adjustment is never deleted; make a correcting one instead.")
+
+
+# --- Stripe Connect ----------------------------------------------------------------------------------
+
+
+class StripeAccountStatus(models.TextChoices):
+    PENDING = "pending", "Pending (onboarding not finished)"
+    RESTRICTED = "restricted", "Restricted (Stripe needs more information)"
+    ENABLED = "enabled", "Enabled (can receive payouts)"
+
+
+class StripeConnectAccount(models.Model):
+    """A seller's Stripe Express account (one per seller, made once), as Stripe last described it:
+    refreshed when the seller comes back from onboarding and on every ``account.updated``. The
+    account id is the seller's own to see; it grants nothing without the platform's secret key."""
+
+    seller = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="stripe_account")
+    account_id = models.CharField(max_length=255, unique=True)
+    status = models.CharField(max_length=12, choices=StripeAccountStatus.choices, default=StripeAccountStatus.PENDING)
+    charges_enabled = models.BooleanField(default=False)
+    payouts_enabled = models.BooleanField(default=False)
+    details_submitted = models.BooleanField(default=False)
+    requirements_due = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.status}"
+
+    @property
+    def can_receive_payouts(self) -> bool:
+        return self.status == StripeAccountStatus.ENABLED

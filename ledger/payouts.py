@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Q
 from django.utils import timezone
 
 from marketplace.accounts.models import User
@@ -36,8 +36,11 @@ from .models import (
     PayoutSchedule,
     PayoutSettings,
     PayoutStatus,
+    StripeAccountStatus,
+    StripeConnectAccount,
     TransactionType,
 )
+from .rollups import seller_sums
 from .services import Line, _build, _write
 
 # Which status a payout may move to, from which.
@@ -52,6 +55,13 @@ PAYOUT_MOVES: dict[str, set[str]] = {
 BANK_TRANSFER_DAYS = 3
 _ACCOUNT_NUMBER = re.compile(r"[A-Z0-9]{4,34}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
+_METHOD_WORDS: dict[str, str] = {
+    PayoutMethod.BANK_TRANSFER: "bank transfer",
+    PayoutMethod.STRIPE_CONNECT: "Stripe Connect",
+}
+STRIPE_ONBOARDING_UNFINISHED = (
+    "Finish your Stripe onboarding (Balance → Connect with Stripe) before choosing or using Stripe Connect payouts."
+)
 
 
 # --- Settings ----------------------------------------------------------------------------------------
@@ -72,53 +82,62 @@ def payout_settings_get(*, seller: Any) -> PayoutSettings | None:
 def payout_settings_update(
     *, seller: Any, method: str, schedule: str, minimum_amount: int, bank_account: BankAccountInput | None
 ) -> PayoutSettings:
-    """Replaces the seller's settings. Only bank transfers are available yet: Stripe Connect is
-    refused (not silently stored). A bank account needs its number the first time; later a PUT may
-    leave it out to keep the stored one (the API never shows it back)."""
-    if method == PayoutMethod.STRIPE_CONNECT:
-        raise ValidationFailed(
-            "Stripe Connect payouts are not available yet; use bank_transfer.",
-            fields={"method": ["Stripe Connect payouts are not available yet."]},
-        )
-    if method != PayoutMethod.BANK_TRANSFER:
-        raise ValidationFailed(fields={"method": ["Must be bank_transfer."]})
+    """Replaces the seller's settings. A bank transfer needs a bank account (its number the first
+    time; later a PUT may leave it out to keep the stored one, which the API never shows back).
+    Stripe Connect needs the seller's connected account to be able to receive payouts (onboarding
+    finished): otherwise 409 ``stripe_onboarding_incomplete`` and nothing changes; a bank account sent
+    with it is kept too."""
+    if method not in PayoutMethod.values:
+        raise ValidationFailed(fields={"method": [f"Must be one of {', '.join(PayoutMethod.values)}."]})
     if schedule not in PayoutSchedule.values:
         raise ValidationFailed(fields={"schedule": [f"Must be one of {', '.join(PayoutSchedule.values)}."]})
     if not 0 <= minimum_amount <= MAX_AMOUNT:
         raise ValidationFailed(fields={"minimum_amount": [f"Must be between 0 and {MAX_AMOUNT} (minor units)."]})
-    if bank_account is None:
+    if bank_account is None and method == PayoutMethod.BANK_TRANSFER:
         raise ValidationFailed(fields={"bank_account": ["A bank transfer needs a bank account."]})
     with transaction.atomic():
         current = PayoutSettings.objects.select_for_update().filter(seller=seller).first()
-        number = bank_account.number
-        if number is not None:
-            number = re.sub(r"[\s-]", "", number).upper()
-            if not _ACCOUNT_NUMBER.fullmatch(number):
-                raise ValidationFailed(
-                    fields={"bank_account.number": ["4 to 34 letters and digits (an IBAN or account number)."]}
-                )
-        elif current is None or not current.bank_number:
-            raise ValidationFailed(fields={"bank_account.number": ["This field is required."]})
-        country = bank_account.country.upper()
-        if not _COUNTRY.fullmatch(country):
-            raise ValidationFailed(fields={"bank_account.country": ["An ISO 3166 two-letter country code."]})
+        if method == PayoutMethod.STRIPE_CONNECT:
+            connected = StripeConnectAccount.objects.filter(seller_id=seller.pk).first()
+            if connected is None or not connected.can_receive_payouts:
+                raise Conflict(STRIPE_ONBOARDING_UNFINISHED, code="stripe_onboarding_incomplete")
         row = current or PayoutSettings(seller=seller)
+        if bank_account is not None:
+            _bank_account_apply(row, bank_account)
         row.method, row.schedule, row.minimum_amount = method, schedule, minimum_amount
-        row.bank_holder, row.bank_name, row.bank_country = bank_account.holder, bank_account.bank, country
-        if number is not None:
-            row.bank_number, row.bank_number_hint = number, hint(number)
         row.save()
     return row
 
 
-def payout_settings_to_dict(row: PayoutSettings | None) -> dict[str, Any]:
+def _bank_account_apply(row: PayoutSettings, bank_account: BankAccountInput) -> None:
+    number = bank_account.number
+    if number is not None:
+        number = re.sub(r"[\s-]", "", number).upper()
+        if not _ACCOUNT_NUMBER.fullmatch(number):
+            raise ValidationFailed(
+                fields={"bank_account.number": ["4 to 34 letters and digits (an IBAN or account number)."]}
+            )
+    elif not row.bank_number:
+        raise ValidationFailed(fields={"bank_account.number": ["This field is required."]})
+    country = bank_account.country.upper()
+    if not _COUNTRY.fullmatch(country):
+        raise ValidationFailed(fields={"bank_account.country": ["An ISO 3166 two-letter country code."]})
+    row.bank_holder, row.bank_name, row.bank_country = bank_account.holder, bank_account.bank, country
+    if number is not None:
+        row.bank_number, row.bank_number_hint = number, hint(number)
+
+
+def payout_settings_to_dict(row: PayoutSettings | None, *, stripe_account: Any = None) -> dict[str, Any]:
+    """The seller's settings; ``stripe_account`` is their own connected account (its id is theirs to
+    see, never anyone else's), if they started onboarding."""
+    connected = {"id": stripe_account.account_id, "status": stripe_account.status} if stripe_account else None
     if row is None:
         return {
             "method": None,
             "schedule": PayoutSchedule.MANUAL,
             "minimum_amount": 0,
             "bank_account": None,
-            "stripe_account": None,
+            "stripe_account": connected,
         }
     bank = (
         {
@@ -135,7 +154,7 @@ def payout_settings_to_dict(row: PayoutSettings | None) -> dict[str, Any]:
         "schedule": row.schedule,
         "minimum_amount": row.minimum_amount,
         "bank_account": bank,
-        "stripe_account": None,
+        "stripe_account": connected,
     }
 
 
@@ -145,10 +164,9 @@ def payout_settings_to_dict(row: PayoutSettings | None) -> dict[str, Any]:
 def _available(*, seller_id: Any, currency: str, now: datetime) -> int:
     """What can be paid out: the available balance, less any negative pending (never more than the
     whole balance)."""
-    sums = LedgerLine.objects.filter(seller_id=seller_id, account=Account.SELLER_BALANCE, currency=currency).aggregate(
-        available=Sum("amount", filter=Q(available_on__lte=now)), total=Sum("amount")
-    )
-    return min(sums["available"] or 0, sums["total"] or 0)
+    for sums in seller_sums(seller_id=seller_id, now=now, currency=currency):
+        return min(sums["available"], sums["available"] + sums["pending"])
+    return 0
 
 
 def _event(payout: Payout, kind: str, *, actor: Any = None, note: str = "") -> None:
@@ -156,9 +174,10 @@ def _event(payout: Payout, kind: str, *, actor: Any = None, note: str = "") -> N
 
 
 def payout_create(*, seller: Any, currency: str, actor: Any = None, period: str = "") -> Payout:
-    """Pays out the seller's whole available balance in ``currency`` now.
+    """Pays out the seller's whole available balance in ``currency`` now, by the seller's method.
 
-    Refused (nothing written) without a bank account (409 ``payout_settings_missing``), with nothing
+    Refused (nothing written) without a bank account (409 ``payout_settings_missing``), by Stripe
+    Connect without an account that can receive payouts (409 ``stripe_onboarding_incomplete``), with nothing
     available or less than the seller's minimum (409 ``below_minimum``), or a second time in a
     schedule's period (409 ``already_paid_out``). The seller's row is locked from the sum to the
     insert, so concurrent payouts queue and the later one sees the earlier one's lines."""
@@ -169,7 +188,12 @@ def payout_create(*, seller: Any, currency: str, actor: Any = None, period: str 
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=seller.pk).values_list("pk", flat=True).get()
         config = PayoutSettings.objects.filter(seller_id=seller.pk).first()
-        if config is None or not config.has_bank_account:
+        by_stripe = config is not None and config.method == PayoutMethod.STRIPE_CONNECT
+        if by_stripe:
+            connected = StripeConnectAccount.objects.filter(seller_id=seller.pk).first()
+            if connected is None or not connected.can_receive_payouts:
+                raise Conflict(STRIPE_ONBOARDING_UNFINISHED, code="stripe_onboarding_incomplete")
+        if config is None or not (by_stripe or config.has_bank_account):
             raise Conflict(
                 "Add a bank account in your payout settings before asking for a payout.",
                 code="payout_settings_missing",
@@ -204,22 +228,34 @@ def payout_create(*, seller: Any, currency: str, actor: Any = None, period: str 
                     ],
                     available_on=now,
                     created_at=now,
-                    description=f"Payout {payout.id} of {money} by bank transfer",
+                    description=f"Payout {payout.id} of {money} by {_METHOD_WORDS[config.method]}",
                 )
             ]
         )
         _event(payout, PayoutEvent.Kind.CREATED, actor=actor, note=f"schedule {period}" if period else "")
+        if by_stripe:  # the transfer is made once this is committed (ledger.stripe_connect)
+            payout_id = payout.id
+            transaction.on_commit(lambda: tasks.payout_transfer.delay(payout_id))
     return payout
 
 
-def _locked(payout_id: str, to: str) -> Payout:
+def _locked(payout_id: str, to: str, *, via_stripe: bool = False) -> Payout:
+    """The payout, locked, if it may move to ``to``. A Stripe Connect payout moves by its transfer and
+    Connect's webhooks (``via_stripe``), never by an operator's approve or paid; an operator may fail
+    one only while it is pending (no transfer made yet: its task then finds it failed and sends nothing)."""
     payout = Payout.objects.select_for_update().get(pk=payout_id)
     if to not in PAYOUT_MOVES[payout.status]:
         raise InvalidTransition(f"Payout {payout.id} is {payout.status}; it cannot become {to}.")
+    if payout.method == PayoutMethod.STRIPE_CONNECT and not via_stripe:
+        if to != PayoutStatus.FAILED or payout.status != PayoutStatus.PENDING:
+            raise InvalidTransition(
+                f"Payout {payout.id} goes by Stripe Connect: its transfer and Stripe's webhooks move it, "
+                "not an operator."
+            )
     return payout
 
 
-def payout_approve(*, payout_id: str, actor: Any) -> Payout:
+def payout_approve(*, payout_id: str, actor: Any) -> Payout:  # bank transfers only (see _locked)
     """An operator sends the transfer: pending → in_transit, with its expected arrival."""
     with transaction.atomic():
         payout = _locked(payout_id, PayoutStatus.IN_TRANSIT)
@@ -230,11 +266,11 @@ def payout_approve(*, payout_id: str, actor: Any) -> Payout:
     return payout
 
 
-def payout_mark_paid(*, payout_id: str, actor: Any) -> Payout:
+def payout_mark_paid(*, payout_id: str, actor: Any, via_stripe: bool = False) -> Payout:
     """The bank confirmed the transfer: in_transit → paid; the money leaves the platform's payouts in
     transit for the gateway's clearing account (it left the gateway balance); the seller is told."""
     with transaction.atomic():
-        payout = _locked(payout_id, PayoutStatus.PAID)
+        payout = _locked(payout_id, PayoutStatus.PAID, via_stripe=via_stripe)
         payout.status = PayoutStatus.PAID
         payout.arrival_date = timezone.now().date()
         payout.save(update_fields=["status", "arrival_date"])
@@ -253,7 +289,8 @@ def payout_mark_paid(*, payout_id: str, actor: Any) -> Payout:
                     ],
                     available_on=now,
                     created_at=now,
-                    description=f"Payout {payout.id} arrived at your bank",
+                    description=f"Payout {payout.id} arrived at your bank"
+                    + (" (Stripe Connect)" if payout.method == PayoutMethod.STRIPE_CONNECT else ""),
                 )
             ]
         )
@@ -262,14 +299,14 @@ def payout_mark_paid(*, payout_id: str, actor: Any) -> Payout:
     return payout
 
 
-def payout_mark_failed(*, payout_id: str, actor: Any, reason: str) -> Payout:
+def payout_mark_failed(*, payout_id: str, actor: Any, reason: str, via_stripe: bool = False) -> Payout:
     """The transfer failed: the payout's money returns to the seller's available balance in a
     ``payout_failure`` transaction, and the seller is told why and what to do."""
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed(fields={"reason": ["Say why the payout failed; the seller reads it."]})
     with transaction.atomic():
-        payout = _locked(payout_id, PayoutStatus.FAILED)
+        payout = _locked(payout_id, PayoutStatus.FAILED, via_stripe=via_stripe)
         payout.status = PayoutStatus.FAILED
         payout.failure_reason = reason[:500]
         payout.save(update_fields=["status", "failure_reason"])
@@ -340,14 +377,17 @@ def next_period_start(schedule: str, day: date) -> date:
 
 
 def payouts_schedule_run(*, now: datetime | None = None) -> list[Payout]:
-    """The beat task: for every weekly or monthly seller with a bank account, one payout per currency
-    and period of whatever is available, when it reaches the minimum. A second run in the same period
+    """The beat task: for every weekly or monthly seller with a bank account or a Stripe Connect
+    account, one payout per currency and period of whatever is available, when it reaches the minimum
+    (``payout_create`` refuses an account that cannot receive payouts). A second run in the same period
     finds the period's payout and writes nothing."""
     today = timezone.localdate(now or timezone.now())
     made: list[Payout] = []
     scheduled = PayoutSettings.objects.filter(
-        schedule__in=[PayoutSchedule.WEEKLY, PayoutSchedule.MONTHLY], method=PayoutMethod.BANK_TRANSFER
-    ).exclude(bank_number_hint="")
+        Q(method=PayoutMethod.BANK_TRANSFER, bank_number_hint__gt="")
+        | Q(method=PayoutMethod.STRIPE_CONNECT, seller__stripe_account__status=StripeAccountStatus.ENABLED),
+        schedule__in=[PayoutSchedule.WEEKLY, PayoutSchedule.MONTHLY],
+    )
     for config in scheduled.iterator():
         period = schedule_period(config.schedule, today)
         currencies = (

@@ -11,29 +11,19 @@ from django.utils import timezone
 
 from .models import Account, Adjustment, BalanceTransaction, LedgerLine, Payout, PayoutStatus, TransactionType
 from .payouts import next_payout_for
+from .rollups import seller_sums
 from .services import hold_days_for
 
 
 def balances_for_seller(*, seller: Any, now: datetime | None = None) -> list[dict[str, Any]]:
     """Per currency: ``pending`` (balance lines still on hold), ``available`` (held no longer; may be
     negative after a refund), ``reserved`` (disputes), ``total``, and ``next_available_on`` — when the
-    next held amount becomes available. One query, whatever the number of lines."""
+    next held amount becomes available. One query, whatever the number of lines: the balance rollup's
+    days, and today's lines (``rollups.seller_sums``)."""
     now = now or timezone.now()
-    balance = Q(account=Account.SELLER_BALANCE)
-    rows = (
-        LedgerLine.objects.filter(seller=seller, account__in=[Account.SELLER_BALANCE, Account.SELLER_RESERVED])
-        .values("currency")
-        .annotate(
-            pending=Sum("amount", filter=balance & Q(available_on__gt=now)),
-            available=Sum("amount", filter=balance & Q(available_on__lte=now)),
-            reserved=Sum("amount", filter=Q(account=Account.SELLER_RESERVED)),
-            next_available_on=Min("available_on", filter=balance & Q(available_on__gt=now)),
-        )
-        .order_by("currency")
-    )
     result = []
-    for row in rows:
-        pending, available, reserved = row["pending"] or 0, row["available"] or 0, row["reserved"] or 0
+    for row in seller_sums(seller_id=seller.pk, now=now):
+        pending, available, reserved = row["pending"], row["available"], row["reserved"]
         result.append(
             {
                 "currency": row["currency"],
@@ -58,6 +48,21 @@ def balance_for_seller(*, seller: Any) -> dict[str, Any]:
 
 def transactions_for_seller(*, seller: Any) -> QuerySet[BalanceTransaction]:
     return BalanceTransaction.objects.filter(seller=seller).order_by("-created_at", "-id")
+
+
+def transactions_after(
+    queryset: QuerySet[BalanceTransaction], *, seller: Any, btx_id: str
+) -> QuerySet[BalanceTransaction] | None:
+    """Keyset paging: the transactions of ``queryset`` (the seller's statement, newest first, maybe
+    filtered) that come after ``btx_id`` in that order; None if ``btx_id`` is not one of the seller's
+    transactions. ``created_at <=`` the anchor's is a range of the index ``ledger_btx_seller_created``,
+    so a page costs the same at any depth; the rest drops the rows of the anchor's own timestamp that
+    come before it."""
+    row = BalanceTransaction.objects.filter(pk=btx_id, seller=seller).values("created_at", "id").first()
+    if row is None:
+        return None
+    at, pk = row["created_at"], row["id"]
+    return queryset.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=pk), created_at__lte=at)
 
 
 def transaction_to_dict(btx: BalanceTransaction, *, now: datetime) -> dict[str, Any]:

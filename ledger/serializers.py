@@ -69,8 +69,8 @@ class BankAccountDoc(serializers.Serializer):
 
 
 class StripeAccountDoc(serializers.Serializer):
-    id = serializers.CharField()
-    status = serializers.CharField()
+    id = serializers.CharField(help_text="The seller's own connected account (acct_...).")
+    status = serializers.ChoiceField(choices=["pending", "restricted", "enabled"])
 
 
 class PayoutSettingsDoc(serializers.Serializer):
@@ -78,7 +78,9 @@ class PayoutSettingsDoc(serializers.Serializer):
     schedule = serializers.ChoiceField(choices=PayoutSchedule.choices)
     minimum_amount = serializers.IntegerField()
     bank_account = BankAccountDoc(allow_null=True)
-    stripe_account = StripeAccountDoc(allow_null=True, help_text="Stripe Connect is not available yet: null.")
+    stripe_account = StripeAccountDoc(
+        allow_null=True, help_text="The seller's Stripe Express account once onboarding started, else null."
+    )
 
 
 class PayoutCreateInput(StrictInput):

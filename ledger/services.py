@@ -19,6 +19,7 @@ from marketplace.accounts.models import User
 from marketplace.core.money import format_money
 
 from .models import Account, BalanceTransaction, LedgerLine, TransactionType
+from .rollups import rollup_add
 
 T = TransactionType
 
@@ -97,11 +98,14 @@ def _build(
 
 
 def _write(built: list[tuple[BalanceTransaction, list[LedgerLine]]]) -> list[BalanceTransaction]:
-    """Two statements whatever the number of transactions: their rows, then all their lines."""
+    """Three statements whatever the number of transactions: their rows, all their lines, and the
+    seller lines' sums added to the balance rollup (``rollups``; none when no line is a seller's)."""
     if not built:
         return []
     BalanceTransaction.objects.bulk_create([btx for btx, _ in built])
-    LedgerLine.objects.bulk_create([line for _, lines in built for line in lines])
+    lines = [line for _, lines in built for line in lines]
+    LedgerLine.objects.bulk_create(lines)
+    rollup_add(lines)
     return [btx for btx, _ in built]
 
 
@@ -171,6 +175,38 @@ def ledger_sale_record(
                 **common,
             )
         )
+    return _write(built)
+
+
+def ledger_external_sale_record(*, order: OrderFigures, seller: Any) -> list[BalanceTransaction]:
+    """An order the seller was paid for outside the platform (``payment_method: "external"``): the
+    buyer's money is in the seller's hands, never in the platform's clearing account, so no ``sale``
+    credits the seller's balance with it. Only the ``platform_fee`` is written (from the seller's
+    balance to the platform, held like any fee): the balance goes down by the fee and is recovered
+    from later sales, as a refund after a payout is. Once per order (the unique (type, source) index).
+    """
+    if order.total_amount <= 0 or not order.platform_fee:
+        return []
+    if BalanceTransaction.objects.filter(type=T.PLATFORM_FEE, source_id=order.id).exists():
+        return []
+    now = timezone.now()
+    paid_at = order.paid_at or now
+    built = [
+        _build(
+            type=T.PLATFORM_FEE,
+            seller_id=order.seller_id,
+            currency=order.currency,
+            source_id=order.id,
+            order_id=order.id,
+            available_on=paid_at + timedelta(days=hold_days_for(seller)),
+            created_at=paid_at,
+            lines=[
+                Line(Account.SELLER_BALANCE, -order.platform_fee),
+                Line(Account.PLATFORM_FEES, order.platform_fee, seller=False),
+            ],
+            description=f"Platform fee, order {order.order_number} (paid to the seller directly)",
+        )
+    ]
     return _write(built)
 
 

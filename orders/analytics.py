@@ -19,7 +19,22 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, F, Q, QuerySet, Sum, Window
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+    Window,
+)
 from django.db.models.functions import Coalesce, RowNumber, TruncDate
 
 from marketplace.core.bounds import DAY_RANGE_MESSAGE, day_in_bounds
@@ -41,19 +56,54 @@ def _sum(expression: Any, **kwargs: Any) -> Coalesce:
     return Coalesce(Sum(expression, **kwargs), 0)
 
 
+# --- Attribution by item ---------------------------------------------------------------------------
+# An order may hold items of several of the seller's products. It counts (an order started, an order
+# paid) for each product it has an item of, and its money is shared between those products in
+# proportion to their lines' value before the discount: a product's part of an amount (the net
+# revenue, the fee, the earnings) is ``amount * product's lines / subtotal``, rounded down. For an
+# order of one product the part is the whole amount, exactly; the parts of a mixed order may add up
+# to a unit or two less than the order's amount (each is rounded down, never up).
+
+
+def _has_item_of(product: Any, order_ref: str = "pk") -> Exists:
+    return Exists(OrderItem.objects.filter(order=OuterRef(order_ref), product=product))
+
+
+def _lines_value(product: Any, order_ref: str = "pk") -> Subquery:
+    """The value before the discount of an order's lines of ``product`` (a correlated subquery)."""
+    value = (
+        OrderItem.objects.filter(order=OuterRef(order_ref), product=product)
+        .order_by()
+        .values("order")
+        .annotate(v=Sum(F("unit_price") * F("quantity")))
+        .values("v")
+    )
+    return Subquery(value, output_field=BigIntegerField())
+
+
+def _part(amount: Any, lines_value: Any, prefix: str = "") -> Any:
+    """``amount``'s part for the lines worth ``lines_value``: ``amount * lines_value / subtotal``."""
+    return Case(
+        When(**{f"{prefix}subtotal__lte": 0}, then=Value(0)),
+        default=ExpressionWrapper(amount * lines_value / F(f"{prefix}subtotal"), output_field=BigIntegerField()),
+        output_field=BigIntegerField(),
+    )
+
+
 # --- One product ---------------------------------------------------------------------------------
 
 
 def product_revenue(*, product: Any) -> dict[str, Any]:
-    """``GET /products/{id}/revenue``: one aggregate query over the product's orders.
+    """``GET /products/{id}/revenue``: one aggregate query over the orders with an item of the
+    product, each counted once and its revenue attributed by item (see "Attribution by item").
 
-    A product's currency cannot change once it has orders, so its orders share one currency.
+    A product's currency cannot change once it has orders, and an order is in one currency.
     """
     paid = paid_q()
-    row = Order.objects.filter(product=product).aggregate(
+    row = Order.objects.filter(_has_item_of(product)).aggregate(
         order_count=Count("id"),
         paid_order_count=Count("id", filter=paid),
-        total_revenue=_sum(_net(), filter=paid),
+        total_revenue=_sum(_part(_net(), _lines_value(product)), filter=paid),
     )
     orders, paid_orders = row["order_count"], row["paid_order_count"]
     return {
@@ -124,8 +174,10 @@ def seller_daily_series(
     """
     first, after = days.bounds
     orders = Order.objects.filter(seller=seller)
-    if product is not None:
-        orders = orders.filter(product=product)
+    revenue, fees, earnings = _net(), F("platform_fee"), F("seller_earnings")
+    if product is not None:  # the orders with an item of it, their money attributed by item
+        orders = orders.filter(_has_item_of(product))
+        revenue, fees, earnings = (_part(x, _lines_value(product)) for x in (revenue, fees, earnings))
     if currency:
         orders = orders.filter(currency=currency)
 
@@ -142,9 +194,9 @@ def seller_daily_series(
         .values("currency", "day")
         .annotate(
             paid_orders=Count("id"),
-            revenue=_sum(_net()),
-            platform_fees=_sum("platform_fee"),
-            earnings=_sum("seller_earnings"),
+            revenue=_sum(revenue),
+            platform_fees=_sum(fees),
+            earnings=_sum(earnings),
         )
         .order_by()
     )
@@ -189,7 +241,7 @@ def _range_orders(
     paid = paid_q() & Q(paid_at__gte=first, paid_at__lt=after)
     orders = Order.objects.filter(seller=seller).filter(started | paid)
     if product is not None:
-        orders = orders.filter(product=product)
+        orders = orders.filter(_has_item_of(product))
     return orders, started, paid
 
 
@@ -224,26 +276,45 @@ def top_products(
 
     Like ``seller_daily_series``: ``paid_orders``, ``revenue`` (net of refunds), ``platform_fees``
     and ``earnings`` belong to the day an order was paid; ``started`` and ``converted`` (and so
-    ``conversion_rate``) to the orders created in the range. An order counts for its product
-    (``Order.product``), as in ``product_revenue``. One grouped query with a window ranking the
-    products of each currency; sorted by currency, then revenue, paid orders and title.
+    ``conversion_rate``) to the orders created in the range. An order counts for each product it has
+    an item of, its money attributed by item (see "Attribution by item"), as in ``product_revenue``.
+    One grouped query over the orders' items — one row per order and product: the product's first
+    item in the order — with a window ranking the products of each currency; sorted by currency,
+    then revenue, paid orders and title.
     """
-    orders, started, paid = _range_orders(seller=seller, start=start, end=end, tz=tz, product=product)
+    zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+    first, after = DayRange(start, end, zone).bounds
+    started = Q(order__created_at__gte=first, order__created_at__lt=after)
+    paid = paid_q("order__") & Q(order__paid_at__gte=first, order__paid_at__lt=after)
+    earlier_of_product = OrderItem.objects.filter(order=OuterRef("order"), product=OuterRef("product")).filter(
+        Q(position__lt=OuterRef("position")) | Q(position=OuterRef("position"), id__lt=OuterRef("id"))
+    )
+    lines_value = Subquery(
+        OrderItem.objects.filter(order=OuterRef("order"), product=OuterRef("product"))
+        .order_by()
+        .values("order")
+        .annotate(v=Sum(F("unit_price") * F("quantity")))
+        .values("v"),
+        output_field=BigIntegerField(),
+    )
+    items = OrderItem.objects.filter(order__seller=seller).filter(started | paid).filter(~Exists(earlier_of_product))
+    if product is not None:
+        items = items.filter(product=product)
     rows = (
-        orders.order_by()
-        .values("currency", "product_id", "product__title")
+        items.order_by()
+        .values("order__currency", "product_id", "product__title")
         .annotate(
             started=Count("id", filter=started),
-            converted=Count("id", filter=started & paid_q()),
+            converted=Count("id", filter=started & paid_q("order__")),
             paid_orders=Count("id", filter=paid),
-            revenue=_sum(_net(), filter=paid),
-            platform_fees=_sum("platform_fee", filter=paid),
-            earnings=_sum("seller_earnings", filter=paid),
+            revenue=_sum(_part(_net("order__"), lines_value, "order__"), filter=paid),
+            platform_fees=_sum(_part(F("order__platform_fee"), lines_value, "order__"), filter=paid),
+            earnings=_sum(_part(F("order__seller_earnings"), lines_value, "order__"), filter=paid),
         )
         .annotate(
             rank=Window(
                 RowNumber(),
-                partition_by=[F("currency")],
+                partition_by=[F("order__currency")],
                 order_by=[
                     F("revenue").desc(),
                     F("paid_orders").desc(),
@@ -253,11 +324,11 @@ def top_products(
             ),
         )
         .filter(rank__lte=limit)
-        .order_by("currency", "rank")
+        .order_by("order__currency", "rank")
     )
     return [
         {
-            "currency": row["currency"],
+            "currency": row["order__currency"],
             "product_id": row["product_id"],
             "title": row["product__title"],
             "started": row["started"],

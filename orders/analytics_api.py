@@ -42,7 +42,7 @@ from .analytics import (
 from .filters import OrderFilter
 from .presenters import order_summary_to_dict
 from .schema import OrderDoc
-from .selectors import orders_for_list
+from .selectors import buyer_owns_q, orders_for_list
 
 ORDER_FILTERS = (
     "status",
@@ -257,11 +257,11 @@ class MySalesApi(APIView):
 
 
 def buyer_orders(*, user: Any) -> QuerySet[Any]:
-    """The orders the user placed while signed in. Guest orders placed with the same address are not
-    included: registration does not prove the address, so they would hand an ``ord_`` capability and
-    its codes to whoever registers first with someone else's email. Guest purchases are reached
-    through the library's one-time email link, which does prove it."""
-    return orders_for_list().filter(buyer=user).order_by("-created_at", "-id")
+    """The orders the user placed while signed in and, once the account's email is verified, those
+    placed as a guest with it (``buyer_owns_q``). Registration alone does not prove the address, so
+    before that they would hand an ``ord_`` capability and its codes to whoever registers first with
+    someone else's email; the library's one-time email link reaches them meanwhile."""
+    return orders_for_list().filter(buyer_owns_q(user)).order_by("-created_at", "-id")
 
 
 class MyOrdersApi(APIView):

@@ -2,10 +2,11 @@
 
 from typing import Any
 
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,9 +21,15 @@ from .filters import OrderFilter
 from .fulfillment import get_strategy
 from .lifecycle import PAYABLE
 from .models import OrderStatus
-from .presenters import order_summary_to_dict
+from .presenters import order_summary_to_dict, order_to_dict
 from .schema import OrderDoc, ResourceDoc
-from .selectors import order_get_for_buyer, order_get_for_seller, orders_for_list
+from .selectors import (
+    buyer_owns_q,
+    order_get_for_buyer,
+    order_get_for_buyer_account,
+    order_get_for_seller,
+    orders_for_list,
+)
 from .serializers import DeliveryOverrideInput, RefundInput, StatusInput
 from .services import (
     order_item_override_delivery,
@@ -91,12 +98,17 @@ class SellerApi(APIView):
 
 
 class OrderListApi(SellerApi):
+    """A seller's sales, or a buyer's own purchases (a buyer's JWT or API key)."""
+
+    permission_classes = [IsAuthenticated]
+
     @extend_schema(
         operation_id="orders_list",
         responses=OrderDoc(many=True),
         description=(
-            "The seller's orders, newest first, without their timeline and without codes, keys or "
-            "delivery content (`voucher_codes` empty, `delivery` null): read one order for those."
+            "The seller's orders (a buyer's credentials: the buyer's own purchases), newest first, without "
+            "their timeline and without codes, keys or delivery content (`voucher_codes` empty, `delivery` "
+            "null): read one order for those."
         ),
         parameters=[
             OpenApiParameter(name, str, required=False)
@@ -117,7 +129,9 @@ class OrderListApi(SellerApi):
         ],
     )
     def get(self, request: Request) -> Response:
-        queryset = orders_for_list().filter(seller=request_seller(request)).order_by("-created_at", "-id")
+        is_seller = getattr(request.user, "is_seller", False)
+        owner = Q(seller=request_seller(request)) if is_seller else buyer_owns_q(request.user)
+        queryset = orders_for_list().filter(owner).order_by("-created_at", "-id")
         filterset = OrderFilter(request.query_params, queryset=queryset)
         if not filterset.is_valid():
             from rest_framework.exceptions import ValidationError
@@ -125,20 +139,27 @@ class OrderListApi(SellerApi):
             raise ValidationError(filterset.errors)
         paginator = Pagination()
         page = paginator.paginate_queryset(filterset.qs, request, view=self)
-        return paginator.get_paginated_response([order_summary_to_dict(order) for order in page])
+        audience = "seller" if is_seller else "buyer"
+        return paginator.get_paginated_response([order_summary_to_dict(order, audience=audience) for order in page])
 
 
 class OrderDetailApi(SellerApi):
+    permission_classes = [IsAuthenticated]
+
     @extend_schema(
         operation_id="orders_retrieve",
         responses=OrderDoc,
         description=(
             "The whole order with its timeline and, for delivered items, the decrypted codes and "
-            "delivery. Each read that shows codes adds a `codes_viewed` event (who, when) to the timeline."
+            "delivery. Each read by the seller that shows codes adds a `codes_viewed` event (who, when) to "
+            "the timeline. A buyer's credentials read the buyer's own orders (as the buyer sees them)."
         ),
     )
     def get(self, request: Request, ref: str) -> Response:
-        return Response(self.order_view(request, ref))
+        if getattr(request.user, "is_seller", False):
+            return Response(self.order_view(request, ref))
+        order = order_get_for_buyer_account(user=request.user, ref=ref)
+        return Response(order_to_dict(order, audience="buyer"))
 
 
 class OrderStatusApi(SellerApi):

@@ -4,6 +4,7 @@ the orders are what the books must prove (the ledger never reads orders)."""
 from collections import defaultdict
 from typing import Any
 
+from ledger.rollups import rollup_differences
 from ledger.selectors import (
     adjustment_books,
     adjustments_all,
@@ -42,7 +43,9 @@ def ledger_differences() -> list[str]:
     - an adjustment whose ledger transaction differs from it (or one with no adjustment behind it);
     - a payout whose ledger does not match its status (taken from the balance unless it failed);
     - a seller whose balance per currency differs from the earnings of its paid orders, net of refunds
-      of the payouts that did not fail and of lost disputes, plus its adjustments.
+      of the payouts that did not fail and of lost disputes, plus its adjustments;
+    - a row of the balance rollup (the lines' cache per seller, account, currency and day) that
+      differs from the lines (``ledger_rebuild_rollups`` rebuilds it).
     Empty when the books and the orders agree."""
     problems: list[str] = []
     for row in unbalanced_transactions():
@@ -110,4 +113,14 @@ def ledger_differences() -> list[str]:
                 f"Seller {who}, {currency}: balance is {got} in the ledger but its orders' earnings net of "
                 f"refunds, payouts and lost disputes, plus adjustments, are {want} (difference {got - want})."
             )
+    for (seller_id, account, currency, day), want_row, got_row in rollup_differences():
+        who = emails.get(seller_id, seller_id)
+        problems.append(
+            f"Seller {who}, {currency}, {account} on {day}: the balance rollup holds "
+            f"{_rollup_text(got_row)} but the lines say {_rollup_text(want_row)}; run ledger_rebuild_rollups."
+        )
     return problems
+
+
+def _rollup_text(row: tuple[int, int, Any] | None) -> str:
+    return "nothing" if row is None else f"{row[0]} in {row[1]} line(s)"

@@ -51,7 +51,13 @@ def library_url() -> str:
 
 
 def _message(
-    *, template: str, subject: str, context: dict[str, Any], to: list[str], cc: list[str] | None = None
+    *,
+    template: str,
+    subject: str,
+    context: dict[str, Any],
+    to: list[str],
+    cc: list[str] | None = None,
+    reply_to: list[str] | None = None,
 ) -> EmailMultiAlternatives:
     message = EmailMultiAlternatives(
         subject=subject,
@@ -59,9 +65,28 @@ def _message(
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=to,
         cc=cc or None,
+        reply_to=reply_to or None,
     )
     message.attach_alternative(render_to_string(f"emails/{template}.html", context), "text/html")
     return message
+
+
+def seller_reply_to(order: Order) -> list[str]:
+    """Where a buyer's answer to an email about this order goes: the seller's support email (the
+    "Support email" setting), so that replying reaches the seller and not the no-reply sender."""
+    support = (getattr(order.seller, "support_email", "") or "").strip()
+    return [support] if support else []
+
+
+def receipt_lines(order: Order) -> dict[str, Any]:
+    """The receipt's money, consistent with itself: each line at its price, then the subtotal, the
+    discount (with its code) and the total the buyer paid — subtotal − discount = total."""
+    return {
+        "subtotal": format_money(order.subtotal, order.currency),
+        "discount": format_money(order.discount_amount, order.currency) if order.discount_amount else "",
+        "discount_code": order.discount_code,
+        "total": format_money(order.total_amount, order.currency),
+    }
 
 
 def _buyer_and_recipient(order: Order) -> tuple[list[str], list[str]]:
@@ -84,6 +109,8 @@ def build_delivery_email(order: Order) -> EmailMultiAlternatives:
         "order_url": success_page_url(order),
         "library_url": library_url(),
         "sandbox_notice": sandbox_notice(order),
+        "support_email": order.seller.support_email,
+        "receipt": receipt_lines(order),
     }
     to, cc = _buyer_and_recipient(order)
     return _message(
@@ -92,6 +119,7 @@ def build_delivery_email(order: Order) -> EmailMultiAlternatives:
         context=context,
         to=to,
         cc=cc,
+        reply_to=seller_reply_to(order),
     )
 
 
@@ -117,6 +145,7 @@ def build_refund_email(order: Order, refund: Any) -> EmailMultiAlternatives:
         "order_url": success_page_url(order),
         "library_url": library_url(),
         "sandbox_notice": sandbox_notice(order),
+        "support_email": order.seller.support_email,
     }
     to, cc = _buyer_and_recipient(order)
     if order.recipient_email and order.recipient_email != order.buyer_email:
@@ -129,6 +158,7 @@ def build_refund_email(order: Order, refund: Any) -> EmailMultiAlternatives:
         context=context,
         to=to,
         cc=cc,
+        reply_to=seller_reply_to(order),
     )
 
 

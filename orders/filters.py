@@ -1,10 +1,10 @@
 import django_filters
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from marketplace.core.bounds import validate_moment
 from marketplace.core.money import MAX_AMOUNT
 
-from .models import Order, OrderStatus
+from .models import Order, OrderItem, OrderStatus
 
 
 class OrderFilter(django_filters.FilterSet):
@@ -47,7 +47,10 @@ class OrderFilter(django_filters.FilterSet):
         return queryset.filter(currency=value.strip().upper())
 
     def filter_product(self, queryset: QuerySet[Order], name: str, value: str) -> QuerySet[Order]:
-        return queryset.filter(Q(product_id=value) | Q(product__slug=value))
+        """Orders with an item of the product (by id or slug): an order of several products is found
+        under each of them, not only under the product it was placed from."""
+        items = OrderItem.objects.filter(order=OuterRef("pk")).filter(Q(product_id=value) | Q(product__slug=value))
+        return queryset.filter(Exists(items))
 
     def filter_q(self, queryset: QuerySet[Order], name: str, value: str) -> QuerySet[Order]:
         value = value.strip()

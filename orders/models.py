@@ -49,6 +49,10 @@ class Order(models.Model):
     webhook_urls = models.JSONField(default=list, blank=True)
     payment_reference = models.CharField(max_length=200, blank=True)
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    # Whose key space ``idempotency_key`` lives in, within the seller's: "" for the public checkout
+    # (one key space per seller: the same key on two of its products is one order), the calling
+    # user's id for ``POST /api/v1/orders`` (two integrations never collide on a key).
+    idempotency_scope = models.CharField(max_length=40, blank=True, default="")
     request_fingerprint = models.CharField(max_length=64, blank=True)
     # Whether the order holds its stock (limited units, reserved codes): from creation until it
     # fails, is cancelled or expires; taken again by a new payment attempt.
@@ -68,9 +72,9 @@ class Order(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["product", "idempotency_key"],
+                fields=["seller", "idempotency_scope", "idempotency_key"],
                 condition=models.Q(idempotency_key__isnull=False),
-                name="order_idempotency_key_per_product",
+                name="order_idempotency_key_per_seller_scope",
             )
         ]
         indexes = [

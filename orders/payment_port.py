@@ -48,8 +48,8 @@ class OrdersPaymentPort:
     def paid_by(self, order: PayableOrder) -> str | None:
         return order_paid_by(_order(order))
 
-    def mark_paid(self, *, order_id: str, payment_id: str, message: str) -> None:
-        order_mark_paid(order_id=order_id, payment_id=payment_id, message=message)
+    def mark_paid(self, *, order_id: str, payment_id: str, message: str, risk: str = "") -> None:
+        order_mark_paid(order_id=order_id, payment_id=payment_id, message=message, risk=risk)
 
     def mark_payment_failed(self, *, order_id: str, payment_id: str, reason: str) -> None:
         order_mark_payment_failed(order_id=order_id, payment_id=payment_id, reason=reason)

@@ -72,3 +72,24 @@ def order_get_for_buyer(*, order_id: str, slug: str | None = None) -> Order:
     if order is None:
         raise NotFound("Order not found.", code="order_not_found")
     return order
+
+
+def buyer_owns_q(user: Any) -> Q:
+    """The orders that are ``user``'s as a buyer: those placed while signed in, and, once the account's
+    email is verified (``User.email_verified``), those placed as a guest with that address. An
+    unverified address claims nothing: registering with someone else's email must not hand over
+    their orders (an ``ord_`` capability and its codes)."""
+    owned = Q(buyer=user)
+    if getattr(user, "email_verified", False):
+        owned |= Q(buyer__isnull=True, buyer_email=user.email.lower())
+    return owned
+
+
+def order_get_for_buyer_account(*, user: Any, ref: str) -> Order:
+    """A signed-in buyer's own order (``buyer_owns_q``), by ``ord_`` id or order number; anyone
+    else's is simply not found."""
+    lookup = Q(id=ref) if ref.startswith("ord_") else Q(order_number=ref)
+    order = orders_with_details().filter(lookup).filter(buyer_owns_q(user)).first()
+    if order is None:
+        raise NotFound("Order not found.", code="order_not_found")
+    return order

@@ -90,6 +90,21 @@ class PayInput(_ItemsMixin):
         return value
 
 
+class OrderCreateInput(PayInput):
+    """``POST /api/v1/orders``: the body of ``pay``; ``buyer_email`` only from a seller's credentials
+    (a buyer's orders are the account's own). Nothing a caller sent is silently ignored: an unknown
+    field is a 400 naming it."""
+
+    buyer_email = serializers.EmailField(max_length=254, required=False)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
 class RefundInput(serializers.Serializer):
     amount = StrictIntegerField(min_value=1, required=False, help_text="Minor units; leave out for a full refund.")
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")

@@ -36,6 +36,9 @@ def sweep_orders() -> dict[str, int]:
         "cancelled": len(result.cancelled),
         "paid": len(result.paid),
         "failed": len(result.failed),
+        "payments_paid": len(result.payments_paid),
+        "payments_settled": len(result.payments_settled),
+        "payments_unanswered": len(result.payments_unanswered),
     }
 
 

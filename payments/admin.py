@@ -15,6 +15,7 @@ from django.utils.html import format_html
 
 from marketplace.core.money import format_money
 
+from .connect_events import CONNECT_GATEWAY, connect_event_process
 from .gateway_events import webhook_replay
 from .models import Dispute, Payment, Refund, SandboxPayment, WebhookEvent
 
@@ -100,7 +101,10 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     def replay(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
         outcomes = []
         for event in queryset.order_by("received_at"):
-            event = webhook_replay(event=event)
+            if event.gateway == CONNECT_GATEWAY:  # Stripe Connect's events go to the payouts side
+                event = connect_event_process(event=event)
+            else:
+                event = webhook_replay(event=event)
             outcomes.append(f"{event.event_id}: {event.status}")
         self.message_user(request, "Replayed — " + "; ".join(outcomes), messages.SUCCESS)
 

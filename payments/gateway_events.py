@@ -5,19 +5,24 @@ gateway and event id before anything happens (a repeat is a no-op, a failure can
 what it claims is believed only as far as the gateway itself confirms server-side.
 """
 
+import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
 from django.utils import timezone
 
-from marketplace.core.errors import ApplicationError
+from marketplace.core.errors import ApplicationError, DependencyUnavailable, NotFound
+from marketplace.core.money import format_money
 
 from .disputes import dispute_apply
 from .gateways import GatewayUnavailable, InvalidSignature, get_gateway
-from .models import Payment, WebhookEvent
+from .models import Payment, PaymentStatus, WebhookEvent
 from .ports import OrderActor, order_port
 from .refunds import refund_record_from_gateway
 from .services import payment_apply_gateway_status
+
+logger = logging.getLogger(__name__)
 
 
 def webhook_receive(*, gateway_name: str, body: bytes, headers: dict[str, str]) -> tuple[WebhookEvent, bool]:
@@ -114,6 +119,96 @@ def webhook_process(*, event: WebhookEvent) -> WebhookEvent:
     return _finish(event, WebhookEvent.Status.PROCESSED, "")
 
 
+# --- Browser returns (gateways without webhooks) and status queries --------------------------------
+
+# What the buyer's browser may say when it comes back from a gateway; only the wording of a closed
+# attempt's reason depends on it, never whether anything is paid.
+RETURN_OUTCOMES = {
+    "success": "The buyer came back from {gateway}, which did not complete the payment.",
+    "failure": "The payment failed at {gateway}.",
+    "cancel": "The buyer cancelled the payment at {gateway}.",
+}
+
+
+def gateway_return_receive(*, gateway_name: str, reference: str, outcome: str) -> Payment:
+    """The buyer's browser came back from a gateway whose only signal that is (bKash's callback).
+
+    Nothing in it is trusted beyond ``reference``, the gateway's id of the payment, which finds ours
+    (or 404; nothing changes). The server then asks the gateway itself: a ``needs_capture`` gateway
+    executes the approved payment and is queried; only its own answer, amount, currency and
+    reference matching, pays the order (a mismatch is recorded and pays nothing). An attempt the
+    gateway did not complete is closed as failed, so the order can take a new one. A repeat (a
+    reload, a replay, a late return) asks again and changes nothing more: a payment already paid
+    stays paid, one delivery. The gateway not answering is ``DependencyUnavailable`` (503), with
+    nothing changed: the buyer may come back again, and the sweeper asks meanwhile.
+    """
+    if outcome not in RETURN_OUTCOMES:
+        raise ApplicationError("Unknown outcome.", code="validation_error", status_code=400)
+    gateway = get_gateway(gateway_name)
+    payment = (
+        Payment.objects.select_related("order__product")
+        .filter(gateway=gateway.name, transaction_id=reference)
+        .exclude(transaction_id="")
+        .first()
+    )
+    if payment is None:
+        raise NotFound("No payment matches this return.", code="payment_not_found")
+    try:
+        payment_apply_gateway_status(
+            payment=payment,
+            source=f"{gateway.name} return",
+            capture=outcome == "success",
+            close_unpaid=RETURN_OUTCOMES[outcome].format(gateway=gateway.name),
+        )
+    except GatewayUnavailable as exc:
+        raise DependencyUnavailable(
+            "The payment gateway is not answering; your payment is not lost. Please try again in a moment."
+        ) from exc
+    return payment
+
+
+@dataclass
+class OpenPaymentsQueried:
+    paid: list[str] = field(default_factory=list)
+    settled: list[str] = field(default_factory=list)  # failed (or closed) at the gateway's word
+    open: list[str] = field(default_factory=list)  # still open at the gateway
+    unanswered: list[str] = field(default_factory=list)  # the gateway did not answer: next run
+
+
+def payment_query_and_settle(*, payment: Payment, source: str) -> str:
+    """Asks the payment's gateway (``retrieve``, and ``capture`` for an approved payment of a
+    ``needs_capture`` gateway) and settles the payment either way, as a webhook's re-verification
+    does. Answers ``paid``, ``settled`` or ``open``. Raises ``GatewayUnavailable``."""
+    if payment_apply_gateway_status(payment=payment, source=source):
+        return "paid"
+    return "open" if payment.status == PaymentStatus.PENDING else "settled"
+
+
+def payments_query_open(*, created_before: Any, created_after: Any, limit: int = 500) -> OpenPaymentsQueried:
+    """The sweeper's half for lost signals: every open payment of any gateway created between
+    ``created_after`` and ``created_before`` (a lost webhook, a buyer who closed the tab before the
+    gateway sent them back) is asked about and settled; older ones are no longer asked (their pages
+    are long gone), so that abandoned payments do not pile up into every run. A gateway that does
+    not answer leaves its payment for the next run; any other error is logged and the run goes on
+    (one payment never stops the others)."""
+    result = OpenPaymentsQueried()
+    open_payments = Payment.objects.filter(
+        status=PaymentStatus.PENDING, created_at__lt=created_before, created_at__gte=created_after
+    ).exclude(redirect_url="")
+    for payment in open_payments.order_by("created_at")[:limit]:
+        try:
+            outcome = payment_query_and_settle(payment=payment, source="status query")
+        except GatewayUnavailable:
+            result.unanswered.append(payment.id)
+            continue
+        except Exception:  # noqa: BLE001 - logged; the next payment is asked all the same
+            logger.exception("status query of payment %s failed", payment.id)
+            result.unanswered.append(payment.id)
+            continue
+        getattr(result, outcome).append(payment.id)
+    return result
+
+
 def _refund_event_process(*, event: WebhookEvent, payment: Payment, claimed: int) -> WebhookEvent:
     """A refund event is believed only as far as the gateway itself confirms it, as payments are: a
     signed claim of more than the gateway holds changes nothing. What is applied is the gateway's
@@ -149,8 +244,8 @@ def _dispute_event_process(*, event: WebhookEvent, payment: Payment) -> WebhookE
         return _reject_dispute(
             event,
             payment,
-            f"Dispute {event.dispute_ref} is for {confirmed.amount} {confirmed.currency}, which this payment "
-            f"of {payment.amount} {payment.currency} cannot cover.",
+            f"Dispute {event.dispute_ref} is for {format_money(confirmed.amount, confirmed.currency)}, which this "
+            f"payment of {format_money(payment.amount, payment.currency)} cannot cover.",
         )
     dispute_apply(payment=payment, confirmed=confirmed)
     return _finish(event, WebhookEvent.Status.PROCESSED, "")

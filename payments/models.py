@@ -3,6 +3,7 @@ from django.db import models
 from django.db.models import Q
 
 from marketplace.core.ids import PrefixedIdField
+from marketplace.core.money import format_money
 
 
 class PaymentStatus(models.TextChoices):
@@ -151,7 +152,7 @@ class Refund(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.id} {self.amount} {self.currency} ({self.status})"
+        return f"{self.id} {format_money(self.amount, self.currency)} ({self.status})"
 
 
 class SandboxRefund(models.Model):
@@ -216,7 +217,7 @@ class Dispute(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.id} {self.amount} {self.currency} ({self.status})"
+        return f"{self.id} {format_money(self.amount, self.currency)} ({self.status})"
 
     @property
     def is_open(self) -> bool:

@@ -83,9 +83,11 @@ class OrderPort(Protocol):
         """The id of the payment that paid the order, if one did."""
         ...
 
-    def mark_paid(self, *, order_id: str, payment_id: str, message: str) -> None:
+    def mark_paid(self, *, order_id: str, payment_id: str, message: str, risk: str = "") -> None:
         """The gateway confirmed the payment: the order is paid by it (or the payment is refunded
-        automatically when the order can no longer take it)."""
+        automatically when the order can no longer take it). ``risk`` (the gateway's words, when it
+        flags the payment as risky): the paid order waits in ``needs_attention`` for an operator
+        instead of being delivered."""
         ...
 
     def mark_payment_failed(self, *, order_id: str, payment_id: str, reason: str) -> None:

@@ -13,6 +13,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 
 from marketplace.core.errors import ApplicationError, DependencyUnavailable, IdempotencyConflict, ValidationFailed
+from marketplace.core.money import format_money
 
 from .gateways import GatewayUnavailable, get_gateway
 from .gateways.base import GatewayRefund
@@ -117,7 +118,7 @@ def refund_through_gateway(*, refund: Refund, order: PayableOrder, user: Any = N
             order=order,
             type="refund_pending",
             actor=source,
-            message=f"Refund of {amount} requested; the gateway will confirm it.",
+            message=f"Refund of {format_money(amount, order.currency)} requested; the gateway will confirm it.",
             data={"refund_id": refund.id},
         )
         refund.refresh_from_db()
@@ -172,8 +173,8 @@ def refund_record_from_gateway(*, payment: Payment, refunded_total: int) -> Refu
                 order=order,
                 type="refund_unapplied",
                 actor=OrderActor.GATEWAY,
-                message=f"The gateway reports a refund of {missing} on payment {payment.id} that this "
-                f"{order.status} order cannot take.",
+                message=f"The gateway reports a refund of {format_money(missing, payment.currency)} on payment "
+                f"{payment.id} that this {order.status} order cannot take.",
                 data={"payment_id": payment.id, "amount": missing},
             )
             return None

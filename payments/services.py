@@ -3,6 +3,7 @@
 Incoming gateway events are in ``gateway_events.py``, refunds in ``refunds.py``; what a payment does
 to its order goes through ``ports.order_port()`` (payments never imports orders)."""
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -14,8 +15,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from marketplace.core.errors import ApplicationError, DependencyUnavailable
+from marketplace.core.money import format_money
 
-from .gateways import GatewayUnavailable, get_gateway
+from .gateways import GatewayStatus, GatewayUnavailable, get_gateway
 from .models import Payment, PaymentStatus
 from .ports import OrderActor, PayableOrder, order_port
 
@@ -25,6 +27,9 @@ logger = logging.getLogger(__name__)
 # How long a request that opened a payment may still be talking to its gateway. A payment with no
 # gateway page after this is taken as abandoned (its request died), closed, and replaced.
 PAYMENT_OPENING_STALE_SECONDS = 120
+# A gateway's answer that does not match its payment is written on the order's timeline once in this
+# long (the sweeper asks about open payments every run).
+MISMATCH_RECORDED_FOR_SECONDS = 24 * 60 * 60
 # How long a second request waits for the first one's gateway page before it answers without it.
 PAYMENT_OPENING_WAIT_SECONDS = 10.0
 
@@ -50,7 +55,7 @@ def payment_open(*, order: PayableOrder, gateway_name: str | None, return_url: s
     gateway call failed is marked failed, so it is not open; one whose gateway call is still under
     way is waited for briefly, and taken as abandoned once it is ``PAYMENT_OPENING_STALE_SECONDS`` old.
     """
-    gateway = get_gateway(gateway_name)
+    gateway = get_gateway(gateway_name, currency=order.currency)
     orders = order_port()
     try:
         with transaction.atomic():
@@ -168,7 +173,24 @@ def _wait_for_gateway_page(payment: Payment) -> Payment:
     return payment
 
 
-def payment_apply_gateway_status(*, payment: Payment, source: str) -> bool:
+def payment_gateway_status(*, payment: Payment, capture: bool = False) -> GatewayStatus:
+    """The gateway's own, server-side word on the payment. For a gateway that needs a capture (bKash),
+    an open (or failed, then returned to) payment the gateway holds as approved is executed first:
+    at once when ``capture`` (the buyer's browser says it approved), else when ``retrieve`` answers
+    ``approved``. Raises ``GatewayUnavailable`` when the gateway does not answer."""
+    gateway = get_gateway(payment.gateway)
+    can_capture = gateway.needs_capture and payment.status in (PaymentStatus.PENDING, PaymentStatus.FAILED)
+    if capture and can_capture:
+        return gateway.capture(payment=payment)
+    status = gateway.retrieve(payment=payment)
+    if status.status == "approved" and can_capture:
+        return gateway.capture(payment=payment)
+    return status
+
+
+def payment_apply_gateway_status(
+    *, payment: Payment, source: str, capture: bool = False, close_unpaid: str = ""
+) -> bool:
     """Asks the gateway for the payment's real status and applies it. Returns True if it is paid.
 
     The gateway is asked outside any transaction (a slow gateway never holds a lock). The payment's
@@ -176,21 +198,32 @@ def payment_apply_gateway_status(*, payment: Payment, source: str) -> bool:
     in its WHERE), so two webhooks for one payment are serialised as a ``SELECT … FOR UPDATE`` would
     serialise them, with one statement instead of two; the order is locked once, by the order side.
     ``payment`` is updated in place: the caller needs no reload.
+
+    ``capture``: the buyer's browser says it approved (a ``needs_capture`` gateway executes first).
+    ``close_unpaid`` (a reason): the buyer came back from the gateway, so an attempt the gateway
+    still holds as open (neither paid nor failed) is over: it is closed as failed with this reason,
+    and the order may take a new attempt. The buyer's word only ends an attempt the gateway did not
+    complete; it never pays one.
     """
     orders = order_port()
-    gateway = get_gateway(payment.gateway)
-    status = gateway.retrieve(payment=payment)
+    status = payment_gateway_status(payment=payment, capture=capture)
     with transaction.atomic():
         if status.status == "succeeded":
-            if status.amount != payment.amount or status.currency != payment.currency:
-                orders.record_event(
-                    order=payment.order,
-                    type="payment_mismatch",
-                    actor=OrderActor.GATEWAY,
-                    message=f"The gateway reports {status.amount} {status.currency}; the order expects "
-                    f"{payment.amount} {payment.currency}. Not marked paid.",
-                    data={"payment_id": payment.id},
-                )
+            wrong_reference = bool(status.reference) and status.reference != payment.id
+            if status.amount != payment.amount or status.currency != payment.currency or wrong_reference:
+                named = f" for {status.reference!r}" if wrong_reference else ""
+                # Recorded once per distinct answer: the sweeper asks again every run, and the
+                # timeline must say it once, not once a minute.
+                claim = hashlib.sha256(f"{status.amount}|{status.currency}|{status.reference}".encode()).hexdigest()
+                if cache.add(f"payment-mismatch:{payment.id}:{claim[:16]}", 1, timeout=MISMATCH_RECORDED_FOR_SECONDS):
+                    orders.record_event(
+                        order=payment.order,
+                        type="payment_mismatch",
+                        actor=OrderActor.GATEWAY,
+                        message=f"The gateway reports {_money_text(status.amount, status.currency)}{named}; the order "
+                        f"expects {format_money(payment.amount, payment.currency)} for {payment.id}. Not marked paid.",
+                        data={"payment_id": payment.id},
+                    )
                 return False
             # Only forward: a refunded payment never goes back to merely "succeeded".
             transaction_id = status.transaction_id or payment.transaction_id
@@ -205,6 +238,7 @@ def payment_apply_gateway_status(*, payment: Payment, source: str) -> bool:
                 order_id=payment.order_id,
                 payment_id=payment.id,
                 message=f"Payment confirmed by {payment.gateway} ({source}).",
+                risk=status.risk,
             )
             return True
         if status.status == "failed" and _payment_move(
@@ -218,6 +252,17 @@ def payment_apply_gateway_status(*, payment: Payment, source: str) -> bool:
                 payment_id=payment.id,
                 reason=f"The payment was declined ({payment.gateway}).",
             )
+        elif (
+            close_unpaid
+            and status.status in ("pending", "approved")
+            and _payment_move(
+                payment,
+                from_statuses=(PaymentStatus.PENDING,),
+                status=PaymentStatus.FAILED,
+                failure_reason=close_unpaid[:500],
+            )
+        ):
+            orders.mark_payment_failed(order_id=payment.order_id, payment_id=payment.id, reason=close_unpaid)
     return False
 
 
@@ -254,3 +299,12 @@ def payment_reconcile_throttled(*, order: PayableOrder, every_seconds: int = 5) 
         payment_reconcile_order(order=order)
     except GatewayUnavailable:
         logger.warning("gateway unavailable while re-checking order %s", order.order_number)
+
+
+def _money_text(amount: Any, currency: Any) -> str:
+    """An amount a gateway reported, as money when it names a currency we know, else as it came (a
+    gateway's odd answer is still recorded, never a crash)."""
+    try:
+        return format_money(int(amount), str(currency))
+    except Exception:  # noqa: BLE001 - any unusable pair is shown raw
+        return f"{amount} {currency}"

@@ -249,3 +249,27 @@ def test_the_deluxe_buyer_gets_the_deluxe_file(
         "Standard": ("game-standard.zip", b"STANDARD-BYTES"),
         "Deluxe": ("game-deluxe.zip", b"DELUXE-BYTES"),
     }
+
+
+def test_a_new_deluxe_file_reaches_earlier_deluxe_buyers_only(
+    api_client: Any, seller: Any, private_storage: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from catalog.services import product_update
+
+    standard = _upload(seller, "std.zip", b"STD")
+    deluxe_v1 = _upload(seller, "deluxe-v1.zip", b"DLX1")
+    deluxe_v2 = _upload(seller, "deluxe-v2.zip", b"DLX2")
+    made = ProductFactory(seller=seller, slug="game2", delivery_type=DeliveryType.FILE, delivery_content=standard)
+    std_variant = VariantFactory(product=made, name="Standard", price=0, position=0)
+    dlx_variant = VariantFactory(product=made, name="Deluxe", price=0, position=1, delivery_content=deluxe_v1)
+    for variant, email in ((std_variant, "s@example.com"), (dlx_variant, "d@example.com")):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert claim(api_client, "game2", email=email, variant_id=variant.id).status_code == 201
+
+    product_update(
+        product=made,
+        data={"variants": [{"id": std_variant.id}, {"id": dlx_variant.id, "delivery": {"content": deluxe_v2}}]},
+    )
+
+    held = dict(OrderItem.objects.values_list("order__buyer_email", "delivery_content"))
+    assert held == {"s@example.com": standard, "d@example.com": deluxe_v2}

@@ -117,12 +117,35 @@ class PayoutSettingsForm(forms.Form):
         label="Bank's country", max_length=2, min_length=2, help_text="Two letters (ISO 3166), e.g. DE or US."
     )
 
-    def __init__(self, *args: Any, number_hint: str = "", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, number_hint: str = "", stripe_enabled: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.number_hint = number_hint
+        method: Any = self.fields["method"]
+        if stripe_enabled:  # offered once the seller's Stripe account can receive payouts
+            method.choices = [(value, label) for value, label in PayoutMethod.choices]
+            # Paid by Stripe, a bank account is optional (kept if given, for a switch back later).
+            for name in ("holder", "bank", "country"):
+                self.fields[name].required = False
         number: Any = self.fields["number"]
         if number_hint:
             number.help_text = f"Stored: ending {number_hint}. Leave empty to keep it; we never show it again."
         else:
-            number.required = True
+            number.required = not stripe_enabled
             number.help_text = "Stored encrypted; afterwards we only show its last 4 characters."
+        self.stripe_enabled = stripe_enabled
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.stripe_enabled or data.get("method") != PayoutMethod.BANK_TRANSFER:
+            return data
+        # A bank transfer needs the whole bank account (the fields were optional for Stripe's sake).
+        needed = ["holder", "bank", "country"] + ([] if self.number_hint else ["number"])
+        for name in needed:
+            if not (data.get(name) or "").strip() and name not in self.errors:
+                self.add_error(name, "This field is required for bank transfers.")
+        return data
+
+    @property
+    def bank_account_given(self) -> bool:
+        data = self.cleaned_data
+        return any((data.get(name) or "").strip() for name in ("holder", "number", "bank", "country"))

@@ -24,7 +24,7 @@ from dashboard.auth import not_found as _not_found
 from dashboard.auth import seller_required
 from ledger.api import statement_csv_chunks
 from ledger.filters import transactions_filter
-from ledger.models import BalanceTransaction, Payout, PayoutEvent, PayoutSchedule, TransactionType
+from ledger.models import BalanceTransaction, Payout, PayoutEvent, PayoutMethod, PayoutSchedule, TransactionType
 from ledger.payouts import BankAccountInput, payout_create, payout_settings_get, payout_settings_update
 from ledger.selectors import (
     balance_for_seller,
@@ -32,6 +32,7 @@ from ledger.selectors import (
     transaction_to_dict,
     transactions_for_seller,
 )
+from ledger.stripe_connect import stripe_account_get
 from marketplace.accounts.models import User
 from marketplace.core.errors import ApplicationError
 from marketplace.core.money import format_money
@@ -331,22 +332,27 @@ def payout_settings(request: HttpRequest) -> HttpResponse:
     seller = _seller(request)
     current = payout_settings_get(seller=seller)
     hint = current.bank_number_hint if current else ""
+    stripe_account = stripe_account_get(seller=seller)
+    stripe_enabled = stripe_account is not None and stripe_account.can_receive_payouts
     if request.method == "POST":
-        form = PayoutSettingsForm(request.POST, number_hint=hint)
+        form = PayoutSettingsForm(request.POST, number_hint=hint, stripe_enabled=stripe_enabled)
         if form.is_valid():
             data = form.cleaned_data
+            bank = None
+            if data["method"] == PayoutMethod.BANK_TRANSFER or form.bank_account_given:
+                bank = BankAccountInput(
+                    holder=data["holder"].strip(),
+                    number=data["number"].strip() or None,
+                    bank=data["bank"].strip(),
+                    country=data["country"].strip(),
+                )
             try:
                 payout_settings_update(
                     seller=seller,
                     method=data["method"],
                     schedule=data["schedule"],
                     minimum_amount=data["minimum_amount"],
-                    bank_account=BankAccountInput(
-                        holder=data["holder"].strip(),
-                        number=data["number"].strip() or None,
-                        bank=data["bank"].strip(),
-                        country=data["country"].strip(),
-                    ),
+                    bank_account=bank,
                 )
             except ApplicationError as exc:
                 apply_error(form, exc, rename=_SERVICE_FIELDS)
@@ -365,8 +371,9 @@ def payout_settings(request: HttpRequest) -> HttpResponse:
                 "bank": current.bank_name,
                 "country": current.bank_country,
             }
-        form = PayoutSettingsForm(initial=initial, number_hint=hint)
+        form = PayoutSettingsForm(initial=initial, number_hint=hint, stripe_enabled=stripe_enabled)
         status = 200
-    response = _render(request, "dashboard/balance_settings.html", {"section": "settings", "form": form}, status=status)
+    context = {"section": "settings", "form": form, "stripe_account": stripe_account}
+    response = _render(request, "dashboard/balance_settings.html", context, status=status)
     response["Cache-Control"] = "no-store"
     return response

@@ -30,6 +30,7 @@ from catalog.selectors import product_get, product_list
 from catalog.services import MAX_VARIANTS, product_archive_or_delete, product_create, product_update, upload_create
 from dashboard.auth import seller_required
 from marketplace.core.api import error_body
+from marketplace.core.bounds import MAX_COUNT
 from marketplace.core.errors import ApplicationError, PayloadTooLarge, ValidationFailed
 from marketplace.core.money import currencies, exponent, parse_amount
 from orders.lifecycle import paid_q
@@ -148,6 +149,13 @@ class ProductForm(forms.Form):
     license_expires_in_days = forms.IntegerField(label="Keys expire after (days)", required=False, min_value=1)
     license_prefix = forms.CharField(label="Key prefix", required=False, max_length=12)
     partner_url = forms.CharField(label="Fulfillment URL (https://)", required=False, max_length=2000)
+    download_limit = forms.IntegerField(
+        label="Downloads per purchase",
+        required=False,
+        min_value=1,
+        max_value=MAX_COUNT,
+        help_text="How many times each buyer may download the file. Leave empty for no limit.",
+    )
     redemption_instructions = forms.CharField(
         label="Redemption instructions", required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=5000
     )
@@ -229,6 +237,7 @@ def _product_initial(product: Product) -> dict[str, Any]:
         "license_prefix": license_options.get("prefix") or "",
         "partner_url": partner.get("url", ""),
         "redemption_instructions": product.redemption_instructions,
+        "download_limit": product.download_limit,
     }
 
 
@@ -289,7 +298,7 @@ class ProductSubmission:
         for name, field_messages in (exc.fields or {}).items():
             target_form: forms.Form = self.form
             target = None
-            if name in ("title", "slug", "cover_image", "description", "status"):
+            if name in ("title", "slug", "cover_image", "description", "status", "download_limit"):
                 target = name
             elif name == "currency":
                 target = "currency_other" if self.form.data.get("currency") == OTHER_CURRENCY else "currency"
@@ -415,6 +424,7 @@ def product_new(request: HttpRequest) -> HttpResponse:
                     currency=data["currency"],
                     delivery=submission.form.delivery(current=None),
                     variants=submission.variants,
+                    download_limit=data.get("download_limit"),
                 )
             except ApplicationError as exc:
                 submission.apply_error(exc)
@@ -454,6 +464,7 @@ def product_edit(request: HttpRequest, product_id: str) -> HttpResponse:
                         "currency": data["currency"],
                         "delivery": submission.form.delivery(current=product),
                         "variants": submission.variants,
+                        "download_limit": data.get("download_limit"),
                     },
                 )
             except ApplicationError as exc:
@@ -477,9 +488,7 @@ def _edit_submission(product: Product) -> ProductSubmission:
     )
 
 
-def _after_save(
-    request: HttpRequest, product: Product, *, created: bool, secret_before: str = ""
-) -> HttpResponse:
+def _after_save(request: HttpRequest, product: Product, *, created: bool, secret_before: str = "") -> HttpResponse:
     verb = "created" if created else "saved"
     secret = partner_secret_of(product)
     if secret and secret != secret_before:

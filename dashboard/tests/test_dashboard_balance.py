@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from ledger.models import BalanceTransaction, Payout, PayoutSettings
+from ledger.models import BalanceTransaction, Payout, PayoutSettings, StripeConnectAccount
 from ledger.payouts import BankAccountInput, payout_approve, payout_create, payout_mark_failed, payout_settings_update
 from ledger.tests.factories import order_paid, order_refunded, product_for
 from marketplace.accounts.tests.factories import SellerFactory, UserFactory
@@ -526,3 +526,53 @@ def test_payout_detail_queries_do_not_grow(browser, me, django_assert_max_num_qu
     payout = payout_create(seller=me, currency="USD")
     with django_assert_max_num_queries(6):
         assert browser.get(f"/dashboard/balance/payouts/{payout.id}/").status_code == 200
+
+
+# --- Stripe Connect on the payout settings ------------------------------------------------------------
+
+
+def connected(seller, status):
+    return StripeConnectAccount.objects.create(
+        seller=seller, account_id=f"acct_{seller.pk}test", status=status, payouts_enabled=status == "enabled"
+    )
+
+
+def test_payout_settings_offer_to_connect_with_stripe_and_only_bank_transfer_before(browser, me):
+    page = text(browser.get("/dashboard/balance/settings/"))
+    assert "Connect with Stripe" in page
+    assert 'action="/dashboard/payouts/stripe/start/"' in page
+    assert 'value="stripe_connect"' not in page
+    response = browser.post("/dashboard/balance/settings/", {**SETTINGS, "method": "stripe_connect"})
+    assert response.status_code == 400
+    assert "stripe_connect is not one of the available choices" in field_errors(response)["method"]
+    assert not PayoutSettings.objects.exists()
+
+
+def test_an_unfinished_stripe_account_asks_to_continue_onboarding(browser, me):
+    connected(me, "restricted")
+    page = text(browser.get("/dashboard/balance/settings/"))
+    assert "Continue onboarding" in page and "Stripe needs more information" in page
+    assert 'value="stripe_connect"' not in page
+
+
+def test_an_enabled_stripe_account_can_be_chosen_without_bank_details(browser, me, other):
+    connected(me, "enabled")
+    page = text(browser.get("/dashboard/balance/settings/"))
+    assert "Your Stripe account is ready" in page and "Connect with Stripe" not in page
+    assert 'value="stripe_connect"' in page
+    empty_bank = {"holder": "", "number": "", "bank": "", "country": ""}
+    response = browser.post(
+        "/dashboard/balance/settings/", {**SETTINGS, **empty_bank, "method": "stripe_connect"}, follow=True
+    )
+    assert "Payout settings saved." in text(response)
+    row = PayoutSettings.objects.get(seller=me)
+    assert (row.method, row.bank_number_hint) == ("stripe_connect", "")
+    # Switching back to bank transfers needs the whole bank account again.
+    response = browser.post("/dashboard/balance/settings/", {**SETTINGS, **empty_bank})
+    assert response.status_code == 400
+    assert set(field_errors(response)) == {"holder", "number", "bank", "country"}
+    row.refresh_from_db()
+    assert row.method == "stripe_connect"
+    # Another seller's enabled account does not make the method available to me.
+    StripeConnectAccount.objects.filter(seller=me).update(seller=other)
+    assert 'value="stripe_connect"' not in text(browser.get("/dashboard/balance/settings/"))

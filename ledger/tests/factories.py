@@ -20,7 +20,10 @@ def order_paid(product: Any, *, quantity: int = 1) -> Order:
         product=product, buyer_email="buyer@example.com", lines=[CheckoutLine(product.variants.first().id, quantity)]
     ).order
     payment = Payment.objects.create(
-        order=order, gateway="sandbox", status=PaymentStatus.SUCCEEDED, amount=order.total_amount,
+        order=order,
+        gateway="sandbox",
+        status=PaymentStatus.SUCCEEDED,
+        amount=order.total_amount,
         currency=order.currency,
     )
     return order_mark_paid(order_id=order.id, payment_id=payment.id)
@@ -29,7 +32,12 @@ def order_paid(product: Any, *, quantity: int = 1) -> Order:
 def order_refunded(order: Order, amount: int, *, reason: str = "") -> tuple[Order, Refund]:
     payment = Payment.objects.filter(order=order).first()
     refund = Refund.objects.create(
-        order=order, seller_id=order.seller_id, payment=payment, amount=amount, currency=order.currency,
-        reason=reason, status=Refund.Status.SUCCEEDED,
+        order=order,
+        seller_id=order.seller_id,
+        payment=payment,
+        amount=amount,
+        currency=order.currency,
+        reason=reason,
+        status=Refund.Status.SUCCEEDED,
     )
     return order_apply_refund(order_id=order.id, refund=refund, user=None, actor="seller"), refund

@@ -6,20 +6,21 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_logged_in
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace.core.errors import ApplicationError
-from marketplace.core.permissions import IsSeller, request_seller
 from marketplace.core.ratelimit import ClientRateThrottle
 
-from .models import APIKey
+from .models import APIKey, User
 from .serializers import (
     APIKeyCreatedOutput,
     APIKeyInput,
     APIKeyOutput,
+    EmailVerificationOutput,
+    EmailVerifyInput,
     RefreshInput,
     RefreshOutput,
     RegisterInput,
@@ -27,7 +28,15 @@ from .serializers import (
     TokenOutput,
     UserOutput,
 )
-from .services import api_key_create, api_key_revoke, user_register, user_tokens_issue, user_tokens_refresh
+from .services import (
+    api_key_create,
+    api_key_revoke,
+    email_verification_request,
+    email_verify,
+    user_register,
+    user_tokens_issue,
+    user_tokens_refresh,
+)
 
 
 class RegisterApi(APIView):
@@ -94,11 +103,14 @@ class TokenRefreshApi(APIView):
 
 
 class APIKeyListApi(APIView):
-    permission_classes = [IsSeller]
+    """A seller's keys for its integrations, or a buyer's (a reseller's backend, an app): a buyer's
+    key acts as the buyer (``POST /api/v1/orders``, its own orders), never as a seller."""
+
+    permission_classes = [IsAuthenticated]
 
     @extend_schema(responses=APIKeyOutput(many=True))
     def get(self, request: Request) -> Response:
-        keys = APIKey.objects.filter(user=request_seller(request), revoked_at__isnull=True)
+        keys = APIKey.objects.filter(user=cast(User, request.user), revoked_at__isnull=True)
         return Response(APIKeyOutput(keys, many=True).data)
 
     @extend_schema(request=APIKeyInput, responses={201: APIKeyCreatedOutput})
@@ -112,9 +124,39 @@ class APIKeyListApi(APIView):
 
 
 class APIKeyDetailApi(APIView):
-    permission_classes = [IsSeller]
+    permission_classes = [IsAuthenticated]
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, key_id: str) -> Response:
         api_key_revoke(user=request.user, key_id=key_id)  # type: ignore[arg-type]
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class EmailVerifyRequestApi(APIView):
+    """Sends the signed-in user a code that proves the account's email (at most once a minute)."""
+
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [ClientRateThrottle]
+    throttle_scope = "auth"
+
+    @extend_schema(request=None, responses={202: EmailVerificationOutput})
+    def post(self, request: Request) -> Response:
+        user = cast(User, request.user)
+        email_verification_request(user=user)
+        return Response({"email": user.email, "email_verified": user.email_verified}, status=status.HTTP_202_ACCEPTED)
+
+
+class EmailVerifyConfirmApi(APIView):
+    """The code from the email: the address is the account's verified email from now on."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[Any] = []
+    throttle_classes = [ClientRateThrottle]
+    throttle_scope = "auth"
+
+    @extend_schema(request=EmailVerifyInput, responses=EmailVerificationOutput)
+    def post(self, request: Request) -> Response:
+        data = EmailVerifyInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = email_verify(token=data.validated_data["token"])
+        return Response({"email": user.email, "email_verified": True})

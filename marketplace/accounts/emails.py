@@ -25,3 +25,16 @@ def build_registration_attempt_email(user: User) -> EmailMultiAlternatives:
     )
     message.attach_alternative(render_to_string("emails/registration_attempt.html", context), "text/html")
     return message
+
+
+def build_email_verification_email(user: User, token: str) -> EmailMultiAlternatives:
+    """The token proves the address; it is sent to it and nowhere else (never logged)."""
+    context = {"user": user, "token": token, "confirm_url": settings.SITE_URL + "/api/v1/auth/verify-email/confirm"}
+    message = EmailMultiAlternatives(
+        subject="Confirm your email address",
+        body=render_to_string("emails/verify_email.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[user.email],
+    )
+    message.attach_alternative(render_to_string("emails/verify_email.html", context), "text/html")
+    return message

@@ -85,6 +85,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text='IANA time zone name, e.g. "Europe/Berlin"; decides what a day is in analytics.',
     )
 
+    # The address the user proved to own (a link sent to it was opened): the account's ``email`` is
+    # verified while the two are the same. Guest orders placed with that address become the user's
+    # to read (``my-orders``, the orders API); a changed email is unverified until proved again.
+    verified_email = models.EmailField(blank=True, default="")
+
     objects = UserManager()
 
     USERNAME_FIELD = "email"
@@ -100,6 +105,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_seller(self) -> bool:
         return self.role == Role.SELLER
+
+    @property
+    def email_verified(self) -> bool:
+        return bool(self.verified_email) and self.verified_email == self.email
 
 
 class APIKey(models.Model):

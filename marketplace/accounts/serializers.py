@@ -53,3 +53,12 @@ class APIKeyCreatedOutput(APIKeyOutput):
 
     class Meta(APIKeyOutput.Meta):
         fields = [*APIKeyOutput.Meta.fields, "key"]
+
+
+class EmailVerifyInput(serializers.Serializer):
+    token = serializers.CharField(max_length=500)
+
+
+class EmailVerificationOutput(serializers.Serializer):
+    email = serializers.EmailField()
+    email_verified = serializers.BooleanField()

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
+from django.core import signing
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -20,7 +21,7 @@ from marketplace.core.errors import ApplicationError, Conflict, NotFound, Valida
 from marketplace.core.ids import make_id
 
 from .models import APIKey, Role, User
-from .tasks import send_registration_attempt_email
+from .tasks import send_email_verification, send_registration_attempt_email
 
 API_KEY_PREFIX = "sk_"
 
@@ -327,3 +328,58 @@ def tokens_flush_expired() -> int:
     refused on its own, and every sign-in and refresh lists one more. Returns how many."""
     _, deleted = OutstandingToken.objects.filter(expires_at__lt=timezone.now()).delete()
     return deleted.get(OutstandingToken._meta.label, 0)
+
+
+# --- Proving an email address ----------------------------------------------------------------------
+# A signed token naming the account and the address it was sent to, valid for a few days. Opening it
+# proves the address; an account whose email changed since cannot use an old token.
+
+EMAIL_VERIFY_SALT = "accounts.verify-email"
+EMAIL_VERIFY_MAX_AGE_SECONDS = 3 * 24 * 3600
+EMAIL_VERIFY_EVERY_SECONDS = 60  # at most one email a minute per account
+
+
+def email_verification_request(*, user: User) -> bool:
+    """Queues the verification email (once a minute at most); False when the address is already
+    verified or an email went out a moment ago."""
+    if user.email_verified:
+        return False
+    if not cache.add(f"verify-email:{user.id}", 1, EMAIL_VERIFY_EVERY_SECONDS):
+        return False
+    send_email_verification.delay_on_commit(user.id)  # type: ignore[attr-defined]
+    return True
+
+
+def email_verification_token(*, user: User) -> str:
+    return signing.dumps({"u": user.id, "e": user.email}, salt=EMAIL_VERIFY_SALT)
+
+
+def email_verification_send(*, user_id: str) -> bool:
+    from .emails import build_email_verification_email
+
+    user = User.objects.filter(id=user_id, is_active=True).first()
+    if user is None or user.email_verified:
+        return False
+    build_email_verification_email(user, email_verification_token(user=user)).send(fail_silently=False)
+    return True
+
+
+def email_verify(*, token: str) -> User:
+    """Marks the address the token was sent to as the account's verified email. 400 for a token
+    that is forged, expired, or for an address the account no longer has."""
+    invalid = ValidationFailed(
+        "This verification link is invalid or has expired.", fields={"token": ["Invalid or expired."]}
+    )
+    try:
+        payload = signing.loads(token, salt=EMAIL_VERIFY_SALT, max_age=EMAIL_VERIFY_MAX_AGE_SECONDS)
+    except signing.BadSignature:  # (SignatureExpired is one)
+        raise invalid from None
+    if not isinstance(payload, dict):
+        raise invalid
+    user = User.objects.filter(id=payload.get("u"), email=payload.get("e"), is_active=True).first()
+    if user is None:
+        raise invalid
+    if user.verified_email != user.email:
+        User.objects.filter(pk=user.pk).update(verified_email=user.email)
+        user.verified_email = user.email
+    return user

@@ -15,3 +15,10 @@ def flush_expired_tokens() -> int:
     from .services import tokens_flush_expired
 
     return tokens_flush_expired()
+
+
+@shared_task(name="accounts.tasks.send_email_verification", acks_late=True)
+def send_email_verification(user_id: str) -> bool:
+    from .services import email_verification_send
+
+    return email_verification_send(user_id=user_id)

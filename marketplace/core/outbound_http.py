@@ -135,6 +135,15 @@ def private_urls_allowed() -> bool:
     return bool(settings.WEBHOOK_ALLOW_PRIVATE_URLS)
 
 
+def configured_host_policy() -> OutboundPolicy:
+    """The policy for calls to a host the operators configured (a payment gateway's API base URL),
+    not one a seller chose: the same guard, ``https://`` to public addresses only; where
+    ``private_urls_allowed()`` (development and tests) also ``http://`` and local addresses, so that
+    a gateway's local fake can answer."""
+    local = private_urls_allowed()
+    return OutboundPolicy(allow_http=local, allow_private=local)
+
+
 # --- Addresses ---------------------------------------------------------------------------------
 
 
@@ -296,13 +305,63 @@ def outbound_post(
     only kept for the seller to read), else it is a failure (a partner's answer must be whole).
     Raises ``OutboundError`` for a refused URL or address, a failed connection, a timeout, a
     redirect or an oversized answer."""
+    return _send(
+        "POST",
+        url=url,
+        body=body,
+        headers=headers,
+        policy=policy,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_bytes=max_bytes,
+        truncate=truncate,
+    )
+
+
+def outbound_get(
+    *,
+    url: str,
+    headers: dict[str, str],
+    policy: OutboundPolicy,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    read_timeout: float = READ_TIMEOUT_SECONDS,
+    max_bytes: int = MAX_RESPONSE_BYTES,
+) -> OutboundResponse:
+    """GETs ``url`` under ``policy``, with ``outbound_post``'s guards (an API that takes its
+    parameters in the query string, e.g. a gateway's status look-up). Its query never reaches a log."""
+    return _send(
+        "GET",
+        url=url,
+        body=None,
+        headers=headers,
+        policy=policy,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_bytes=max_bytes,
+        truncate=False,
+    )
+
+
+def _send(
+    method: str,
+    *,
+    url: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    policy: OutboundPolicy,
+    connect_timeout: float,
+    read_timeout: float,
+    max_bytes: int,
+    truncate: bool,
+) -> OutboundResponse:
     started = time.monotonic()
     deadline = started + connect_timeout + read_timeout
     try:
         _parse(url, policy)
         with _session(policy) as session:
             try:
-                response = session.post(
+                response = session.request(
+                    method,
                     url,
                     data=body,
                     headers={**headers, "Accept-Encoding": "identity"},

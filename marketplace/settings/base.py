@@ -168,6 +168,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # How long a signed download link works; each open of an order's download button signs a fresh one.
 DOWNLOAD_LINK_TTL_SECONDS = env.int("DOWNLOAD_LINK_TTL_SECONDS", default=24 * 60 * 60)
 
+
 def sibling_redis_db(url: str) -> str:
     """The same Redis server, another database: the cache must never share the broker's database,
     because clearing a cache is FLUSHDB, which would drop queued and unacknowledged tasks."""
@@ -335,6 +336,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ledger.tasks.payouts_schedule",
         "schedule": env.float("PAYOUT_SCHEDULE_INTERVAL_SECONDS", default=60 * 60.0),
     },
+    # Stripe Connect payouts whose transfer task was lost or gave up are queued again.
+    "payouts-transfer-sweep": {"task": "ledger.tasks.payouts_transfer_sweep", "schedule": 15 * 60.0},
 }
 
 # --- The marketplace ------------------------------------------------------------------------
@@ -365,11 +368,44 @@ SANDBOX_API_URL = env.str("SANDBOX_API_URL", default="")
 # Stripe (Checkout Sessions). Enabled by default once its secret key is set.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Stripe Connect payouts: the signing secret (whsec_...) of the Connect webhook endpoint
+# /api/v1/payments/webhooks/stripe-connect (events of the sellers' connected accounts). Empty: Connect
+# events are refused (400), and a Connect payout never leaves in_transit by itself.
+STRIPE_CONNECT_WEBHOOK_SECRET = env.str("STRIPE_CONNECT_WEBHOOK_SECRET", default="")
 # Base URL of Stripe's API; empty means the real one (https://api.stripe.com). Tests point it at a local fake.
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+# bKash Tokenized Checkout. Enabled by naming "bkash" in ENABLED_PAYMENT_GATEWAYS. The base URL is
+# bKash's public sandbox outside production; production requires it (and the credentials) set.
+BKASH_SANDBOX_BASE_URL = "https://tokenized.sandbox.bka.sh/v1.2.0-beta"
+BKASH_BASE_URL = env.str("BKASH_BASE_URL", default=BKASH_SANDBOX_BASE_URL)
+BKASH_APP_KEY = env.str("BKASH_APP_KEY", default="")
+BKASH_APP_SECRET = env.str("BKASH_APP_SECRET", default="")
+BKASH_USERNAME = env.str("BKASH_USERNAME", default="")
+BKASH_PASSWORD = env.str("BKASH_PASSWORD", default="")
+# bKash asks merchants to wait up to 30 s for an answer (execute in particular).
+BKASH_CONNECT_TIMEOUT_SECONDS = env.float("BKASH_CONNECT_TIMEOUT_SECONDS", default=5.0)
+BKASH_TIMEOUT_SECONDS = env.float("BKASH_TIMEOUT_SECONDS", default=30.0)
+# The sweeper asks the gateway about any payment still open after this many minutes (a lost webhook,
+# a buyer who closed the tab before bKash sent them back) and settles it either way.
+PAYMENT_STATUS_QUERY_AFTER_MINUTES = env.int("PAYMENT_STATUS_QUERY_AFTER_MINUTES", default=5)
+# ... and stops asking once it is this old: every gateway's payment page is gone by then (Stripe's
+# sessions live at most 24 hours; a bKash payment is only money once we execute it).
+PAYMENT_STATUS_QUERY_FOR_HOURS = env.int("PAYMENT_STATUS_QUERY_FOR_HOURS", default=24)
+# SSLCommerz (hosted page, IPN, validation API; BDT). Enabled by default once its store is set.
+SSLCOMMERZ_STORE_ID = env.str("SSLCOMMERZ_STORE_ID", default="")
+SSLCOMMERZ_STORE_PASSWORD = env.str("SSLCOMMERZ_STORE_PASSWORD", default="")
+# Its public sandbox (https://sandbox.sslcommerz.com) outside production; the live one otherwise.
+SSLCOMMERZ_SANDBOX = env.bool("SSLCOMMERZ_SANDBOX", default=True)
+# Base URL of SSLCommerz's API; empty means the sandbox's or the live one's. Tests point it at a local fake.
+SSLCOMMERZ_API_BASE = env.str("SSLCOMMERZ_API_BASE", default="")
 # The gateways buyers may choose (an order's payment_method); adding one is a module plus a registry line.
 ENABLED_PAYMENT_GATEWAYS = env.list(
-    "ENABLED_PAYMENT_GATEWAYS", default=["sandbox", *(["stripe"] if STRIPE_SECRET_KEY else [])]
+    "ENABLED_PAYMENT_GATEWAYS",
+    default=[
+        "sandbox",
+        *(["stripe"] if STRIPE_SECRET_KEY else []),
+        *(["sslcommerz"] if SSLCOMMERZ_STORE_ID else []),
+    ],
 )
 WEBHOOK_TOLERANCE_SECONDS = 5 * 60
 

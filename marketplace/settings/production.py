@@ -55,9 +55,7 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 _refuse_published("STRIPE_SECRET_KEY or STRIPE_WEBHOOK_SECRET", STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET)
 # Without a list, Stripe once it is configured, else the sandbox (refused below unless on purpose).
-ENABLED_PAYMENT_GATEWAYS = env.list(
-    "ENABLED_PAYMENT_GATEWAYS", default=["stripe" if STRIPE_SECRET_KEY else "sandbox"]
-)
+ENABLED_PAYMENT_GATEWAYS = env.list("ENABLED_PAYMENT_GATEWAYS", default=["stripe" if STRIPE_SECRET_KEY else "sandbox"])
 if not ENABLED_PAYMENT_GATEWAYS:
     raise ImproperlyConfigured("ENABLED_PAYMENT_GATEWAYS names no gateway: buyers could not pay.")
 if "stripe" in ENABLED_PAYMENT_GATEWAYS and not (STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET):
@@ -67,6 +65,43 @@ if STRIPE_SECRET_KEY and not STRIPE_SECRET_KEY.startswith(("sk_", "rk_")):
     raise ImproperlyConfigured("STRIPE_SECRET_KEY must be a Stripe secret or restricted key (sk_... or rk_...).")
 if STRIPE_WEBHOOK_SECRET and not STRIPE_WEBHOOK_SECRET.startswith("whsec_"):
     raise ImproperlyConfigured("STRIPE_WEBHOOK_SECRET must be the endpoint's signing secret (whsec_...).")
+# Stripe Connect payouts: the Connect endpoint's own signing secret, never a published one.
+STRIPE_CONNECT_WEBHOOK_SECRET = env.str("STRIPE_CONNECT_WEBHOOK_SECRET", default="")
+_refuse_published("STRIPE_CONNECT_WEBHOOK_SECRET", STRIPE_CONNECT_WEBHOOK_SECRET)
+if STRIPE_CONNECT_WEBHOOK_SECRET and not STRIPE_CONNECT_WEBHOOK_SECRET.startswith("whsec_"):
+    raise ImproperlyConfigured(
+        "STRIPE_CONNECT_WEBHOOK_SECRET must be the Connect endpoint's signing secret (whsec_...)."
+    )
+if STRIPE_CONNECT_WEBHOOK_SECRET and STRIPE_CONNECT_WEBHOOK_SECRET == STRIPE_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("STRIPE_CONNECT_WEBHOOK_SECRET must be the Connect endpoint's own secret.")
+# bKash, when enabled: its own credentials and its live base URL, named on purpose (never the sandbox's
+# by default), over https.
+if "bkash" in ENABLED_PAYMENT_GATEWAYS:
+    BKASH_BASE_URL = env.str("BKASH_BASE_URL", default="")
+    for _name in ("BKASH_BASE_URL", "BKASH_APP_KEY", "BKASH_APP_SECRET", "BKASH_USERNAME", "BKASH_PASSWORD"):
+        if not env.str(_name, default=""):
+            raise ImproperlyConfigured(f"bKash is enabled: {_name} must be set.")
+    if not BKASH_BASE_URL.startswith("https://"):
+        raise ImproperlyConfigured("BKASH_BASE_URL must be an https:// URL.")
+# SSLCommerz, when enabled, needs its store's credentials, and takes real money only off its sandbox.
+SSLCOMMERZ_STORE_ID = env.str("SSLCOMMERZ_STORE_ID", default="")
+SSLCOMMERZ_STORE_PASSWORD = env.str("SSLCOMMERZ_STORE_PASSWORD", default="")
+SSLCOMMERZ_SANDBOX = env.bool("SSLCOMMERZ_SANDBOX", default=False)
+SSLCOMMERZ_SANDBOX_IN_PRODUCTION = env.bool("SSLCOMMERZ_SANDBOX_IN_PRODUCTION", default=False)
+if "sslcommerz" in ENABLED_PAYMENT_GATEWAYS:
+    if not (SSLCOMMERZ_STORE_ID and SSLCOMMERZ_STORE_PASSWORD):
+        raise ImproperlyConfigured(
+            "SSLCommerz is enabled: SSLCOMMERZ_STORE_ID and SSLCOMMERZ_STORE_PASSWORD must be set."
+        )
+    if SSLCOMMERZ_SANDBOX and not SSLCOMMERZ_SANDBOX_IN_PRODUCTION:
+        raise ImproperlyConfigured(
+            "SSLCommerz is enabled against its sandbox (SSLCOMMERZ_SANDBOX=true): buyers would get goods without "
+            "paying. Use the live store, or set SSLCOMMERZ_SANDBOX_IN_PRODUCTION=true on purpose for a staging site."
+        )
+# Its API is SSLCommerz's own in production: a test's local fake would receive the store password.
+if env.str("SSLCOMMERZ_API_BASE", default=""):
+    raise ImproperlyConfigured("SSLCOMMERZ_API_BASE must not be set in production.")
+SSLCOMMERZ_API_BASE = ""
 # The sandbox hands out goods for a click on "Pay": never on a real shop by accident.
 SANDBOX_IN_PRODUCTION = env.bool("SANDBOX_IN_PRODUCTION", default=False)
 if "sandbox" in ENABLED_PAYMENT_GATEWAYS and not SANDBOX_IN_PRODUCTION:

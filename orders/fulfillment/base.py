@@ -83,6 +83,7 @@ class DeliveryStrategy(ABC):
             "content": item.delivery_content,
             "download_url": None,
             "expires_at": None,
+            "redemption_instructions": item.redemption_instructions or None,
         }
 
     @abstractmethod

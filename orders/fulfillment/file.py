@@ -71,12 +71,24 @@ class FileDelivery(DeliveryStrategy):
             "content": self._filename(item),
             "download_url": download,
             "expires_at": None,
+            "redemption_instructions": item.redemption_instructions or None,
         }
 
     def resource(self, item: Any, *, request: Any) -> Resource:
         download_count_take(item)
         url, expires_at = signed_download_url(item.delivery_content, self._filename(item), item_id=item.id)
         return Resource(redirect_url=url, body={"expires_at": expires_at})
+
+
+def items_follow_replaced_file(*, product_id: str, old_key: str, new_key: str) -> int:
+    """The seller uploaded a new file to the product: every item that delivered the old one now
+    delivers the new one (the library, the success page and the emailed link serve it; a
+    download link signed before names the old key and keeps working until it expires). Items whose
+    file was changed on their own (a per-item override) name another key and are left alone.
+    One UPDATE, in the caller's transaction (``catalog.ports.product_file_replaced``)."""
+    return OrderItem.objects.filter(product_id=product_id, content_type="file", delivery_content=old_key).update(
+        delivery_content=new_key
+    )
 
 
 def download_limit_for(item: Any) -> int | None:

@@ -115,18 +115,21 @@ def order_create(
     webhook_urls: list[str] | None = None,
     payment_reference: str = "",
     idempotency_key: str | None = None,
+    idempotency_scope: str = "",
     fingerprint: str = "",
     buyer: Any = None,
     then: Callable[[Order], None] | None = None,
 ) -> CreatedOrder:
     """Creates a pending order with its items and reserved stock, or replays an idempotent request.
 
-    The same idempotency key with the same request returns the first order; with a different
-    request it is a 409. The unique indexes decide, not a SELECT before the INSERT: the order row is
-    the transaction's first write, so a request whose key already has an order fails there (or, if
-    its cart can no longer be sold, earlier) and then answers that order; two concurrent requests
-    with one key make one order, the second waiting on the index and then replaying. An order
-    number that is taken (the index again) is drawn anew.
+    An idempotency key lives in the seller's key space, and there in ``idempotency_scope``'s: "" for
+    the public checkout (the same key on two of one seller's products is one order), the calling
+    user's id for an integration's ``POST /api/v1/orders``. The same key with the same request
+    returns the first order; with a different request it is a 409. The unique indexes decide, not
+    a SELECT before the INSERT: the order row is the transaction's first write, so a request whose
+    key already has an order fails there (or, if its cart can no longer be sold, earlier) and then
+    answers that order; two concurrent requests with one key make one order, the second waiting on
+    the index and then replaying. An order number that is taken (the index again) is drawn anew.
 
     ``then`` runs inside the order's transaction once the order exists (checkout opens an in-process
     payment there); its order events are written with ``order_created`` in one INSERT. The order
@@ -152,11 +155,12 @@ def order_create(
                     webhook_urls=webhook_urls,
                     payment_reference=payment_reference,
                     idempotency_key=idempotency_key,
+                    idempotency_scope=idempotency_scope,
                     fingerprint=fingerprint,
                     then=then,
                 )
             except IntegrityError:
-                replayed = _replay_by_key(product, idempotency_key, fingerprint)
+                replayed = _replay_by_key(product, idempotency_key, idempotency_scope, fingerprint)
                 if replayed is not None:
                     return replayed
                 if not Order.objects.filter(order_number=number).exists():
@@ -166,7 +170,7 @@ def order_create(
     except ApplicationError:
         # The cart cannot be sold as it is now (sold out, a used-up discount...), but this key may
         # already have its order: a repeat of a request that succeeded answers that order, as before.
-        replayed = _replay_by_key(product, idempotency_key, fingerprint)
+        replayed = _replay_by_key(product, idempotency_key, idempotency_scope, fingerprint)
         if replayed is not None:
             return replayed
         raise
@@ -185,6 +189,7 @@ def _order_insert(
     webhook_urls: list[str],
     payment_reference: str,
     idempotency_key: str | None,
+    idempotency_scope: str,
     fingerprint: str,
     then: Callable[[Order], None] | None,
 ) -> Order:
@@ -210,6 +215,7 @@ def _order_insert(
             webhook_urls=webhook_urls or [],
             payment_reference=payment_reference,
             idempotency_key=idempotency_key or None,
+            idempotency_scope=idempotency_scope if idempotency_key else "",
             request_fingerprint=fingerprint,
             expires_at=timezone.now() + timedelta(minutes=settings.ORDER_EXPIRY_MINUTES),
         )
@@ -256,10 +262,14 @@ def _order_insert(
     return order
 
 
-def _replay_by_key(product: Product, idempotency_key: str | None, fingerprint: str) -> CreatedOrder | None:
+def _replay_by_key(
+    product: Product, idempotency_key: str | None, idempotency_scope: str, fingerprint: str
+) -> CreatedOrder | None:
     if not idempotency_key:
         return None
-    existing = Order.objects.filter(product=product, idempotency_key=idempotency_key).first()
+    existing = Order.objects.filter(
+        seller_id=product.seller_id, idempotency_scope=idempotency_scope, idempotency_key=idempotency_key
+    ).first()
     return None if existing is None else _replay(existing, fingerprint)
 
 

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from ledger.services import ledger_sale_record
+from ledger.services import ledger_external_sale_record, ledger_sale_record
 from marketplace.core.errors import (
     ApplicationError,
 )
@@ -29,8 +29,12 @@ Actor = OrderEvent.Actor
 # --- Payment outcomes ----------------------------------------------------------------------------
 
 
-def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Order:
+def order_mark_paid(*, order_id: str, payment_id: str, message: str = "", risk: str = "") -> Order:
     """The gateway confirmed the payment. Moves the order to paid and queues its fulfillment.
+
+    ``risk``: the gateway flags the payment as risky (its words). The order is paid all the same (the
+    money is taken, the sale is in the ledger), then moved to ``needs_attention`` instead of being
+    fulfilled: an operator checks it and delivers (retry-delivery) or refunds it.
 
     A payment that cannot pay its order — the order is already paid (by another payment), cancelled
     or refunded, or a failed order's stock or discount is gone meanwhile — is refunded through its
@@ -76,6 +80,45 @@ def order_mark_paid(*, order_id: str, payment_id: str, message: str = "") -> Ord
         )
         # The sale and its fee, in this transaction: this is the order's one move to paid.
         ledger_sale_record(order=order, seller=order.seller, first_time=True)
+        if risk:
+            return order_transition(
+                order=order,
+                to_status=S.NEEDS_ATTENTION,
+                message=f"The gateway flagged this payment as risky ({risk[:200]}): check it before delivering.",
+                actor=Actor.GATEWAY,
+                data={"payment_id": payment_id, "risk": risk[:200]},
+            )
+        _queue_fulfillment_on_commit(order)
+        return order
+
+
+def order_mark_paid_externally(
+    *, order_id: str, reference: str, user: Any = None, api_key_id: str | None = None
+) -> Order:
+    """The seller took the money itself (``payment_method: "external"``, its ``payment_reference``):
+    the order moves to paid through the one status door and is fulfilled as any paid order is.
+
+    No gateway holds the buyer's money, so the ledger credits no ``sale`` to the seller's balance;
+    the platform's fee is charged to it as usual (``ledger_external_sale_record``). Only a pending
+    order moves; any other is answered as it is (a replay)."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update(of=("self",)).select_related("seller").get(pk=order_id)
+        if order.status != S.PENDING:
+            return order
+        fee = platform_fee_for(order.total_amount, seller=order.seller)
+        values: dict[str, Any] = {}
+        if fee != order.platform_fee:
+            values = {"platform_fee": fee, "seller_earnings": order.total_amount - fee}
+        order = order_transition(
+            order=order,
+            to_status=S.PAID,
+            message=f"Paid to the seller directly (reference {reference}).",
+            actor=Actor.SELLER,
+            actor_user=user,
+            data={"payment_method": "external", "payment_reference": reference, "api_key_id": api_key_id},
+            values=values,
+        )
+        ledger_external_sale_record(order=order, seller=order.seller)
         _queue_fulfillment_on_commit(order)
         return order
 

@@ -5,6 +5,7 @@ import logging
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Count
 
 from catalog.models import Code, CodeStatus
 from ledger.services import ledger_refund_record
@@ -77,7 +78,8 @@ def order_apply_refund(*, order_id: str, refund: Any, user: Any, actor: str) -> 
                 to_status=target,
                 message="Refunded in full."
                 if full
-                else f"Partially refunded ({order.refunded_amount} of {order.total_amount}).",
+                else f"Partially refunded ({format_money(order.refunded_amount, order.currency)} of "
+                f"{format_money(order.total_amount, order.currency)}).",
                 actor=actor,
                 actor_user=user if getattr(user, "is_authenticated", False) else None,
                 data={"refund_id": refund.id},
@@ -100,7 +102,48 @@ def order_apply_refund(*, order_id: str, refund: Any, user: Any, actor: str) -> 
                 f"{released} undelivered code(s) returned to the pool.",
                 actor=actor,
             )
+        else:
+            _refund_licence_seats(order=order, actor=actor)
         return order
+
+
+def _refund_licence_seats(*, order: Order, actor: str) -> int:
+    """A partial refund that covers whole licence seats disables that many keys ("refunding a unit
+    disables the key that unit delivered"): with two seats bought and one refunded, exactly one key
+    stays valid. A seat costs what the buyer paid for it (its price less its share of the discount).
+    The keys disabled first are those with the fewest activations, then the newest: the buyer keeps
+    the key they use. Runs under the order's lock (the caller's transaction); counts the seats already
+    refunded, so a second partial refund disables only the seats it adds."""
+    items = [item for item in order.items.all() if item.content_type == "license_key"]
+    if not items:
+        return 0
+    covered, budget = 0, order.refunded_amount
+    for item in items:
+        seat = item.unit_price * order.total_amount // order.subtotal if order.subtotal else item.unit_price
+        for _unit in range(item.quantity):
+            if seat <= 0 or budget < seat:
+                break
+            budget -= seat
+            covered += 1
+    keys = License.objects.filter(order_item__in=items)  # the order row is locked: refunds run one at a time
+    already = keys.filter(status=License.Status.REFUNDED).count()
+    if covered <= already:
+        return 0
+    chosen = list(
+        keys.exclude(status=License.Status.REFUNDED)
+        .annotate(in_use=Count("activations"))
+        .order_by("in_use", "-created_at", "-id")
+        .values_list("id", "key_hint")[: covered - already]
+    )
+    License.objects.filter(id__in=[pk for pk, _hint in chosen]).update(status=License.Status.REFUNDED)
+    hints = ", ".join(f"••••{hint}" for _pk, hint in chosen)
+    order_event_record(
+        order=order,
+        type="access_revoked",
+        message=f"{len(chosen)} refunded licence seat(s): key {hints} disabled; the other keys stay valid.",
+        actor=actor,
+    )
+    return len(chosen)
 
 
 def _email_refund(*, order_id: str, refund_id: str) -> None:
@@ -154,7 +197,10 @@ def order_refund_create(
         if amount is None:
             amount = remaining
         if amount <= 0 or amount > remaining:
-            message = f"The refund must be between 1 and {remaining} ({locked.currency} minor units)."
+            message = (
+                f"The refund must be between {format_money(1, locked.currency)} and "
+                f"{format_money(max(remaining, 0), locked.currency)}, what is left to refund."
+            )
             raise ApplicationError(message, code="invalid_amount", status_code=400, fields={"amount": [message]})
         # The payment that paid the order: another one that succeeded for it is refunded on its own.
         payment = refund_payment_for(payment_id=order_paid_by(locked))

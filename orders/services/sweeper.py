@@ -15,6 +15,7 @@ from marketplace.core.queue import enqueue
 from orders.lifecycle import AWAITING_DELIVERY, PAYABLE, order_event_record
 from orders.models import Order
 from orders.tasks_names import FULFILL_TASK
+from payments.gateway_events import payments_query_open
 from payments.services import payment_reconcile_order
 
 from .payment_outcomes import order_cancel
@@ -31,12 +32,21 @@ class SweepResult:
     cancelled: list[str] = field(default_factory=list)
     paid: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    # Open payments (any gateway) asked about after PAYMENT_STATUS_QUERY_AFTER_MINUTES: paid, settled
+    # (failed at the gateway's word), or not answered (left for the next run). Payment ids.
+    payments_paid: list[str] = field(default_factory=list)
+    payments_settled: list[str] = field(default_factory=list)
+    payments_unanswered: list[str] = field(default_factory=list)
 
 
 def orders_sweep(*, now: Any = None) -> SweepResult:
     """Recovers what lost tasks and lost webhooks left undone.
 
     - paid (or partially delivered) orders untouched for a while are queued for fulfillment again;
+    - open payments of any gateway older than ``PAYMENT_STATUS_QUERY_AFTER_MINUTES`` (and younger
+      than ``PAYMENT_STATUS_QUERY_FOR_HOURS``) are asked about (a lost webhook; a bKash buyer who
+      closed the tab before the callback) and settled either way, as a webhook would settle them;
+      a gateway that does not answer waits for the next run;
     - unpaid orders past their expiry are first re-checked with the gateway (a lost webhook), then
       cancelled, releasing their reservations.
 
@@ -48,15 +58,20 @@ def orders_sweep(*, now: Any = None) -> SweepResult:
     now = now or timezone.now()
     result = SweepResult()
     stuck_before = now - timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS)
-    for order_id in Order.objects.filter(
-        status__in=AWAITING_DELIVERY, updated_at__lt=stuck_before
-    ).values_list("id", flat=True)[:500]:
+    for order_id in Order.objects.filter(status__in=AWAITING_DELIVERY, updated_at__lt=stuck_before).values_list(
+        "id", flat=True
+    )[:500]:
         try:
             enqueue(FULFILL_TASK, order_id)
         except Exception as exc:  # noqa: BLE001 - recorded on the order; the sweep goes on
             _sweep_failed(order_id, "requeue", exc, result)
             continue
         result.requeued.append(order_id)
+    query_before = now - timedelta(minutes=settings.PAYMENT_STATUS_QUERY_AFTER_MINUTES)
+    query_after = now - timedelta(hours=settings.PAYMENT_STATUS_QUERY_FOR_HOURS)
+    queried = payments_query_open(created_before=query_before, created_after=query_after)
+    result.payments_paid, result.payments_settled = queried.paid, queried.settled
+    result.payments_unanswered = queried.unanswered
     for order_id in Order.objects.filter(status__in=PAYABLE, expires_at__lt=now).values_list(
         "id", flat=True
     )[:500]:
@@ -77,14 +92,18 @@ def orders_sweep(*, now: Any = None) -> SweepResult:
             _sweep_failed(order_id, "cancel", exc, result)
             continue
         result.cancelled.append(order_id)
-    if result.requeued or result.cancelled or result.paid or result.failed:
+    if result.requeued or result.cancelled or result.paid or result.failed or queried.paid or queried.settled:
         logger.info(
-            "sweeper: requeued=%d cancelled=%d paid=%d failed=%d",
+            "sweeper: requeued=%d cancelled=%d paid=%d failed=%d payments_paid=%d payments_settled=%d",
             len(result.requeued),
             len(result.cancelled),
             len(result.paid),
             len(result.failed),
+            len(result.payments_paid),
+            len(result.payments_settled),
         )
+    if result.payments_unanswered:
+        logger.warning("sweeper: %d open payments' gateways did not answer", len(result.payments_unanswered))
     return result
 
 

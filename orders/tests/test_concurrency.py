@@ -265,3 +265,44 @@ def test_two_workers_fulfilling_one_partner_order_store_one_code_per_unit(seller
     from orders.models import OrderEvent
 
     assert OrderEvent.objects.filter(order=order, type="email_sent").count() == 1
+
+
+def test_concurrent_seat_refunds_disable_one_key_each(seller):
+    """Two sellers' clicks at once, each refunding one of three licence seats: two keys disabled,
+    exactly one still valid (each refund counts the seats under the order's lock)."""
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    from catalog.models import DeliveryType
+    from orders.models import License
+    from orders.services import order_fulfill
+    from payments.sandbox_server.server import sandbox_complete
+    from payments.services import payment_initiate
+
+    from .helpers import make_order
+
+    product = ProductFactory(
+        seller=seller,
+        slug="seats-app",
+        delivery_type=DeliveryType.LICENSE_KEY,
+        delivery_content="",
+        delivery_options={"license": {"activation_limit": 1}},
+    )
+    VariantFactory(product=product, price=1000)
+    order = make_order(product, quantity=3)
+    payment = payment_initiate(order=order, gateway_name="sandbox", return_url="https://x.test/r")
+    sandbox_complete(payment_id=payment.id, outcome="succeeded")
+    order_fulfill(order_id=order.id)
+    assert License.objects.filter(order_item__order=order, status="active").count() == 3
+    token = str(RefreshToken.for_user(seller).access_token)
+
+    def refund(_):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return client.post(f"/api/v1/orders/{order.id}/refund", {"amount": 1000}, format="json").status_code
+
+    results = run_concurrently(2, refund)
+    assert results == [201, 201]
+    order.refresh_from_db()
+    assert order.refunded_amount == 2000
+    statuses = Counter(License.objects.filter(order_item__order=order).values_list("status", flat=True))
+    assert statuses == Counter({"refunded": 2, "active": 1})

@@ -336,7 +336,7 @@ def test_seller_refunds_part_of_an_order_from_the_dashboard(django_capture_on_co
     order.refresh_from_db()
     assert (order.refunded_amount, order.status) == (500, "partially_refunded")
     too_much = browser.post(f"/dashboard/orders/{order.order_number}/refund/", {"amount": "100"}, follow=True)
-    assert "The refund must be between 1 and 1500" in too_much.content.decode()
+    assert "The refund must be between $0.01 and $15.00" in too_much.content.decode()
     order.refresh_from_db()
     assert order.refunded_amount == 500
 

@@ -160,3 +160,39 @@ def test_license_settings_are_validated(seller_client):
         "expires_in_days": None,
         "prefix": None,
     }
+
+
+def test_refunding_one_of_two_seats_leaves_exactly_one_key_valid(
+    keys, license_product, django_capture_on_commit_callbacks
+):
+    from orders.services.refunds import order_refund_create
+
+    order, issued = keys
+    in_use = License.objects.order_by("created_at", "id").last()  # the newest key, but the one activated
+    assert post("activate", {"license_key": in_use.key, "instance_name": "laptop"}).status_code == 201
+    with django_capture_on_commit_callbacks(execute=True):
+        order_refund_create(order=order, amount=4900, reason="One seat too many")
+    order.refresh_from_db()
+    assert order.status == "partially_refunded"
+    statuses = dict(License.objects.values_list("key", "status"))
+    assert sorted(statuses.values()) == ["active", "refunded"]
+    assert statuses[in_use.key] == "active"  # the key in use is the one the buyer keeps
+    [refunded_key] = [key for key, status in statuses.items() if status == "refunded"]
+    assert post("verify", {"product_id": license_product.id, "license_key": in_use.key}).status_code == 200
+    assert post("verify", {"product_id": license_product.id, "license_key": refunded_key}).status_code == 404
+    assert order.events.filter(type="access_revoked").count() == 1
+
+
+def test_a_refund_smaller_than_a_seat_disables_no_key(keys, django_capture_on_commit_callbacks):
+    from orders.services.refunds import order_refund_create
+
+    order, _issued = keys
+    with django_capture_on_commit_callbacks(execute=True):
+        order_refund_create(order=order, amount=2000)
+    assert list(License.objects.values_list("status", flat=True)) == ["active", "active"]
+    with django_capture_on_commit_callbacks(execute=True):
+        order_refund_create(order=order, amount=2900)  # 4900 refunded in all: one whole seat
+    assert sorted(License.objects.values_list("status", flat=True)) == ["active", "refunded"]
+    with django_capture_on_commit_callbacks(execute=True):
+        order_refund_create(order=order, amount=4900)  # the rest: both keys
+    assert list(License.objects.values_list("status", flat=True)) == ["refunded", "refunded"]

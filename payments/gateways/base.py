@@ -1,4 +1,10 @@
-"""The interface every payment gateway implements (sandbox now, Stripe next)."""
+"""The interface every payment gateway implements (sandbox, Stripe, bKash, SSLCommerz).
+
+Where gateways' flows differ, the interface says so with flags instead of special cases in the order
+code: ``needs_capture`` (the server must execute an approved payment: bKash), ``browser_return_only``
+(no signed webhook; the buyer's unsigned browser return and the sweeper's status queries are the only
+signals: bKash), and ``GatewayStatus.risk`` (a payment the gateway flags as risky is held for an
+operator instead of delivered: SSLCommerz)."""
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -29,10 +35,19 @@ class Checkout:
 class GatewayStatus:
     """The gateway's own, server-side word on a payment."""
 
-    status: str  # pending | succeeded | failed
+    # pending | approved | succeeded | failed. ``approved``: open at the gateway and waiting for our
+    # ``capture`` (only a ``needs_capture`` gateway answers it); it is not paid until captured.
+    status: str
     amount: int
     currency: str
     transaction_id: str = ""
+    # The gateway's own echo of which payment of ours this is (bKash's merchantInvoiceNumber,
+    # SSLCommerz's tran_id); when given, it must be the payment's id or the payment is not paid.
+    reference: str = ""
+    # Non-empty: the gateway flags the payment as risky, in its words (SSLCommerz's risk level and
+    # title). A risky payment still pays the order, which then waits in ``needs_attention`` for an
+    # operator instead of delivering. Empty: not flagged.
+    risk: str = ""
 
 
 @dataclass
@@ -97,6 +112,15 @@ class PaymentGateway(ABC):
     # a remote one (Stripe) is asked only after the payment row is committed, so that a slow gateway
     # never holds a transaction open.
     opens_in_process: bool = False
+    # Whether an approved payment is only money once the server executes it (``capture``): bKash's
+    # Tokenized Checkout. Asked after the buyer returns, and by the sweeper for open payments.
+    needs_capture: bool = False
+    # Whether the gateway's only signal is the buyer's browser return (unsigned): nothing in it is
+    # trusted beyond an id to look up; the gateway is always asked server-side (``retrieve``/``capture``).
+    browser_return_only: bool = False
+    # The currencies the gateway takes (ISO 4217); empty: any. Another currency's order cannot
+    # choose it (400 on ``payment_method``, nothing created).
+    currencies: frozenset[str] = frozenset()
 
     @abstractmethod
     def create_checkout(self, *, payment: Payment, order: PayableOrder, return_url: str) -> Checkout: ...
@@ -105,6 +129,12 @@ class PaymentGateway(ABC):
     def retrieve(self, *, payment: Payment) -> GatewayStatus:
         """Asks the gateway server-side; never trusts what a webhook says."""
         ...
+
+    def capture(self, *, payment: Payment) -> GatewayStatus:
+        """Executes an approved payment server-side, then answers the gateway's own word on it (as
+        ``retrieve`` does). Safe to repeat: an executed payment is answered as it is. Only for a
+        gateway with ``needs_capture``. Raises ``GatewayUnavailable`` when the gateway does not answer."""
+        raise NotImplementedError(f"{self.name} has no capture step")
 
     @abstractmethod
     def retrieve_refunded(self, *, payment: Payment) -> int:

@@ -5,6 +5,10 @@ It listens on 127.0.0.1 (a ``ThreadingHTTPServer`` on a free port) and answers t
 API keys, ``Idempotency-Key`` replays, errors as ``{"error": {"type", "code", "message", "param"}}``,
 and objects shaped like Stripe's documented ones (Checkout Session, PaymentIntent, Charge, Refund).
 
+Stripe Connect (accounts, account links, transfers and their reversals, a connected account's payouts
+and balance transactions with the ``Stripe-Account`` header) is ``FakeStripe.connect``, in its own
+section at the end.
+
 Endpoints: ``POST /v1/checkout/sessions``, ``GET /v1/checkout/sessions/{id}`` (``expand[]=payment_intent``),
 ``GET /v1/checkout/sessions?payment_intent=`` (``expand[]=data.payment_intent``),
 ``GET /v1/payment_intents/{id}`` (``expand[]=latest_charge``), ``POST /v1/refunds``, ``GET /v1/disputes/{id}``.
@@ -62,6 +66,7 @@ class FakeStripe:
         self._idempotent: dict[str, tuple[str, dict[str, Any], int, dict[str, Any]]] = {}
         self._failures: list[_Failure] = []
         self._server: ThreadingHTTPServer | None = None
+        self.connect = FakeConnect(self)  # Stripe Connect: its own section below
 
     # --- Running ------------------------------------------------------------------------------
 
@@ -295,7 +300,8 @@ class FakeStripe:
                             {},
                         )
                     return status, body, {"Idempotent-Replayed": "true"}
-            status, body = self._route(method, path, params)
+            connected = self.connect.route(method, path, params, headers)
+            status, body = connected if connected is not None else self._route(method, path, params)
             if method == "POST" and key and status < 500:
                 self._idempotent[key] = (path, params, status, body)
             return status, body, {"Idempotency-Key": key} if key else {}
@@ -456,6 +462,297 @@ class FakeStripe:
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] == charge["amount"]
         return 200, dict(refund)
+
+
+# --- Stripe Connect ------------------------------------------------------------------------------------
+
+
+class FakeConnect:
+    """Stripe Connect as the platform sees it: Express accounts (``POST /v1/accounts``, ``GET
+    /v1/accounts/{id}``), onboarding links (``POST /v1/account_links``), transfers to a connected account
+    (``POST /v1/transfers``, ``POST /v1/transfers/{id}/reversals``) and, on a connected account (the
+    ``Stripe-Account`` header), its payouts (``GET /v1/payouts/{id}``) and the balance transactions each
+    one carried (``GET /v1/balance_transactions?payout=&type=``).
+
+    A transfer lands on the connected account as a ``py_`` payment (the transfer's
+    ``destination_payment``) with a ``payment`` balance transaction; ``pay_out`` makes the account's
+    automatic payout of everything not paid out yet. The tests drive the account with
+    ``complete_onboarding`` and ``restrict``, refuse transfers with ``refuse_transfers``, and build
+    Connect events (they carry ``account``) with ``account_event`` and ``payout_event``."""
+
+    def __init__(self, stripe: FakeStripe) -> None:
+        self.stripe = stripe
+        self.accounts: dict[str, dict[str, Any]] = {}
+        self.links: list[dict[str, Any]] = []
+        self.transfers: dict[str, dict[str, Any]] = {}
+        self.reversals: dict[str, dict[str, Any]] = {}
+        self.payouts: dict[str, dict[str, Any]] = {}  # connected accounts' payouts, each with its "_account"
+        self.balance: dict[str, list[dict[str, Any]]] = {}  # per account, its balance transactions
+        self.transfer_error: dict[str, Any] | None = None
+
+    # --- What happens at Stripe ---
+
+    def complete_onboarding(self, account_id: str) -> dict[str, Any]:
+        """The seller finished Stripe's onboarding: the account can take transfers and pay out."""
+        with self.stripe._lock:
+            account = self.accounts[account_id]
+            account.update(charges_enabled=True, payouts_enabled=True, details_submitted=True)
+            account["capabilities"] = {"transfers": "active"}
+            account["requirements"] = {
+                "currently_due": [],
+                "eventually_due": [],
+                "past_due": [],
+                "disabled_reason": None,
+            }
+            return account
+
+    def restrict(self, account_id: str, *, due: list[str] | None = None) -> dict[str, Any]:
+        """Stripe needs more information: transfers and payouts stop until it is given."""
+        with self.stripe._lock:
+            account = self.accounts[account_id]
+            due = due or ["individual.verification.document"]
+            account.update(payouts_enabled=False, charges_enabled=False)
+            account["capabilities"] = {"transfers": "inactive"}
+            account["requirements"] = {
+                "currently_due": due,
+                "eventually_due": due,
+                "past_due": due,
+                "disabled_reason": "requirements.past_due",
+            }
+            return account
+
+    def refuse_transfers(
+        self, message: str = "Insufficient funds in Stripe account.", code: str = "balance_insufficient"
+    ) -> None:
+        """Every later ``POST /v1/transfers`` is refused (400) with this error."""
+        with self.stripe._lock:
+            self.transfer_error = {"type": "invalid_request_error", "code": code, "message": message}
+
+    def pay_out(
+        self,
+        account_id: str,
+        *,
+        status: str = "paid",
+        failure_code: str | None = None,
+        failure_message: str | None = None,
+    ) -> dict[str, Any]:
+        """The connected account's automatic payout of every balance transaction not paid out yet."""
+        with self.stripe._lock:
+            payout_id = _id("po_test_")
+            carried = [t for t in self.balance.get(account_id, []) if t["_payout"] is None]
+            for txn in carried:
+                txn["_payout"] = payout_id
+            currencies = {t["currency"] for t in carried} or {"usd"}
+            payout = {
+                "id": payout_id,
+                "object": "payout",
+                "amount": sum(t["amount"] for t in carried),
+                "arrival_date": int(time.time()) + 2 * 86400,
+                "automatic": True,
+                "created": int(time.time()),
+                "currency": sorted(currencies)[0],
+                "failure_code": failure_code if status == "failed" else None,
+                "failure_message": failure_message if status == "failed" else None,
+                "livemode": False,
+                "metadata": {},
+                "method": "standard",
+                "status": status,
+                "type": "bank_account",
+                "_account": account_id,
+            }
+            self.payouts[payout_id] = payout
+            return payout
+
+    # --- Events (a Connect event names its account) ---
+
+    def account_event(self, account_id: str, *, event_id: str | None = None) -> dict[str, Any]:
+        with self.stripe._lock:
+            event = self.stripe.event("account.updated", dict(self.accounts[account_id]), event_id=event_id)
+        event["account"] = account_id
+        return event
+
+    def payout_event(self, type_: str, payout_id: str, *, account_id: str | None = None) -> dict[str, Any]:
+        with self.stripe._lock:
+            payout = self.payouts[payout_id]
+            event = self.stripe.event(type_, _public(payout))
+        event["account"] = account_id or payout["_account"]
+        return event
+
+    # --- The API ---
+
+    def route(self, method: str, path: str, params: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any] | None:
+        """The Connect endpoints' answer, or None for a request this section does not handle."""
+        on_account = headers.get("stripe-account")
+        if method == "POST" and path == "/v1/accounts":
+            return self._create_account(params)
+        match = re.fullmatch(r"/v1/accounts/([^/]+)", path)
+        if method == "GET" and match:
+            account = self.accounts.get(match.group(1))
+            return (200, dict(account)) if account else (404, _missing("account", match.group(1), "account"))
+        if method == "POST" and path == "/v1/account_links":
+            return self._create_link(params)
+        if method == "POST" and path == "/v1/transfers":
+            return self._create_transfer(params)
+        match = re.fullmatch(r"/v1/transfers/([^/]+)/reversals", path)
+        if method == "POST" and match:
+            return self._reverse(match.group(1), params)
+        match = re.fullmatch(r"/v1/payouts/([^/]+)", path)
+        if method == "GET" and match:
+            payout = self.payouts.get(match.group(1))
+            if payout is None or payout["_account"] != on_account:  # another account's payout is not found
+                return 404, _missing("payout", match.group(1), "id")
+            return 200, _public(payout)
+        if method == "GET" and path == "/v1/balance_transactions":
+            if not on_account:
+                return 400, _error("invalid_request_error", "This fake lists connected accounts' balances only.")
+            return self._list_balance(on_account, params)
+        return None
+
+    def _create_account(self, params: dict[str, Any]) -> tuple[int, Any]:
+        if params.get("type") != "express":
+            return 400, _error("invalid_request_error", "This fake only creates Express accounts.", param="type")
+        if ((params.get("capabilities") or {}).get("transfers") or {}).get("requested") != "true":
+            return 400, _error("invalid_request_error", "Request the transfers capability.", param="capabilities")
+        account_id = _id("acct_test_")[:26]
+        due = ["external_account", "tos_acceptance.date", "individual.first_name"]
+        account = {
+            "id": account_id,
+            "object": "account",
+            "type": "express",
+            "country": params.get("country") or "US",
+            "email": params.get("email"),
+            "metadata": params.get("metadata") or {},
+            "charges_enabled": False,
+            "payouts_enabled": False,
+            "details_submitted": False,
+            "capabilities": {"transfers": "inactive"},
+            "requirements": {"currently_due": due, "eventually_due": due, "past_due": [], "disabled_reason": None},
+            "created": int(time.time()),
+            "default_currency": "usd",
+        }
+        self.accounts[account_id] = account
+        return 200, dict(account)
+
+    def _create_link(self, params: dict[str, Any]) -> tuple[int, Any]:
+        account_id = params.get("account", "")
+        if account_id not in self.accounts:
+            return 404, _missing("account", account_id, "account")
+        if params.get("type") not in ("account_onboarding", "account_update"):
+            return 400, _error("invalid_request_error", "Invalid type.", param="type")
+        for name in ("refresh_url", "return_url"):
+            if not str(params.get(name) or "").startswith(("https://", "http://")):
+                return 400, _error("invalid_request_error", f"Missing or invalid {name}.", param=name)
+        now = int(time.time())
+        link = {
+            "object": "account_link",
+            "created": now,
+            "expires_at": now + 300,
+            "url": f"{self.stripe.url}/setup/e/{account_id}/{secrets.token_urlsafe(16)}",
+        }
+        self.links.append({**link, "_params": dict(params)})
+        return 200, link
+
+    def _create_transfer(self, params: dict[str, Any]) -> tuple[int, Any]:
+        if self.transfer_error is not None:
+            return 400, {"error": dict(self.transfer_error)}
+        destination = self.accounts.get(params.get("destination", ""))
+        if destination is None:
+            return 404, _missing("account", params.get("destination", ""), "destination")
+        if destination["capabilities"].get("transfers") != "active":
+            return 400, _error(
+                "invalid_request_error",
+                "Your destination account needs to have at least one of the following capabilities enabled: "
+                "transfers, crypto_transfers, legacy_payments",
+                code="insufficient_capabilities_for_transfer",
+                param="destination",
+            )
+        amount, currency = str(params.get("amount", "")), str(params.get("currency", ""))
+        if not amount.isdigit() or int(amount) <= 0 or not re.fullmatch(r"[a-z]{3}", currency):
+            return 400, _error("invalid_request_error", "Invalid amount or currency.", param="amount")
+        now = int(time.time())
+        transfer = {
+            "id": _id("tr_test_"),
+            "object": "transfer",
+            "amount": int(amount),
+            "amount_reversed": 0,
+            "created": now,
+            "currency": currency,
+            "destination": destination["id"],
+            "destination_payment": _id("py_test_"),
+            "livemode": False,
+            "metadata": params.get("metadata") or {},
+            "reversed": False,
+            "transfer_group": params.get("transfer_group"),
+        }
+        self.transfers[transfer["id"]] = transfer
+        self.balance.setdefault(destination["id"], []).append(
+            {
+                "id": _id("txn_test_"),
+                "object": "balance_transaction",
+                "amount": int(amount),
+                "created": now,
+                "currency": currency,
+                "source": transfer["destination_payment"],
+                "type": "payment",
+                "_payout": None,
+            }
+        )
+        return 200, dict(transfer)
+
+    def _reverse(self, transfer_id: str, params: dict[str, Any]) -> tuple[int, Any]:
+        transfer = self.transfers.get(transfer_id)
+        if transfer is None:
+            return 404, _missing("transfer", transfer_id, "id")
+        remaining = transfer["amount"] - transfer["amount_reversed"]
+        amount = int(params.get("amount") or remaining)
+        if amount <= 0 or amount > remaining:
+            return 400, _error(
+                "invalid_request_error", f"Transfer {transfer_id} has only {remaining} left to reverse.", param="amount"
+            )
+        reversal = {
+            "id": _id("trr_test_"),
+            "object": "transfer_reversal",
+            "amount": amount,
+            "created": int(time.time()),
+            "currency": transfer["currency"],
+            "metadata": params.get("metadata") or {},
+            "transfer": transfer_id,
+        }
+        self.reversals[reversal["id"]] = reversal
+        transfer["amount_reversed"] += amount
+        transfer["reversed"] = transfer["amount_reversed"] == transfer["amount"]
+        self.balance.setdefault(transfer["destination"], []).append(
+            {
+                "id": _id("txn_test_"),
+                "object": "balance_transaction",
+                "amount": -amount,
+                "created": int(time.time()),
+                "currency": transfer["currency"],
+                "source": transfer["destination_payment"],
+                "type": "payment_refund",
+                "_payout": "reversed",  # the money went back to the platform: no payout carries it
+            }
+        )
+        return 200, reversal
+
+    def _list_balance(self, account_id: str, params: dict[str, Any]) -> tuple[int, Any]:
+        found = [
+            t
+            for t in self.balance.get(account_id, [])
+            if (not params.get("payout") or t["_payout"] == params["payout"])
+            and (not params.get("type") or t["type"] == params["type"])
+        ]
+        after = params.get("starting_after")
+        if after:
+            ids = [t["id"] for t in found]
+            found = found[ids.index(after) + 1 :] if after in ids else []
+        limit = int(params.get("limit") or 10)
+        return 200, {
+            "object": "list",
+            "data": [_public(t) for t in found[:limit]],
+            "has_more": len(found) > limit,
+            "url": "/v1/balance_transactions",
+        }
 
 
 def sign_webhook(payload: dict[str, Any], secret: str, *, timestamp: int | None = None) -> tuple[bytes, dict[str, str]]:

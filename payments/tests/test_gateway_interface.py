@@ -13,7 +13,7 @@ def test_a_gateway_missing_part_of_the_interface_cannot_be_built():
 
     with pytest.raises(TypeError, match="refund"):
         HalfGateway()  # type: ignore[abstract]
-    assert sorted(GATEWAYS) == ["sandbox", "stripe"]
+    assert {"sandbox", "stripe", "bkash", "sslcommerz"} <= set(GATEWAYS)
     assert all(isinstance(cls(), PaymentGateway) for cls in GATEWAYS.values())
 
 

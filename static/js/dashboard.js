@@ -31,7 +31,15 @@
   var refundForm = document.getElementById("refund-form");
   if (refundForm) {
     confirmOnSubmit(refundForm, function () {
-      var amount = refundForm.elements.namedItem("amount").value;
+      var typed = refundForm.elements.namedItem("amount").value.trim().replace(/,/g, "");
+      var amount = typed;
+      var currency = refundForm.getAttribute("data-currency");
+      // The amount typed in major units, written as money ("29" → "$29.00"), as the server will.
+      if (typed && currency && /^\d+(\.\d*)?$|^\.\d+$/.test(typed)) {
+        try {
+          amount = new Intl.NumberFormat("en-US", { style: "currency", currency: currency }).format(Number(typed));
+        } catch (e) { amount = typed + " " + currency; }
+      } else if (typed && currency) { amount = typed + " " + currency; }
       return "Refund " + (amount || "the whole remaining " + refundForm.getAttribute("data-refundable")) +
         " to the buyer? This cannot be undone.";
     });

@@ -9,8 +9,9 @@ PIN or ``00000000`` would be found by chance in any log, and such a check could 
 """
 
 import logging
+import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -115,8 +116,19 @@ def find_leaks(secrets: dict[str, str], logged: list[tuple[str, str]]) -> list[L
     for secret, kind in secrets.items():
         if secret not in blob:
             continue
+        found = _found_in(secret)
         for where, text in logged:
-            if secret in text:
+            if found(text):
                 leaks.append(Leak(kind, secret, where, text))
                 break
     return leaks
+
+
+def _found_in(secret: str) -> Callable[[str], bool]:
+    """How to look for one secret in a text. A secret of digits only (a numeric PIN) counts only as a
+    number of its own: inside a longer run of digits — a duration such as ``0.0123456789s`` or a
+    timestamp — it is chance, not a leak (eight random digits turn up in a long run's floats)."""
+    if not secret.isdigit():
+        return lambda text: secret in text
+    pattern = re.compile(rf"(?<![\d.]){re.escape(secret)}(?!\d)")
+    return lambda text: pattern.search(text) is not None

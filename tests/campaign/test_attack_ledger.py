@@ -21,7 +21,15 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from ledger.adjustments import ledger_adjustment_record
-from ledger.models import Account, Adjustment, BalanceTransaction, ImmutableError, LedgerLine, Payout
+from ledger.models import (
+    Account,
+    Adjustment,
+    BalanceRollup,
+    BalanceTransaction,
+    ImmutableError,
+    LedgerLine,
+    Payout,
+)
 from ledger.payouts import (
     BankAccountInput,
     payout_approve,
@@ -80,8 +88,10 @@ def test_a_paid_order_writes_its_sale_and_fee_once_balanced_and_held():
     assert books(order.id) == [("platform_fee", -430, "USD"), ("sale", 3998, "USD")]
     assert lines_balance()
     assert set(LedgerLine.objects.filter(transaction__order_id=order.id).values_list("account", "amount")) == {
-        (Account.GATEWAY_CLEARING, -3998), (Account.SELLER_BALANCE, 3998),
-        (Account.SELLER_BALANCE, -430), (Account.PLATFORM_FEES, 430),
+        (Account.GATEWAY_CLEARING, -3998),
+        (Account.SELLER_BALANCE, 3998),
+        (Account.SELLER_BALANCE, -430),
+        (Account.PLATFORM_FEES, 430),
     }
     sale = BalanceTransaction.objects.get(order_id=order.id, type="sale")
     assert sale.available_on == order.paid_at + timedelta(days=7)
@@ -92,7 +102,8 @@ def test_a_paid_order_writes_its_sale_and_fee_once_balanced_and_held():
 
 
 def test_the_paid_path_costs_at_most_three_more_statements(monkeypatch):
-    """Two, in fact: the transactions and their lines, with the seller the paid path already loaded."""
+    """Three, exactly: the transactions, their lines, and the day's balance rollup row (one upsert for
+    the sale and its fee together), with the seller the paid path already loaded."""
     product = product_for(SellerFactory())
     order_paid(product)  # warm-up: content types, first-time caches
     with CaptureQueriesContext(connection) as with_ledger:
@@ -100,7 +111,9 @@ def test_the_paid_path_costs_at_most_three_more_statements(monkeypatch):
     monkeypatch.setattr("orders.services.payment_outcomes.ledger_sale_record", lambda **kwargs: [])
     with CaptureQueriesContext(connection) as without_ledger:
         order_paid(product)
-    assert len(with_ledger.captured_queries) - len(without_ledger.captured_queries) == 2
+    assert len(with_ledger.captured_queries) - len(without_ledger.captured_queries) == 3
+    rollup = [q["sql"] for q in with_ledger.captured_queries if "ledger_balancerollup" in q["sql"]]
+    assert len(rollup) == 1 and rollup[0].startswith("INSERT")
 
 
 def test_a_refund_follows_the_orders_fee_rules_exactly_and_is_written_once():
@@ -111,7 +124,9 @@ def test_a_refund_follows_the_orders_fee_rules_exactly_and_is_written_once():
     refund = BalanceTransaction.objects.get(source_id=first.id)
     assert (refund.type, refund.amount, refund.order_id) == ("refund", -898, order.id)
     assert set(refund.lines.values_list("account", "amount")) == {
-        (Account.SELLER_BALANCE, -898), (Account.PLATFORM_FEES, -100), (Account.GATEWAY_CLEARING, 998),
+        (Account.SELLER_BALANCE, -898),
+        (Account.PLATFORM_FEES, -100),
+        (Account.GATEWAY_CLEARING, 998),
     }
     # The seller's part is held like the sale it reverses: pending drops, available does not.
     assert refund.available_on == BalanceTransaction.objects.get(order_id=order.id, type="sale").available_on
@@ -145,10 +160,16 @@ def test_earnings_are_pending_until_the_hold_ends_then_available_without_a_job()
     order = order_paid(product_for(seller, currency="EUR", price=1000))  # fee 130, earnings 870
     now = timezone.now()
     pending = balances_for_seller(seller=seller, now=now)
-    assert pending == [{
-        "currency": "EUR", "pending": 870, "available": 0, "reserved": 0, "total": 870,
-        "next_available_on": order.paid_at + timedelta(days=7),
-    }]
+    assert pending == [
+        {
+            "currency": "EUR",
+            "pending": 870,
+            "available": 0,
+            "reserved": 0,
+            "total": 870,
+            "next_available_on": order.paid_at + timedelta(days=7),
+        }
+    ]
     later = balances_for_seller(seller=seller, now=order.paid_at + timedelta(days=7))
     assert (later[0]["pending"], later[0]["available"], later[0]["next_available_on"]) == (0, 870, None)
 
@@ -185,7 +206,8 @@ def test_balance_shows_each_currency_and_only_the_sellers_own(two_sellers):
     data = body["data"]
     assert data["hold_days"] == 7 and data["next_payout"] is None
     assert [(b["currency"], b["pending"], b["available"], b["reserved"], b["total"]) for b in data["balances"]] == [
-        ("EUR", eur.seller_earnings, 0, 0, eur.seller_earnings), ("USD", 870, 0, 0, 870),
+        ("EUR", eur.seller_earnings, 0, 0, eur.seller_earnings),
+        ("USD", 870, 0, 0, 870),
     ]
     assert eur.seller_earnings == 1770 - (500 - 50)
 
@@ -269,7 +291,9 @@ def test_the_statement_csv_is_streamed_and_filtered(two_sellers):
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert sorted((r["type"], r["amount"], r["currency"]) for r in rows) == [
-        ("platform_fee", "-2.30", "EUR"), ("refund", "-4.50", "EUR"), ("sale", "20.00", "EUR"),
+        ("platform_fee", "-2.30", "EUR"),
+        ("refund", "-4.50", "EUR"),
+        ("sale", "20.00", "EUR"),
     ]
     assert {r["order_id"] for r in rows} == {eur.id}
 
@@ -292,6 +316,7 @@ def _paid_before_the_ledger(product, *, refunded=0, status="delivered"):
     Order.objects.filter(pk=order.pk).update(status=status)
     LedgerLine.objects.filter(transaction__order_id=order.id)._raw_delete(LedgerLine.objects.db)
     BalanceTransaction.objects.filter(order_id=order.id)._raw_delete(BalanceTransaction.objects.db)
+    BalanceRollup.objects.all().delete()  # made from the lines by migration 0005, after 0002's backfill
     order.refresh_from_db()
     return order
 
@@ -307,6 +332,7 @@ def test_the_data_migration_writes_the_books_of_orders_already_paid():
         call_command("ledger_check", stdout=io.StringIO(), stderr=io.StringIO())
     migration = importlib.import_module("ledger.migrations.0002_backfill_paid_orders")
     migration.backfill(django_apps, None)
+    importlib.import_module("ledger.migrations.0005_balance_rollups").fill(django_apps, None)
     assert books(plain.id) == [("platform_fee", -430, "USD"), ("sale", 3998, "USD")]
     partly_refund = Refund.objects.get(order=partly)
     assert books(partly.id) == [("platform_fee", -330, "USD"), ("refund", -998, "USD"), ("sale", 3998, "USD")]
@@ -378,7 +404,10 @@ def test_any_sequence_of_sales_refunds_disputes_payouts_and_adjustments_keeps_th
     operator = UserFactory(is_staff=True, is_superuser=True)
     for seller in sellers:
         payout_settings_update(
-            seller=seller, method="bank_transfer", schedule="manual", minimum_amount=0,
+            seller=seller,
+            method="bank_transfer",
+            schedule="manual",
+            minimum_amount=0,
             bank_account=BankAccountInput(holder="A", number="12345678", bank="B", country="DE"),
         )
     products = {}

@@ -259,7 +259,15 @@ def test_the_sweeper_records_a_bad_order_and_goes_on_to_the_next():
 
     with mock.patch.object(order_services, "order_cancel", side_effect=cancel):
         counts = sweep_orders()
-    assert counts == {"requeued": 0, "cancelled": 1, "paid": 0, "failed": 1}
+    assert counts == {
+        "requeued": 0,
+        "cancelled": 1,
+        "paid": 0,
+        "failed": 1,
+        "payments_paid": 0,
+        "payments_settled": 0,
+        "payments_unanswered": 0,
+    }
     assert Order.objects.get(pk=good.pk).status == "cancelled"
     assert Order.objects.get(pk=bad.pk).status == "pending"
     [event] = OrderEvent.objects.filter(order=bad, type="sweep_failed")

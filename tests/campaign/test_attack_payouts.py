@@ -123,7 +123,7 @@ def test_settings_store_the_number_encrypted_and_show_only_its_last_four():
 @pytest.mark.parametrize(
     ("change", "status", "field"),
     [
-        ({"method": "stripe_connect"}, 400, "method"),
+        ({"method": "paypal"}, 400, "method"),
         ({"iban": "x"}, 400, "iban"),
         (
             {"bank_account": {"holder": "A", "number": "123456", "bank": "B", "country": "DE", "swift": "X"}},
@@ -160,13 +160,15 @@ def test_bad_settings_are_a_400_that_changes_nothing(change, status, field):
 
 
 @pytest.mark.django_db
-def test_stripe_connect_is_refused_as_not_available_yet():
+def test_stripe_connect_is_refused_until_the_seller_has_onboarded():
+    # (tests/campaign/test_attack_connect.py follows the whole Stripe Connect path.)
     seller = SellerFactory()
     bank(seller)
     body = {"method": "stripe_connect", "schedule": "manual", "minimum_amount": 0}
     response = client_for(seller).put("/api/v1/payout-settings", body, format="json")
-    assert response.status_code == 400
-    assert "not available yet" in response.json()["error"]["message"]
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "stripe_onboarding_incomplete"
+    assert "Finish your Stripe onboarding" in response.json()["error"]["message"]
     assert PayoutSettings.objects.get(seller=seller).method == "bank_transfer"
 
 
@@ -285,7 +287,8 @@ def test_paid_moves_in_transit_to_clearing_and_failed_returns_the_money_with_ema
     [sent] = mail.outbox
     assert sent.to == [seller.email] and "was sent" in sent.subject and first.id in sent.body
     assert sorted(BalanceTransaction.objects.filter(payout_id=first.id).values_list("type", "amount")) == [
-        ("payout", -3538), ("payout", 0)
+        ("payout", -3538),
+        ("payout", 0),
     ]  # the seller's statement shows the payout taken, then arrived
     in_transit = LedgerLine.objects.filter(account=Account.PAYOUTS_IN_TRANSIT)
     assert sum(in_transit.values_list("amount", flat=True)) == 0

@@ -286,5 +286,16 @@ def test_buyer_api_lists_only_their_own_orders(tenants: tuple[Tenant, Tenant]) -
     ids = [order["id"] for order in response.json()["data"]["results"]]
     assert ids == [alpha.order.id]
     assert bravo.order.id not in response.content.decode()
-    # A buyer is not a seller: seller routes refuse them whatever the id.
-    assert jwt_client(alpha.buyer).get(f"/api/v1/orders/{alpha.order.id}").status_code == 403
+    # The orders list and detail answer a buyer with the buyer's own purchases only, as the buyer sees
+    # them; another buyer's order is not found, and the seller's actions stay refused.
+    client = jwt_client(alpha.buyer)
+    listed = client.get("/api/v1/orders").json()["data"]["results"]
+    assert [order["id"] for order in listed] == [alpha.order.id]
+    own = client.get(f"/api/v1/orders/{alpha.order.id}")
+    assert own.status_code == 200 and "platform_fee" not in own.json()["data"]
+    assert client.get(f"/api/v1/orders/{bravo.order.id}").status_code == 404
+    assert client.get(f"/api/v1/orders/{bravo.order.order_number}").status_code == 404
+    before = snapshot(alpha)
+    moved = client.put(f"/api/v1/orders/{alpha.order.id}/status", {"status": "delivered"}, format="json")
+    assert moved.status_code == 403
+    assert snapshot(alpha) == before

@@ -147,3 +147,19 @@ def test_the_scanner_finds_a_secret_in_a_message_argument_exception_or_extra() -
     secrets_registry.register("1234", kind="pin")
     secrets_registry.register("00000000", kind="pin")
     assert "1234" not in secrets_registry.registered() and "00000000" not in secrets_registry.registered()
+
+
+def test_a_numeric_pin_is_a_leak_as_a_number_of_its_own_not_inside_a_longer_one() -> None:
+    secrets = {"48213957": "encrypted Code.pin"}
+
+    def found(message: str) -> bool:
+        record = logging.makeLogRecord({"msg": message})
+        return bool(secrets_registry.find_leaks(secrets, [("t", secrets_registry.record_text(record))]))
+
+    assert found("pin 48213957 shown")
+    assert found("pin=48213957")
+    assert found("PIN:48213957.")
+    # Chance: the same eight digits inside a task's runtime or a longer number.
+    assert not found("Task succeeded in 0.0048213957s")
+    assert not found("id 1048213957")
+    assert not found("id 482139571")

@@ -101,7 +101,7 @@ def test_seller_filters_opens_and_refunds_part_of_an_order(e2e_site: Any, text_p
     page.fill("#refund-reason", "Arrived late")
     page.click("#refund")
     expect(page.get_by_test_id("message-success")).to_have_text("Refund sent through the payment gateway.")
-    assert dialogs == ["Refund 5.00 to the buyer? This cannot be undone."]
+    assert dialogs == ["Refund $5.00 to the buyer? This cannot be undone."]
 
     expect(page.get_by_test_id("status")).to_have_text("Partially refunded")
     refund_row = page.locator("#refunds tbody tr")

@@ -21,7 +21,7 @@ LONG_RUNNING = {"web", "worker", "beat", "postgres", "redis", "minio"}
 ONE_SHOTS = {"migrate", "createbucket"}
 APP_SERVICES = {"web", "worker", "beat", "migrate"}
 # Read by production settings, but refused there: nothing to set.
-REFUSED_IN_PRODUCTION = {"WEBHOOK_ALLOW_PRIVATE_URLS"}
+REFUSED_IN_PRODUCTION = {"WEBHOOK_ALLOW_PRIVATE_URLS", "SSLCOMMERZ_API_BASE"}
 
 
 @pytest.fixture(scope="module")

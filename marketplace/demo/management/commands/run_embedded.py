@@ -25,12 +25,69 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.urls import Resolver404, resolve
 
+from catalog.models import Product
 from marketplace.accounts.models import User
 
-from .seed_demo import ADMIN_EMAIL, SELLER_EMAIL, admin_password, seller_password
+from .seed_demo import ADMIN_EMAIL, DEMO_PRODUCTS, SELLER_EMAIL, admin_password, seller_password
 
 STOP_TIMEOUT_SECONDS = 20
+
+
+def _has_page(path: str) -> bool:
+    """Whether the site answers ``path`` with a page of its own (``/`` only once a front page exists)."""
+    try:
+        resolve(path)
+    except Resolver404:
+        return False
+    return True
+
+
+def _where_emails_go() -> str:
+    backend = settings.EMAIL_BACKEND
+    if backend.endswith("filebased.EmailBackend"):
+        return f"written as files to {Path(settings.EMAIL_FILE_PATH)}/"
+    if backend.endswith("console.EmailBackend"):
+        return "printed to the worker's and the web server's output"
+    if backend.endswith("smtp.EmailBackend"):
+        return f"sent through SMTP at {settings.EMAIL_HOST}:{settings.EMAIL_PORT}"
+    return f"handed to {backend}"
+
+
+def banner_lines(site_url: str) -> list[str]:
+    """What ``run_embedded`` prints once the server answers: only addresses that open a page (the
+    dashboard's sign-in, every demo product's checkout), the demo logins and where emails go."""
+    lines = []
+    if _has_page("/"):
+        lines.append(f"Marketplace running at {site_url}/")
+    else:
+        lines.append(f"Marketplace running: open {site_url}/dashboard/ (it asks you to sign in)")
+    lines += [
+        f"  Dashboard: {site_url}/dashboard/   (sign in at {site_url}/accounts/login/)",
+        f"  Admin:     {site_url}/admin/",
+        f"  API docs:  {site_url}/api/docs/   (schema: {site_url}/api/schema/)",
+        f"  Health:    {site_url}/healthz, {site_url}/readyz",
+        f"  Emails:    {_where_emails_go()}",
+    ]
+    try:
+        emails = set(User.objects.filter(email__in=[SELLER_EMAIL, ADMIN_EMAIL]).values_list("email", flat=True))
+        slugs = set(Product.objects.filter(slug__in=[d.slug for d in DEMO_PRODUCTS]).values_list("slug", flat=True))
+    except Exception:  # noqa: BLE001 - e.g. not migrated yet; the banner must not stop the run
+        emails, slugs = set(), set()
+    if not emails:
+        lines.append("  No demo accounts yet: run `manage.py seed_demo` (make run does).")
+        return lines
+    if SELLER_EMAIL in emails:
+        lines.append(f"  Demo seller:   {SELLER_EMAIL} / {seller_password()}")
+        for demo in DEMO_PRODUCTS:
+            if demo.slug in slugs:
+                lines.append(f"    checkout: {site_url}/c/{demo.slug}   {demo.title} ({demo.delivery_type})")
+    if ADMIN_EMAIL in emails:
+        lines.append(f"  Demo operator: {ADMIN_EMAIL} / {admin_password()}")
+    return lines
+
+
 START_TIMEOUT_SECONDS = 60
 
 
@@ -179,23 +236,7 @@ class Command(BaseCommand):
         write = self.stdout.write
         pids = ", ".join(f"{c.name} pid {c.pid}" for c in children)
         write("")
-        write(self.style.SUCCESS(f"Marketplace running at {site_url}/   ({pids})"))
-        write(f"  Admin:     {site_url}/admin/")
-        write(f"  API docs:  {site_url}/api/docs/   (schema: {site_url}/api/schema/)")
-        write(f"  Dashboard: {site_url}/dashboard/   Health: {site_url}/healthz, {site_url}/readyz")
-        if settings.EMAIL_BACKEND.endswith("filebased.EmailBackend"):
-            write(f"  Emails:    written as files to {settings.EMAIL_FILE_PATH}/")
-        try:
-            emails = set(User.objects.filter(email__in=[SELLER_EMAIL, ADMIN_EMAIL]).values_list("email", flat=True))
-        except Exception:  # noqa: BLE001 - e.g. not migrated yet; the banner must not stop the run
-            emails = set()
-        if emails:
-            if SELLER_EMAIL in emails:
-                write(f"  Demo seller:   {SELLER_EMAIL} / {seller_password()}")
-                for slug in ("demo-text", "demo-link", "demo-file"):
-                    write(f"    checkout: {site_url}/c/{slug}")
-            if ADMIN_EMAIL in emails:
-                write(f"  Demo operator: {ADMIN_EMAIL} / {admin_password()}")
-        else:
-            write("  No demo accounts yet: run `manage.py seed_demo` (make run does).")
+        for line in banner_lines(site_url):
+            write(line)
+        self.stdout.write(self.style.SUCCESS(f"  ({pids})"))
         write("Press Ctrl-C to stop.\n")

@@ -22,7 +22,7 @@ def give_sellers_a_store_slug(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0006_user_dispute_revokes_access'),
+        ('accounts', '0007_user_verified_email'),
     ]
 
     operations = [
