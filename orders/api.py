@@ -16,7 +16,7 @@ from marketplace.core.errors import ApplicationError, Gone, NotFound, Validation
 from marketplace.core.permissions import IsSeller, request_seller
 from marketplace.core.ratelimit import ClientRateThrottle
 
-from .filters import OrderFilter
+from .filters import OrderFilter, order_filter_parameters
 from .fulfillment import get_strategy
 from .lifecycle import PAYABLE
 from .models import OrderStatus
@@ -99,21 +99,9 @@ class OrderListApi(SellerApi):
             "delivery content (`voucher_codes` empty, `delivery` null): read one order for those."
         ),
         parameters=[
-            OpenApiParameter(name, str, required=False)
-            for name in (
-                "status",
-                "product",
-                "buyer_email",
-                "created_after",
-                "created_before",
-                "min_amount",
-                "max_amount",
-                "currency",
-                "idempotency_key",
-                "q",
-                "page",
-                "limit",
-            )
+            *order_filter_parameters(),
+            OpenApiParameter("page", int, required=False),
+            OpenApiParameter("limit", int, required=False),
         ],
     )
     def get(self, request: Request) -> Response:
