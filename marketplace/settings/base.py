@@ -53,6 +53,8 @@ MIDDLEWARE = [
     "marketplace.core.log_context.RequestIdMiddleware",
     # Then: a NUL in the path, the query or a page's form is a 400 before anything reads it.
     "marketplace.core.request_guard.RefuseNulMiddleware",
+    # An unknown query parameter or body field of an API operation is a 400 (its process_view).
+    "marketplace.core.strict_input.StrictInputMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy on every response (pages, API, admin): see CONTENT_SECURITY_POLICY.
     "csp.middleware.CSPMiddleware",
@@ -164,6 +166,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # How long a signed download link works; each open of an order's download button signs a fresh one.
 DOWNLOAD_LINK_TTL_SECONDS = env.int("DOWNLOAD_LINK_TTL_SECONDS", default=24 * 60 * 60)
+
 
 def sibling_redis_db(url: str) -> str:
     """The same Redis server, another database: the cache must never share the broker's database,
