@@ -9,16 +9,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.selectors import variant_stock
-from marketplace.core.errors import ValidationFailed
+from marketplace.core.errors import DependencyUnavailable, ValidationFailed
 from marketplace.core.ratelimit import ClientRateThrottle
 from orders.api import PublicApi
 from orders.emails import success_page_url
+from orders.fulfillment import TransientDeliveryError
 from orders.models import OrderStatus
 from orders.presenters import order_to_dict, payment_to_dict
 from orders.pricing import checkout_quote, checkout_stock_check
 from orders.schema import CheckoutOrderDoc, OrderDoc, PaymentRedirectDoc, PublicProductDoc, QuoteDoc
 from orders.selectors import order_get_for_buyer
 from orders.serializers import InitiateInput, PayInput, QuoteInput
+from orders.services.gifts import order_gift_resend
 from payments.services import payment_open, payment_reconcile_throttled
 
 from .services import checkout_lines, checkout_pay, product_for_checkout
@@ -111,7 +113,6 @@ class CheckoutOrderApi(PublicApi):
         return Response(order_to_dict(order, audience="buyer"))
 
 
-
 class PaymentInitiateApi(APIView):
     """A payment for an order created with ``init_payment: false``, or a new attempt after a failure.
     201 with the payment it opened; 200 with the order's open payment when it already has one."""
@@ -133,3 +134,18 @@ class PaymentInitiateApi(APIView):
             {**payment_to_dict(opened.payment), "redirect_url": opened.payment.redirect_url},
             status=status.HTTP_201_CREATED if opened.created else status.HTTP_200_OK,
         )
+
+
+class CheckoutGiftResendApi(PublicApi):
+    """The buyer's resend of a gift's e-mail to its recipient (a claim link is replaced by a new one)."""
+
+    throttle_scope = "pay"
+
+    @extend_schema(request=None, responses=OrderDoc)
+    def post(self, request: Request, slug: str, order_id: str) -> Response:
+        order = order_get_for_buyer(order_id=order_id, slug=slug)
+        try:
+            order_gift_resend(order=order)
+        except TransientDeliveryError:
+            raise DependencyUnavailable("The gift e-mail could not be sent; try again in a moment.") from None
+        return Response(order_to_dict(order_get_for_buyer(order_id=order_id, slug=slug), audience="buyer"))

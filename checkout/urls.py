@@ -9,5 +9,10 @@ urlpatterns = [
     path("public/checkout/<slug:slug>/quote", api.CheckoutQuoteApi.as_view(), name="quote"),
     path("public/checkout/<slug:slug>/pay", api.CheckoutPayApi.as_view(), name="pay"),
     path("public/checkout/<slug:slug>/order/<str:order_id>", api.CheckoutOrderApi.as_view(), name="order"),
+    path(
+        "public/checkout/<slug:slug>/order/<str:order_id>/gift/resend",
+        api.CheckoutGiftResendApi.as_view(),
+        name="gift-resend",
+    ),
     path("payments/initiate/<str:order_id>", api.PaymentInitiateApi.as_view(), name="initiate"),
 ]

@@ -19,12 +19,14 @@ from catalog.selectors import variant_stock
 from marketplace.core.errors import ApplicationError, IdempotencyConflict, OutOfStock
 from marketplace.core.money import exponent, format_money
 from marketplace.core.ratelimit import throttle_page
+from orders.fulfillment import get_strategy
 from orders.lifecycle import SETTLED
 from orders.models import OrderStatus
 from orders.presenters import order_to_dict
 from orders.pricing import CheckoutLine, Quote, checkout_quote, checkout_stock_check
 from orders.selectors import order_get_for_buyer
 from orders.serializers import MAX_QUANTITY
+from orders.services.gifts import order_gift_claim, order_gift_lookup
 from payments.services import payment_reconcile_throttled
 
 from .forms import CheckoutForm
@@ -219,8 +221,6 @@ def _poll_seconds(order: Any) -> int:
     return 30
 
 
-
-
 @require_GET
 @throttle_page("polling", methods=("GET",))
 def success_page(request: HttpRequest, slug: str, order_id: str) -> HttpResponse:
@@ -241,4 +241,31 @@ def success_page(request: HttpRequest, slug: str, order_id: str) -> HttpResponse
     template = "checkout/_order_body.html" if partial else "checkout/success.html"
     response = render(request, template, context)
     response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@throttle_page("polling", methods=("GET", "POST"))
+def gift_claim_page(request: HttpRequest, token: str) -> HttpResponse:
+    """``/gift/{token}``: the recipient's claim link. GET shows the gift unopened (a mail scanner
+    that follows links claims nothing); POST opens it: the claim is recorded and the codes shown."""
+    order = order_gift_lookup(token=token)
+    if order is None:
+        response = render(request, "checkout/not_found.html", status=404)
+    elif request.method == "POST":
+        try:
+            order = order_gift_claim(token=token)
+        except ApplicationError as error:
+            response = render(request, "checkout/gift.html", {"order": order, "unavailable": error.message})
+        else:
+            items = [
+                {"item": item, "delivery": get_strategy(item.content_type).delivery_view(item)}
+                for item in order.items.all()
+                if item.fulfilled
+            ]
+            response = render(request, "checkout/gift.html", {"order": order, "opened": True, "items": items})
+    else:
+        response = render(request, "checkout/gift.html", {"order": order, "opened": False})
+    response["Cache-Control"] = "private, no-store"
+    response["Referrer-Policy"] = "no-referrer"  # the link is the secret: no link on the page may carry it away
     return response

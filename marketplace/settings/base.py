@@ -325,6 +325,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.sweep_webhooks",
         "schedule": env.float("WEBHOOK_SWEEP_INTERVAL_SECONDS", default=60.0),
     },
+    # Gifts whose deliver_at has come: the recipient's e-mail goes out within this interval of it.
+    "send-due-gifts": {
+        "task": "orders.tasks.send_due_gifts",
+        "schedule": env.float("GIFT_SWEEP_INTERVAL_SECONDS", default=30.0),
+    },
     "flush-expired-tokens": {"task": "accounts.tasks.flush_expired_tokens", "schedule": 24 * 60 * 60.0},
     # Weekly and monthly sellers' payouts: the first run of each week or month pays, later runs find the
     # period's payout and do nothing.

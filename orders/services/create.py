@@ -5,7 +5,7 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -117,6 +117,8 @@ def order_create(
     fingerprint: str = "",
     buyer: Any = None,
     then: Callable[[Order], None] | None = None,
+    deliver_at: datetime | None = None,
+    claim_link: bool = False,
 ) -> CreatedOrder:
     """Creates a pending order with its items and reserved stock, or replays an idempotent request.
 
@@ -153,6 +155,8 @@ def order_create(
                     idempotency_key=idempotency_key,
                     fingerprint=fingerprint,
                     then=then,
+                    deliver_at=deliver_at,
+                    claim_link=claim_link,
                 )
             except IntegrityError:
                 replayed = _replay_by_key(product, idempotency_key, fingerprint)
@@ -186,6 +190,8 @@ def _order_insert(
     idempotency_key: str | None,
     fingerprint: str,
     then: Callable[[Order], None] | None,
+    deliver_at: datetime | None = None,
+    claim_link: bool = False,
 ) -> Order:
     """One transaction: the order row first (its unique indexes decide), then stock, items, codes,
     events, the seller event and ``then``."""
@@ -211,6 +217,8 @@ def _order_insert(
             idempotency_key=idempotency_key or None,
             request_fingerprint=fingerprint,
             expires_at=timezone.now() + timedelta(minutes=settings.ORDER_EXPIRY_MINUTES),
+            deliver_at=deliver_at if recipient_email else None,
+            gift_claim_link=bool(claim_link and recipient_email),
         )
         _reserve_stock(quote.lines)
         if quote.discount is not None:
