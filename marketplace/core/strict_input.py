@@ -16,7 +16,6 @@ fields). A view whose body is someone else's format (a gateway's webhook) sets `
 False``; its query is still checked.
 """
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,8 +25,10 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.request import RawPostDataException
+from rest_framework import exceptions
 
 from .api import error_body
+from .parsers import loads_bounded
 
 UNKNOWN_PARAMETER = "Unknown query parameter."
 UNKNOWN_FIELD = "Unknown field."
@@ -189,9 +190,10 @@ def _body(request: HttpRequest) -> Any:
         if content_type == "multipart/form-data" and request.method == "POST" and _small(request):
             return dict.fromkeys([*request.POST.keys(), *request.FILES.keys()])
         if content_type.endswith("json") and request.body:
-            return json.loads(request.body)
-    except (RequestDataTooBig, RawPostDataException, ValueError):
-        return None  # too large or malformed: the view's parser answers 413 or 400
+            # Bounded like the API's parser (depth first): a body it refuses is left to it.
+            return loads_bounded(request.body.decode(request.encoding or "utf-8"))
+    except (RequestDataTooBig, RawPostDataException, ValueError, LookupError, exceptions.ValidationError):
+        return None  # too large, too deep or malformed: the view's parser answers 413 or 400
     return None
 
 
