@@ -12,6 +12,7 @@ app_name = "checkout"
 urlpatterns = [
     path("c/<slug:slug>", views.checkout_page, name="page"),
     path("c/<slug:slug>/orders/<str:order_id>", views.success_page, name="success"),
+    path("c/<slug:slug>/orders/<str:order_id>/gift/resend", views.gift_resend, name="gift-resend"),
     path("gift/<str:token>", views.gift_claim_page, name="gift-claim"),
     path("downloads/<str:token>", order_views.download, name="download"),
     path("library", order_views.library_page, name="library"),

@@ -6,6 +6,7 @@ scripts in ``static/js/`` only add a live total, polling and copy buttons on top
 
 import hashlib
 import json
+import logging
 import secrets
 from typing import Any
 
@@ -19,18 +20,20 @@ from catalog.selectors import variant_stock
 from marketplace.core.errors import ApplicationError, IdempotencyConflict, OutOfStock
 from marketplace.core.money import exponent, format_money
 from marketplace.core.ratelimit import throttle_page
-from orders.fulfillment import get_strategy
+from orders.fulfillment import TransientDeliveryError, get_strategy
 from orders.lifecycle import SETTLED
 from orders.models import OrderStatus
 from orders.presenters import order_to_dict
 from orders.pricing import CheckoutLine, Quote, checkout_quote, checkout_stock_check
 from orders.selectors import order_get_for_buyer
 from orders.serializers import MAX_QUANTITY
-from orders.services.gifts import order_gift_claim, order_gift_lookup
+from orders.services.gifts import order_gift_claim, order_gift_lookup, order_gift_resend
 from payments.services import payment_reconcile_throttled
 
 from .forms import CheckoutForm
 from .services import checkout_pay, product_for_checkout
+
+logger = logging.getLogger(__name__)
 
 # The checkout page shows "N left" from this many units down (templates/checkout/checkout.html).
 LOW_STOCK_SHOWN = 5
@@ -269,3 +272,19 @@ def gift_claim_page(request: HttpRequest, token: str) -> HttpResponse:
     response["Cache-Control"] = "private, no-store"
     response["Referrer-Policy"] = "no-referrer"  # the link is the secret: no link on the page may carry it away
     return response
+
+
+@require_http_methods(["POST"])
+@throttle_page("pay", methods=("POST",))
+def gift_resend(request: HttpRequest, slug: str, order_id: str) -> HttpResponse:
+    """The buyer's "send it to them again" on the order page (a claim link is replaced by a new one)."""
+    try:
+        order = order_get_for_buyer(order_id=order_id, slug=slug)
+    except ApplicationError:
+        return render(request, "checkout/not_found.html", status=404)
+    try:
+        order_gift_resend(order=order)
+    except (ApplicationError, TransientDeliveryError) as exc:
+        # Not sent yet, not a gift, or the mail server refused: the page shows the gift as it is.
+        logger.info("gift resend of order %s refused: %s", order.order_number, type(exc).__name__)
+    return HttpResponseRedirect(reverse("checkout:success", args=[slug, order_id]))

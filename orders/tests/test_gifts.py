@@ -257,3 +257,19 @@ class TestDashboard:
         assert len(mail.outbox) == 2 and mail.outbox[1].to == ["friend@example.com"]
         page = client.get(f"/dashboard/orders/{order.order_number}/").content.decode()
         assert "not claimed yet" in page and 'id="gift-send-now"' not in page
+
+
+class TestBuyerPage:
+    def test_the_order_page_shows_the_claim_and_resends(self, gift_product, client, django_capture_on_commit_callbacks):
+        order = buy({"recipient_email": "friend@example.com", "claim_link": True}, django_capture_on_commit_callbacks)
+        page_url = f"/c/gift-card/orders/{order.id}"
+        html = client.get(page_url).content.decode()
+        assert 'data-testid="gift-unclaimed"' in html
+        assert not any(code in html for code in CODES)
+        response = client.post(f"{page_url}/gift/resend")
+        assert response.status_code == 302 and response["Location"] == page_url
+        assert len(mail.outbox) == 3 and mail.outbox[2].to == ["friend@example.com"]
+        client.post("/" + claim_url(mail.outbox[2]))
+        html = client.get(page_url).content.decode()
+        assert 'data-testid="gift-claimed"' in html
+        assert not any(code in html for code in CODES)
