@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -273,3 +274,38 @@ class TestBuyerPage:
         html = client.get(page_url).content.decode()
         assert 'data-testid="gift-claimed"' in html
         assert not any(code in html for code in CODES)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_beats_send_a_gift_once(seller, django_capture_on_commit_callbacks):
+    """Two beat runs (or a beat run and the seller's "send now") racing for one due gift: the send
+    is claimed under the order's row lock, so one e-mail goes out and one link is valid."""
+    if connection.vendor == "sqlite":
+        pytest.skip("Needs row locks between real concurrent transactions (PostgreSQL).")
+    from orders.services.gifts import order_gift_send
+    from tests.campaign.concurrency import run_concurrently
+
+    product = ProductFactory(
+        seller=seller,
+        slug="gift-card",
+        title="Gift Card",
+        currency="USD",
+        delivery_type=DeliveryType.CODE_POOL,
+        delivery_content="",
+    )
+    variant = VariantFactory(product=product, name="Card", price=2500)
+    codes_import(variant=variant, rows=[CodeRow(1, "RACE-0001")])
+    deliver_at = timezone.now() + timedelta(hours=1)
+    order = buy(
+        {"recipient_email": "friend@example.com", "deliver_at": deliver_at.isoformat(), "claim_link": True},
+        django_capture_on_commit_callbacks,
+    )
+    due = deliver_at + timedelta(seconds=1)
+    results = run_concurrently(4, lambda i: order_gift_send(order_id=order.id, now=due))
+    assert sorted(results, key=str) == [False, False, False, True]
+    gift_mails = [m for m in mail.outbox if m.to == ["friend@example.com"]]
+    assert len(gift_mails) == 1
+    stored = Order.objects.get(pk=order.pk)
+    token = claim_url(gift_mails[0]).rsplit("/", 1)[-1]
+    assert stored.gift_claim_token_hash == claim_token_hash(token)
+    assert OrderEvent.objects.filter(order=order, type="gift_sent").count() == 1
