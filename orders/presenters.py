@@ -87,8 +87,9 @@ def event_to_dict(event: Any) -> dict[str, Any]:
 
 
 def order_to_dict(order: Order, *, audience: str = "seller", summary: bool = False) -> dict[str, Any]:
-    """One order for ``audience`` (seller, buyer or webhook). A ``summary`` (an order in a list)
-    has no timeline and no code, key or delivery; the webhook payload never has codes either."""
+    """One order for ``audience`` (seller, buyer, recipient or webhook). A ``summary`` (an order in a
+    list) has no timeline and no code, key or delivery; the webhook payload never has codes either.
+    ``recipient`` is the buyer's view for a gift's recipient, with the gift's codes."""
     # A gift's codes are the recipient's: the buyer's views do not show them (the recipient's e-mail
     # or claim link does).
     reveal = not summary and audience != "webhook" and not (audience == "buyer" and order.is_gift)

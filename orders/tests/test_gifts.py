@@ -309,3 +309,29 @@ def test_concurrent_beats_send_a_gift_once(seller, django_capture_on_commit_call
     token = claim_url(gift_mails[0]).rsplit("/", 1)[-1]
     assert stored.gift_claim_token_hash == claim_token_hash(token)
     assert OrderEvent.objects.filter(order=order, type="gift_sent").count() == 1
+
+
+class TestLibrary:
+    def test_the_recipient_s_library_shows_a_gift_s_codes_once_sent_the_buyer_s_never(
+        self, gift_product, client, settings, django_capture_on_commit_callbacks
+    ):
+        from .test_library import path_of, signin_link
+
+        deliver_at = timezone.now() + timedelta(days=1)
+        order = buy(
+            {"recipient_email": "friend@example.com", "deliver_at": deliver_at.isoformat()},
+            django_capture_on_commit_callbacks,
+        )
+        [code] = order.items.get().codes.values_list("code", flat=True)
+
+        def library_of(email):
+            mail.outbox.clear()
+            browser = type(client)()
+            browser.post(path_of(signin_link(browser, email), settings))
+            return browser.get("/library").content.decode()
+
+        assert order.id in library_of("friend@example.com") and code not in library_of("friend@example.com")
+        gifts_send_due(now=deliver_at + timedelta(seconds=1))
+        assert code in library_of("friend@example.com")
+        giver = library_of("giver@example.com")
+        assert order.id in giver and code not in giver
