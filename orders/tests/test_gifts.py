@@ -103,7 +103,7 @@ class TestDelayedClaimLink:
         # Opening the page does not claim (a mail scanner may follow links); the button does.
         page = client.get(path)
         assert page.status_code == 200
-        assert page["Referrer-Policy"] == "no-referrer"
+        assert page["Referrer-Policy"] == "same-origin"
         assert not any(code in page.content.decode() for code in CODES)
         assert Order.objects.get(pk=order.pk).gift_claimed_at is None
         opened = client.post(path)
