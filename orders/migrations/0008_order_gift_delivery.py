@@ -5,41 +5,44 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('catalog', '0007_code_pool_fifo_index'),
-        ('orders', '0007_order_access_suspended'),
+        ("catalog", "0007_code_pool_fifo_index"),
+        ("orders", "0007_order_access_suspended"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='order',
-            name='deliver_at',
+            model_name="order",
+            name="deliver_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='order',
-            name='gift_claim_link',
+            model_name="order",
+            name="gift_claim_link",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='order',
-            name='gift_claim_token_hash',
+            model_name="order",
+            name="gift_claim_token_hash",
             field=models.CharField(blank=True, db_index=True, max_length=64),
         ),
         migrations.AddField(
-            model_name='order',
-            name='gift_claimed_at',
+            model_name="order",
+            name="gift_claimed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='order',
-            name='gift_sent_at',
+            model_name="order",
+            name="gift_sent_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(condition=models.Q(('deliver_at__isnull', False), ('gift_sent_at__isnull', True)), fields=['deliver_at'], name='order_gift_due_idx'),
+            model_name="order",
+            index=models.Index(
+                condition=models.Q(("deliver_at__isnull", False), ("gift_sent_at__isnull", True)),
+                fields=["deliver_at"],
+                name="order_gift_due_idx",
+            ),
         ),
     ]
