@@ -64,6 +64,7 @@ class CodeRow:
     serial: Any = None
     expires_at: Any = None
     error: str | None = None
+    redemption_url: Any = None
 
 
 def _parse_expiry(value: Any) -> tuple[datetime | None, str | None]:
@@ -89,7 +90,8 @@ def _clean_row(row: CodeRow) -> tuple[dict[str, Any] | None, str | None]:
         return None, row.error
     if not isinstance(row.code, str) or not row.code.strip():
         return None, "code is empty."
-    if any(isinstance(value, str) and "\x00" in value for value in (row.code, row.pin, row.serial, row.expires_at)):
+    values = (row.code, row.pin, row.serial, row.expires_at, row.redemption_url)
+    if any(isinstance(value, str) and "\x00" in value for value in values):
         return None, "The line contains a NUL character."
     code = row.code.strip()
     if len(code) > MAX_CODE_LENGTH:
@@ -102,13 +104,36 @@ def _clean_row(row: CodeRow) -> tuple[dict[str, Any] | None, str | None]:
     pin = str(pin).strip() if pin not in (None, "") else None
     if pin and len(pin) > 100:
         return None, "pin is longer than 100 characters."
-    serial = "" if row.serial in (None, "") else str(row.serial).strip()
-    if len(serial) > 120:
+    serial = None if row.serial in (None, "") else str(row.serial).strip() or None
+    if serial and len(serial) > 120:
         return None, "serial is longer than 120 characters."
+    redemption_url, error = _clean_redemption_url(row.redemption_url)
+    if error:
+        return None, error
     expires_at, error = _parse_expiry(row.expires_at)
     if error:
         return None, error
-    return {"code": code, "pin": pin, "serial": serial, "expires_at": expires_at}, None
+    return {
+        "code": code,
+        "pin": pin,
+        "serial": serial,
+        "expires_at": expires_at,
+        "redemption_url": redemption_url,
+    }, None
+
+
+def _clean_redemption_url(value: Any) -> tuple[str | None, str | None]:
+    """Where the holder redeems the code: an http(s) URL, or nothing."""
+    if value in (None, ""):
+        return None, None
+    if not isinstance(value, str):
+        return None, "redemption_url must be text."
+    url = value.strip()
+    if len(url) > 2000:
+        return None, "redemption_url is longer than 2000 characters."
+    if not url.lower().startswith(("https://", "http://")) or any(ch in url for ch in " \r\n\t"):
+        return None, "redemption_url must be an http(s) URL."
+    return url, None
 
 
 def codes_import(
@@ -181,6 +206,7 @@ def _write_batch(
                 code_hash=code_hash,
                 code_hint=hint(cleaned["code"]),
                 serial=cleaned["serial"],
+                redemption_url=cleaned["redemption_url"],
                 expires_at=cleaned["expires_at"],
             )
         )
@@ -225,7 +251,7 @@ class _PostgresCodeCopy:
     """
 
     TABLE = "code_import_rows"
-    COLUMNS = "n, id, code, pin, code_hash, code_hint, serial, expires_at"
+    COLUMNS = "n, id, code, pin, code_hash, code_hint, serial, redemption_url, expires_at"
 
     def __init__(self, variant: Variant, seller_id: Any) -> None:
         from concurrent.futures import ThreadPoolExecutor
@@ -248,8 +274,8 @@ class _PostgresCodeCopy:
             self.cursor.execute(f"SET CONSTRAINTS {self.foreign_keys} IMMEDIATE")
         self.cursor.execute(
             f"CREATE TEMPORARY TABLE {self.TABLE} (n bigint NOT NULL, id varchar(40) NOT NULL, code text NOT NULL,"
-            " pin text, code_hash varchar(64) NOT NULL, code_hint varchar(8) NOT NULL, serial varchar(120) NOT NULL,"
-            " expires_at timestamp with time zone) ON COMMIT DROP"
+            " pin text, code_hash varchar(64) NOT NULL, code_hint varchar(8) NOT NULL, serial text,"
+            " redemption_url text, expires_at timestamp with time zone) ON COMMIT DROP"
         )
         self.helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="code-import")
         self.in_flight: Any = None
@@ -279,13 +305,16 @@ class _PostgresCodeCopy:
         cleaned_rows = list(unique.values())
         codes = self.code_field.encrypt_many([row["code"] for row in cleaned_rows])
         pins = self.pin_field.encrypt_many([row["pin"] for row in cleaned_rows])
+        # Serials and redemption URLs are mostly absent: only the ones given cost an encryption.
+        serials = self.pin_field.encrypt_many([row["serial"] for row in cleaned_rows])
+        urls = self.pin_field.encrypt_many([row["redemption_url"] for row in cleaned_rows])
         ids = make_ids("cod", len(cleaned_rows))
         first = self.position
         self.position += len(cleaned_rows)
         rows = [
-            (n, code_id, token, pin, code_hash, hint(row["code"]), row["serial"], row["expires_at"])
-            for n, (row, code_hash, token, pin, code_id) in enumerate(
-                zip(cleaned_rows, unique, codes, pins, ids, strict=True), start=first
+            (n, code_id, token, pin, code_hash, hint(row["code"]), serial, url, row["expires_at"])
+            for n, (row, code_hash, token, pin, code_id, serial, url) in enumerate(
+                zip(cleaned_rows, unique, codes, pins, ids, serials, urls, strict=True), start=first
             )
         ]
         self.wait(result)
@@ -301,8 +330,8 @@ class _PostgresCodeCopy:
         try:
             self.cursor.execute(
                 "INSERT INTO catalog_code (id, seller_id, variant_id, code, pin, code_hash, code_hint, serial,"
-                " expires_at, status, source, created_at)"
-                " SELECT id, %s, %s, code, pin, code_hash, code_hint, serial, expires_at, %s, %s,"
+                " redemption_url, expires_at, status, source, created_at)"
+                " SELECT id, %s, %s, code, pin, code_hash, code_hint, serial, redemption_url, expires_at, %s, %s,"
                 " %s + n * interval '1 microsecond' FROM code_import_rows ORDER BY n"
                 " ON CONFLICT (seller_id, code_hash) DO NOTHING",
                 [self.seller_id, self.variant_id, CodeStatus.AVAILABLE, Code.Source.POOL, self.started],
@@ -350,13 +379,20 @@ def rows_from_json(items: Any) -> Iterator[CodeRow]:
         if isinstance(item, str):
             yield CodeRow(index, item)
         elif isinstance(item, dict):
-            yield CodeRow(index, item.get("code"), item.get("pin"), item.get("serial"), item.get("expires_at"))
+            yield CodeRow(
+                index,
+                item.get("code"),
+                item.get("pin"),
+                item.get("serial"),
+                item.get("expires_at"),
+                redemption_url=item.get("redemption_url"),
+            )
         else:
             yield CodeRow(index, None, error="Each entry must be an object with a code.")
 
 
 def rows_from_csv(stream: IO[bytes]) -> Iterator[CodeRow]:
-    """Streams a CSV with a header ``code`` and optional ``pin,serial,expires_at`` columns.
+    """Streams a CSV with a header ``code`` and optional ``pin,serial,expires_at,redemption_url`` columns.
 
     The caller's stream stays open afterwards (the text wrapper is detached, not closed)."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
@@ -381,7 +417,7 @@ def _csv_rows(text: IO[str]) -> Iterator[CodeRow]:
     if "code" not in columns:
         message = "The first line must be a header with a `code` column (and optional pin, serial, expires_at)."
         raise ValidationFailed(message, fields={"file": [message]})
-    unknown = [c for c in columns if c not in ("code", "pin", "serial", "expires_at")]
+    unknown = [c for c in columns if c not in ("code", "pin", "serial", "expires_at", "redemption_url")]
     if unknown:
         message = f"Unknown column(s): {', '.join(unknown)}."
         raise ValidationFailed(message, fields={"file": [message]})
@@ -398,7 +434,9 @@ def _csv_rows(text: IO[str]) -> Iterator[CodeRow]:
             def get(name: str, values: list[str] = values) -> str | None:
                 return values[index[name]] if name in index else None
 
-            yield CodeRow(line, get("code"), get("pin"), get("serial"), get("expires_at"))
+            yield CodeRow(
+                line, get("code"), get("pin"), get("serial"), get("expires_at"), redemption_url=get("redemption_url")
+            )
     except (UnicodeDecodeError, csv.Error) as exc:
         raise ValidationFailed(
             f"The file could not be read past line {reader.line_num}: {exc}. Nothing was imported.",

@@ -108,7 +108,8 @@ class CodeStatus(models.TextChoices):
 class Code(models.Model):
     """One preloaded code (a gift card, voucher or serial) of a variant's pool, or a code a partner
     returned for an item. The code and PIN are encrypted; ``code_hash`` (a keyed hash, the blind
-    index) finds duplicates across the seller's pools without decrypting anything."""
+    index) finds duplicates across the seller's pools without decrypting anything. The serial
+    number and the redemption URL are encrypted too."""
 
     class Source(models.TextChoices):
         POOL = "pool", "Preloaded pool"
@@ -124,7 +125,9 @@ class Code(models.Model):
     pin = EncryptedTextField(null=True, blank=True)
     code_hash = models.CharField(max_length=64)
     code_hint = models.CharField(max_length=8)
-    serial = models.CharField(max_length=120, blank=True)
+    # Encrypted like the code and the PIN: a serial or a redemption URL can be enough to redeem a card.
+    serial = EncryptedTextField(null=True, blank=True)
+    redemption_url = EncryptedTextField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=CodeStatus.choices, default=CodeStatus.AVAILABLE)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.POOL)

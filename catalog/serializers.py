@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from marketplace.core.bounds import MAX_COUNT
+from marketplace.core.crypto import mask
 from marketplace.core.money import MAX_AMOUNT
 
 from .covers import cover_image_url
@@ -170,11 +171,16 @@ class CodeInput(serializers.Serializer):
     pin = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)
     serial = serializers.CharField(max_length=120, required=False, allow_null=True, allow_blank=True)
     expires_at = serializers.CharField(max_length=40, required=False, allow_null=True, allow_blank=True)
+    redemption_url = serializers.CharField(
+        max_length=2000, required=False, allow_null=True, allow_blank=True, help_text="Where the code is redeemed."
+    )
 
 
 class CodesImportInput(serializers.Serializer):
     codes = CodeInput(many=True, required=False)
-    file = serializers.FileField(required=False, help_text="CSV with a header: code[,pin,serial,expires_at]")
+    file = serializers.FileField(
+        required=False, help_text="CSV with a header: code[,pin,serial,expires_at,redemption_url]"
+    )
 
 
 class CodeImportResultOutput(serializers.Serializer):
@@ -188,11 +194,14 @@ class CodeOutput(serializers.Serializer):
     id = serializers.CharField()
     code_hint = serializers.CharField(help_text="The last 4 characters only.")
     status = serializers.CharField()
-    serial = serializers.CharField(allow_blank=True)
+    serial = serializers.SerializerMethodField(help_text="The serial's last 4 characters only (it is a secret too).")
     expires_at = serializers.DateTimeField(allow_null=True)
     order_item_id = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
     delivered_at = serializers.DateTimeField(allow_null=True)
+
+    def get_serial(self, code: Any) -> str:
+        return mask(code.serial) if code.serial else ""
 
 
 class DeliveryOutput(serializers.Serializer):

@@ -15,16 +15,18 @@ from catalog.rendering import markdown_to_safe_html
 from catalog.selectors import variant_stock
 from catalog.serializers import absolute_url
 from marketplace.accounts.models import APIKey
-from marketplace.core.errors import ValidationFailed
+from marketplace.core.errors import DependencyUnavailable, ValidationFailed
 from marketplace.core.ratelimit import ClientRateThrottle, client_address
 from orders.api import OrderListApi, PublicApi
 from orders.emails import success_page_url
+from orders.fulfillment import TransientDeliveryError
 from orders.models import OrderStatus
 from orders.presenters import order_to_dict, payment_to_dict
 from orders.pricing import checkout_quote, checkout_stock_check
 from orders.schema import CheckoutOrderDoc, OrderDoc, PaymentRedirectDoc, PublicProductDoc, QuoteDoc
 from orders.selectors import order_get_for_buyer
 from orders.serializers import InitiateInput, OrderCreateInput, PayInput, QuoteInput
+from orders.services.gifts import order_gift_resend
 from payments.services import payment_open, payment_reconcile_throttled
 
 from .services import checkout_gateway, checkout_lines, checkout_order_for_caller, checkout_pay, product_for_checkout
@@ -192,3 +194,18 @@ class OrderCollectionApi(OrderListApi):
         if payment is not None:
             body["payment"] = {**payment_to_dict(payment), "redirect_url": payment.redirect_url}
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class CheckoutGiftResendApi(PublicApi):
+    """The buyer's resend of a gift's e-mail to its recipient (a claim link is replaced by a new one)."""
+
+    throttle_scope = "pay"
+
+    @extend_schema(request=None, responses=OrderDoc)
+    def post(self, request: Request, slug: str, order_id: str) -> Response:
+        order = order_get_for_buyer(order_id=order_id, slug=slug)
+        try:
+            order_gift_resend(order=order)
+        except TransientDeliveryError:
+            raise DependencyUnavailable("The gift e-mail could not be sent; try again in a moment.") from None
+        return Response(order_to_dict(order_get_for_buyer(order_id=order_id, slug=slug), audience="buyer"))

@@ -17,6 +17,8 @@ urlpatterns = [
         views.sslcommerz_return,
         name="sslcommerz-return",
     ),
+    path("c/<slug:slug>/orders/<str:order_id>/gift/resend", views.gift_resend, name="gift-resend"),
+    path("gift/<str:token>", views.gift_claim_page, name="gift-claim"),
     path("downloads/<str:token>", order_views.download, name="download"),
     path("library", order_views.library_page, name="library"),
     path("library/signin/<str:token>", order_views.library_signin, name="library-signin"),

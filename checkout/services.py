@@ -175,6 +175,9 @@ def checkout_pay(
         checkout_gateway(gateway_name, currency=product.currency)  # an unknown method (or currency) creates nothing
     lines = checkout_lines(product, validated["items"])
     fingerprint_body = {k: v for k, v in validated.items() if k != "idempotency_key"}
+    for gift_option in ("deliver_at", "claim_link"):  # unset, a request's fingerprint is as it always was
+        if not fingerprint_body.get(gift_option):
+            fingerprint_body.pop(gift_option, None)
     fingerprint_body["items"] = [(line.variant_id, line.quantity, line.fulfillment_input) for line in lines]
     opened: list[Payment] = []
 
@@ -208,6 +211,8 @@ def checkout_pay(
         fingerprint=request_fingerprint(fingerprint_body),
         buyer=buyer,
         then=claim_or_open_payment,
+        deliver_at=validated.get("deliver_at"),
+        claim_link=bool(validated.get("claim_link")),
     )
     order = result.order
     if result.created and opened:  # (a replay's order is not the one an attempt opened a payment for)

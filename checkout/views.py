@@ -6,6 +6,7 @@ scripts in ``static/js/`` only add a live total, polling and copy buttons on top
 
 import hashlib
 import json
+import logging
 import secrets
 from typing import Any
 
@@ -24,12 +25,14 @@ from catalog.serializers import absolute_url
 from marketplace.core.errors import ApplicationError, IdempotencyConflict, OutOfStock
 from marketplace.core.money import exponent, format_money
 from marketplace.core.ratelimit import client_address, throttle_page
+from orders.fulfillment import TransientDeliveryError, get_strategy
 from orders.lifecycle import SETTLED
 from orders.models import OrderStatus
 from orders.presenters import order_to_dict
 from orders.pricing import CheckoutLine, Quote, checkout_quote, checkout_stock_check
 from orders.selectors import order_get_for_buyer
 from orders.serializers import MAX_QUANTITY
+from orders.services.gifts import order_gift_claim, order_gift_lookup, order_gift_resend
 from payments.services import payment_reconcile_throttled
 
 from .forms import CheckoutForm
@@ -40,6 +43,8 @@ from .services import (
     product_for_preview,
     sslcommerz_browser_return,
 )
+
+logger = logging.getLogger(__name__)
 
 # The checkout page shows "N left" from this many units down (templates/checkout/checkout.html).
 LOW_STOCK_SHOWN = 5
@@ -324,3 +329,51 @@ def success_page(request: HttpRequest, slug: str, order_id: str) -> HttpResponse
     response = render(request, template, context)
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+@throttle_page("polling", methods=("GET", "POST"))
+def gift_claim_page(request: HttpRequest, token: str) -> HttpResponse:
+    """``/gift/{token}``: the recipient's claim link. GET shows the gift unopened (a mail scanner
+    that follows links claims nothing); POST opens it: the claim is recorded and the codes shown.
+
+    No CSRF check: the token in the path is the whole capability (a forged POST needs it, and
+    then could simply open the link), and a refused check would log the path, token included."""
+    order = order_gift_lookup(token=token)
+    if order is None:
+        response = render(request, "checkout/not_found.html", status=404)
+    elif request.method == "POST":
+        try:
+            order = order_gift_claim(token=token)
+        except ApplicationError as error:
+            response = render(request, "checkout/gift.html", {"order": order, "unavailable": error.message})
+        else:
+            items = [
+                {"item": item, "delivery": get_strategy(item.content_type).delivery_view(item)}
+                for item in order.items.all()
+                if item.fulfilled
+            ]
+            response = render(request, "checkout/gift.html", {"order": order, "opened": True, "items": items})
+    else:
+        response = render(request, "checkout/gift.html", {"order": order, "opened": False})
+    response["Cache-Control"] = "private, no-store"
+    # The link is the secret: no link on the page may carry it to another site.
+    response["Referrer-Policy"] = "same-origin"
+    return response
+
+
+@require_http_methods(["POST"])
+@throttle_page("pay", methods=("POST",))
+def gift_resend(request: HttpRequest, slug: str, order_id: str) -> HttpResponse:
+    """The buyer's "send it to them again" on the order page (a claim link is replaced by a new one)."""
+    try:
+        order = order_get_for_buyer(order_id=order_id, slug=slug)
+    except ApplicationError:
+        return render(request, "checkout/not_found.html", status=404)
+    try:
+        order_gift_resend(order=order)
+    except (ApplicationError, TransientDeliveryError) as exc:
+        # Not sent yet, not a gift, or the mail server refused: the page shows the gift as it is.
+        logger.info("gift resend of order %s refused: %s", order.order_number, type(exc).__name__)
+    return HttpResponseRedirect(reverse("checkout:success", args=[slug, order_id]))

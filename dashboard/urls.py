@@ -58,6 +58,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("dashboard/orders/<str:ref>/", dashboard.order_detail, name="dashboard-order"),
     path("dashboard/orders/<str:ref>/retry-delivery/", dashboard.order_retry, name="dashboard-order-retry"),
     path("dashboard/orders/<str:ref>/refund/", dashboard.order_refund, name="dashboard-order-refund"),
+    path("dashboard/orders/<str:ref>/gift/", dashboard.order_gift, name="dashboard-order-gift"),
     path("dashboard/orders/<str:ref>/status/", dashboard.order_change_status, name="dashboard-order-status"),
     path(
         "dashboard/orders/<str:ref>/delivery/",

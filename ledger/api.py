@@ -51,6 +51,11 @@ _FILTER_PARAMS = [
     OpenApiParameter("currency", str, required=False, description="Comma list of ISO 4217 codes."),
     OpenApiParameter("order", str, required=False, description="An ord_ id (comma list)."),
     OpenApiParameter("payout", str, required=False, description="A po_ id (comma list)."),
+    # The operator spelling of the same fields (``$eq:`` or ``$in:`` then the value; camelCase too).
+    *(
+        OpenApiParameter(f"filter.{name}", str, required=False, description="`$eq:value` or `$in:a,b`.")
+        for name in ("type", "currency", "order", "order_id", "payout", "payout_id")
+    ),
 ]
 _PAGE_PARAMS = [OpenApiParameter("page", int, required=False), OpenApiParameter("limit", int, required=False)]
 

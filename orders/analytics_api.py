@@ -39,25 +39,13 @@ from .analytics import (
     seller_daily_series,
     seller_paid_orders,
 )
-from .filters import OrderFilter
+from .filters import OrderFilter, order_filter_parameters
 from .presenters import order_summary_to_dict
 from .schema import OrderDoc
 from .selectors import buyer_owns_q, orders_for_list
 
-ORDER_FILTERS = (
-    "status",
-    "product",
-    "buyer_email",
-    "created_after",
-    "created_before",
-    "min_amount",
-    "max_amount",
-    "currency",
-    "idempotency_key",
-    "q",
-)
 _PAGE = [OpenApiParameter("page", OpenApiTypes.INT), OpenApiParameter("limit", OpenApiTypes.INT)]
-_FILTER_PARAMS = [OpenApiParameter(name, OpenApiTypes.STR) for name in ORDER_FILTERS]
+_FILTER_PARAMS = order_filter_parameters()
 
 
 def _filtered(request: Request, queryset: QuerySet[Any]) -> QuerySet[Any]:
@@ -269,7 +257,7 @@ class MyOrdersApi(APIView):
 
     @extend_schema(
         operation_id="orders_my_orders",
-        parameters=[OpenApiParameter("status", OpenApiTypes.STR, description="Comma list of statuses."), *_PAGE],
+        parameters=[*_FILTER_PARAMS, *_PAGE],
         responses=OrderDoc(many=True),
         description=(
             "The signed-in user's purchases, newest first, as the buyer sees them, without codes, keys or "
@@ -277,13 +265,8 @@ class MyOrdersApi(APIView):
         ),
     )
     def get(self, request: Request) -> Response:
-        filterset = OrderFilter(
-            {"status": request.query_params.get("status", "")}, queryset=buyer_orders(user=request.user)
-        )
-        if not filterset.is_valid():
-            raise ValidationError(filterset.errors)
         paginator = Pagination()
-        page = paginator.paginate_queryset(filterset.qs, request, view=self)
+        page = paginator.paginate_queryset(_filtered(request, buyer_orders(user=request.user)), request, view=self)
         return paginator.get_paginated_response([order_summary_to_dict(order, audience="buyer") for order in page])
 
 

@@ -13,12 +13,12 @@ from rest_framework.views import APIView
 
 from marketplace.accounts.models import APIKey
 from marketplace.core.api import Pagination
-from marketplace.core.errors import ApplicationError, Gone, NotFound, ValidationFailed
+from marketplace.core.errors import ApplicationError, DependencyUnavailable, Gone, NotFound, ValidationFailed
 from marketplace.core.permissions import IsSeller, request_seller
 from marketplace.core.ratelimit import ClientRateThrottle
 
-from .filters import OrderFilter
-from .fulfillment import get_strategy
+from .filters import OrderFilter, order_filter_parameters
+from .fulfillment import TransientDeliveryError, get_strategy
 from .lifecycle import PAYABLE
 from .models import OrderStatus
 from .presenters import order_summary_to_dict, order_to_dict
@@ -30,13 +30,14 @@ from .selectors import (
     order_get_for_seller,
     orders_for_list,
 )
-from .serializers import DeliveryOverrideInput, RefundInput, StatusInput
+from .serializers import DeliveryOverrideInput, GiftScheduleInput, RefundInput, StatusInput
 from .services import (
     order_item_override_delivery,
     order_retry_delivery,
     order_seller_read,
     order_set_status,
 )
+from .services.gifts import order_gift_reschedule, order_gift_send_now
 from .services.refunds import order_refund_create
 
 
@@ -111,21 +112,9 @@ class OrderListApi(SellerApi):
             "null): read one order for those."
         ),
         parameters=[
-            OpenApiParameter(name, str, required=False)
-            for name in (
-                "status",
-                "product",
-                "buyer_email",
-                "created_after",
-                "created_before",
-                "min_amount",
-                "max_amount",
-                "currency",
-                "idempotency_key",
-                "q",
-                "page",
-                "limit",
-            )
+            *order_filter_parameters(),
+            OpenApiParameter("page", int, required=False),
+            OpenApiParameter("limit", int, required=False),
         ],
     )
     def get(self, request: Request) -> Response:
@@ -210,3 +199,34 @@ class OrderRetryDeliveryApi(SellerApi):
         order = order_get_for_seller(seller=request.user, ref=ref)
         order_retry_delivery(order=order, user=request.user)
         return Response(self.order_view(request, order.id), status=status.HTTP_202_ACCEPTED)
+
+
+class OrderGiftApi(SellerApi):
+    @extend_schema(
+        operation_id="orders_gift_reschedule",
+        request=GiftScheduleInput,
+        responses=OrderDoc,
+        description="A new delivery time for a gift's e-mail not yet sent (409 `gift_already_sent` after).",
+    )
+    def put(self, request: Request, ref: str) -> Response:
+        order = order_get_for_seller(seller=request.user, ref=ref)
+        data = GiftScheduleInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        order_gift_reschedule(order=order, deliver_at=data.validated_data["deliver_at"], user=request.user)
+        return Response(self.order_view(request, order.id))
+
+
+class OrderGiftSendApi(SellerApi):
+    @extend_schema(
+        operation_id="orders_gift_send_now",
+        request=None,
+        responses=OrderDoc,
+        description="Sends a delivered gift's e-mail to its recipient now instead of at `deliver_at`.",
+    )
+    def post(self, request: Request, ref: str) -> Response:
+        order = order_get_for_seller(seller=request.user, ref=ref)
+        try:
+            order_gift_send_now(order=order, user=request.user)
+        except TransientDeliveryError:
+            raise DependencyUnavailable("The gift e-mail could not be sent; try again in a moment.") from None
+        return Response(self.order_view(request, order.id))

@@ -97,6 +97,8 @@ def _buyer_and_recipient(order: Order) -> tuple[list[str], list[str]]:
 
 
 def build_delivery_email(order: Order) -> EmailMultiAlternatives:
+    if order.is_gift:
+        return build_gift_receipt_email(order)
     items = []
     for item in order.items.all():
         delivery = get_strategy(item.content_type).delivery_view(item)
@@ -120,6 +122,70 @@ def build_delivery_email(order: Order) -> EmailMultiAlternatives:
         to=to,
         cc=cc,
         reply_to=seller_reply_to(order),
+    )
+
+
+def _gift_context(order: Order) -> dict[str, Any]:
+    return {
+        "order": order,
+        "total": format_money(order.total_amount, order.currency),
+        "seller_name": order.seller.name,
+        "product_title": order.product.title,
+        "deliver_at": order.deliver_at,
+        "claim_link": order.gift_claim_link,
+        "order_url": success_page_url(order),
+        "library_url": library_url(),
+        "sandbox_notice": sandbox_notice(order),
+    }
+
+
+def build_gift_receipt_email(order: Order) -> EmailMultiAlternatives:
+    """The buyer's receipt for a gift, at once: what was bought and when the recipient gets it, no codes."""
+    return _message(
+        template="gift_receipt",
+        subject=f"Your gift order #{order.order_number}: {order.product.title}",
+        context=_gift_context(order),
+        to=[order.buyer_email],
+    )
+
+
+def gift_claim_url(token: str) -> str:
+    return settings.SITE_URL + reverse("checkout:gift-claim", args=[token])
+
+
+def build_gift_email(order: Order, *, claim_token: str | None) -> EmailMultiAlternatives:
+    """The recipient's gift e-mail: the codes and content, or (``claim_token``) only a link to them."""
+    if claim_token is None:
+        message = build_delivery_email_for(order, to=[order.recipient_email])
+        message.subject = f"A gift for you from {order.seller.name}: {order.product.title}"
+        return message
+    return _message(
+        template="gift_link",
+        subject=f"A gift for you from {order.seller.name}: {order.product.title}",
+        context={**_gift_context(order), "claim_url": gift_claim_url(claim_token)},
+        to=[order.recipient_email],
+    )
+
+
+def build_delivery_email_for(order: Order, *, to: list[str]) -> EmailMultiAlternatives:
+    items = []
+    for item in order.items.all():
+        delivery = get_strategy(item.content_type).delivery_view(item)
+        items.append({"item": item, "delivery": delivery, "line_total": format_money(item.line_total, order.currency)})
+    context = {
+        "order": order,
+        "items": items,
+        "total": format_money(order.total_amount, order.currency),
+        "seller_name": order.seller.name,
+        "order_url": success_page_url(order),
+        "library_url": library_url(),
+        "sandbox_notice": sandbox_notice(order),
+    }
+    return _message(
+        template="order_delivered",
+        subject=f"Your order #{order.order_number}: {order.product.title}",
+        context=context,
+        to=to,
     )
 
 

@@ -62,6 +62,15 @@ class Order(models.Model):
     # downloads, links, codes and licence keys are not served until the dispute is won.
     access_suspended = models.BooleanField(default=False)
     email_sent_at = models.DateTimeField(null=True, blank=True)
+    # Gifting (``recipient_email`` with ``deliver_at`` and/or ``claim_link``): the buyer's receipt goes
+    # out when the order is delivered; the recipient's e-mail at ``deliver_at`` (``gift_sent_at`` once
+    # it went). With a claim link it carries a link instead of the codes; only the link token's hash
+    # is stored, and ``gift_claimed_at`` records the first opening.
+    deliver_at = models.DateTimeField(null=True, blank=True)
+    gift_claim_link = models.BooleanField(default=False)
+    gift_sent_at = models.DateTimeField(null=True, blank=True)
+    gift_claim_token_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    gift_claimed_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -84,10 +93,22 @@ class Order(models.Model):
             models.Index(fields=["seller", "created_at"]),
             models.Index(fields=["status", "updated_at"]),
             models.Index(fields=["buyer_email"]),
+            # The gifts still to send, for the beat task that sends them when they are due.
+            models.Index(
+                fields=["deliver_at"],
+                condition=models.Q(gift_sent_at__isnull=True, deliver_at__isnull=False),
+                name="order_gift_due_idx",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"#{self.order_number}"
+
+    @property
+    def is_gift(self) -> bool:
+        """A gift whose recipient gets an e-mail of their own (delayed, or with a claim link), apart
+        from the buyer's receipt. A plain ``recipient_email`` keeps the one e-mail, buyer in copy."""
+        return bool(self.recipient_email) and (self.deliver_at is not None or self.gift_claim_link)
 
     @property
     def access_blocked(self) -> bool:

@@ -4,6 +4,7 @@ from typing import Any
 
 from .fulfillment import get_strategy
 from .models import Order, OrderItem
+from .sub_status import order_sub_status
 
 
 def _iso(value: Any) -> str | None:
@@ -31,6 +32,17 @@ def item_to_dict(item: OrderItem, order: Order, *, reveal: bool = True) -> dict[
         "fulfillment_status": item.fulfillment_status,
         "voucher_codes": strategy.voucher_codes(item) if delivered else [],
         "delivery": delivery,
+    }
+
+
+def gift_to_dict(order: Order) -> dict[str, Any] | None:
+    """``gift: {claim_link, claimed_at, sent_at}`` for a gift with its own e-mail, else ``null``."""
+    if not order.is_gift:
+        return None
+    return {
+        "claim_link": order.gift_claim_link,
+        "claimed_at": _iso(order.gift_claimed_at),
+        "sent_at": _iso(order.gift_sent_at),
     }
 
 
@@ -75,10 +87,14 @@ def event_to_dict(event: Any) -> dict[str, Any]:
 
 
 def order_to_dict(order: Order, *, audience: str = "seller", summary: bool = False) -> dict[str, Any]:
-    """One order for ``audience`` (seller, buyer or webhook). A ``summary`` (an order in a list)
-    has no timeline and no code, key or delivery; the webhook payload never has codes either."""
-    reveal = not summary and audience != "webhook"
-    items = [item_to_dict(item, order, reveal=reveal) for item in order.items.all()]
+    """One order for ``audience`` (seller, buyer, recipient or webhook). A ``summary`` (an order in a
+    list) has no timeline and no code, key or delivery; the webhook payload never has codes either.
+    ``recipient`` is the buyer's view for a gift's recipient, with the gift's codes."""
+    # A gift's codes are the recipient's: the buyer's views do not show them (the recipient's e-mail
+    # or claim link does).
+    reveal = not summary and audience != "webhook" and not (audience == "buyer" and order.is_gift)
+    order_items = list(order.items.all())
+    items = [item_to_dict(item, order, reveal=reveal) for item in order_items]
     voucher_codes: list[str] = [code for item in items for code in item["voucher_codes"]]
     first = items[0] if len(items) == 1 else None
     data: dict[str, Any] = {
@@ -102,6 +118,9 @@ def order_to_dict(order: Order, *, audience: str = "seller", summary: bool = Fal
         "voucher_codes": voucher_codes,
         "delivery_content": (first["delivery"] or {}).get("content") if first and first["delivery"] else None,
         "content_type": first["delivery"]["content_type"] if first and first["delivery"] else None,
+        "sub_status": order_sub_status(order, order_items),
+        "deliver_at": _iso(order.deliver_at),
+        "gift": gift_to_dict(order),
         "payments": [payment_to_dict(p) for p in order.payments.all()],
         "dispatched_email": order.dispatched_email,
         "email_sent_at": _iso(order.email_sent_at),

@@ -71,6 +71,28 @@ class ProductRefDoc(serializers.Serializer):
     title = serializers.CharField()
 
 
+SUB_STATUSES = [
+    "INITIAL",
+    "PROCESSING",
+    "VENDOR_ORDER_PENDING",
+    "VENDOR_ORDER_CREATED",
+    "VENDOR_VOUCHER_FETCHED",
+    "PARTIAL",
+    "COMPLETED",
+    "GV_LINK_UNCLAIMED",
+    "GV_LINK_CLAIMED",
+    "DELAYED",
+    "REFUNDED",
+    "NOT_REFUNDED",
+]
+
+
+class GiftDoc(serializers.Serializer):
+    claim_link = serializers.BooleanField()
+    claimed_at = serializers.DateTimeField(allow_null=True)
+    sent_at = serializers.DateTimeField(allow_null=True, help_text="When the recipient's e-mail went out.")
+
+
 class OrderDoc(serializers.Serializer):
     id = serializers.CharField()
     order_number = serializers.CharField()
@@ -92,6 +114,9 @@ class OrderDoc(serializers.Serializer):
     voucher_codes = serializers.ListField(child=serializers.CharField())
     delivery_content = serializers.CharField(allow_null=True)
     content_type = serializers.CharField(allow_null=True)
+    sub_status = serializers.ChoiceField(choices=SUB_STATUSES)
+    deliver_at = serializers.DateTimeField(allow_null=True)
+    gift = GiftDoc(allow_null=True)
     payments = PaymentDoc(many=True)
     refunds = RefundDoc(many=True)
     events = OrderEventDoc(many=True, required=False)

@@ -1,16 +1,21 @@
 """Input validation for checkout and order actions (output lives in ``presenters.py``)."""
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.validators import URLValidator
+from django.utils import timezone
 from rest_framework import serializers
 
+from marketplace.core.bounds import moment_in_bounds
 from marketplace.core.fields import StrictIntegerField
 
 from .models import OrderStatus
 
 MAX_QUANTITY = 1000
+# A gift's ``deliver_at`` is at most this far ahead (shared/API.md: "at most a year ahead").
+MAX_GIFT_DELAY_DAYS = 366
 
 
 class CheckoutItemInput(serializers.Serializer):
@@ -70,6 +75,35 @@ class PayInput(_ItemsMixin):
         max_length=5,
     )
     payment_reference = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    deliver_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="A gift's delivery time (ISO 8601, at most a year ahead): the recipient's e-mail goes out then.",
+    )
+    claim_link = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="The recipient's e-mail carries a link; the codes are shown when it is opened.",
+    )
+
+    def validate_deliver_at(self, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if not moment_in_bounds(value) or value > timezone.now() + timedelta(days=MAX_GIFT_DELAY_DAYS):
+            raise serializers.ValidationError("At most a year ahead.")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        gift_fields = {
+            name: ["Needs a recipient_email: it is the recipient's e-mail that is delayed or carries the link."]
+            for name in ("deliver_at", "claim_link")
+            if attrs.get(name) and not attrs.get("recipient_email")
+        }
+        if gift_fields:
+            raise serializers.ValidationError(gift_fields)
+        return attrs
 
     def validate_webhook_urls(self, value: list[str]) -> list[str]:
         """The server calls these URLs with signed requests carrying the seller's fee, earnings and
@@ -138,3 +172,12 @@ class LicenseActivateInput(serializers.Serializer):
 class LicenseDeactivateInput(serializers.Serializer):
     license_key = serializers.CharField(max_length=200)
     activation_id = serializers.CharField(max_length=40)
+
+
+class GiftScheduleInput(serializers.Serializer):
+    deliver_at = serializers.DateTimeField(help_text="The new delivery time of the recipient's e-mail.")
+
+    def validate_deliver_at(self, value: datetime) -> datetime:
+        if not moment_in_bounds(value) or value > timezone.now() + timedelta(days=MAX_GIFT_DELAY_DAYS):
+            raise serializers.ValidationError("At most a year ahead.")
+        return value

@@ -12,6 +12,7 @@ from django.conf import settings
 from .fulfillment import TransientDeliveryError
 from .seller_events.delivery import webhook_delivery_attempt, webhooks_sweep
 from .services import order_fulfill, orders_sweep
+from .services.gifts import gifts_send_due, order_gift_send
 
 
 def backoff_seconds(retries: int, *, base: float = 5.0, cap: float = 600.0) -> float:
@@ -64,3 +65,18 @@ def deliver_webhook(self, delivery_id: str) -> str:  # type: ignore[no-untyped-d
 @shared_task(name="orders.tasks.sweep_webhooks")
 def sweep_webhooks() -> dict[str, int]:
     return webhooks_sweep()
+
+
+@shared_task(bind=True, name="orders.tasks.send_gift", max_retries=5, acks_late=True)
+def send_gift(self, order_id: str) -> bool:  # type: ignore[no-untyped-def]
+    """The recipient's gift e-mail of a delivered gift that is due (a later one: ``send_due_gifts``)."""
+    try:
+        return order_gift_send(order_id=order_id)
+    except TransientDeliveryError as exc:
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+
+
+@shared_task(name="orders.tasks.send_due_gifts")
+def send_due_gifts() -> dict[str, int]:
+    """Beat: sends every gift whose ``deliver_at`` has come (and any a lost task left unsent)."""
+    return gifts_send_due()

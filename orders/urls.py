@@ -39,4 +39,6 @@ urlpatterns = [
     path("orders/<str:ref>/delivery", api.OrderDeliveryApi.as_view(), name="order-delivery"),
     path("orders/<str:ref>/refund", api.OrderRefundApi.as_view(), name="order-refund"),
     path("orders/<str:ref>/retry-delivery", api.OrderRetryDeliveryApi.as_view(), name="order-retry-delivery"),
+    path("orders/<str:ref>/gift", api.OrderGiftApi.as_view(), name="order-gift"),
+    path("orders/<str:ref>/gift/send", api.OrderGiftSendApi.as_view(), name="order-gift-send"),
 ]

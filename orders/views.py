@@ -101,7 +101,10 @@ def _library_entries(email: str, page_number: Any) -> tuple[list[dict[str, Any]]
     page = paginator.get_page(page_number)
     entries = []
     for order in page.object_list:
-        data = order_to_dict(order, audience="buyer")
+        for_recipient = bool(order.recipient_email) and order.recipient_email.lower() == email
+        # A gift's codes are the recipient's, once its e-mail has gone out (not the buyer's, not before).
+        audience = "recipient" if for_recipient and order.gift_sent_at is not None else "buyer"
+        data = order_to_dict(order, audience=audience)
         for item, raw in zip(data["items"], order.items.all(), strict=True):
             limit = getattr(raw.product, "download_limit", None)
             item["downloads_left"] = None if limit is None else max(0, limit - raw.download_count)
@@ -111,7 +114,7 @@ def _library_entries(email: str, page_number: Any) -> tuple[list[dict[str, Any]]
                 "data": data,
                 "total": format_money(order.total_amount, order.currency),
                 "order_url": reverse("checkout:success", args=[order.product.slug, order.id]),
-                "gift": bool(order.recipient_email) and order.recipient_email.lower() == email,
+                "gift": for_recipient,
             }
         )
     return entries, page

@@ -52,7 +52,13 @@ def test_import_json_counts_every_line(client, pool):
     future = (timezone.now() + timedelta(days=30)).isoformat()
     body = {
         "codes": [
-            {"code": "GIFT-AAAA-1111", "pin": "1234", "serial": "S1", "expires_at": future},
+            {
+                "code": "GIFT-AAAA-1111",
+                "pin": "1234",
+                "serial": "S1",
+                "expires_at": future,
+                "redemption_url": "https://shop.example/redeem?c=1111",
+            },
             {"code": "GIFT-BBBB-2222"},
             {"code": "GIFT-AAAA-1111"},  # duplicate within the file
             {"code": ""},
@@ -72,8 +78,18 @@ def test_import_json_counts_every_line(client, pool):
         ],
         "rejected_count": 3,
     }
-    first = Code.objects.get(serial="S1")
+    first = next(code for code in Code.objects.all() if code.serial == "S1")
     assert (first.code, first.pin, first.code_hint, first.status) == ("GIFT-AAAA-1111", "1234", "1111", "AVAILABLE")
+    assert first.redemption_url == "https://shop.example/redeem?c=1111"
+    # The serial and the redemption URL are encrypted at rest, like the code and the PIN.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT serial, redemption_url FROM catalog_code WHERE id = %s", [first.id])
+        raw_serial, raw_url = cursor.fetchone()
+    assert raw_serial.startswith("gAAAA") and "S1" not in raw_serial
+    assert raw_url.startswith("gAAAA") and "shop.example" not in raw_url
+    assert [c.serial for c in Code.objects.exclude(pk=first.pk)] == [None]
 
 
 def test_duplicates_across_the_sellers_pools_and_not_across_sellers(client, pool, pool_seller):
@@ -98,7 +114,7 @@ def test_import_csv_with_optional_columns(client, pool):
     data = response.json()["data"]
     assert (data["imported"], data["duplicates"]) == (2, 1)
     assert data["rejected"] == [{"line": 5, "reason": "Expected 4 columns, found 1."}]
-    assert Code.objects.get(serial="B").expires_at.year == 2099
+    assert next(code for code in Code.objects.all() if code.serial == "B").expires_at.year == 2099
 
 
 @pytest.mark.parametrize(

@@ -79,17 +79,18 @@ def test_imports_and_accounts_for_every_line(tmp_path, pool, seller):
     stored = list(Code.objects.filter(variant=pool).order_by("created_at", "id"))
     assert [c.code for c in stored] == ["GIFT-AAAA-1111", "GIFT-BBBB-2222", "GIFT-CCCC-3333"]
     assert [c.pin for c in stored] == ["1234", None, None]
-    assert [c.serial for c in stored] == ["S1", "", ""]
+    assert [c.serial for c in stored] == ["S1", None, None]
     assert [c.code_hint for c in stored] == ["1111", "2222", "3333"]
     assert {c.status for c in stored} == {CodeStatus.AVAILABLE}
     assert {c.seller_id for c in stored} == {seller.id}
     assert stored[0].expires_at is not None and stored[0].expires_at.date().isoformat() == future
     # Encrypted at rest: the column holds a Fernet token, never the code.
     with connection.cursor() as cursor:
-        cursor.execute("SELECT code, pin FROM catalog_code WHERE id = %s", [stored[0].id])
-        raw_code, raw_pin = cursor.fetchone()
+        cursor.execute("SELECT code, pin, serial FROM catalog_code WHERE id = %s", [stored[0].id])
+        raw_code, raw_pin, raw_serial = cursor.fetchone()
     assert raw_code.startswith("gAAAA") and "GIFT" not in raw_code
     assert raw_pin.startswith("gAAAA") and "1234" not in raw_pin
+    assert raw_serial.startswith("gAAAA") and "S1" not in raw_serial
     assert Code.objects.filter(variant=other).count() == 1
 
 

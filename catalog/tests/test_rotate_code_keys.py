@@ -19,7 +19,7 @@ def test_it_covers_every_encrypted_column() -> None:
     from catalog.management.commands.rotate_code_keys import encrypted_tables
 
     assert encrypted_tables() == [
-        ("catalog_code", ["code", "pin"]),
+        ("catalog_code", ["code", "pin", "serial", "redemption_url"]),
         ("ledger_payoutsettings", ["bank_number"]),  # sellers' bank account numbers rotate too
         ("orders_license", ["key"]),
         ("orders_webhookendpoint", ["secret"]),
@@ -111,3 +111,51 @@ def test_the_migration_seals_plain_partner_secrets_and_its_reverse_unseals() -> 
     assert Product.objects.get(pk=product.pk).delivery_options["partner"] == sealed
     migration.unseal(django_apps, None)
     assert Product.objects.get(pk=product.pk).delivery_options["partner"]["secret"] == "whsec_b2xkLXBsYWlu"
+
+
+@pytest.mark.django_db
+def test_serials_and_redemption_urls_survive_removing_the_old_key(settings: Any) -> None:
+    from catalog.inventory import CodeRow, codes_import
+    from catalog.models import Code
+    from catalog.tests.factories import ProductFactory, VariantFactory
+
+    old = settings.FERNET_KEYS[0]
+    variant = VariantFactory(product=ProductFactory(delivery_type="code_pool", delivery_content=""))
+    codes_import(
+        variant=variant,
+        rows=[CodeRow(1, "ROT-0001", serial="SN-77", redemption_url="https://r.example/1"), CodeRow(2, "ROT-0002")],
+    )
+    new = Fernet.generate_key().decode()
+    settings.FERNET_KEYS = [new, old]
+    call_command("rotate_code_keys", stdout=io.StringIO())
+    settings.FERNET_KEYS = [new]
+    stored = {c.code: (c.serial, c.redemption_url) for c in Code.objects.all()}
+    assert stored == {"ROT-0001": ("SN-77", "https://r.example/1"), "ROT-0002": (None, None)}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT serial, redemption_url FROM catalog_code WHERE serial IS NOT NULL")
+        assert all(is_under_newest_key(a) and is_under_newest_key(b) for a, b in cursor.fetchall())
+
+
+@pytest.mark.django_db
+def test_the_migration_encrypts_existing_plain_serials() -> None:
+    import importlib
+    from types import SimpleNamespace
+
+    from catalog.inventory import CodeRow, codes_import
+    from catalog.models import Code
+    from catalog.tests.factories import ProductFactory, VariantFactory
+
+    migration = importlib.import_module("catalog.migrations.0009_code_serial_redemption_url_encrypted")
+    variant = VariantFactory(product=ProductFactory(delivery_type="code_pool", delivery_content=""))
+    codes_import(variant=variant, rows=[CodeRow(1, "MIG-0001"), CodeRow(2, "MIG-0002")])
+    first, second = Code.objects.order_by("created_at", "id")
+    with connection.cursor() as cursor:  # as rows were before: plain serials, empty for none
+        cursor.execute("UPDATE catalog_code SET serial = %s WHERE id = %s", ["PLAIN-SN-1", first.id])
+        cursor.execute("UPDATE catalog_code SET serial = %s WHERE id = %s", ["", second.id])
+    migration.encrypt_serials(None, SimpleNamespace(connection=connection))  # it uses the editor's connection
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, serial FROM catalog_code ORDER BY created_at, id")
+        raw = dict(cursor.fetchall())
+    assert raw[first.id].startswith("gAAAA") and "PLAIN" not in raw[first.id]
+    assert raw[second.id] is None
+    assert Code.objects.get(pk=first.pk).serial == "PLAIN-SN-1"

@@ -33,6 +33,7 @@ from orders.services import (
     order_seller_read,
     order_set_status,
 )
+from orders.services.gifts import order_gift_reschedule, order_gift_send_now
 from orders.services.refunds import order_refund_create
 
 ORDERS_PER_PAGE = 20
@@ -311,6 +312,39 @@ def order_retry(request: HttpRequest, ref: str) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, "Delivery retry requested. Items not yet delivered are being fulfilled again.")
+    return HttpResponseRedirect(reverse("dashboard-order", args=[order.order_number]))
+
+
+class GiftDateForm(forms.Form):
+    deliver_at = forms.DateTimeField(input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"])
+
+
+@require_POST
+@seller_required
+def order_gift(request: HttpRequest, ref: str) -> HttpResponse:
+    """A gift's e-mail to its recipient: "Send now", or a new date (UTC), through the API's services."""
+    order = _seller_order(request, ref)
+    if order is None:
+        return _not_found(request)
+    try:
+        if request.POST.get("action") == "send":
+            order_gift_send_now(order=order, user=request.user)
+            messages.success(request, f"The gift was sent to {order.recipient_email}.")
+        else:
+            form = GiftDateForm(request.POST)
+            if not form.is_valid():
+                messages.error(request, "Enter the new delivery date and time (UTC).")
+            else:
+                when = form.cleaned_data["deliver_at"].replace(tzinfo=UTC)
+                if when > datetime.now(UTC) + timedelta(days=366):
+                    messages.error(request, "The delivery date can be at most a year ahead.")
+                else:
+                    order_gift_reschedule(order=order, deliver_at=when, user=request.user)
+                    messages.success(request, f"The gift will be sent on {when:%b %-d, %Y %H:%M} UTC.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    except Exception:  # noqa: BLE001 - a mail outage: the seller may try again
+        messages.error(request, "The gift e-mail could not be sent; try again in a moment.")
     return HttpResponseRedirect(reverse("dashboard-order", args=[order.order_number]))
 
 

@@ -119,9 +119,14 @@ ORDER_ID = re.compile(r"ord_[0-9A-Za-z]+")
 OWN_LOGGERS = ("catalog", "orders", "payments", "marketplace")
 
 
+# A gift's claim link (``/gift/<token>``): the token is the recipient's capability.
+GIFT_LINK = re.compile(r"/gift/[^/?#\s]+")
+
+
 def redact_path(path: str) -> str:
-    """A path as it may be logged: order ids (buyers' capabilities) replaced by ``ord_<redacted>``."""
-    return ORDER_ID.sub("ord_<redacted>", path)
+    """A path as it may be logged: order ids (buyers' capabilities) replaced by ``ord_<redacted>``,
+    gift claim tokens by ``/gift/<redacted>``."""
+    return GIFT_LINK.sub("/gift/<redacted>", ORDER_ID.sub("ord_<redacted>", path))
 
 
 def _redacted(value: Any) -> Any:

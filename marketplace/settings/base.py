@@ -53,6 +53,8 @@ MIDDLEWARE = [
     "marketplace.core.log_context.RequestIdMiddleware",
     # Then: a NUL in the path, the query or a page's form is a 400 before anything reads it.
     "marketplace.core.request_guard.RefuseNulMiddleware",
+    # An unknown query parameter or body field of an API operation is a 400 (its process_view).
+    "marketplace.core.strict_input.StrictInputMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy on every response (pages, API, admin): see CONTENT_SECURITY_POLICY.
     "csp.middleware.CSPMiddleware",
@@ -328,6 +330,11 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-webhooks": {
         "task": "orders.tasks.sweep_webhooks",
         "schedule": env.float("WEBHOOK_SWEEP_INTERVAL_SECONDS", default=60.0),
+    },
+    # Gifts whose deliver_at has come: the recipient's e-mail goes out within this interval of it.
+    "send-due-gifts": {
+        "task": "orders.tasks.send_due_gifts",
+        "schedule": env.float("GIFT_SWEEP_INTERVAL_SECONDS", default=30.0),
     },
     "flush-expired-tokens": {"task": "accounts.tasks.flush_expired_tokens", "schedule": 24 * 60 * 60.0},
     # Weekly and monthly sellers' payouts: the first run of each week or month pays, later runs find the

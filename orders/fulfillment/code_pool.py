@@ -52,6 +52,7 @@ class CodePoolDelivery(DeliveryStrategy):
                 "code": code.code,
                 "pin": code.pin,
                 "serial": code.serial or None,
+                "redemption_url": code.redemption_url or None,
                 "expires_at": code.expires_at.isoformat().replace("+00:00", "Z") if code.expires_at else None,
             }
             for code in _delivered_codes(item)

@@ -85,7 +85,12 @@ class PartnerApiDelivery(DeliveryStrategy):
         code = data.get("code") if isinstance(data, dict) else None
         if not isinstance(code, str) or not code.strip() or len(code) > 500:
             raise PermanentDeliveryError("The partner's answer has no code.", "partner_failed")
-        return {"code": code.strip(), "pin": data.get("pin"), "serial": data.get("serial")}
+        return {
+            "code": code.strip(),
+            "pin": data.get("pin"),
+            "serial": data.get("serial"),
+            "redemption_url": data.get("redemption_url"),
+        }
 
     def fulfill(self, item: Any) -> None:
         stored = set(item.codes.filter(unit__isnull=False).values_list("unit", flat=True))
@@ -101,7 +106,8 @@ class PartnerApiDelivery(DeliveryStrategy):
                         variant_id=item.variant_id,
                         code=answer["code"],
                         pin=str(answer["pin"]) if answer.get("pin") not in (None, "") else None,
-                        serial=str(answer.get("serial") or "")[:120],
+                        serial=str(answer.get("serial") or "")[:120] or None,
+                        redemption_url=_redemption_url(answer.get("redemption_url")),
                         code_hash=blind_index(answer["code"], scope=str(item.product.seller_id)),
                         code_hint=hint(answer["code"]),
                         status=CodeStatus.DELIVERED,
@@ -131,3 +137,13 @@ class PartnerApiDelivery(DeliveryStrategy):
         if resource.body:
             resource.body["content_type"] = self.content_type
         return resource
+
+
+def _redemption_url(value: Any) -> str | None:
+    """A partner's redemption URL, kept if it is an http(s) URL of a sane length (else dropped)."""
+    if not isinstance(value, str):
+        return None
+    url = value.strip()
+    if len(url) > 2000 or not url.lower().startswith(("https://", "http://")):
+        return None
+    return url

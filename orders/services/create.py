@@ -5,7 +5,7 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -119,6 +119,8 @@ def order_create(
     fingerprint: str = "",
     buyer: Any = None,
     then: Callable[[Order], None] | None = None,
+    deliver_at: datetime | None = None,
+    claim_link: bool = False,
 ) -> CreatedOrder:
     """Creates a pending order with its items and reserved stock, or replays an idempotent request.
 
@@ -158,6 +160,8 @@ def order_create(
                     idempotency_scope=idempotency_scope,
                     fingerprint=fingerprint,
                     then=then,
+                    deliver_at=deliver_at,
+                    claim_link=claim_link,
                 )
             except IntegrityError:
                 replayed = _replay_by_key(product, idempotency_key, idempotency_scope, fingerprint)
@@ -192,6 +196,8 @@ def _order_insert(
     idempotency_scope: str,
     fingerprint: str,
     then: Callable[[Order], None] | None,
+    deliver_at: datetime | None = None,
+    claim_link: bool = False,
 ) -> Order:
     """One transaction: the order row first (its unique indexes decide), then stock, items, codes,
     events, the seller event and ``then``."""
@@ -218,6 +224,8 @@ def _order_insert(
             idempotency_scope=idempotency_scope if idempotency_key else "",
             request_fingerprint=fingerprint,
             expires_at=timezone.now() + timedelta(minutes=settings.ORDER_EXPIRY_MINUTES),
+            deliver_at=deliver_at if recipient_email else None,
+            gift_claim_link=bool(claim_link and recipient_email),
         )
         _reserve_stock(quote.lines)
         if quote.discount is not None:

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from marketplace.core.errors import InvalidTransition
 from marketplace.core.log_context import bound
+from marketplace.core.queue import enqueue_on_commit
 from orders.emails import build_delivery_email, paid_in_sandbox, sandbox_notice
 from orders.fulfillment import NotTogether, PermanentDeliveryError, TransientDeliveryError, get_strategy
 from orders.lifecycle import (
@@ -23,6 +24,7 @@ from orders.lifecycle import (
     order_transition,
 )
 from orders.models import FulfillmentStatus, Order, OrderEvent, OrderItem, OrderStatus
+from orders.tasks_names import SEND_GIFT
 
 logger = logging.getLogger(__name__)
 S = OrderStatus
@@ -175,6 +177,7 @@ def _order_fulfill_together(order_id: str, *, final_attempt: bool) -> Fulfillmen
             return _email_failed(order, exc, final_attempt=final_attempt)
         with transaction.atomic():
             _delivered_with_email(order, recipient)
+            _gift_queue_if_due(order)
     return FulfillmentResult("delivered")
 
 
@@ -239,6 +242,7 @@ def _order_fulfill(
         except TransientDeliveryError as exc:
             return _email_failed(order, exc, final_attempt=final_attempt)
         _move(order.id, S.DELIVERED, "Every item was delivered and the buyer was emailed.")
+        _gift_queue_if_due(order)
         return FulfillmentResult("delivered")
     if transient and not final_attempt:
         if done:
@@ -253,6 +257,13 @@ def _order_fulfill(
     reason = "; ".join(item.last_error for item in items if not item.fulfilled and item.last_error)
     prefix = "Delivery failed after retries" if transient else "Delivery failed"
     return _hand_to_operator(order, f"{prefix}: {reason}"[:500])
+
+
+def _gift_queue_if_due(order: Order) -> None:
+    """A gift whose recipient's e-mail is due (a claim link without a date, or a date past) is sent
+    by a task once the delivery commits; a later one by the beat task at its time."""
+    if order.is_gift and (order.deliver_at is None or order.deliver_at <= timezone.now()):
+        enqueue_on_commit(SEND_GIFT, order.id)
 
 
 def _hand_to_operator(order: Order, message: str) -> FulfillmentResult:

@@ -6,6 +6,7 @@ Secrets are registered where they are made, whatever test or service makes them:
   one or in a batch for a bulk write (the code importer's ``EncryptedTextField.encrypt_many``),
 - API keys as they are hashed (on creation, and a presented key on use),
 - passwords as they are set on a user,
+- gift claim link tokens as they are hashed (when the link is made, and when one is opened),
 - order ids as orders are created: an ``ord_`` id is the buyer's capability (their email, codes and
   downloads), so logs name an order by its ``order_number`` only.
 """
@@ -77,6 +78,16 @@ def _install_registrations() -> None:
     post_save.connect(order_created, sender=Order, weak=False, dispatch_uid=_ORDER_RECEIVER)
     _disconnect.append(lambda: post_save.disconnect(sender=Order, dispatch_uid=_ORDER_RECEIVER))
 
+    from orders.services import gifts
+
+    def claim_token_hash(original: Any) -> Any:
+        def wrapper(token: str) -> str:
+            secrets_registry.register(token, kind="gift claim link token")
+            return original(token)
+
+        return wrapper
+
+    _patch(gifts, "claim_token_hash", claim_token_hash)
     _patch(EncryptedTextField, "get_prep_value", prep_value)
     _patch(EncryptedTextField, "encrypt_many", encrypt_many)
     _patch(account_services, "hash_api_key", hash_api_key)

@@ -34,6 +34,8 @@ TASK_NAMES = {
     "orders.tasks.sweep_orders",
     "orders.tasks.deliver_webhook",
     "orders.tasks.sweep_webhooks",
+    "orders.tasks.send_gift",
+    "orders.tasks.send_due_gifts",
 }
 # The modules of this cut: none of them may import inside a function body.
 OWN_MODULES = [

@@ -37,6 +37,7 @@ NOT_TENANT_SCOPED = {
     "api/v1/public/checkout/<slug:slug>/quote": "the public checkout, by slug",
     "api/v1/public/checkout/<slug:slug>/pay": "the public checkout, by slug",
     "api/v1/public/checkout/<slug:slug>/order/<str:order_id>": "the buyer's ord_ id is the capability (checked below)",
+    "api/v1/public/checkout/<slug:slug>/order/<str:order_id>/gift/resend": "the buyer's ord_ id is the capability",
     "api/v1/orders/<str:order_id>/resource": "the buyer's ord_ id is the capability",
     "api/v1/payments/initiate/<str:order_id>": "the buyer's ord_ id is the capability",
     "api/v1/payments/webhooks/<str:gateway>": "the gateway's signed webhook, no tenant",

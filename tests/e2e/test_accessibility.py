@@ -422,3 +422,61 @@ def test_the_check_fails_on_serious_and_critical_violations_only(chromium: str, 
 
     page.set_content('<html lang="en"><head><title>Fine</title></head><body><main><h1>Fine</h1></main></body></html>')
     assert assert_accessible(page) == []
+
+
+def test_gift_pages_are_accessible_and_the_seller_sends_a_gift_now(
+    chromium: str, e2e_site: Any, text_product: Product, gift_cards: Product, desktop: Any
+) -> None:
+    """A delayed gift with a claim link: the seller's order page (scheduled, "Send now"), the
+    buyer's order page (sent, not claimed), the recipient's claim page before and after opening."""
+    import time
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from playwright.sync_api import expect
+
+    from payments.sandbox_server.server import sandbox_complete
+    from payments.services import payment_initiate
+
+    page = desktop
+    url = e2e_site.url
+    audit = Audit(page)
+    order = make_order(
+        gift_cards,
+        email="giver@example.com",
+        recipient_email="friend@example.com",
+        deliver_at=timezone.now() + timedelta(days=3),
+        claim_link=True,
+    )
+    payment = payment_initiate(order=order, gateway_name="sandbox", return_url="https://shop.test/return")
+    sandbox_complete(payment_id=payment.id, outcome="succeeded")
+    deadline = time.monotonic() + DELIVERY_TIMEOUT_MS / 1000
+    while Order.objects.get(pk=order.pk).status != "delivered":
+        assert time.monotonic() < deadline, "the gift order was not delivered"
+        time.sleep(0.2)
+
+    sign_in(page, url, gift_cards.seller.email)
+    page.goto(f"{url}/dashboard/orders/{order.order_number}/")
+    expect(page.get_by_test_id("gift-state")).to_contain_text("Scheduled for")
+    audit.check("dashboard-order-gift")
+    mail.outbox.clear()
+    page.click("#gift-send-now")
+    expect(page.get_by_test_id("gift-state")).to_contain_text("not claimed yet")
+    audit.check("dashboard-order-gift-sent")
+    [gift_mail] = mail.outbox
+    assert gift_mail.to == ["friend@example.com"]
+    link = re.search(r"http://\S+/gift/[A-Za-z0-9_\-]+", gift_mail.body)
+    assert link is not None
+
+    page.goto(f"{url}/c/{gift_cards.slug}/orders/{order.id}")
+    expect(page.get_by_test_id("gift-unclaimed")).to_be_visible()
+    audit.check("success-gift")
+
+    page.goto(link.group(0))
+    expect(page.get_by_test_id("gift-code")).to_have_count(0)
+    audit.check("gift-claim")
+    page.click("[data-testid=open-gift]")
+    expect(page.get_by_test_id("gift-code")).to_have_count(1)
+    audit.check("gift-claim-opened")
+    assert Order.objects.get(pk=order.pk).gift_claimed_at is not None
+    audit.finish()

@@ -313,3 +313,10 @@ def test_the_development_servers_access_lines_go_through_the_redacting_handler(s
     )
     assert all(f.filter(record) for f in handler.filters)
     assert record.getMessage() == '"GET /c/x/orders/ord_<redacted> HTTP/1.1" 200 9'
+
+
+def test_paths_are_logged_without_order_ids_or_gift_claim_tokens():
+    from marketplace.core.log_context import redact_path
+
+    assert redact_path("/c/x/orders/ord_0XwDI9xM6kaHqMlqtIpjxd") == "/c/x/orders/ord_<redacted>"
+    assert redact_path("/gift/e1EME6aBIN1mXHZA75hRnpsLxuDH-qNLgG6q_uaUs4?x=1") == "/gift/<redacted>?x=1"
