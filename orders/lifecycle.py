@@ -41,9 +41,7 @@ AWAITING_DELIVERY = frozenset({S.PAID, S.PARTIALLY_DELIVERED})
 # Orders whose content is no longer anyone's to change: nothing to override or deliver.
 CLOSED = frozenset({S.CANCELLED, S.REFUNDED})
 # Where the buyer's success page stops polling: nothing will change without someone acting.
-SETTLED = frozenset(
-    {S.DELIVERED, S.FAILED, S.CANCELLED, S.REFUNDED, S.PARTIALLY_REFUNDED, S.NEEDS_ATTENTION}
-)
+SETTLED = frozenset({S.DELIVERED, S.FAILED, S.CANCELLED, S.REFUNDED, S.PARTIALLY_REFUNDED, S.NEEDS_ATTENTION})
 
 
 def paid_q(prefix: str = "") -> Q:

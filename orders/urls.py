@@ -9,6 +9,15 @@ urlpatterns = [
     path("licenses/verify", license_api.LicenseVerifyApi.as_view(), name="license-verify"),
     path("licenses/activate", license_api.LicenseActivateApi.as_view(), name="license-activate"),
     path("licenses/deactivate", license_api.LicenseDeactivateApi.as_view(), name="license-deactivate"),
+    path("licenses", license_api.LicenseListApi.as_view(), name="license-list"),
+    path("licenses/<str:license_id>", license_api.LicenseDetailApi.as_view(), name="license-detail"),
+    path("licenses/<str:license_id>/disable", license_api.LicenseDisableApi.as_view(), name="license-disable"),
+    path("licenses/<str:license_id>/enable", license_api.LicenseEnableApi.as_view(), name="license-enable"),
+    path(
+        "licenses/<str:license_id>/reset-activations",
+        license_api.LicenseResetActivationsApi.as_view(),
+        name="license-reset-activations",
+    ),
     path("webhook-endpoints", seller_events_api.WebhookEndpointListApi.as_view(), name="webhook-endpoints"),
     path("webhook-endpoints/order-urls", seller_events_api.OrderUrlsSecretApi.as_view(), name="webhook-order-urls"),
     path(
