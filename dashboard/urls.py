@@ -80,6 +80,11 @@ urlpatterns += [
         name="dashboard-webhook-active",
     ),
     path(
+        "dashboard/settings/webhooks/<str:endpoint_id>/test/",
+        dashboard_webhooks.webhook_test,
+        name="dashboard-webhook-test",
+    ),
+    path(
         "dashboard/settings/webhooks/<str:endpoint_id>/delete/",
         dashboard_webhooks.webhook_delete,
         name="dashboard-webhook-delete",

@@ -26,6 +26,11 @@ urlpatterns = [
         name="webhook-endpoint-detail",
     ),
     path(
+        "webhook-endpoints/<str:endpoint_id>/test",
+        seller_events_api.WebhookEndpointTestApi.as_view(),
+        name="webhook-endpoint-test",
+    ),
+    path(
         "webhook-endpoints/<str:endpoint_id>/deliveries",
         seller_events_api.WebhookDeliveryListApi.as_view(),
         name="webhook-deliveries",

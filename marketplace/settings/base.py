@@ -165,6 +165,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # How long a signed download link works; each open of an order's download button signs a fresh one.
 DOWNLOAD_LINK_TTL_SECONDS = env.int("DOWNLOAD_LINK_TTL_SECONDS", default=24 * 60 * 60)
 
+
 def sibling_redis_db(url: str) -> str:
     """The same Redis server, another database: the cache must never share the broker's database,
     because clearing a cache is FLUSHDB, which would drop queued and unacknowledged tasks."""
@@ -201,6 +202,9 @@ THROTTLE_RATES = {
     "pay": env.str("RATE_PAY", default="30/minute"),
     "polling": env.str("RATE_POLLING", default="240/minute"),
     "licenses": env.str("RATE_LICENSES", default="60/minute"),
+    # Per webhook endpoint: a seller's "send test event"; per order: "resend receipt".
+    "webhook_test": env.str("RATE_WEBHOOK_TEST", default="10/minute"),
+    "receipt_resend": env.str("RATE_RECEIPT_RESEND", default="3/hour"),
     # The library's emailed sign-in links, per address and per email asked for.
     "library_ip": env.str("RATE_LIBRARY_IP", default="20/hour"),
     "library_email": env.str("RATE_LIBRARY_EMAIL", default="5/hour"),
