@@ -9,6 +9,7 @@ from dashboard.account import views as dashboard_accounts
 from dashboard.analytics import views as dashboard_analytics
 from dashboard.balance import urls as dashboard_balance
 from dashboard.catalog import views as dashboard_catalog
+from dashboard.licenses import views as dashboard_licenses
 from dashboard.orders import views as dashboard
 from dashboard.webhooks import views as dashboard_webhooks
 
@@ -53,6 +54,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "dashboard/products/<str:product_id>/variants/<str:variant_id>/codes/<str:code_id>/<str:action>/",
         dashboard_catalog.code_action,
         name="dashboard-code-action",
+    ),
+    path("dashboard/products/<str:product_id>/licenses/", dashboard_licenses.licenses, name="dashboard-licenses"),
+    path(
+        "dashboard/products/<str:product_id>/licenses/<str:license_id>/<str:action>/",
+        dashboard_licenses.license_action,
+        name="dashboard-license-action",
     ),
     path("dashboard/orders/<str:ref>/", dashboard.order_detail, name="dashboard-order"),
     path("dashboard/orders/<str:ref>/retry-delivery/", dashboard.order_retry, name="dashboard-order-retry"),
