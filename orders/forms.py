@@ -1,5 +1,6 @@
 """The buyer's library sign-in form (the checkout form lives in ``checkout.forms``)."""
 
+
 from django import forms
 
 

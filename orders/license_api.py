@@ -84,7 +84,7 @@ _LIST_PARAMS = ("product", "status", "q", "page", "limit")
 class LicenseSellerOutput(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.CharField()
     key_hint = serializers.CharField(help_text="The last 4 characters of the key; the key itself is never listed.")
-    status = serializers.ChoiceField(choices=License.Status.values)
+    status = serializers.CharField(help_text="active, disabled or refunded.")
     product_id = serializers.CharField()
     product_title = serializers.CharField()
     variant_id = serializers.CharField()

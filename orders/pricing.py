@@ -68,6 +68,8 @@ class Quote:
         }
 
 
+
+
 # What a buyer may tell the seller's fulfillment per line (a player id, an account name): a few short
 # strings. It is stored with the order and sent to the seller's partner URL as it is, so an
 # anonymous buyer must not be able to park megabytes or nested structures there.

@@ -10,6 +10,7 @@ from celery import shared_task
 from django.conf import settings
 
 from .fulfillment import TransientDeliveryError
+from .sale_notifications import sale_notification_send
 from .seller_events.delivery import webhook_delivery_attempt, webhooks_sweep
 from .services import order_fulfill, orders_sweep
 
@@ -61,3 +62,12 @@ def deliver_webhook(self, delivery_id: str) -> str:  # type: ignore[no-untyped-d
 @shared_task(name="orders.tasks.sweep_webhooks")
 def sweep_webhooks() -> dict[str, int]:
     return webhooks_sweep()
+
+
+@shared_task(bind=True, name="orders.tasks.notify_seller_of_sale", max_retries=5, acks_late=True)
+def notify_seller_of_sale(self, order_id: str) -> str:  # type: ignore[no-untyped-def]
+    """The seller's sale email; a refused send is retried with backoff."""
+    try:
+        return sale_notification_send(order_id=order_id)
+    except OSError as exc:  # SMTP and socket errors
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc

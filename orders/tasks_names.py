@@ -3,3 +3,4 @@ the services never import ``orders.tasks``, which imports them. A name is what q
 so it never changes (``fulfil_order`` keeps the spelling it was first registered with)."""
 
 FULFILL_TASK = "orders.tasks.fulfil_order"
+SALE_NOTIFY_TASK = "orders.tasks.notify_seller_of_sale"

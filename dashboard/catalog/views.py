@@ -465,7 +465,9 @@ def _edit_submission(product: Product) -> ProductSubmission:
     )
 
 
-def _after_save(request: HttpRequest, product: Product, *, created: bool, secret_before: str = "") -> HttpResponse:
+def _after_save(
+    request: HttpRequest, product: Product, *, created: bool, secret_before: str = ""
+) -> HttpResponse:
     verb = "created" if created else "saved"
     secret = partner_secret_of(product)
     if secret and secret != secret_before:

@@ -55,7 +55,9 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 _refuse_published("STRIPE_SECRET_KEY or STRIPE_WEBHOOK_SECRET", STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET)
 # Without a list, Stripe once it is configured, else the sandbox (refused below unless on purpose).
-ENABLED_PAYMENT_GATEWAYS = env.list("ENABLED_PAYMENT_GATEWAYS", default=["stripe" if STRIPE_SECRET_KEY else "sandbox"])
+ENABLED_PAYMENT_GATEWAYS = env.list(
+    "ENABLED_PAYMENT_GATEWAYS", default=["stripe" if STRIPE_SECRET_KEY else "sandbox"]
+)
 if not ENABLED_PAYMENT_GATEWAYS:
     raise ImproperlyConfigured("ENABLED_PAYMENT_GATEWAYS names no gateway: buyers could not pay.")
 if "stripe" in ENABLED_PAYMENT_GATEWAYS and not (STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET):

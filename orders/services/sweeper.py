@@ -48,16 +48,18 @@ def orders_sweep(*, now: Any = None) -> SweepResult:
     now = now or timezone.now()
     result = SweepResult()
     stuck_before = now - timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS)
-    for order_id in Order.objects.filter(status__in=AWAITING_DELIVERY, updated_at__lt=stuck_before).values_list(
-        "id", flat=True
-    )[:500]:
+    for order_id in Order.objects.filter(
+        status__in=AWAITING_DELIVERY, updated_at__lt=stuck_before
+    ).values_list("id", flat=True)[:500]:
         try:
             enqueue(FULFILL_TASK, order_id)
         except Exception as exc:  # noqa: BLE001 - recorded on the order; the sweep goes on
             _sweep_failed(order_id, "requeue", exc, result)
             continue
         result.requeued.append(order_id)
-    for order_id in Order.objects.filter(status__in=PAYABLE, expires_at__lt=now).values_list("id", flat=True)[:500]:
+    for order_id in Order.objects.filter(status__in=PAYABLE, expires_at__lt=now).values_list(
+        "id", flat=True
+    )[:500]:
         try:
             order = Order.objects.get(pk=order_id)
             if payment_reconcile_order(order=order):

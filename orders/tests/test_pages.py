@@ -241,7 +241,7 @@ def test_success_page_polls_its_own_partial(client, text_product):
     response = client.get(f"/c/{text_product.slug}/orders/{order.id}?partial=1")
     assert response.status_code == 200
     html = response.content.decode()
-    assert html.lstrip().startswith('<div id="order-body"')
+    assert html.lstrip().startswith("<div id=\"order-body\"")
     assert "<html" not in html
 
 

@@ -144,11 +144,7 @@ def test_check_deploy_prints_no_warning() -> None:
 )
 def test_refuses_unsafe_webhook_and_half_configured_stripe_settings(overrides: dict[str, str], message: str) -> None:
     result = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", SETUP],
-        env=production_env(**overrides),
-        cwd=BASE_DIR,
-        capture_output=True,
-        text=True,
+        [sys.executable, "-c", SETUP], env=production_env(**overrides), cwd=BASE_DIR, capture_output=True, text=True,
         timeout=60,
     )
     assert result.returncode != 0
