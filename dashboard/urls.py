@@ -9,6 +9,7 @@ from dashboard.account import views as dashboard_accounts
 from dashboard.analytics import views as dashboard_analytics
 from dashboard.balance import urls as dashboard_balance
 from dashboard.catalog import views as dashboard_catalog
+from dashboard.customers import views as dashboard_customers
 from dashboard.licenses import views as dashboard_licenses
 from dashboard.orders import views as dashboard
 from dashboard.webhooks import views as dashboard_webhooks
@@ -31,6 +32,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("dashboard/", dashboard.orders_list, name="dashboard"),
     path("dashboard/analytics/", dashboard_analytics.analytics, name="dashboard-analytics"),
+    path("dashboard/customers/", dashboard_customers.customers, name="dashboard-customers"),
+    path("dashboard/customers/export.csv", dashboard_customers.customers_export, name="dashboard-customers-export"),
     path("dashboard/products/", dashboard_catalog.products_list, name="dashboard-products"),
     path("dashboard/products/new/", dashboard_catalog.product_new, name="dashboard-product-new"),
     path("dashboard/products/<str:product_id>/edit/", dashboard_catalog.product_edit, name="dashboard-product-edit"),
@@ -63,6 +66,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("dashboard/orders/<str:ref>/", dashboard.order_detail, name="dashboard-order"),
     path("dashboard/orders/<str:ref>/retry-delivery/", dashboard.order_retry, name="dashboard-order-retry"),
+    path(
+        "dashboard/orders/<str:ref>/resend-receipt/",
+        dashboard.order_resend_receipt,
+        name="dashboard-order-resend-receipt",
+    ),
     path("dashboard/orders/<str:ref>/refund/", dashboard.order_refund, name="dashboard-order-refund"),
     path("dashboard/orders/<str:ref>/status/", dashboard.order_change_status, name="dashboard-order-status"),
     path(

@@ -33,6 +33,7 @@ from orders.services import (
     order_seller_read,
     order_set_status,
 )
+from orders.services.receipts import order_receipt_resend
 from orders.services.refunds import order_refund_create
 
 ORDERS_PER_PAGE = 20
@@ -311,6 +312,21 @@ def order_retry(request: HttpRequest, ref: str) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, "Delivery retry requested. Items not yet delivered are being fulfilled again.")
+    return HttpResponseRedirect(reverse("dashboard-order", args=[order.order_number]))
+
+
+@require_POST
+@seller_required
+def order_resend_receipt(request: HttpRequest, ref: str) -> HttpResponse:
+    order = _seller_order(request, ref)
+    if order is None:
+        return _not_found(request)
+    try:
+        event = order_receipt_resend(order=order, user=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, event.message)
     return HttpResponseRedirect(reverse("dashboard-order", args=[order.order_number]))
 
 
