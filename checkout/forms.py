@@ -32,8 +32,19 @@ class CheckoutForm(forms.Form):
     )
     idempotency_key = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, variants: list[Any], asks_player_id: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        variants: list[Any],
+        asks_player_id: bool = False,
+        player_id_label: str = "",
+        player_id_help: str = "",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        if asks_player_id and player_id_label:  # the seller's own words for what they need
+            self.fields["player_id"].label = player_id_label
+            self.fields["player_id"].help_text = player_id_help
         field = self.fields["variant_id"]
         assert isinstance(field, forms.ChoiceField)  # noqa: S101 - narrows the type
         field.choices = [(v.id, v.name) for v in variants]

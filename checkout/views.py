@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from catalog.delivery import partner_input_field
 from catalog.selectors import variant_stock
 from marketplace.core.errors import ApplicationError, IdempotencyConflict, OutOfStock
 from marketplace.core.money import exponent, format_money
@@ -109,7 +110,14 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
     data = request.POST.copy() if request.method == "POST" else None
     if data is not None and not data.get("idempotency_key"):
         data["idempotency_key"] = "page-" + secrets.token_urlsafe(18)
-    form = CheckoutForm(data, variants=variants, asks_player_id=asks_player_id)
+    player_id_label, player_id_help = partner_input_field(product.delivery_options) if asks_player_id else ("", "")
+    form = CheckoutForm(
+        data,
+        variants=variants,
+        asks_player_id=asks_player_id,
+        player_id_label=player_id_label,
+        player_id_help=player_id_help,
+    )
     if data is None:
         first = next((v for v in variants if available[v.id]), variants[0] if variants else None)
         form.initial = {"variant_id": first.id if first else "", "idempotency_key": "page-" + secrets.token_urlsafe(18)}

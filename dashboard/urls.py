@@ -8,6 +8,7 @@ from dashboard.account import settings as dashboard_settings
 from dashboard.account import views as dashboard_accounts
 from dashboard.analytics import views as dashboard_analytics
 from dashboard.balance import urls as dashboard_balance
+from dashboard.catalog import partner_test as dashboard_partner_test
 from dashboard.catalog import views as dashboard_catalog
 from dashboard.customers import views as dashboard_customers
 from dashboard.licenses import views as dashboard_licenses
@@ -41,6 +42,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "dashboard/products/<str:product_id>/archive/",
         dashboard_catalog.product_archive,
         name="dashboard-product-archive",
+    ),
+    path(
+        "dashboard/products/<str:product_id>/partner-test/",
+        dashboard_partner_test.partner_test,
+        name="dashboard-partner-test",
     ),
     path("dashboard/uploads/", dashboard_catalog.upload, name="dashboard-upload"),
     path(

@@ -60,6 +60,8 @@ DELIVERY_FIELDS = {
     "delivery.license.prefix": "license_prefix",
     "delivery.partner": "partner_url",
     "delivery.partner.url": "partner_url",
+    "delivery.partner.input_label": "partner_input_label",
+    "delivery.partner.input_help": "partner_input_help",
 }
 
 
@@ -144,6 +146,8 @@ class ProductForm(forms.Form):
     license_expires_in_days = forms.IntegerField(label="Keys expire after (days)", required=False, min_value=1)
     license_prefix = forms.CharField(label="Key prefix", required=False, max_length=12)
     partner_url = forms.CharField(label="Fulfillment URL (https://)", required=False, max_length=2000)
+    partner_input_label = forms.CharField(label="Buyer's input: label", required=False, max_length=80)
+    partner_input_help = forms.CharField(label="Buyer's input: help text", required=False, max_length=300)
     redemption_instructions = forms.CharField(
         label="Redemption instructions", required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=5000
     )
@@ -177,7 +181,11 @@ class ProductForm(forms.Form):
                 "prefix": (data["license_prefix"] or "").strip().upper() or None,
             }
         elif kind == DeliveryType.PARTNER_API:
-            partner: dict[str, Any] = {"url": data["partner_url"].strip()}
+            partner: dict[str, Any] = {
+                "url": data["partner_url"].strip(),
+                "input_label": data["partner_input_label"].strip(),
+                "input_help": data["partner_input_help"].strip(),
+            }
             if current is not None and current.delivery_type == DeliveryType.PARTNER_API:
                 # Keep the signing secret the seller's fulfillment server already verifies with.
                 secret = ((current.delivery_options or {}).get("partner") or {}).get("secret")
@@ -222,6 +230,8 @@ def _product_initial(product: Product) -> dict[str, Any]:
         "license_expires_in_days": license_options.get("expires_in_days"),
         "license_prefix": license_options.get("prefix") or "",
         "partner_url": partner.get("url", ""),
+        "partner_input_label": partner.get("input_label", ""),
+        "partner_input_help": partner.get("input_help", ""),
         "redemption_instructions": product.redemption_instructions,
     }
 
