@@ -26,6 +26,7 @@ from .selectors import order_get_for_buyer, order_get_for_seller, orders_for_lis
 from .serializers import DeliveryOverrideInput, RefundInput, StatusInput
 from .services import (
     order_item_override_delivery,
+    order_item_replace_and_deliver,
     order_retry_delivery,
     order_seller_read,
     order_set_status,
@@ -157,7 +158,8 @@ class OrderDeliveryApi(SellerApi):
         order = order_get_for_seller(seller=request.user, ref=ref)
         data = DeliveryOverrideInput(data=request.data)
         data.is_valid(raise_exception=True)
-        order_item_override_delivery(
+        replace = order_item_replace_and_deliver if data.validated_data["deliver"] else order_item_override_delivery
+        replace(
             order=order,
             item_id=data.validated_data["item_id"] or None,
             content_type=data.validated_data["content_type"],
