@@ -134,8 +134,10 @@ def _file_settings(settings: DeliverySettings, *, seller: Any) -> DeliverySettin
 
 
 def _link_settings(settings: DeliverySettings, *, seller: Any) -> DeliverySettings:
-    """An https URL the buyer is sent to."""
+    """An https URL the buyer is sent to. A bare domain ("example.com/guide") is taken as https."""
     url = settings.content.strip()
+    if url and "://" not in url:
+        url = "https://" + url
     if len(url) > 2000:
         raise invalid("content", "The link must be at most 2000 characters.")
     try:
