@@ -593,7 +593,12 @@ def codes(request: HttpRequest, product_id: str, variant_id: str) -> HttpRespons
     status = request.GET.get("status", "").upper()
     if status not in CodeStatus.values:
         status = ""
-    listed = Code.objects.filter(variant=variant).defer("code", "pin").order_by("created_at", "id")
+    listed = (
+        Code.objects.filter(variant=variant)
+        .select_related("order_item__order")  # a delivered code links to its order
+        .defer("code", "pin")
+        .order_by("created_at", "id")
+    )
     if status:
         listed = listed.filter(status=status)
     page = Paginator(listed, CODES_PER_PAGE).get_page(request.GET.get("page"))
