@@ -175,3 +175,21 @@ def test_licence_keys_page(e2e_site: Any, text_product: Any, request: pytest.Fix
     # The order's timeline says who did what.
     page.goto(f"{e2e_site.url}/dashboard/orders/{sold.order_number}/")
     expect(page.locator("body")).to_contain_text(f"License key ••••{lic.key_hint} disabled by the seller.")
+
+
+def test_an_over_stock_quantity_says_how_many_are_left_before_pay(
+    e2e_site: Any, text_product: Any, request: pytest.FixtureRequest
+) -> None:
+    from playwright.sync_api import expect
+
+    page = request.getfixturevalue("seller_page")
+    variant = text_product.variants.get()
+    variant.stock = 3
+    variant.save(update_fields=["stock"])
+    page.goto(f"{e2e_site.url}/c/{text_product.slug}")
+    page.fill("#id_quantity", "5")
+    expect(page.get_by_test_id("quantity-error")).to_have_text(f"Only 3 left of {variant.name}.")
+    expect(page.locator("#id_quantity")).to_have_attribute("aria-invalid", "true")
+    page.fill("#id_quantity", "2")
+    expect(page.get_by_test_id("quantity-error")).to_be_hidden()
+    assert text_product.orders.count() == 0  # nothing was created while the buyer typed
