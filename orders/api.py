@@ -5,6 +5,7 @@ from typing import Any
 from django.http import HttpResponseRedirect
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,6 +32,7 @@ from .services import (
     order_seller_read,
     order_set_status,
 )
+from .services.receipts import ReceiptRateLimited, order_receipt_resend
 from .services.refunds import order_refund_create
 
 
@@ -190,4 +192,21 @@ class OrderRetryDeliveryApi(SellerApi):
     def post(self, request: Request, ref: str) -> Response:
         order = order_get_for_seller(seller=request.user, ref=ref)
         order_retry_delivery(order=order, user=request.user)
+        return Response(self.order_view(request, order.id), status=status.HTTP_202_ACCEPTED)
+
+
+class OrderResendReceiptApi(SellerApi):
+    """Sends the buyer's receipt (the delivery email) again; rate limited per order, recorded in the
+    order's timeline."""
+
+    @extend_schema(request=None, responses={202: OrderDoc})
+    def post(self, request: Request, ref: str) -> Response:
+        if request.query_params or request.data:
+            keys = [*request.query_params, *(request.data or {})]
+            raise ValidationFailed(fields={key: ["Unknown parameter."] for key in keys})
+        order = order_get_for_seller(seller=request.user, ref=ref)
+        try:
+            order_receipt_resend(order=order, user=request.user)
+        except ReceiptRateLimited as exc:
+            raise Throttled(wait=exc.retry_after) from None
         return Response(self.order_view(request, order.id), status=status.HTTP_202_ACCEPTED)

@@ -52,5 +52,6 @@ urlpatterns = [
     path("orders/<str:ref>/status", api.OrderStatusApi.as_view(), name="order-status"),
     path("orders/<str:ref>/delivery", api.OrderDeliveryApi.as_view(), name="order-delivery"),
     path("orders/<str:ref>/refund", api.OrderRefundApi.as_view(), name="order-refund"),
+    path("orders/<str:ref>/resend-receipt", api.OrderResendReceiptApi.as_view(), name="order-resend-receipt"),
     path("orders/<str:ref>/retry-delivery", api.OrderRetryDeliveryApi.as_view(), name="order-retry-delivery"),
 ]

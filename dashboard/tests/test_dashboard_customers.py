@@ -152,3 +152,24 @@ def test_another_sellers_order_is_not_found(browser, shop):
     mail.outbox.clear()
     assert browser.post(f"/dashboard/orders/{theirs.order_number}/resend-receipt/").status_code == 404
     assert mail.outbox == []
+
+
+def test_resend_receipt_over_the_api(shop, me):
+    from rest_framework.test import APIClient
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(me).access_token}")
+    order = Order.objects.filter(seller=me, currency="EUR").get()
+    mail.outbox.clear()
+    codes = [api.post(f"/api/v1/orders/{order.order_number}/resend-receipt").status_code for _ in range(4)]
+    assert codes == [202, 202, 202, 429]
+    assert len(buyer_mails()) == 3
+    limited = api.post(f"/api/v1/orders/{order.order_number}/resend-receipt")
+    assert limited.json()["error"]["code"] == "rate_limited" and int(limited["Retry-After"]) > 0
+    assert api.post(f"/api/v1/orders/{order.id}/resend-receipt", {"to": "x@y.z"}, format="json").status_code == 400
+    theirs = Order.objects.get(buyer_email="bob@example.com")
+    assert api.post(f"/api/v1/orders/{theirs.order_number}/resend-receipt").status_code == 404
+    unpaid = Order.objects.get(seller=me, buyer_email="unpaid@example.com")
+    assert api.post(f"/api/v1/orders/{unpaid.order_number}/resend-receipt").status_code == 409
+    assert len(buyer_mails()) == 3
