@@ -65,10 +65,14 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="dashboard-code-action",
     ),
     path("dashboard/products/<str:product_id>/licenses/", dashboard_licenses.licenses, name="dashboard-licenses"),
-    path(
-        "dashboard/products/<str:product_id>/licenses/<str:license_id>/<str:action>/",
-        dashboard_licenses.license_action,
-        name="dashboard-license-action",
+    *(
+        path(
+            f"dashboard/products/<str:product_id>/licenses/<str:license_id>/{action}/",
+            dashboard_licenses.license_action,
+            {"action": action},
+            name=f"dashboard-license-{action}",
+        )
+        for action in ("disable", "enable", "reset")
     ),
     path("dashboard/orders/<str:ref>/", dashboard.order_detail, name="dashboard-order"),
     path("dashboard/orders/<str:ref>/retry-delivery/", dashboard.order_retry, name="dashboard-order-retry"),

@@ -34,6 +34,7 @@ TASK_NAMES = {
     "orders.tasks.sweep_orders",
     "orders.tasks.deliver_webhook",
     "orders.tasks.sweep_webhooks",
+    "orders.tasks.notify_seller_of_sale",
 }
 # The modules of this cut: none of them may import inside a function body.
 OWN_MODULES = [
