@@ -91,6 +91,24 @@ def partner_secret_of(product: Product) -> str:
     return partner_secret(product.delivery_options) if product.delivery_type == DeliveryType.PARTNER_API else ""
 
 
+# What the buyer is asked at checkout for a partner product (``fulfillment_input.player_id``): the
+# seller names the field and explains it; these are the words when they did not.
+PARTNER_INPUT_LIMITS = {"input_label": 80, "input_help": 300}
+DEFAULT_INPUT_LABEL = "Player / account ID"
+DEFAULT_INPUT_HELP = "Where the seller delivers your purchase, e.g. your in-game player ID."
+
+
+def partner_input_field(options: dict[str, Any] | None) -> tuple[str, str]:
+    """The label and help of the buyer's input field of a partner product, as its seller set them."""
+    partner = (options or {}).get("partner") or {}
+    if not isinstance(partner, dict):
+        partner = {}
+    return (
+        str(partner.get("input_label") or DEFAULT_INPUT_LABEL),
+        str(partner.get("input_help") or DEFAULT_INPUT_HELP),
+    )
+
+
 def partner_for_seller(options: dict[str, Any] | None, *, reveal: bool = False) -> dict[str, Any] | None:
     """The partner settings as the seller sees them: the URL and a hint of the signing secret (its
     last 4 characters). The plain secret only with ``reveal``: in the answer that made it (a
@@ -99,6 +117,7 @@ def partner_for_seller(options: dict[str, Any] | None, *, reveal: bool = False) 
     if not isinstance(partner, dict):
         return None
     view: dict[str, Any] = {"url": partner.get("url")}
+    view.update({name: partner[name] for name in PARTNER_INPUT_LIMITS if partner.get(name)})
     secret = partner_secret(options) if partner.get("secret") else ""
     view["secret_hint"] = secret[-4:] if secret else None
     if reveal and secret:
@@ -124,8 +143,10 @@ def _file_settings(settings: DeliverySettings, *, seller: Any) -> DeliverySettin
 
 
 def _link_settings(settings: DeliverySettings, *, seller: Any) -> DeliverySettings:
-    """An https URL the buyer is sent to."""
+    """An https URL the buyer is sent to. A bare domain ("example.com/guide") is taken as https."""
     url = settings.content.strip()
+    if url and "://" not in url:
+        url = "https://" + url
     if len(url) > 2000:
         raise invalid("content", "The link must be at most 2000 characters.")
     try:
@@ -185,9 +206,20 @@ def _partner_api_settings(settings: DeliverySettings, *, seller: Any) -> Deliver
     raw = settings.options.get("partner") or {}
     if not isinstance(raw, dict):
         raise invalid("partner", "Must be an object with a url.")
-    unknown = set(raw) - {"url", "secret"}
+    unknown = set(raw) - {"url", "secret", *PARTNER_INPUT_LIMITS}
     if unknown:
         raise invalid(f"partner.{sorted(unknown)[0]}", "Unknown field.")
+    asked: dict[str, str] = {}
+    for name, limit in PARTNER_INPUT_LIMITS.items():
+        value = raw.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise invalid(f"partner.{name}", "Must be text.")
+        if len(value.strip()) > limit:
+            raise invalid(f"partner.{name}", f"At most {limit} characters.")
+        if value.strip():
+            asked[name] = value.strip()
     url = str(raw.get("url") or "").strip()
     try:
         outbound_url_check(url, policy=partner_url_policy())
@@ -204,7 +236,10 @@ def _partner_api_settings(settings: DeliverySettings, *, seller: Any) -> Deliver
         raise invalid("partner.secret", "Leave it out to have one generated.")
     sealed = seal_partner_secret(secret)
     return DeliverySettings(
-        "partner_api", "", settings.redemption_instructions.strip(), {"partner": {"url": url, "secret": sealed}}
+        "partner_api",
+        "",
+        settings.redemption_instructions.strip(),
+        {"partner": {"url": url, "secret": sealed, **asked}},
     )
 
 

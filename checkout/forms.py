@@ -41,12 +41,17 @@ class CheckoutForm(forms.Form):
         variants: list[Any],
         asks_player_id: bool = False,
         payment_methods: list[dict[str, str]] | None = None,
+        player_id_label: str = "",
+        player_id_help: str = "",
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         method = self.fields["payment_method"]
         assert isinstance(method, forms.ChoiceField)  # noqa: S101 - narrows the type
         method.choices = [(m["name"], m["label"]) for m in payment_methods or []]
+        if asks_player_id and player_id_label:  # the seller's own words for what they need
+            self.fields["player_id"].label = player_id_label
+            self.fields["player_id"].help_text = player_id_help
         field = self.fields["variant_id"]
         assert isinstance(field, forms.ChoiceField)  # noqa: S101 - narrows the type
         field.choices = [(v.id, v.name) for v in variants]

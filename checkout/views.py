@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from catalog.covers import cover_image_url
+from catalog.delivery import partner_input_field
 from catalog.rendering import markdown_to_plain_text, markdown_to_safe_html
 from catalog.selectors import variant_stock
 from catalog.serializers import absolute_url
@@ -146,7 +147,15 @@ def checkout_page(request: HttpRequest, slug: str) -> HttpResponse:
     if data is not None and not data.get("idempotency_key"):
         data["idempotency_key"] = "page-" + secrets.token_urlsafe(18)
     methods = payment_methods_for(product.currency)
-    form = CheckoutForm(data, variants=variants, asks_player_id=asks_player_id, payment_methods=methods)
+    player_id_label, player_id_help = partner_input_field(product.delivery_options) if asks_player_id else ("", "")
+    form = CheckoutForm(
+        data,
+        variants=variants,
+        asks_player_id=asks_player_id,
+        payment_methods=methods,
+        player_id_label=player_id_label,
+        player_id_help=player_id_help,
+    )
     discount_link_error = ""
     if data is None:
         first = next((v for v in variants if available[v.id]), variants[0] if variants else None)

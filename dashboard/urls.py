@@ -9,7 +9,10 @@ from dashboard.account import settings as dashboard_settings
 from dashboard.account import views as dashboard_accounts
 from dashboard.analytics import views as dashboard_analytics
 from dashboard.balance import urls as dashboard_balance
+from dashboard.catalog import partner_test as dashboard_partner_test
 from dashboard.catalog import views as dashboard_catalog
+from dashboard.customers import views as dashboard_customers
+from dashboard.licenses import views as dashboard_licenses
 from dashboard.orders import views as dashboard
 from dashboard.webhooks import views as dashboard_webhooks
 
@@ -31,6 +34,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("dashboard/", dashboard.orders_list, name="dashboard"),
     path("dashboard/analytics/", dashboard_analytics.analytics, name="dashboard-analytics"),
+    path("dashboard/customers/", dashboard_customers.customers, name="dashboard-customers"),
+    path("dashboard/customers/export.csv", dashboard_customers.customers_export, name="dashboard-customers-export"),
     path("dashboard/products/", dashboard_catalog.products_list, name="dashboard-products"),
     path("dashboard/products/new/", dashboard_catalog.product_new, name="dashboard-product-new"),
     path("dashboard/products/<str:product_id>/edit/", dashboard_catalog.product_edit, name="dashboard-product-edit"),
@@ -38,6 +43,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "dashboard/products/<str:product_id>/archive/",
         dashboard_catalog.product_archive,
         name="dashboard-product-archive",
+    ),
+    path(
+        "dashboard/products/<str:product_id>/partner-test/",
+        dashboard_partner_test.partner_test,
+        name="dashboard-partner-test",
     ),
     path("dashboard/uploads/", dashboard_catalog.upload, name="dashboard-upload"),
     path(
@@ -55,8 +65,23 @@ urlpatterns: list[URLPattern | URLResolver] = [
         dashboard_catalog.code_action,
         name="dashboard-code-action",
     ),
+    path("dashboard/products/<str:product_id>/licenses/", dashboard_licenses.licenses, name="dashboard-licenses"),
+    *(
+        path(
+            f"dashboard/products/<str:product_id>/licenses/<str:license_id>/{action}/",
+            dashboard_licenses.license_action,
+            {"action": action},
+            name=f"dashboard-license-{action}",
+        )
+        for action in ("disable", "enable", "reset")
+    ),
     path("dashboard/orders/<str:ref>/", dashboard.order_detail, name="dashboard-order"),
     path("dashboard/orders/<str:ref>/retry-delivery/", dashboard.order_retry, name="dashboard-order-retry"),
+    path(
+        "dashboard/orders/<str:ref>/resend-receipt/",
+        dashboard.order_resend_receipt,
+        name="dashboard-order-resend-receipt",
+    ),
     path("dashboard/orders/<str:ref>/refund/", dashboard.order_refund, name="dashboard-order-refund"),
     path("dashboard/orders/<str:ref>/gift/", dashboard.order_gift, name="dashboard-order-gift"),
     path("dashboard/orders/<str:ref>/status/", dashboard.order_change_status, name="dashboard-order-status"),
@@ -81,6 +106,11 @@ urlpatterns += [
         "dashboard/settings/webhooks/<str:endpoint_id>/active/",
         dashboard_webhooks.webhook_set_active,
         name="dashboard-webhook-active",
+    ),
+    path(
+        "dashboard/settings/webhooks/<str:endpoint_id>/test/",
+        dashboard_webhooks.webhook_test,
+        name="dashboard-webhook-test",
     ),
     path(
         "dashboard/settings/webhooks/<str:endpoint_id>/delete/",

@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.http import HttpResponseRedirect
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -33,11 +34,13 @@ from .selectors import (
 from .serializers import DeliveryOverrideInput, GiftScheduleInput, RefundInput, StatusInput
 from .services import (
     order_item_override_delivery,
+    order_item_replace_and_deliver,
     order_retry_delivery,
     order_seller_read,
     order_set_status,
 )
 from .services.gifts import order_gift_reschedule, order_gift_send_now
+from .services.receipts import ReceiptRateLimited, order_receipt_resend
 from .services.refunds import order_refund_create
 
 
@@ -167,7 +170,8 @@ class OrderDeliveryApi(SellerApi):
         order = order_get_for_seller(seller=request.user, ref=ref)
         data = DeliveryOverrideInput(data=request.data)
         data.is_valid(raise_exception=True)
-        order_item_override_delivery(
+        replace = order_item_replace_and_deliver if data.validated_data["deliver"] else order_item_override_delivery
+        replace(
             order=order,
             item_id=data.validated_data["item_id"] or None,
             content_type=data.validated_data["content_type"],
@@ -230,3 +234,20 @@ class OrderGiftSendApi(SellerApi):
         except TransientDeliveryError:
             raise DependencyUnavailable("The gift e-mail could not be sent; try again in a moment.") from None
         return Response(self.order_view(request, order.id))
+
+
+class OrderResendReceiptApi(SellerApi):
+    """Sends the buyer's receipt (the delivery email) again; rate limited per order, recorded in the
+    order's timeline."""
+
+    @extend_schema(request=None, responses={202: OrderDoc})
+    def post(self, request: Request, ref: str) -> Response:
+        if request.query_params or request.data:
+            keys = [*request.query_params, *(request.data or {})]
+            raise ValidationFailed(fields={key: ["Unknown parameter."] for key in keys})
+        order = order_get_for_seller(seller=request.user, ref=ref)
+        try:
+            order_receipt_resend(order=order, user=request.user)
+        except ReceiptRateLimited as exc:
+            raise Throttled(wait=exc.retry_after) from None
+        return Response(self.order_view(request, order.id), status=status.HTTP_202_ACCEPTED)

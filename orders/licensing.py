@@ -79,7 +79,7 @@ def _usable(license_key: str, *, product_id: str | None = None, lock: bool = Fal
     return lic
 
 
-def _active_activations(lic: License) -> int:
+def active_activations_count(lic: License) -> int:
     return lic.activations.filter(deactivated_at__isnull=True).count()
 
 
@@ -92,7 +92,7 @@ def license_view(lic: License) -> dict[str, Any]:
         "status": lic.status,
         "uses": lic.uses,
         "activation_limit": lic.activation_limit,
-        "activations": _active_activations(lic),
+        "activations": active_activations_count(lic),
         "license_id": lic.id,
         "product_id": lic.product_id,
         "variant_id": lic.order_item.variant_id,
@@ -113,7 +113,7 @@ def license_activate(*, license_key: str, instance_name: str) -> dict[str, Any]:
     """Row-locked: two activations at once can never exceed the limit."""
     with transaction.atomic():
         lic = _usable(license_key, lock=True)
-        active = _active_activations(lic)
+        active = active_activations_count(lic)
         if lic.activation_limit is not None and active >= lic.activation_limit:
             raise Conflict(
                 f"This key is already active on {active} of {lic.activation_limit} allowed instances.",

@@ -15,9 +15,11 @@ from django.utils import timezone
 from marketplace.core.errors import InvalidTransition
 from marketplace.core.ids import make_ids
 from marketplace.core.log_context import bound
+from marketplace.core.queue import enqueue
 
 from .models import Order, OrderEvent, OrderStatus
 from .seller_events.order_events import order_seller_event
+from .tasks_names import SALE_NOTIFY_TASK
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +164,31 @@ def _transition(
         event_type = SELLER_EVENTS.get(to_status)
         if event_type:
             order_seller_event(order=order, type=event_type)
+        if to_status == S.PAID and from_status != S.PAID and _seller_may_want_sale_email(order):
+            _queue_sale_notification_on_commit(order.id)
         return order
+
+
+def _seller_may_want_sale_email(order: Order) -> bool:
+    """False only when the seller, already loaded with the order, turned the email off: no query
+    here either way (the task checks again)."""
+    if Order._meta.get_field("seller").is_cached(order):  # type: ignore[union-attr]
+        return bool(order.seller.notify_on_sale)
+    return True
+
+
+def _queue_sale_notification_on_commit(order_id: str) -> None:
+    """The seller's "you made a sale" email, once the move to paid commits. No query here (the hot
+    path's counts are held by tests): the task reads the seller's setting. A broker that does not
+    take it loses only this courtesy email, never the payment: the failure is logged."""
+
+    def queue() -> None:
+        try:
+            enqueue(SALE_NOTIFY_TASK, order_id)
+        except Exception:  # noqa: BLE001 - whatever the broker's failure, the order is unaffected
+            logger.exception("Could not queue the sale notification of order %s.", order_id)
+
+    transaction.on_commit(queue)
 
 
 def order_events_record_together(events: Sequence[OrderEvent]) -> list[OrderEvent]:

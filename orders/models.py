@@ -319,6 +319,7 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
         constraints = [
             models.UniqueConstraint(fields=["event", "endpoint", "url"], name="one_delivery_per_event_and_url")
         ]

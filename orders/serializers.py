@@ -156,6 +156,11 @@ class DeliveryOverrideInput(serializers.Serializer):
     delivery_content = serializers.CharField(max_length=20000, allow_blank=True)
     content_type = serializers.CharField(max_length=20)
     item_id = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
+    deliver = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="true: deliver the item with its new content at once (a paid order's item not delivered yet).",
+    )
 
 
 class LicenseVerifyInput(serializers.Serializer):

@@ -10,6 +10,7 @@ from celery import shared_task
 from django.conf import settings
 
 from .fulfillment import TransientDeliveryError
+from .sale_notifications import sale_notification_send
 from .seller_events.delivery import webhook_delivery_attempt, webhooks_sweep
 from .services import order_fulfill, orders_sweep
 from .services.gifts import gifts_send_due, order_gift_send
@@ -80,3 +81,12 @@ def send_gift(self, order_id: str) -> bool:  # type: ignore[no-untyped-def]
 def send_due_gifts() -> dict[str, int]:
     """Beat: sends every gift whose ``deliver_at`` has come (and any a lost task left unsent)."""
     return gifts_send_due()
+
+
+@shared_task(bind=True, name="orders.tasks.notify_seller_of_sale", max_retries=5, acks_late=True)
+def notify_seller_of_sale(self, order_id: str) -> str:  # type: ignore[no-untyped-def]
+    """The seller's sale email; a refused send is retried with backoff."""
+    try:
+        return sale_notification_send(order_id=order_id)
+    except OSError as exc:  # SMTP and socket errors
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc

@@ -4,3 +4,4 @@ so it never changes (``fulfil_order`` keeps the spelling it was first registered
 
 FULFILL_TASK = "orders.tasks.fulfil_order"
 SEND_GIFT = "orders.tasks.send_gift"
+SALE_NOTIFY_TASK = "orders.tasks.notify_seller_of_sale"

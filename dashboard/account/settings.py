@@ -116,6 +116,11 @@ class ProfileForm(forms.Form):
         help_text="When a buyer's bank disputes a payment, their downloads, links, codes and licence keys stop "
         "working until the dispute is won (then they work again).",
     )
+    notify_on_sale = forms.BooleanField(
+        label="Email me about each sale",
+        required=False,
+        help_text="A short email to your sign-in address when an order is paid: what sold, to whom, for how much.",
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -133,6 +138,7 @@ def settings_profile(request: HttpRequest) -> HttpResponse:
                         support_email=form.cleaned_data["support_email"],
                         time_zone=form.cleaned_data["time_zone"] or None,
                         dispute_revokes_access=form.cleaned_data["dispute_revokes_access"],
+                        notify_on_sale=form.cleaned_data["notify_on_sale"],
                     )
                     if form.cleaned_data["store_slug"] or "store_bio" in request.POST:
                         seller_store_update(
@@ -154,6 +160,7 @@ def settings_profile(request: HttpRequest) -> HttpResponse:
                 "dispute_revokes_access": user.dispute_revokes_access,
                 "store_slug": user.store_slug or "",
                 "store_bio": user.store_bio,
+                "notify_on_sale": user.notify_on_sale,
             }
         )
     return render(request, "dashboard/settings.html", {"form": form, "section": "profile"})

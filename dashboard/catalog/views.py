@@ -62,6 +62,8 @@ DELIVERY_FIELDS = {
     "delivery.license.prefix": "license_prefix",
     "delivery.partner": "partner_url",
     "delivery.partner.url": "partner_url",
+    "delivery.partner.input_label": "partner_input_label",
+    "delivery.partner.input_help": "partner_input_help",
 }
 
 
@@ -156,6 +158,8 @@ class ProductForm(forms.Form):
         max_value=MAX_COUNT,
         help_text="How many times each buyer may download the file. Leave empty for no limit.",
     )
+    partner_input_label = forms.CharField(label="Buyer's input: label", required=False, max_length=80)
+    partner_input_help = forms.CharField(label="Buyer's input: help text", required=False, max_length=300)
     redemption_instructions = forms.CharField(
         label="Redemption instructions", required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=5000
     )
@@ -189,7 +193,11 @@ class ProductForm(forms.Form):
                 "prefix": (data["license_prefix"] or "").strip().upper() or None,
             }
         elif kind == DeliveryType.PARTNER_API:
-            partner: dict[str, Any] = {"url": data["partner_url"].strip()}
+            partner: dict[str, Any] = {
+                "url": data["partner_url"].strip(),
+                "input_label": data["partner_input_label"].strip(),
+                "input_help": data["partner_input_help"].strip(),
+            }
             if current is not None and current.delivery_type == DeliveryType.PARTNER_API:
                 # Keep the signing secret the seller's fulfillment server already verifies with.
                 secret = ((current.delivery_options or {}).get("partner") or {}).get("secret")
@@ -236,6 +244,8 @@ def _product_initial(product: Product) -> dict[str, Any]:
         "license_expires_in_days": license_options.get("expires_in_days"),
         "license_prefix": license_options.get("prefix") or "",
         "partner_url": partner.get("url", ""),
+        "partner_input_label": partner.get("input_label", ""),
+        "partner_input_help": partner.get("input_help", ""),
         "redemption_instructions": product.redemption_instructions,
         "download_limit": product.download_limit,
     }
@@ -604,7 +614,12 @@ def codes(request: HttpRequest, product_id: str, variant_id: str) -> HttpRespons
     status = request.GET.get("status", "").upper()
     if status not in CodeStatus.values:
         status = ""
-    listed = Code.objects.filter(variant=variant).defer("code", "pin").order_by("created_at", "id")
+    listed = (
+        Code.objects.filter(variant=variant)
+        .select_related("order_item__order")  # a delivered code links to its order
+        .defer("code", "pin")
+        .order_by("created_at", "id")
+    )
     if status:
         listed = listed.filter(status=status)
     page = Paginator(listed, CODES_PER_PAGE).get_page(request.GET.get("page"))

@@ -29,11 +29,13 @@ from orders.models import Order, OrderStatus
 from orders.selectors import order_get_for_seller
 from orders.services import (
     order_item_override_delivery,
+    order_item_replace_and_deliver,
     order_retry_delivery,
     order_seller_read,
     order_set_status,
 )
 from orders.services.gifts import order_gift_reschedule, order_gift_send_now
+from orders.services.receipts import order_receipt_resend
 from orders.services.refunds import order_refund_create
 
 ORDERS_PER_PAGE = 20
@@ -269,8 +271,10 @@ def order_override_delivery(request: HttpRequest, ref: str) -> HttpResponse:
     item_ref = "".join(ch for ch in request.POST.get("item_id", "") if ch.isalnum() or ch == "_")[:40]
     form = OverrideDeliveryForm(request.POST, auto_id=f"id_{item_ref}_%s")
     if form.is_valid():
+        deliver = request.POST.get("deliver") == "1"
+        replace = order_item_replace_and_deliver if deliver else order_item_override_delivery
         try:
-            item = order_item_override_delivery(
+            item = replace(
                 order=order,
                 item_id=form.cleaned_data["item_id"],
                 content_type=form.cleaned_data["content_type"],
@@ -290,11 +294,15 @@ def order_override_delivery(request: HttpRequest, ref: str) -> HttpResponse:
             if not placed:
                 form.add_error(None, exc.message)
         else:
-            messages.success(
-                request,
-                f"Delivery of {item.title} replaced."
-                + ("" if item.fulfilled else " Retry delivery to send it to the buyer."),
-            )
+            if deliver:
+                done = "delivered" if item.fulfilled else "being delivered"
+                messages.success(request, f"Delivery of {item.title} replaced and {done}.")
+            else:
+                messages.success(
+                    request,
+                    f"Delivery of {item.title} replaced."
+                    + ("" if item.fulfilled else " Retry delivery to send it to the buyer."),
+                )
             return HttpResponseRedirect(reverse("dashboard-order", args=[order.order_number]))
     order = _seller_order(request, ref) or order
     return _order_page(request, order, override=form, status=400)
@@ -345,6 +353,21 @@ def order_gift(request: HttpRequest, ref: str) -> HttpResponse:
         messages.error(request, exc.message)
     except Exception:  # noqa: BLE001 - a mail outage: the seller may try again
         messages.error(request, "The gift e-mail could not be sent; try again in a moment.")
+    return HttpResponseRedirect(reverse("dashboard-order", args=[order.order_number]))
+
+
+@require_POST
+@seller_required
+def order_resend_receipt(request: HttpRequest, ref: str) -> HttpResponse:
+    order = _seller_order(request, ref)
+    if order is None:
+        return _not_found(request)
+    try:
+        event = order_receipt_resend(order=order, user=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, event.message)
     return HttpResponseRedirect(reverse("dashboard-order", args=[order.order_number]))
 
 

@@ -20,7 +20,7 @@ from dashboard.account.settings import _secret_page, _seller, apply_error
 from dashboard.auth import not_found as _not_found
 from dashboard.auth import seller_required
 from marketplace.core.errors import ApplicationError
-from orders.models import WebhookEndpoint
+from orders.models import WebhookDelivery, WebhookEndpoint
 from orders.seller_events import delivery as seller_event_delivery
 from orders.seller_events import endpoints as seller_endpoints
 
@@ -164,4 +164,23 @@ def webhook_delivery_resend(request: HttpRequest, endpoint_id: str, delivery_id:
         messages.error(request, exc.message)
     else:
         messages.success(request, f"Delivery {delivery.id} queued again, with the same webhook-id.")
+    return HttpResponseRedirect(reverse("dashboard-webhook", args=[endpoint.id]))
+
+
+@require_POST
+@seller_required
+def webhook_test(request: HttpRequest, endpoint_id: str) -> HttpResponse:
+    """Sends a signed ``ping`` now; the message says what the endpoint answered."""
+    endpoint = _endpoint_or_none(request, endpoint_id)
+    if endpoint is None:
+        return _not_found(request)
+    try:
+        delivery = seller_event_delivery.webhook_endpoint_test(endpoint=endpoint)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        if delivery.status == WebhookDelivery.Status.SUCCEEDED:
+            messages.success(request, f"Test event sent: your endpoint answered HTTP {delivery.last_status_code}.")
+        else:
+            messages.error(request, f"Test event not accepted: {delivery.last_error or 'no answer.'}")
     return HttpResponseRedirect(reverse("dashboard-webhook", args=[endpoint.id]))

@@ -72,6 +72,8 @@ class User(AbstractBaseUser, PermissionsMixin):
         default=True,
         help_text="A buyer who disputes a payment loses access to what they bought until the dispute is won.",
     )
+    # An email to the seller for each sale (on by default; the seller can turn it off in Settings).
+    notify_on_sale = models.BooleanField(default=True, help_text="Email the seller about each sale.")
     # Shown to buyers as the address to write to about an order (empty: the account's email).
     support_email = models.EmailField(blank=True, help_text="Where buyers write about their orders.")
     # The seller's store: ``/s/<store_slug>``; ``store_bio`` (Markdown, sanitised) is its profile text.

@@ -183,6 +183,7 @@ def seller_profile_update(
     support_email: str,
     time_zone: str | None = None,
     dispute_revokes_access: bool | None = None,
+    notify_on_sale: bool | None = None,
 ) -> User:
     """The seller's display name (shown to buyers at checkout), the address buyers write to, and
     whether a dispute suspends the buyer's access (None keeps each optional setting as it is)."""
@@ -217,6 +218,9 @@ def seller_profile_update(
     if dispute_revokes_access is not None:
         user.dispute_revokes_access = bool(dispute_revokes_access)
         fields.append("dispute_revokes_access")
+    if notify_on_sale is not None:
+        user.notify_on_sale = bool(notify_on_sale)
+        fields.append("notify_on_sale")
     user.save(update_fields=fields)
     return user
 

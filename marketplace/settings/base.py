@@ -207,6 +207,10 @@ THROTTLE_RATES = {
     "pay": env.str("RATE_PAY", default="30/minute"),
     "polling": env.str("RATE_POLLING", default="240/minute"),
     "licenses": env.str("RATE_LICENSES", default="60/minute"),
+    # Per webhook endpoint: a seller's "send test event"; per order: "resend receipt".
+    "webhook_test": env.str("RATE_WEBHOOK_TEST", default="10/minute"),
+    "receipt_resend": env.str("RATE_RECEIPT_RESEND", default="3/hour"),
+    "partner_test": env.str("RATE_PARTNER_TEST", default="10/minute"),
     # The library's emailed sign-in links, per address and per email asked for.
     "library_ip": env.str("RATE_LIBRARY_IP", default="20/hour"),
     "library_email": env.str("RATE_LIBRARY_EMAIL", default="5/hour"),

@@ -6,6 +6,8 @@ each call, no redirects, timeouts, a capped answer, and one neutral text when it
 from an address inside our network can reach the buyer or the seller."""
 
 import json
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +18,9 @@ from standardwebhooks.webhooks import Webhook
 from catalog.delivery import partner_secret, partner_url_policy
 from catalog.models import Code, CodeStatus
 from marketplace.core.crypto import blind_index, hint
+from marketplace.core.errors import ApplicationError, Conflict
 from marketplace.core.outbound_http import OutboundError, outbound_post
+from marketplace.core.ratelimit import retry_after
 
 from .base import DeliveryStrategy, PermanentDeliveryError, Resource, TransientDeliveryError
 from .code_pool import CodePoolDelivery
@@ -147,3 +151,97 @@ def _redemption_url(value: Any) -> str | None:
     if len(url) > 2000 or not url.lower().startswith(("https://", "http://")):
         return None
     return url
+
+
+# --- "Test the partner URL" ------------------------------------------------------------------------
+
+TEST_SHOWN = 1024  # bytes of the partner's answer shown to the seller
+
+
+class PartnerTestRateLimited(ApplicationError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many test calls. Try again in {retry_after} seconds.")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class PartnerTestResult:
+    status_code: int | None
+    duration_ms: int
+    answer: str  # the first TEST_SHOWN bytes, as text
+    valid: bool  # a 2xx JSON answer with a non-empty "code", as a real fulfilment needs
+    verdict: str
+
+
+def partner_url_test(*, product: Any) -> PartnerTestResult:
+    """Calls the product's fulfilment URL once with a signed ``fulfillment.test`` request (the body
+    of a real one, with ``"test": true`` and sample ids) through the one outbound client — the
+    address checked on the socket, no redirect followed, a timeout, a capped answer — and says what
+    the partner answered and whether a real fulfilment would accept it. Rate limited per product."""
+    if product.delivery_type != "partner_api":
+        raise Conflict("This product is not fulfilled by a partner URL.", code="not_partner_product")
+    wait = retry_after([("partner_test", product.id)])
+    if wait is not None:
+        raise PartnerTestRateLimited(wait)
+    partner = (product.delivery_options or {}).get("partner") or {}
+    body = json.dumps(
+        {
+            "type": "fulfillment.test",
+            "test": True,
+            "order_id": "ord_test",
+            "order_number": "00000000",
+            "item_id": "itm_test",
+            "unit": 1,
+            "quantity": 1,
+            "product_id": product.id,
+            "variant_id": "var_test",
+            "fulfillment_input": {"player_id": "test-player"},
+            "buyer_email": "buyer@example.com",
+        },
+        separators=(",", ":"),
+    )
+    message_id = f"test-{product.id}-{int(time.time())}"
+    now = datetime.now(tz=UTC)
+    headers = {
+        "Content-Type": "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(partner_secret(product.delivery_options)).sign(message_id, now, body),
+        "Idempotency-Key": message_id,
+    }
+    started = time.monotonic()
+    try:
+        response = outbound_post(
+            url=str(partner.get("url") or ""),
+            body=body.encode(),
+            headers=headers,
+            policy=partner_url_policy(),
+            read_timeout=TIMEOUT_SECONDS,
+            max_bytes=RESPONSE_LIMIT,  # the same limits as a real fulfilment
+        )
+    except OutboundError as exc:
+        return PartnerTestResult(None, _ms(started), "", False, f"No answer: {exc}")
+    duration = _ms(started)
+    answer = response.text[:TEST_SHOWN]
+    if not 200 <= response.status_code < 300:
+        verdict = f"The partner answered {response.status_code}: not a success."
+        return PartnerTestResult(response.status_code, duration, answer, False, verdict)
+    try:
+        data = json.loads(response.content)
+    except (ValueError, RecursionError):
+        return PartnerTestResult(response.status_code, duration, answer, False, "The answer is not JSON.")
+    code = data.get("code") if isinstance(data, dict) else None
+    if not isinstance(code, str) or not code.strip() or len(code) > 500:
+        return PartnerTestResult(
+            response.status_code, duration, answer, False, 'The answer has no "code" (a non-empty string).'
+        )
+    return PartnerTestResult(
+        response.status_code, duration, answer, True, "A valid reply: a real sale would deliver this code."
+    )
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

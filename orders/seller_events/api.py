@@ -7,18 +7,25 @@ from typing import Any
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
+from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace.core.api import Pagination
-from marketplace.core.errors import NotFound
+from marketplace.core.errors import NotFound, ValidationFailed
 from marketplace.core.parsers import JSONParser
 from marketplace.core.permissions import IsSeller, request_seller
 from orders.models import WebhookDelivery, WebhookEndpoint
 
 from . import endpoints
-from .delivery import webhook_delivery_get, webhook_delivery_list, webhook_delivery_resend
+from .delivery import (
+    WebhookTestRateLimited,
+    webhook_delivery_get,
+    webhook_delivery_list,
+    webhook_delivery_resend,
+    webhook_endpoint_test,
+)
 
 EVENTS_HELP = "Event types to send; empty: every event. One of: " + ", ".join(endpoints.EVENT_TYPES) + "."
 
@@ -188,3 +195,21 @@ class WebhookDeliveryResendApi(APIView):
         delivery = webhook_delivery_get(endpoint=endpoint, delivery_id=delivery_id)
         delivery = webhook_delivery_resend(delivery=delivery)
         return Response(WebhookDeliveryOutput(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+
+class WebhookEndpointTestApi(APIView):
+    """Sends a signed ``ping`` to the endpoint now and answers what it said."""
+
+    permission_classes = [IsSeller]
+
+    @extend_schema(request=None, responses={200: WebhookDeliveryOutput})
+    def post(self, request: Request, endpoint_id: str) -> Response:
+        if request.query_params or request.data:
+            keys = [*request.query_params, *(request.data or {})]
+            raise ValidationFailed(fields={key: ["Unknown parameter."] for key in keys})
+        endpoint = _endpoint(request, endpoint_id)
+        try:
+            delivery = webhook_endpoint_test(endpoint=endpoint)
+        except WebhookTestRateLimited as exc:
+            raise Throttled(wait=exc.retry_after) from None
+        return Response(WebhookDeliveryOutput(delivery).data)

@@ -22,9 +22,10 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from marketplace.core.errors import Conflict, NotFound
+from marketplace.core.errors import ApplicationError, Conflict, NotFound
 from marketplace.core.outbound_http import OutboundError, outbound_post
 from marketplace.core.queue import enqueue_on_commit
+from marketplace.core.ratelimit import retry_after
 from orders.models import Order, SellerEvent, WebhookDelivery, WebhookEndpoint
 
 from .endpoints import order_urls_endpoint, webhook_endpoint_disable, webhook_url_policy
@@ -178,7 +179,7 @@ def _post(url: str, body: str, headers: dict[str, str]) -> tuple[int, str]:
     return response.status_code, response.text
 
 
-def webhook_delivery_attempt(*, delivery_id: str, retry_in: float | None) -> str:
+def webhook_delivery_attempt(*, delivery_id: str, retry_in: float | None, count_for_endpoint: bool = True) -> str:
     """One attempt of a delivery. ``retry_in``: seconds until the next attempt if this one fails,
     or ``None`` if it is the last. Returns ``succeeded``, ``retry``, ``failed``, ``disabled`` or
     ``skipped`` (not pending, not yet due, or already taken by another worker)."""
@@ -217,6 +218,7 @@ def webhook_delivery_attempt(*, delivery_id: str, retry_in: float | None) -> str
         response_text=response_text,
         error=error,
         retry_in=None if permanent else retry_in,
+        count_for_endpoint=count_for_endpoint,
     )
 
 
@@ -228,6 +230,7 @@ def _record_attempt(
     response_text: str,
     error: str,
     retry_in: float | None,
+    count_for_endpoint: bool = True,
 ) -> str:
     now = timezone.now()
     succeeded = status_code is not None and 200 <= status_code < 300
@@ -263,7 +266,7 @@ def _record_attempt(
         else:
             delivery.status, delivery.next_attempt_at, outcome = Status.FAILED, None, "failed"
         delivery.save()
-        if endpoint is not None:
+        if endpoint is not None and count_for_endpoint:
             _endpoint_after_attempt(endpoint_id=endpoint.id, outcome=outcome, gone=gone)
     return outcome
 
@@ -290,6 +293,52 @@ def _endpoint_after_attempt(*, endpoint_id: str, outcome: str, gone: bool) -> No
             endpoint=endpoint,
             reason=f"{endpoint.consecutive_failures} deliveries in a row failed after every retry.",
         )
+
+
+# --- A test event ------------------------------------------------------------------------------
+
+PING_TYPE = "ping"
+
+
+class WebhookTestRateLimited(ApplicationError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many test events. Try again in {retry_after} seconds.")
+        self.retry_after = retry_after
+
+
+def webhook_endpoint_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
+    """Sends a signed ``ping`` to the endpoint now, once, and answers the delivery with what the
+    endpoint said. Signed and sent exactly as real events are (the one outbound client, the
+    endpoint's secret, Standard Webhooks headers), but never retried and never counted towards
+    switching the endpoint off. Rate limited per endpoint (``webhook_test``)."""
+    if endpoint.kind != WebhookEndpoint.Kind.ENDPOINT:
+        raise NotFound("Webhook endpoint not found.")
+    if not endpoint.active:
+        raise Conflict("The endpoint is disabled: enable it first.", code="endpoint_disabled")
+    wait = retry_after([("webhook_test", endpoint.id)])
+    if wait is not None:
+        raise WebhookTestRateLimited(wait)
+    now = timezone.now()
+    payload = {
+        "type": PING_TYPE,
+        "timestamp": now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "data": {"endpoint_id": endpoint.id, "message": "A test event from the marketplace."},
+    }
+    # Written already dispatched: the fan-out and the sweeper never send it to anyone else.
+    event = SellerEvent.objects.create(seller_id=endpoint.seller_id, type=PING_TYPE, data=payload, dispatched_at=now)
+    delivery = WebhookDelivery.objects.create(
+        event=event,
+        endpoint=endpoint,
+        url=endpoint.url,
+        webhook_id=webhook_id_for(event),
+        body=event_body(event),
+        next_attempt_at=now,
+    )
+    webhook_delivery_attempt(delivery_id=delivery.id, retry_in=None, count_for_endpoint=False)
+    return WebhookDelivery.objects.select_related("event").get(id=delivery.id)
 
 
 # --- The sweeper ------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from .create import CreatedOrder, order_create, order_stock_release, order_stock
 from .fulfillment import FulfillmentResult, order_fulfill, order_send_delivery_email
 from .manual import (
     order_item_override_delivery,
+    order_item_replace_and_deliver,
     order_mark_delivered,
     order_retry_delivery,
     order_seller_read,
@@ -45,6 +46,7 @@ __all__ = [
     "order_create",
     "order_fulfill",
     "order_item_override_delivery",
+    "order_item_replace_and_deliver",
     "order_mark_delivered",
     "order_mark_paid",
     "order_mark_paid_externally",

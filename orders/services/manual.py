@@ -156,3 +156,52 @@ def order_retry_delivery(*, order: Order, user: Any, actor: str = Actor.SELLER) 
             "The retry was recorded, but the delivery queue is not answering. Try again in a minute."
         ) from exc
     return order
+
+
+def order_item_replace_and_deliver(
+    *, order: Order, item_id: str | None, content_type: str, content: str, user: Any, actor: str = Actor.SELLER
+) -> OrderItem:
+    """Fixes a failed item in one step: its delivery is replaced (as ``order_item_override_delivery``)
+    and its delivery is retried at once (as ``order_retry_delivery``), both in the order's timeline.
+    Only for a paid order's item that is not delivered yet; a delivered item's content is replaced
+    with ``order_item_override_delivery`` alone."""
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status not in FULFILLABLE:
+            raise ApplicationError(
+                f"Only paid orders that are not fully delivered can be delivered again (this one is {locked.status}).",
+                code="invalid_transition",
+                status_code=409,
+            )
+        items = list(locked.items.all())
+        if item_id:
+            target = next((i for i in items if i.id == item_id), None)
+        else:
+            target = items[0] if len(items) == 1 else None
+        if target is not None and target.fulfillment_status == FulfillmentStatus.SUCCEEDED:
+            raise ApplicationError(
+                "This item is already delivered: replace its delivery without delivering it again.",
+                code="already_delivered",
+                status_code=409,
+            )
+        item = order_item_override_delivery(
+            order=locked, item_id=item_id, content_type=content_type, content=content, user=user, actor=actor
+        )
+        OrderItem.objects.filter(pk=item.pk).update(last_error="")
+        order_event_record(
+            order=locked,
+            type="delivery_retry_requested",
+            message=f"Delivery of {item.title} requested with its new content.",
+            actor=actor,
+            actor_user=user,
+            data={"items_reset": 1, "item_id": item.id},
+        )
+    try:
+        enqueue(FULFILL_TASK, order.id)
+    except Exception as exc:  # noqa: BLE001 - whatever the broker's failure, the answer is the same
+        logger.exception("Could not queue the delivery of order %s.", order.order_number)
+        raise DependencyUnavailable(
+            "The new content was saved, but the delivery queue is not answering. Retry delivery in a minute."
+        ) from exc
+    item.refresh_from_db()
+    return item

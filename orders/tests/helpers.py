@@ -21,3 +21,13 @@ def pay(order: Order, capture: Any) -> Order:
         sandbox_complete(payment_id=payment.id, outcome="succeeded")
     order.refresh_from_db()
     return order
+
+
+def buyer_mails() -> list[Any]:
+    """The emails sent so far, without the sellers' "New sale" notifications (on by default, one
+    per paid order, tested in ``test_sale_notification``)."""
+    from django.core import mail
+
+    from orders.sale_notifications import is_sale_notification
+
+    return [message for message in mail.outbox if not is_sale_notification(message)]

@@ -203,3 +203,8 @@ def test_retry_delivery_action_fulfills_a_paid_order_and_refuses_a_delivered_one
     assert OrderEvent.objects.filter(order=delivered).count() == delivered_events
     levels = sorted(m.level_tag for m in get_messages(response.wsgi_request))
     assert levels == ["error", "success"]
+
+
+def test_the_admin_says_webhook_deliveries(admin_client):
+    html = admin_client.get("/admin/").content.decode()
+    assert "Webhook deliveries" in html and "Webhook deliverys" not in html

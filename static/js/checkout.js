@@ -82,6 +82,8 @@
         if (error.code === "invalid_discount") {
           setFieldError("discount_code", (fields.discount_code || [error.message]).join(" "));
           ask(""); // still show the total without the code
+        } else if (error.code === "out_of_stock") {
+          setFieldError("quantity", error.message); // "Only 3 left of Standard.", before the buyer pays
         } else if (fields.quantity || fields["items.0.quantity"]) {
           setFieldError("quantity", (fields.quantity || fields["items.0.quantity"]).join(" "));
         }

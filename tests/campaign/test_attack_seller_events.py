@@ -36,6 +36,7 @@ TASK_NAMES = {
     "orders.tasks.sweep_webhooks",
     "orders.tasks.send_gift",
     "orders.tasks.send_due_gifts",
+    "orders.tasks.notify_seller_of_sale",
 }
 # The modules of this cut: none of them may import inside a function body.
 OWN_MODULES = [

@@ -21,7 +21,16 @@ from catalog.models import Code, Discount, Product, Upload, Variant
 from ledger.models import Payout
 from marketplace.accounts.models import APIKey
 from orders.library import SESSION_KEY
-from orders.models import Order, OrderEvent, OrderItem, SellerEvent, WebhookDelivery, WebhookEndpoint
+from orders.models import (
+    License,
+    LicenseActivation,
+    Order,
+    OrderEvent,
+    OrderItem,
+    SellerEvent,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from payments.models import Payment, Refund
 
 from .world import ID_PARAMS, Tenant, build_tenant, jwt_client
@@ -128,6 +137,8 @@ def snapshot(tenant: Tenant) -> dict[str, Any]:
         "refunds": Refund.objects.filter(order__in=orders).count(),
         "seller_events": SellerEvent.objects.filter(seller=seller).count(),
         "payouts": list(Payout.objects.filter(seller=seller).order_by("id").values()),
+        "licenses": list(License.objects.filter(product__seller=seller).order_by("id").values()),
+        "activations": list(LicenseActivation.objects.filter(license__product__seller=seller).values()),
     }
 
 
@@ -209,6 +220,7 @@ def test_api_lists_show_only_the_sellers_own_objects(tenants: tuple[Tenant, Tena
         ("/api/v1/webhook-endpoints", alpha.endpoint.id),
         ("/api/v1/orders", alpha.order.id),
         ("/api/v1/api-keys", alpha.api_key.id),
+        ("/api/v1/licenses", alpha.license.id),
     ):
         theirs = bravo.client.get(path).content.decode()
         own = alpha.client.get(path).content.decode()

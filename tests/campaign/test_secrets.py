@@ -16,7 +16,6 @@ from django.test import Client
 from catalog.models import Code
 from marketplace.accounts.models import APIKey, User
 from marketplace.core.crypto import fernet
-from orders.licensing import licenses_issue
 from orders.models import License, WebhookEndpoint
 
 from . import secrets_registry
@@ -77,7 +76,7 @@ def test_api_keys_and_passwords_are_hashes(tenant: Tenant) -> None:
 
 def test_licence_keys_and_webhook_secrets_are_ciphertext(tenant: Tenant) -> None:
     box = fernet()
-    [licence] = licenses_issue(item=tenant.item, options={"activation_limit": 2})
+    licence = tenant.license  # issued by licenses_issue in tests/campaign/world.py
     [(stored_key,)] = raw_rows(License, ["key"], "id = %s", [licence.id])
     assert_ciphertext(stored_key, licence.key, box)
     [(stored_secret,)] = raw_rows(WebhookEndpoint, ["secret"], "id = %s", [tenant.endpoint.id])
@@ -88,7 +87,7 @@ def test_admin_pages_show_no_secret(tenant: Tenant) -> None:
     operator = User.objects.create_superuser(email="ops-vault@example.com", password="ops-vault-pass-123", name="O")
     browser = Client()
     browser.force_login(operator)
-    [licence] = licenses_issue(item=tenant.item, options={"activation_limit": 2})
+    licence = tenant.license  # issued by licenses_issue in tests/campaign/world.py
     secrets = [code.code for code in Code.objects.filter(variant=tenant.variant)]
     secrets += [code.pin for code in Code.objects.filter(variant=tenant.variant)]
     secrets += [licence.key, tenant.endpoint.secret, tenant.raw_api_key, tenant.api_key.hashed_key]

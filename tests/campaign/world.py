@@ -18,7 +18,8 @@ from ledger.models import Payout
 from marketplace.accounts.models import APIKey, User
 from marketplace.accounts.services import api_key_create
 from marketplace.accounts.tests.factories import SellerFactory, UserFactory
-from orders.models import Order, OrderItem, SellerEvent, WebhookDelivery, WebhookEndpoint
+from orders import licensing
+from orders.models import License, Order, OrderItem, SellerEvent, WebhookDelivery, WebhookEndpoint
 from orders.seller_events.endpoints import webhook_endpoint_create
 from orders.services import CheckoutLine, order_create
 
@@ -40,6 +41,7 @@ ID_PARAMS = (
     "item_id",
     "slug",
     "payout_id",
+    "license_id",
 )
 
 
@@ -67,6 +69,7 @@ class Tenant:
     order: Order
     item: OrderItem
     payout: Payout
+    license: License
 
     def key_client(self) -> APIClient:
         client = APIClient()
@@ -89,6 +92,7 @@ class Tenant:
             "item_id": self.item.id,
             "slug": self.product.slug,
             "payout_id": self.payout.id,
+            "license_id": self.license.id,
         }
         assert set(ids) == set(ID_PARAMS)
         return ids
@@ -127,7 +131,10 @@ def build_tenant(label: str) -> Tenant:
     )
     # A payout row only (its books are not the point here): an id another seller must not reach.
     payout = Payout.objects.create(seller=seller, amount=1000, currency="USD", method="bank_transfer")
+    # A licence key on the order's item, issued as a sale issues it: an id another seller must not reach.
+    [license] = licensing.licenses_issue(item=item, options={"activation_limit": 2})
     secrets_registry.register(raw, kind="api key")
+    secrets_registry.register(license.key, kind="license key")
     return Tenant(
         label=label,
         seller=seller,
@@ -145,6 +152,7 @@ def build_tenant(label: str) -> Tenant:
         order=order,
         item=item,
         payout=payout,
+        license=license,
     )
 
 
