@@ -31,12 +31,7 @@ OPERATION = re.compile(rf"`({METHOD}(?:\|{METHOD})*) ((?:/|\.\.\./)[^\s`?]*)")
 
 # Operations the contract names that are not built yet (each named with its issue). Each is a strict
 # xfail: once the operation is in the schema this entry fails (XPASS) and must be removed.
-KNOWN_GAPS: dict[tuple[str, str], str] = {
-    ("GET", "/api/v1/licenses"): "seller-side licence list: issue 14, not built yet",
-    ("GET", "/api/v1/licenses/{id}"): "seller-side licence detail: issue 14, not built yet",
-    ("POST", "/api/v1/licenses/{id}/disable"): "seller-side licence actions: issue 14, not built yet",
-    ("POST", "/api/v1/webhook-endpoints/{id}/test"): "webhook endpoint test ping: issue 14, not built yet",
-}
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 
 def contract_operations(text: str) -> list[tuple[str, str]]:
