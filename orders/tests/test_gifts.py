@@ -17,6 +17,7 @@ from catalog.tests.factories import ProductFactory, VariantFactory
 from orders.models import Order, OrderEvent
 from orders.services.gifts import claim_token_hash, gifts_send_due
 from orders.tasks import send_due_gifts
+from orders.tests.helpers import buyer_mails
 
 from .helpers import pay
 
@@ -73,9 +74,9 @@ class TestDelayedClaimLink:
         )
         assert order.status == "delivered"
         # The buyer's receipt at once, to the buyer alone, without a code.
-        assert [m.to for m in mail.outbox] == [["giver@example.com"]]
-        assert not mail.outbox[0].cc
-        assert not any(code in mail.outbox[0].body for code in CODES)
+        assert [m.to for m in buyer_mails()] == [["giver@example.com"]]
+        assert not buyer_mails()[0].cc
+        assert not any(code in buyer_mails()[0].body for code in CODES)
         data = detail(seller_client, order)
         assert data["sub_status"] == "DELAYED"
         assert data["gift"] == {"claim_link": True, "claimed_at": None, "sent_at": None}
@@ -83,14 +84,14 @@ class TestDelayedClaimLink:
 
         # Not due: the beat sends nothing.
         assert send_due_gifts() == {"due": 0, "sent": 0, "failed": 0}
-        assert len(mail.outbox) == 1
+        assert len(buyer_mails()) == 1
 
         # Due: one e-mail to the recipient, a link and no code; a second beat sends nothing more.
         later = deliver_at + timedelta(seconds=1)
         assert gifts_send_due(now=later) == {"due": 1, "sent": 1, "failed": 0}
         assert gifts_send_due(now=later) == {"due": 0, "sent": 0, "failed": 0}
-        assert len(mail.outbox) == 2
-        gift_mail = mail.outbox[1]
+        assert len(buyer_mails()) == 2
+        gift_mail = buyer_mails()[1]
         assert gift_mail.to == ["friend@example.com"] and not gift_mail.cc
         assert not any(code in gift_mail.body for code in CODES)
         path = "/" + claim_url(gift_mail)
@@ -123,8 +124,8 @@ class TestDelayedClaimLink:
     ):
         order = buy({"recipient_email": "friend@example.com", "claim_link": True}, django_capture_on_commit_callbacks)
         # No date: the recipient's e-mail went out with the delivery.
-        assert [m.to for m in mail.outbox] == [["giver@example.com"], ["friend@example.com"]]
-        old_path = "/" + claim_url(mail.outbox[1])
+        assert [m.to for m in buyer_mails()] == [["giver@example.com"], ["friend@example.com"]]
+        old_path = "/" + claim_url(buyer_mails()[1])
         buyer_url = f"/api/v1/public/checkout/gift-card/order/{order.id}"
         data = APIClient().get(buyer_url).json()["data"]
         assert data["voucher_codes"] == [] and data["items"][0]["voucher_codes"] == []
@@ -132,8 +133,8 @@ class TestDelayedClaimLink:
 
         resent = APIClient().post(f"{buyer_url}/gift/resend")
         assert resent.status_code == 200, resent.json()
-        assert len(mail.outbox) == 3 and mail.outbox[2].to == ["friend@example.com"]
-        new_path = "/" + claim_url(mail.outbox[2])
+        assert len(buyer_mails()) == 3 and buyer_mails()[2].to == ["friend@example.com"]
+        new_path = "/" + claim_url(buyer_mails()[2])
         assert new_path != old_path
         assert client.post(old_path).status_code == 404  # the old link no longer opens the gift
         assert client.post(new_path).status_code == 200
@@ -152,11 +153,11 @@ class TestDelayedWithCodes:
             {"recipient_email": "friend@example.com", "deliver_at": deliver_at.isoformat()},
             django_capture_on_commit_callbacks,
         )
-        assert len(mail.outbox) == 1
+        assert len(buyer_mails()) == 1
         gifts_send_due(now=deliver_at + timedelta(seconds=1))
-        assert len(mail.outbox) == 2
-        assert mail.outbox[1].to == ["friend@example.com"]
-        assert sum(code in mail.outbox[1].body for code in CODES) == 1
+        assert len(buyer_mails()) == 2
+        assert buyer_mails()[1].to == ["friend@example.com"]
+        assert sum(code in buyer_mails()[1].body for code in CODES) == 1
         order.refresh_from_db()
         assert order.gift_sent_at is not None and order.gift_claim_token_hash == ""
 
@@ -178,24 +179,24 @@ class TestSellerActions:
         assert moved.status_code == 200, moved.json()
         assert Order.objects.get(pk=order.pk).deliver_at == new_time
         assert moved.json()["data"]["sub_status"] == "DELAYED"
-        assert len(mail.outbox) == 1
+        assert len(buyer_mails()) == 1
 
         sent = seller_client.post(f"/api/v1/orders/{order.id}/gift/send")
         assert sent.status_code == 200, sent.json()
         assert sent.json()["data"]["sub_status"] == "GV_LINK_UNCLAIMED"
-        assert len(mail.outbox) == 2 and mail.outbox[1].to == ["friend@example.com"]
+        assert len(buyer_mails()) == 2 and buyer_mails()[1].to == ["friend@example.com"]
         again = seller_client.post(f"/api/v1/orders/{order.id}/gift/send")
         assert again.status_code == 409 and again.json()["error"]["code"] == "gift_already_sent"
         late = seller_client.put(f"/api/v1/orders/{order.id}/gift", {"deliver_at": new_time.isoformat()}, format="json")
         assert late.status_code == 409
-        assert len(mail.outbox) == 2
+        assert len(buyer_mails()) == 2
         types = set(OrderEvent.objects.filter(order=order).values_list("type", flat=True))
         assert {"gift_rescheduled", "gift_send_now", "gift_sent"} <= types
 
     def test_not_a_gift_is_409(self, gift_product, seller_client, django_capture_on_commit_callbacks):
         order = buy({"recipient_email": "friend@example.com"}, django_capture_on_commit_callbacks)
         # A plain recipient: one e-mail with the codes, the buyer in copy, as before.
-        assert len(mail.outbox) == 1 and mail.outbox[0].cc == ["giver@example.com"]
+        assert len(buyer_mails()) == 1 and buyer_mails()[0].cc == ["giver@example.com"]
         assert detail(seller_client, order)["sub_status"] == "COMPLETED"
         assert detail(seller_client, order)["gift"] is None
         response = seller_client.post(f"/api/v1/orders/{order.id}/gift/send")
@@ -253,9 +254,9 @@ class TestDashboard:
         too_late = (timezone.now() + timedelta(days=400)).strftime("%Y-%m-%dT%H:%M")
         client.post(url, {"action": "reschedule", "deliver_at": too_late})
         assert Order.objects.get(pk=order.pk).deliver_at == when
-        assert len(mail.outbox) == 1
+        assert len(buyer_mails()) == 1
         assert client.post(url, {"action": "send"}).status_code == 302
-        assert len(mail.outbox) == 2 and mail.outbox[1].to == ["friend@example.com"]
+        assert len(buyer_mails()) == 2 and buyer_mails()[1].to == ["friend@example.com"]
         page = client.get(f"/dashboard/orders/{order.order_number}/").content.decode()
         assert "not claimed yet" in page and 'id="gift-send-now"' not in page
 
@@ -269,8 +270,8 @@ class TestBuyerPage:
         assert not any(code in html for code in CODES)
         response = client.post(f"{page_url}/gift/resend")
         assert response.status_code == 302 and response["Location"] == page_url
-        assert len(mail.outbox) == 3 and mail.outbox[2].to == ["friend@example.com"]
-        client.post("/" + claim_url(mail.outbox[2]))
+        assert len(buyer_mails()) == 3 and buyer_mails()[2].to == ["friend@example.com"]
+        client.post("/" + claim_url(buyer_mails()[2]))
         html = client.get(page_url).content.decode()
         assert 'data-testid="gift-claimed"' in html
         assert not any(code in html for code in CODES)
@@ -303,7 +304,7 @@ def test_concurrent_beats_send_a_gift_once(seller, django_capture_on_commit_call
     due = deliver_at + timedelta(seconds=1)
     results = run_concurrently(4, lambda i: order_gift_send(order_id=order.id, now=due))
     assert sorted(results, key=str) == [False, False, False, True]
-    gift_mails = [m for m in mail.outbox if m.to == ["friend@example.com"]]
+    gift_mails = [m for m in buyer_mails() if m.to == ["friend@example.com"]]
     assert len(gift_mails) == 1
     stored = Order.objects.get(pk=order.pk)
     token = claim_url(gift_mails[0]).rsplit("/", 1)[-1]

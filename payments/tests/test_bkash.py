@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.core import mail
 from django.utils import timezone
 
 from catalog.inventory import CodeRow, codes_import
@@ -19,7 +18,7 @@ from catalog.tests.factories import ProductFactory, VariantFactory
 from ledger.models import LedgerLine
 from orders.models import Order, OrderEvent
 from orders.services import order_cancel, orders_sweep
-from orders.tests.helpers import make_order
+from orders.tests.helpers import buyer_mails, make_order
 from payments.gateways import get_gateway
 from payments.gateways.base import GatewayStatus
 from payments.gateways.bkash import BkashGateway, bdt_minor, bdt_text
@@ -210,7 +209,7 @@ def test_approved_payment_is_executed_queried_paid_and_delivered_once(
     assert (payment.status, payment.transaction_id) == ("succeeded", fake.only_payment()["paymentID"])
     assert order.status == "delivered"
     assert moves(order) == [("pending", "paid"), ("paid", "delivered")]
-    assert len(mail.outbox) == 1 and "BD-VOUCHER-0001-SECRET" in mail.outbox[0].body
+    assert len(buyer_mails()) == 1 and "BD-VOUCHER-0001-SECRET" in buyer_mails()[0].body
     # The token was granted once and reused for create, execute and query.
     assert len(fake.requests_to("/tokenized/checkout/token/grant")) == 1
 
@@ -228,7 +227,7 @@ def test_the_callback_says_success_but_bkash_was_never_approved(
     payment.refresh_from_db()
     assert (order.status, payment.status) == ("failed", "failed")
     assert "did not complete" in payment.failure_reason
-    assert mail.outbox == []
+    assert buyer_mails() == []
     assert bkash_on.only_payment()["transactionStatus"] == "Initiated"
 
 
@@ -266,7 +265,7 @@ def test_a_forged_cancel_never_loses_a_payment_the_buyer_then_approves(
     order.refresh_from_db()
     payment.refresh_from_db()
     assert (order.status, payment.status) == ("delivered", "succeeded")
-    assert len(mail.outbox) == 1
+    assert len(buyer_mails()) == 1
 
 
 def test_replayed_duplicate_and_late_callbacks_after_payment_change_nothing(
@@ -283,7 +282,7 @@ def test_replayed_duplicate_and_late_callbacks_after_payment_change_nothing(
     order.refresh_from_db()
     payment.refresh_from_db()
     assert (order.status, payment.status) == ("delivered", "succeeded")
-    assert len(mail.outbox) == 1
+    assert len(buyer_mails()) == 1
     assert OrderEvent.objects.filter(order=order).count() == events
     assert LedgerLine.objects.count() == ledger
     # bKash executed it once; the repeats were refused by bKash and answered by its query.
@@ -353,7 +352,7 @@ def test_a_completed_payment_bkash_reports_differently_is_recorded_not_paid(
     assert (order.status, order.paid_at, payment.status) == ("pending", None, "pending")
     [mismatch] = OrderEvent.objects.filter(order=order, type="payment_mismatch")
     assert mismatch.data == {"payment_id": payment.id}
-    assert mail.outbox == []
+    assert buyer_mails() == []
     assert LedgerLine.objects.count() == 0
 
 
@@ -369,7 +368,7 @@ def test_a_failed_execute_fails_the_attempt_and_the_order_can_pay_again(
     order.refresh_from_db()
     payment.refresh_from_db()
     assert (order.status, payment.status) == ("failed", "failed")
-    assert mail.outbox == []
+    assert buyer_mails() == []
     again = api_client.post(f"/api/v1/payments/initiate/{order.id}", {"payment_method": "bkash"}, format="json")
     assert again.status_code == 201
     new = Payment.objects.get(pk=again.json()["data"]["id"])
@@ -377,7 +376,7 @@ def test_a_failed_execute_fails_the_attempt_and_the_order_can_pay_again(
     with django_capture_on_commit_callbacks(execute=True):
         callback(api_client, new.transaction_id)
     order.refresh_from_db()
-    assert order.status == "delivered" and len(mail.outbox) == 1
+    assert order.status == "delivered" and len(buyer_mails()) == 1
 
 
 def test_a_late_callback_for_a_cancelled_order_is_refunded_through_bkash(
@@ -396,7 +395,7 @@ def test_a_late_callback_for_a_cancelled_order_is_refunded_through_bkash(
     assert (refund.source, refund.status, refund.amount) == ("system", "succeeded", PRICE)
     assert refund.gateway_refund_id == at_bkash["refundTrxID"]
     assert payment.status == "refunded"
-    assert all("BD-VOUCHER" not in m.body for m in mail.outbox)  # nothing delivered, the seller told
+    assert all("BD-VOUCHER" not in m.body for m in buyer_mails())  # nothing delivered, the seller told
 
 
 # --- bKash not answering -------------------------------------------------------------------------
@@ -434,7 +433,7 @@ def test_bkash_down_at_the_callback_is_503_then_a_retry_pays(
     with django_capture_on_commit_callbacks(execute=True):
         assert callback(api_client, payment.transaction_id).status_code == 302
     order.refresh_from_db()
-    assert order.status == "delivered" and len(mail.outbox) == 1
+    assert order.status == "delivered" and len(buyer_mails()) == 1
 
 
 # --- The sweeper: a callback that never comes ----------------------------------------------------
@@ -456,12 +455,12 @@ def test_the_sweeper_executes_and_settles_a_payment_whose_callback_never_came(
     order.refresh_from_db()
     payment.refresh_from_db()
     assert (order.status, payment.status) == ("delivered", "succeeded")
-    assert len(mail.outbox) == 1
+    assert len(buyer_mails()) == 1
     # The next run finds nothing open; the callback arriving late changes nothing.
     with django_capture_on_commit_callbacks(execute=True):
         assert orders_sweep().payments_paid == []
         assert callback(api_client, payment.transaction_id).status_code == 302
-    assert len(mail.outbox) == 1
+    assert len(buyer_mails()) == 1
 
 
 def test_the_sweeper_settles_a_payment_bkash_failed_and_leaves_young_and_open_ones(
@@ -647,10 +646,10 @@ def test_a_payment_the_gateway_flags_as_risky_pays_the_order_and_holds_it_for_an
     assert order.status == "needs_attention"
     assert moves(order) == [("pending", "paid"), ("paid", "needs_attention")]
     assert "risk level 1" in OrderEvent.objects.filter(order=order, to_status="needs_attention").get().message
-    assert mail.outbox == []  # nothing delivered
+    assert buyer_mails() == []  # nothing delivered
     assert LedgerLine.objects.filter().exists()  # the sale is in the ledger: the money was taken
     # The sweeper does not deliver it either: it waits for an operator.
     with django_capture_on_commit_callbacks(execute=True):
         orders_sweep(now=timezone.now() + timedelta(hours=1))
     order.refresh_from_db()
-    assert order.status == "needs_attention" and mail.outbox == []
+    assert order.status == "needs_attention" and buyer_mails() == []

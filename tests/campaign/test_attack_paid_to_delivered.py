@@ -346,11 +346,11 @@ def _outcome(order: Order) -> dict[str, Any]:
 @pytest.mark.django_db
 @pytest.mark.parametrize("kind", ["code_pool", "license_key", "text"])
 def test_one_transaction_ends_exactly_as_item_by_item(kind):
-    together = _fixture_order(kind, suffix="a")
+    together = _fixture_order(kind, suffix="first")  # not "a": "text-a" is in "text-align"
     assert order_fulfill(order_id=together.id).outcome == "delivered"
     after = _outcome(together)
 
-    one_by_one = _fixture_order(kind, suffix="b")
+    one_by_one = _fixture_order(kind, suffix="second")
     with mock.patch.object(fulfillment_service, "_order_fulfill_together", return_value={}) as together_path:
         assert order_fulfill(order_id=one_by_one.id).outcome == "delivered"
     together_path.assert_called_once()
