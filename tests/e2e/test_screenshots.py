@@ -6,7 +6,7 @@ several buyers, sales whose hold has passed (available) and sales still held (pe
 and a payout that an operator has paid. Real Chromium then visits the buyer's pages (front page,
 store, checkout, success page with its delivery, library) and the seller's (orders, an order,
 products, customers, licence keys, analytics, Balance, statement, payouts, a payout, payout
-settings) at both sizes, asserting each answered 200 with the page's own content (not the sign-in
+settings) at both sizes, asserting each answered 200 with its own heading (not an error or the sign-in
 page) and, at 390 px, no sideways scroll.
 
 The full-page PNGs go to ``var/e2e/screens/<page>-<desktop|phone>.png``; ``scripts/docs_screens.py``
@@ -166,6 +166,27 @@ def shop(media_root: Path, django_capture_on_commit_callbacks: Any) -> dict[str,
     return {"seller": seller, "puzzle": puzzle, "app": app, "order": early[0], "payout": payout}
 
 
+# What each page's first heading says: the page itself, not an error or the sign-in page.
+HEADINGS = {
+    "front": "Marketplace",
+    "store": "Ada Games",
+    "checkout": "Puzzle Pack",
+    "success": "Your purchase is ready",
+    "library": "Your purchases",
+    "orders": "Orders",
+    "order": "Order #",
+    "products": "Products",
+    "customers": "Customers",
+    "licenses": "Solver Pro",
+    "analytics": "Analytics",
+    "balance": "Balance",
+    "statement": "Statement",
+    "payouts": "Payouts",
+    "payout": "Payout $79.80",
+    "payout-settings": "Payout settings",
+}
+
+
 def pages(shop: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     """(buyer pages, seller pages): name -> path."""
     order = shop["order"]
@@ -228,6 +249,9 @@ def test_screenshots_of_every_main_page_at_both_sizes(
         if "/accounts/login/" in page.url:
             problems.append(f"{name} ({path}) went to the sign-in page")
             return
+        heading = page.locator("h1").first.inner_text()
+        if HEADINGS[name] not in heading:
+            problems.append(f"{name} ({page.url}): the heading is {heading!r}, not {HEADINGS[name]!r}")
         width = page.evaluate("document.documentElement.scrollWidth")
         if size == "phone" and width > 390:
             problems.append(f"{name} ({page.url}) is {width}px wide on a 390px phone")
