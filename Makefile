@@ -62,6 +62,7 @@ exit $$rc
 endef
 
 .PHONY: help run test lint typecheck test-embedded test-services migrate seed shell clean distclean install install-dev
+.PHONY: docs-screens
 .PHONY: bench bench-queries bench-checkout bench-delivery bench-scale bench-balance
 
 help:
@@ -71,6 +72,7 @@ help:
 	@echo "make test-embedded  the suite on SQLite and the filesystem broker"
 	@echo "make test-services  the suite on TEST_DATABASE_URL and TEST_REDIS_URL"
 	@echo "make bench          the benchmarks of bench/README.md (minutes; never part of make test)"
+	@echo "make docs-screens   screenshots of the main pages (Chromium) into docs/screens/ for docs/tour.md"
 	@echo "make migrate | seed | shell | clean | distclean"
 
 # --- the virtualenv --------------------------------------------------------------------------
@@ -175,6 +177,10 @@ bench-balance: install-dev
 		$(PY) -m bench.bench_balance $(BENCH_ARGS)
 
 bench: bench-queries bench-checkout bench-delivery bench-scale bench-balance
+
+# --- docs ------------------------------------------------------------------------------------
+docs-screens: install-dev
+	$(EMBEDDED_ENV) $(PY) scripts/docs_screens.py
 
 # --- housekeeping ----------------------------------------------------------------------------
 clean:
