@@ -247,11 +247,16 @@ def _percent(rate: float) -> str:
     return str(format_percent(rate, format="#,##0.#%", locale=LOCALE))
 
 
-def _sections(*, seller: Any, days: DayRange, product: Product | None) -> list[dict[str, Any]]:
-    """One section per currency: totals, conversion, both charts, the daily rows and top products."""
+def _sections(
+    *, seller: Any, days: DayRange, product: Product | None, product_count: int, show_all: bool = False
+) -> list[dict[str, Any]]:
+    """One section per currency: totals, conversion, both charts, the daily rows and top products
+    (the first TOP_PRODUCTS, or all of them with ``show_all``; every product sold is fetched in the
+    same one query, at most one row per product of the seller, so the page can say how many there are)."""
     series = seller_daily_series(seller=seller, days=days, product=product)
     conversion = seller_conversion(seller=seller, start=days.start, end=days.end, tz=days.zone, product=product)
-    top = top_products(seller=seller, start=days.start, end=days.end, tz=days.zone, limit=TOP_PRODUCTS, product=product)
+    limit = max(product_count, TOP_PRODUCTS)
+    top = top_products(seller=seller, start=days.start, end=days.end, tz=days.zone, limit=limit, product=product)
     day_list = days.days
     sections = []
     for block in series:
@@ -270,7 +275,9 @@ def _sections(*, seller: Any, days: DayRange, product: Product | None) -> list[d
                     dict(row, label=format_date(day, "EEE, MMM d, y", locale=LOCALE))
                     for row, day in zip(rows, day_list, strict=True)
                 ],
-                "top_products": products,
+                "top_products": products if show_all else products[:TOP_PRODUCTS],
+                "top_products_count": len(products),
+                "top_products_more": len(products) > TOP_PRODUCTS,
                 "empty": not (block["totals"]["orders"] or block["totals"]["paid_orders"]),
             }
         )
@@ -295,7 +302,8 @@ def analytics(request: HttpRequest) -> HttpResponse:
     shown["start"], shown["end"] = days.start.isoformat(), days.end.isoformat()
     form.data = shown
     product = form.selected_product
-    sections = _sections(seller=seller, days=days, product=product)
+    show_all = request.GET.get("top") == "all"
+    sections = _sections(seller=seller, days=days, product=product, product_count=len(products), show_all=show_all)
     context.update(
         {
             "days": days,
@@ -307,6 +315,8 @@ def analytics(request: HttpRequest) -> HttpResponse:
             "presets": _presets(today, product.id if product else "", current=days),
             "all_products_query": urlencode({"start": days.start.isoformat(), "end": days.end.isoformat()}),
             "max_days": MAX_RANGE_DAYS,
+            "show_all": show_all,
+            "top_limit": TOP_PRODUCTS,
         }
     )
     return render(request, "dashboard/analytics.html", context)
