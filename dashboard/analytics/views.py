@@ -10,11 +10,12 @@ The charts are drawn here, server-side, so the page needs no charting library an
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
-from babel.numbers import format_percent
+from babel.numbers import format_compact_currency, format_percent
 from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -24,7 +25,7 @@ from django.views.decorators.http import require_GET
 from catalog.models import Product
 from dashboard.auth import seller_required
 from marketplace.core.errors import ValidationFailed
-from marketplace.core.money import format_money
+from marketplace.core.money import exponent, format_money
 from orders.analytics import (
     MAX_RANGE_DAYS,
     DayRange,
@@ -180,10 +181,18 @@ def _span(days: list[date]) -> str:
     return f"{format_date(first, 'MMM d, y', locale=LOCALE)} to {format_date(last, 'MMM d, y', locale=LOCALE)}"
 
 
+def _tick_money(amount: int, currency: str) -> str:
+    """A y-axis label, short enough to stay readable when the chart shrinks to a phone: "$2.5K",
+    "$10K", "€1.25M" (the bars' titles and the summary keep the exact amounts)."""
+    digits = exponent(currency)
+    value = Decimal(amount).scaleb(-digits)
+    return str(format_compact_currency(value, currency, locale=LOCALE, fraction_digits=digits))
+
+
 def revenue_chart(currency: str, rows: list[dict[str, Any]], days: list[date]) -> Chart:
     """One bar per day: revenue net of refunds of the orders paid that day."""
     values = [row["revenue"] for row in rows]
-    slot, y, ticks, x_labels = _plot(days, max(values), lambda tick: format_money(tick, currency, LOCALE))
+    slot, y, ticks, x_labels = _plot(days, max(values), lambda tick: _tick_money(tick, currency))
     width = max(1.0, slot * 0.7)
     bars = []
     for n, (day, value) in enumerate(zip(days, values, strict=True)):
