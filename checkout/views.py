@@ -284,7 +284,33 @@ def _success_context(order: Any) -> dict[str, Any]:
         "finished": data["status"] in SETTLED,
         "poll_seconds": poll_seconds,
         "version": _page_version(data, poll_seconds),
+        "retry_fields": _retry_fields(order) if data["status"] == OrderStatus.FAILED else [],
     }
+
+
+def _retry_fields(order: Any) -> list[tuple[str, str]]:
+    """What "Try again" after a declined payment posts back to the checkout page: the buyer's own
+    form as they sent it, with ``action=quote`` so the page recomputes the total and creates nothing.
+    No idempotency key: the next Pay is a fresh attempt."""
+    items = list(order.items.all())
+    if len(items) != 1:  # the hosted checkout makes one line; anything else starts afresh
+        return []
+    item = items[0]
+    fields = [
+        ("action", "quote"),
+        ("variant_id", str(item.variant_id)),
+        ("quantity", str(item.quantity)),
+        ("buyer_email", order.buyer_email),
+        ("recipient_email", order.recipient_email or ""),
+        ("discount_code", order.discount_code or ""),
+    ]
+    player_id = (item.fulfillment_input or {}).get("player_id")
+    if player_id:
+        fields.append(("player_id", str(player_id)))
+    last = order.payments.order_by("-created_at").first()
+    if last is not None and any(m["name"] == last.gateway for m in payment_methods_for(order.currency)):
+        fields.append(("payment_method", last.gateway))
+    return fields
 
 
 def _page_version(data: dict[str, Any], poll_seconds: int) -> str:

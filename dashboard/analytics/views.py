@@ -10,11 +10,12 @@ The charts are drawn here, server-side, so the page needs no charting library an
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
-from babel.numbers import format_percent
+from babel.numbers import format_compact_currency, format_percent
 from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -24,7 +25,7 @@ from django.views.decorators.http import require_GET
 from catalog.models import Product
 from dashboard.auth import seller_required
 from marketplace.core.errors import ValidationFailed
-from marketplace.core.money import format_money
+from marketplace.core.money import exponent, format_money
 from orders.analytics import (
     MAX_RANGE_DAYS,
     DayRange,
@@ -180,10 +181,18 @@ def _span(days: list[date]) -> str:
     return f"{format_date(first, 'MMM d, y', locale=LOCALE)} to {format_date(last, 'MMM d, y', locale=LOCALE)}"
 
 
+def _tick_money(amount: int, currency: str) -> str:
+    """A y-axis label, short enough to stay readable when the chart shrinks to a phone: "$2.5K",
+    "$10K", "€1.25M" (the bars' titles and the summary keep the exact amounts)."""
+    digits = exponent(currency)
+    value = Decimal(amount).scaleb(-digits)
+    return str(format_compact_currency(value, currency, locale=LOCALE, fraction_digits=digits))
+
+
 def revenue_chart(currency: str, rows: list[dict[str, Any]], days: list[date]) -> Chart:
     """One bar per day: revenue net of refunds of the orders paid that day."""
     values = [row["revenue"] for row in rows]
-    slot, y, ticks, x_labels = _plot(days, max(values), lambda tick: format_money(tick, currency, LOCALE))
+    slot, y, ticks, x_labels = _plot(days, max(values), lambda tick: _tick_money(tick, currency))
     width = max(1.0, slot * 0.7)
     bars = []
     for n, (day, value) in enumerate(zip(days, values, strict=True)):
@@ -247,11 +256,16 @@ def _percent(rate: float) -> str:
     return str(format_percent(rate, format="#,##0.#%", locale=LOCALE))
 
 
-def _sections(*, seller: Any, days: DayRange, product: Product | None) -> list[dict[str, Any]]:
-    """One section per currency: totals, conversion, both charts, the daily rows and top products."""
+def _sections(
+    *, seller: Any, days: DayRange, product: Product | None, product_count: int, show_all: bool = False
+) -> list[dict[str, Any]]:
+    """One section per currency: totals, conversion, both charts, the daily rows and top products
+    (the first TOP_PRODUCTS, or all of them with ``show_all``; every product sold is fetched in the
+    same one query, at most one row per product of the seller, so the page can say how many there are)."""
     series = seller_daily_series(seller=seller, days=days, product=product)
     conversion = seller_conversion(seller=seller, start=days.start, end=days.end, tz=days.zone, product=product)
-    top = top_products(seller=seller, start=days.start, end=days.end, tz=days.zone, limit=TOP_PRODUCTS, product=product)
+    limit = max(product_count, TOP_PRODUCTS)
+    top = top_products(seller=seller, start=days.start, end=days.end, tz=days.zone, limit=limit, product=product)
     day_list = days.days
     sections = []
     for block in series:
@@ -270,7 +284,9 @@ def _sections(*, seller: Any, days: DayRange, product: Product | None) -> list[d
                     dict(row, label=format_date(day, "EEE, MMM d, y", locale=LOCALE))
                     for row, day in zip(rows, day_list, strict=True)
                 ],
-                "top_products": products,
+                "top_products": products if show_all else products[:TOP_PRODUCTS],
+                "top_products_count": len(products),
+                "top_products_more": len(products) > TOP_PRODUCTS,
                 "empty": not (block["totals"]["orders"] or block["totals"]["paid_orders"]),
             }
         )
@@ -295,7 +311,8 @@ def analytics(request: HttpRequest) -> HttpResponse:
     shown["start"], shown["end"] = days.start.isoformat(), days.end.isoformat()
     form.data = shown
     product = form.selected_product
-    sections = _sections(seller=seller, days=days, product=product)
+    show_all = request.GET.get("top") == "all"
+    sections = _sections(seller=seller, days=days, product=product, product_count=len(products), show_all=show_all)
     context.update(
         {
             "days": days,
@@ -307,6 +324,8 @@ def analytics(request: HttpRequest) -> HttpResponse:
             "presets": _presets(today, product.id if product else "", current=days),
             "all_products_query": urlencode({"start": days.start.isoformat(), "end": days.end.isoformat()}),
             "max_days": MAX_RANGE_DAYS,
+            "show_all": show_all,
+            "top_limit": TOP_PRODUCTS,
         }
     )
     return render(request, "dashboard/analytics.html", context)

@@ -376,3 +376,33 @@ def test_the_day_after_the_range_is_not_counted(web, ebook):
 
     assert (section["totals"]["orders"], section["totals"]["revenue"]) == (1, 1999)
     assert section["rows"][-1]["date"] == date(2026, 3, 31).isoformat()
+
+
+def test_top_products_can_show_all(web, seller):
+    """Issue 14: the ranking stops at five, with a "Show all" link that lists every product sold."""
+    for n in range(7):
+        order(product_for(seller, title=f"Product {n}"), total=100 * (n + 1), created=at(10))
+
+    page = web.get(URL, MARCH).content.decode()
+    link = re.search(r'<a href="\?([^"]*)" data-testid="top-products-all-USD">([^<]*)</a>', page)
+    assert link, "no Show all link"
+    assert html.unescape(link.group(2)) == "Show all 7 products"
+    query = html.unescape(link.group(1))
+    assert "top=all" in query and "start=2026-03-01" in query and "end=2026-03-31" in query
+
+    response = web.get(URL + "?" + query)
+    assert response.status_code == 200
+    top = response.context["sections"][0]["top_products"]
+    assert [row["title"] for row in top] == [f"Product {n}" for n in range(6, -1, -1)]
+    page = response.content.decode()
+    assert 'data-testid="top-products-all-USD"' not in page
+    assert 'data-testid="top-products-fewer-USD"' in page  # and back to the top five
+    # Anything else than "all" is the usual top five.
+    assert len(web.get(URL, {**MARCH, "top": "everything"}).context["sections"][0]["top_products"]) == 5
+
+
+def test_no_show_all_link_when_everything_is_shown(web, seller):
+    for n in range(5):
+        order(product_for(seller, title=f"Product {n}"), total=100 * (n + 1), created=at(10))
+    page = web.get(URL, MARCH).content.decode()
+    assert 'data-testid="top-products-all-USD"' not in page
