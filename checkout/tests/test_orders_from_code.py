@@ -344,3 +344,27 @@ def test_two_identical_external_orders_at_once_are_one_paid_order_and_one_fee(db
     assert order.paid_at is not None
     assert list(BalanceTransaction.objects.values_list("type", "amount")) == [("platform_fee", -100)]
     assert OrderEvent.objects.filter(order=order, type="status_changed", to_status="paid").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_gift_ordered_from_code_keeps_its_delivery_time_and_claim_link(shop, buyer):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    when = (timezone.now() + timedelta(days=3)).replace(microsecond=0)
+    body = {
+        "items": [{"variant_id": shop["v1"].id, "quantity": 1}],
+        "recipient_email": "friend@example.com",
+        "deliver_at": when.isoformat(),
+        "claim_link": True,
+    }
+    response = jwt_client(buyer).post(URL, body, format="json")
+    assert response.status_code == 201, response.json()
+    order = Order.objects.get()
+    assert order.deliver_at == when
+    assert order.gift_claim_link is True
+    data = response.json()["data"]
+    assert data["deliver_at"] == when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert data["gift"] == {"claim_link": True, "claimed_at": None, "sent_at": None}
+    assert data["sub_status"] == "INITIAL"  # not paid yet; DELAYED once delivered and waiting
