@@ -168,5 +168,6 @@ def test_declined_payment_fails_the_order_and_delivers_nothing(e2e_site: Any, te
     markup = re.sub(r"<script\b.*?</script>", "", page.text, flags=re.S)  # the poller's template has one
     assert 'data-testid="delivery"' not in markup
     assert "OPEN-SESAME" not in page.text
-    assert f'href="/c/{text_product.slug}">Try again' in page.text
+    assert f'<form method="post" action="/c/{text_product.slug}" data-testid="try-again-form">' in page.text
+    assert '<button type="submit" data-testid="try-again">Try again</button>' in page.text
     assert f"Task {FULFIL}[" not in e2e_site.worker.log_text()
