@@ -2,6 +2,7 @@ from typing import Any
 
 import pytest
 from django.contrib.admin.utils import quote
+from django.contrib.admin.utils import quote as admin_quote
 from django.test import Client
 
 from catalog.models import Product, ProductStatus, Upload
@@ -56,7 +57,8 @@ def test_upload_admin_is_read_only(operator_client: Client, seller: Any) -> None
     assert operator_client.get("/admin/catalog/upload/").status_code == 200
     assert operator_client.get(f"/admin/catalog/upload/{quote(upload.pk)}/change/").status_code == 200
     assert operator_client.get("/admin/catalog/upload/add/").status_code == 403
-    assert operator_client.post(f"/admin/catalog/upload/{upload.pk}/delete/", {"post": "yes"}).status_code == 403
+    deleted = operator_client.post(f"/admin/catalog/upload/{admin_quote(upload.pk)}/delete/", {"post": "yes"})
+    assert deleted.status_code == 403
     assert Upload.objects.count() == 1
 
 
@@ -132,11 +134,11 @@ def test_product_change_page_masks_a_partner_signing_secret(operator_client: Cli
 def test_an_operator_features_a_product_for_the_front_page(operator_client: Client, client: Client) -> None:
     product = ProductFactory(title="Star Product")
     VariantFactory(product=product)
-    page = operator_client.get(f"/admin/catalog/product/{product.pk}/change/")
+    page = operator_client.get(f"/admin/catalog/product/{admin_quote(product.pk)}/change/")
     assert page.status_code == 200 and 'name="featured"' in page.content.decode()
 
     response = operator_client.post(
-        f"/admin/catalog/product/{product.pk}/change/",
+        f"/admin/catalog/product/{admin_quote(product.pk)}/change/",
         {
             "title": product.title,
             "slug": product.slug,

@@ -4,6 +4,7 @@ dashboard's product form and the admin, and bad input is a 400 in the envelope t
 from typing import Any
 
 import pytest
+from django.contrib.admin.utils import quote as admin_quote
 
 from catalog.models import Product
 from catalog.tests.factories import ProductFactory, VariantFactory
@@ -76,7 +77,7 @@ def test_the_admin_sets_the_download_limit(client: Any, seller: Any) -> None:
     product = ProductFactory(seller=seller, slug="a-file", title="A file")
     VariantFactory(product=product, price=900)
     client.force_login(UserFactory(email="ops@example.com", is_staff=True, is_superuser=True))
-    url = f"/admin/catalog/product/{product.pk}/change/"
+    url = f"/admin/catalog/product/{admin_quote(product.pk)}/change/"
     page = client.get(url).content.decode()
     assert 'name="download_limit"' in page
     form = {

@@ -12,6 +12,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.contrib.admin.utils import quote as admin_quote
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -519,10 +520,11 @@ def test_operators_see_disputes_read_only(stripe_on, django_capture_on_commit_ca
     dispute = Dispute.objects.get()
     listing = superuser_client.get("/admin/payments/dispute/")
     assert listing.status_code == 200 and dispute.id.encode() in listing.content
-    page = superuser_client.get(f"/admin/payments/dispute/{dispute.id}/change/")
+    page = superuser_client.get(f"/admin/payments/dispute/{admin_quote(dispute.id)}/change/")
     assert page.status_code == 200 and dp["id"].encode() in page.content
     assert superuser_client.get("/admin/payments/dispute/add/").status_code == 403
-    assert superuser_client.post(f"/admin/payments/dispute/{dispute.id}/delete/", {"post": "yes"}).status_code == 403
+    deleted = superuser_client.post(f"/admin/payments/dispute/{admin_quote(dispute.id)}/delete/", {"post": "yes"})
+    assert deleted.status_code == 403
     assert Dispute.objects.count() == 1
 
 
@@ -551,7 +553,7 @@ def test_an_adjustment_moves_the_balance_at_once_with_who_and_why(superuser_clie
     [row] = api.get("/api/v1/balance/transactions?type=adjustment").json()["data"]["results"]
     assert row["amount"] == -1250 and "Chargeback fee for order 123" in row["description"]
     assert "ops@example.com" not in row["description"]
-    page = superuser_client.get(f"/admin/ledger/adjustment/{adjustment.id}/change/")
+    page = superuser_client.get(f"/admin/ledger/adjustment/{admin_quote(adjustment.id)}/change/")
     assert page.status_code == 200 and b"ops@example.com" in page.content
     assert ledger_agrees()
 
@@ -596,9 +598,8 @@ def test_only_permitted_operators_adjust(superuser_client):
     assert Adjustment.objects.get().actor == staff
     # Never edited nor deleted, even by a superuser.
     adjustment = Adjustment.objects.get()
-    assert (
-        superuser_client.post(f"/admin/ledger/adjustment/{adjustment.id}/delete/", {"post": "yes"}).status_code == 403
-    )
+    deleted = superuser_client.post(f"/admin/ledger/adjustment/{admin_quote(adjustment.id)}/delete/", {"post": "yes"})
+    assert deleted.status_code == 403
     assert Adjustment.objects.count() == 1
 
 
