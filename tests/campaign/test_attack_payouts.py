@@ -9,6 +9,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.contrib.admin.utils import quote as admin_quote
 from django.core import mail
 from django.core.management import call_command
 from django.db import connection
@@ -419,7 +420,9 @@ def test_admin_queue_approves_exports_and_marks_paid_with_an_audit_trail(operato
     op = operator_client.operator.pk
     assert events == [("created", None), ("approved", op), ("exported", op), ("paid", op)]
     # The change page never shows the full number.
-    assert "DE8937" not in operator_client.get(reverse("admin:ledger_payout_change", args=[payout.id])).content.decode()
+    page = operator_client.get(reverse("admin:ledger_payout_change", args=[admin_quote(payout.id)]))
+    assert page.status_code == 200 and payout.id in page.content.decode()
+    assert "DE8937" not in page.content.decode()
 
 
 @pytest.mark.django_db
