@@ -165,7 +165,7 @@ def _transition(
         if event_type:
             order_seller_event(order=order, type=event_type)
         if to_status == S.PAID and from_status != S.PAID and _seller_may_want_sale_email(order):
-            _queue_sale_notification_on_commit(order.id)
+            _queue_sale_notification_on_commit(order.id, order_number=order.order_number)
         return order
 
 
@@ -177,16 +177,17 @@ def _seller_may_want_sale_email(order: Order) -> bool:
     return True
 
 
-def _queue_sale_notification_on_commit(order_id: str) -> None:
+def _queue_sale_notification_on_commit(order_id: str, *, order_number: str) -> None:
     """The seller's "you made a sale" email, once the move to paid commits. No query here (the hot
     path's counts are held by tests): the task reads the seller's setting. A broker that does not
-    take it loses only this courtesy email, never the payment: the failure is logged."""
+    take it loses only this courtesy email, never the payment: the failure is logged, naming the
+    order by its number (the ``ord_`` id is the buyer's capability and never goes to a log)."""
 
     def queue() -> None:
         try:
             enqueue(SALE_NOTIFY_TASK, order_id)
         except Exception:  # noqa: BLE001 - whatever the broker's failure, the order is unaffected
-            logger.exception("Could not queue the sale notification of order %s.", order_id)
+            logger.exception("Could not queue the sale notification of order %s.", order_number)
 
     transaction.on_commit(queue)
 
