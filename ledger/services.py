@@ -288,6 +288,26 @@ def _once(type: str, source_id: str) -> bool:
     return not BalanceTransaction.objects.filter(type=type, source_id=source_id).exists()
 
 
+def _dispute_write(
+    *, order: OrderFigures, type: str, source_id: str, lines: list[Line], description: str, held: bool
+) -> BalanceTransaction:
+    """One transaction of a dispute's steps, on the order; ``held``: released with the order's sale
+    (or now if that passed), else available at once."""
+    now = timezone.now()
+    built = _build(
+        type=type,
+        seller_id=order.seller_id,
+        currency=order.currency,
+        source_id=source_id,
+        order_id=order.id,
+        lines=lines,
+        available_on=_sale_release(order.id, now) if held else now,
+        created_at=now,
+        description=description,
+    )
+    return _write([built])[0]
+
+
 def ledger_dispute_open(
     *, order: OrderFigures, dispute_id: str, amount: int, description: str
 ) -> BalanceTransaction | None:
@@ -295,21 +315,10 @@ def ledger_dispute_open(
     dispute; nothing for a part of 0."""
     if amount <= 0 or not _once(T.DISPUTE, dispute_id):
         return None
-    now = timezone.now()
-    ((btx, lines),) = [
-        _build(
-            type=T.DISPUTE,
-            seller_id=order.seller_id,
-            currency=order.currency,
-            source_id=dispute_id,
-            order_id=order.id,
-            lines=[Line(Account.SELLER_BALANCE, -amount), Line(Account.SELLER_RESERVED, amount)],
-            available_on=_sale_release(order.id, now),
-            created_at=now,
-            description=description,
-        )
-    ]
-    return _write([(btx, lines)])[0]
+    lines = [Line(Account.SELLER_BALANCE, -amount), Line(Account.SELLER_RESERVED, amount)]
+    return _dispute_write(
+        order=order, type=T.DISPUTE, source_id=dispute_id, lines=lines, description=description, held=True
+    )
 
 
 def ledger_dispute_won(
@@ -318,21 +327,10 @@ def ledger_dispute_won(
     """``dispute_reversal``: the reserve back to the seller's balance."""
     if amount <= 0 or not _once(T.DISPUTE_REVERSAL, dispute_id):
         return None
-    now = timezone.now()
-    ((btx, lines),) = [
-        _build(
-            type=T.DISPUTE_REVERSAL,
-            seller_id=order.seller_id,
-            currency=order.currency,
-            source_id=dispute_id,
-            order_id=order.id,
-            lines=[Line(Account.SELLER_RESERVED, -amount), Line(Account.SELLER_BALANCE, amount)],
-            available_on=_sale_release(order.id, now),
-            created_at=now,
-            description=description,
-        )
-    ]
-    return _write([(btx, lines)])[0]
+    lines = [Line(Account.SELLER_RESERVED, -amount), Line(Account.SELLER_BALANCE, amount)]
+    return _dispute_write(
+        order=order, type=T.DISPUTE_REVERSAL, source_id=dispute_id, lines=lines, description=description, held=True
+    )
 
 
 def ledger_dispute_lost(
@@ -343,22 +341,11 @@ def ledger_dispute_lost(
     source_id = f"{dispute_id}:lost"
     if amount + fee_amount <= 0 or not _once(T.DISPUTE, source_id):
         return None
-    now = timezone.now()
-    ((btx, lines),) = [
-        _build(
-            type=T.DISPUTE,
-            seller_id=order.seller_id,
-            currency=order.currency,
-            source_id=source_id,
-            order_id=order.id,
-            lines=[
-                Line(Account.SELLER_RESERVED, -amount),
-                Line(Account.PLATFORM_FEES, -fee_amount, seller=False),
-                Line(Account.GATEWAY_CLEARING, amount + fee_amount, seller=False),
-            ],
-            available_on=now,
-            created_at=now,
-            description=description,
-        )
+    lines = [
+        Line(Account.SELLER_RESERVED, -amount),
+        Line(Account.PLATFORM_FEES, -fee_amount, seller=False),
+        Line(Account.GATEWAY_CLEARING, amount + fee_amount, seller=False),
     ]
-    return _write([(btx, lines)])[0]
+    return _dispute_write(
+        order=order, type=T.DISPUTE, source_id=source_id, lines=lines, description=description, held=False
+    )
